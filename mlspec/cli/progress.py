@@ -1,0 +1,80 @@
+"""Live progress of a run on stderr (rich), and the closing summary table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mlspec.compile import FunctionNode
+from mlspec.records import RunRecord, StageRecord
+
+
+class RichReporter:
+    """Per stage: a bar of epochs (train) or invocations done, with the running loss and accuracy."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[stage]:<14}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console, transient=False,
+        )  # fmt: skip
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def stage_started(self, stage: StageRecord, node: FunctionNode) -> None:
+        epochs = node.config.get("epochs")
+        total = epochs if epochs else node.fan_out
+        status = f"{node.fan_out} x {node.function} starting" if node.fan_out > 1 else f"{node.function} starting"
+        self.tasks[stage.name] = self.progress.add_task("", total=total, stage=stage.name, status=status)
+
+    def progress(self, stage: str, invocation: str, progress: dict[str, Any]) -> None:
+        task = self.tasks[stage]
+        if "epoch" in progress:
+            if progress.get("worker", 0) != 0:
+                return
+            status = (f"epoch {progress['epoch']}/{progress['epochs']}  loss {progress['train_loss']:.3f}  "
+                      f"train acc {progress['train_accuracy']:.3f}")
+            if "test_accuracy" in progress:
+                status += f"  test acc {progress['test_accuracy']:.3f}"
+            self.progress.update(task, completed=progress["epoch"], status=status)
+        elif "phase" in progress:
+            detail = progress["phase"]
+            if progress.get("total"):
+                detail += f" {progress['done'] / progress['total']:.0%}"
+            self.progress.update(task, status=detail)
+
+    def stage_finished(self, stage: StageRecord) -> None:
+        task = self.tasks[stage.name]
+        if stage.status == "succeeded":
+            total = self.progress.tasks[task].total
+            self.progress.update(task, completed=total, status=f"[green]done[/] in {stage.wall_s:.1f}s")
+        else:
+            self.progress.update(task, status=f"[red]failed[/]: {stage.error}")
+
+
+def summary_table(record: RunRecord) -> Table:
+    table = Table(title=f"run {record.run_id} — {record.status} (all figures measured on {record.target})")
+    for column in ("stage", "kind", "time s", "invocations", "peak MB", "metrics"):
+        table.add_column(column, justify="right" if column in ("time s", "invocations", "peak MB") else "left")
+    for stage in record.stages.values():
+        metrics = "  ".join(f"{k} {_fmt(v)}" for k, v in stage.metrics.items() if not k.startswith("train_"))
+        table.add_row(
+            stage.name, stage.kind,
+            f"{stage.wall_s:.1f}" if stage.wall_s is not None else "-",
+            str(stage.invocations), f"{stage.peak_rss_mb:.0f}" if stage.peak_rss_mb else "-",
+            metrics or stage.status,
+        )  # fmt: skip
+    return table
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if value == int(value) and abs(value) >= 10 else f"{value:.4f}"

@@ -1,0 +1,64 @@
+"""`mlspec run`: execute a pipeline for real."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mlspec.records import DEFAULT_ROOT
+
+
+@click.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a spec value, validated like the file (repeatable).")
+@click.option("--target", default="local", show_default=True, type=click.Choice(["local"]),
+              help="Where the functions run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final run record as JSON on stdout.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
+              show_default=True, help="Where run records are kept.")
+def run(spec: Path, overrides: tuple[str, ...], target: str, as_json: bool, runs_dir: Path) -> None:
+    """Run a pipeline: every stage as real function invocations, recorded in RUNS_DIR/<run-id>/.
+
+    Progress and the summary go to stderr; with --json the run record goes to stdout.
+
+    \b
+    Examples:
+      mlspec run examples/quickstart.yaml
+      mlspec run examples/imdb.yaml --set datasets.imdb.path=aclImdb_v1.tar.gz --set stages.train.workers=4
+    """
+    from rich.console import Console
+
+    from mlspec import spec as spec_module
+    from mlspec.cli.progress import RichReporter, summary_table
+    from mlspec.errors import RunFailed
+    from mlspec.executors.base import Limits
+    from mlspec.executors.coordinator import new_run_dir, run_pipeline
+    from mlspec.executors.local import LocalProcessExecutor
+
+    pipeline = spec_module.load(spec, list(overrides))
+    console = Console(stderr=True)
+    local = pipeline.targets.local
+    limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
+    run_dir = new_run_dir(runs_dir, pipeline)
+    executor = LocalProcessExecutor(run_dir.logs, target=target)
+    console.print(f"run [bold]{run_dir.run_id}[/] → {run_dir.path}")
+    failure: RunFailed | None = None
+    with RichReporter(console) as reporter:
+        try:
+            record = run_pipeline(pipeline, str(spec), list(overrides), executor, run_dir, reporter, limits, target)
+        except RunFailed as exc:
+            failure = exc
+    from mlspec.records.model import RunRecord
+
+    record = RunRecord.model_validate_json(run_dir.record_file.read_text())
+    console.print(summary_table(record))
+    if as_json:
+        sys.stdout.write(record.model_dump_json(indent=2) + "\n")
+    if failure is not None:
+        raise failure
+
+
+COMMANDS = (run,)

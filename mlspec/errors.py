@@ -1,0 +1,43 @@
+"""User-facing errors: each carries a message meant to be printed as is, without a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MlspecError(Exception):
+    """An error caused by the user's input or environment. `exit_code` follows the CLI convention:
+    2 for bad input (spec, arguments), 1 for a run that failed."""
+
+    exit_code = 1
+
+
+class UsageError(MlspecError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a spec: `file:line:col: message` (line and column are 1-based)."""
+
+    file: str
+    line: int | None
+    col: int | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return f"{self.file}: {self.message}"
+        return f"{self.file}:{self.line}:{self.col or 1}: {self.message}"
+
+
+class SpecError(UsageError):
+    """A spec that cannot be loaded or validated; holds every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class RunFailed(MlspecError):
+    exit_code = 1

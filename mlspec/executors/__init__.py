@@ -1,0 +1,1 @@
+"""Executors run invocations on a backend; the coordinator runs a whole pipeline on one."""

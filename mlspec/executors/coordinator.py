@@ -1,0 +1,153 @@
+"""The coordinator: runs a pipeline's FunctionGraph stage by stage on an executor, tracks every
+invocation, and keeps the run record on disk up to date (so a crash leaves a readable record)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlspec import __version__
+from mlspec.compile import FunctionNode, graph
+from mlspec.errors import RunFailed, UsageError
+from mlspec.executors.base import Executor, Invocation, Limits, Outcome
+from mlspec.records import RunDir, RunRecord, StageRecord, new_run_id
+from mlspec.spec.models import Pipeline
+
+
+class Reporter(Protocol):
+    def stage_started(self, stage: StageRecord, node: FunctionNode) -> None: ...
+    def progress(self, stage: str, invocation: str, progress: dict[str, Any]) -> None: ...
+    def stage_finished(self, stage: StageRecord) -> None: ...
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MLSPEC_CACHE", Path.home() / ".cache" / "mlspec"))
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    spec_file: str,
+    overrides: list[str],
+    executor: Executor,
+    run_dir: RunDir,
+    reporter: Reporter,
+    limits: Limits,
+    target: str = "local",
+) -> RunRecord:
+    """Execute every stage; returns the final record. Raises RunFailed (record saved) on failure."""
+    from mlspec.datasets import DatasetError, verify_source
+
+    cache_dir = default_cache_dir()
+    # Fail on a missing file or bad checksum before any function starts.
+    for name, dataset in pipeline.datasets.items():
+        try:
+            verify_source(dataset.model_dump(), cache_dir)
+        except DatasetError as exc:
+            raise UsageError(f"dataset {name!r}: {exc}") from None
+
+    functions = graph(pipeline)
+    for node in functions.nodes:
+        if limits.max_concurrency is not None and node.fan_out > limits.max_concurrency:
+            raise UsageError(f"stage {node.stage!r} needs {node.fan_out} workers at once, but the "
+                             f"{target} target allows {limits.max_concurrency} (max_workers)")
+    run_dir.create()
+    record = RunRecord(
+        run_id=run_dir.run_id, name=pipeline.name, spec_file=spec_file, overrides=overrides,
+        spec=pipeline.model_dump(mode="json", by_alias=True), target=target, executor=executor.name,
+        started_at=time.time(), mlspec_version=__version__,
+        host={"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()},
+        stages={n.stage: StageRecord(name=n.stage, kind=n.kind, workers=n.fan_out) for n in functions.nodes},
+    )  # fmt: skip
+    run_dir.write_spec(record.spec)
+    run_dir.save(record)
+    stores = {
+        "object_store": {"kind": "local", "root": str(_object_root(pipeline, run_dir))},
+        "param_store": {"kind": "local", "root": str(run_dir.params)},
+    }
+    try:
+        for node in functions.nodes:
+            _run_stage(node, record, run_dir, executor, reporter, limits, stores, cache_dir)
+    except KeyboardInterrupt:
+        _finish(record, run_dir, "failed", "interrupted")
+        raise
+    finally:
+        _collect_garbage(stores, record.run_id)
+    _finish(record, run_dir, "succeeded", None)
+    return record
+
+
+def _object_root(pipeline: Pipeline, run_dir: RunDir) -> Path:
+    root = pipeline.storage.object_store.root
+    return Path(root) / run_dir.run_id if root else run_dir.objects
+
+
+def _run_stage(
+    node: FunctionNode, record: RunRecord, run_dir: RunDir, executor: Executor, reporter: Reporter,
+    limits: Limits, stores: dict[str, Any], cache_dir: Path,
+) -> None:  # fmt: skip
+    stage = record.stages[node.stage]
+    stage.status, stage.started_at = "running", time.time()
+    run_dir.save(record)
+    reporter.stage_started(stage, node)
+    invocations = [
+        Invocation(
+            id=f"{node.stage}.{node.function}" + (f"#{i}" if node.fan_out > 1 else ""),
+            stage=node.stage, function=node.function, worker=i if node.fan_out > 1 else None,
+            event={**node.config, **stores, "function": node.function, "run_id": record.run_id,
+                   "stage": node.stage, "worker": i, "cache_dir": str(cache_dir),
+                   "sync_namespace": f"{record.run_id}/{node.stage}"},
+        )
+        for i in range(node.fan_out)
+    ]  # fmt: skip
+    outcomes = executor.run_group(invocations, limits, lambda inv, p: reporter.progress(node.stage, inv, p))
+    record.invocations.extend(o.record for o in outcomes)
+    stage.invocations = len(outcomes)
+    stage.wall_s = time.time() - stage.started_at
+    stage.peak_rss_mb = max(o.record.peak_rss_mb for o in outcomes)
+    failure = _first_failure(outcomes)
+    if failure is not None:
+        stage.status, stage.error = "failed", failure
+        reporter.stage_finished(stage)
+        _finish(record, run_dir, "failed", f"stage {node.stage!r} failed: {failure}")
+        raise RunFailed(record.error)
+    lead = outcomes[0].result or {}
+    stage.metrics = {k: float(v) for k, v in lead.get("metrics", {}).items()}
+    stage.history = lead.get("history", [])
+    stage.status = "succeeded"
+    run_dir.save(record)
+    reporter.stage_finished(stage)
+
+
+def _first_failure(outcomes: list[Outcome]) -> str | None:
+    """The root cause: the first invocation that failed on its own, not one stopped because of it."""
+    failed = [o.record for o in outcomes if o.record.status != "ok"]
+    if not failed:
+        return None
+    cause = next((r for r in failed if r.status != "killed"), failed[0])
+    who = f"worker {cause.worker} ({cause.id})" if cause.worker is not None else cause.id
+    return f"{who} {cause.error}"
+
+
+def _finish(record: RunRecord, run_dir: RunDir, status: str, error: str | None) -> None:
+    record.status = "succeeded" if status == "succeeded" else "failed"
+    record.error = error
+    record.finished_at = time.time()
+    record.wall_s = record.finished_at - record.started_at
+    run_dir.save(record)
+
+
+def _collect_garbage(stores: dict[str, Any], run_id: str) -> None:
+    """Per-run keys in the parameter store are deleted at the end, whatever happened."""
+    from mlspec.storage import open_param_store
+
+    try:
+        open_param_store(stores["param_store"]).delete_prefix(run_id)
+    except (OSError, ValueError):
+        pass
+
+
+def new_run_dir(root: Path, pipeline: Pipeline) -> RunDir:
+    return RunDir(root, new_run_id(pipeline.name))

@@ -1,0 +1,195 @@
+"""The embedded default executor: each invocation is a separate OS process (`mlspec.runtime.process`)
+that shares nothing with the others but the stores. The target's memory limit is enforced by
+watching each process's resident set (polled every 20 ms) and its time limit by the wall clock; an
+invocation over either is killed and reported as such."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
+from mlspec.records import InvocationRecord
+
+POLL_S = 0.02
+
+
+def _proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak) in kB from /proc, or {} when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            key, value = line.split(":", 1)
+            out[key] = int(value.split()[0])
+    return out
+
+
+class _Running:
+    def __init__(self, inv: Invocation, proc: subprocess.Popen[str], log: IO[bytes]) -> None:
+        self.inv = inv
+        self.proc = proc
+        self.log = log
+        self.started_wall = time.time()
+        self.started = time.monotonic()
+        self.peak_kb = 0
+        self.status: str | None = None
+        self.error: str | None = None
+        self.message: dict[str, Any] | None = None
+        self.cpu_s = 0.0
+        self.wall_s = 0.0
+        self.done = False
+
+
+class LocalProcessExecutor:
+    name = "local"
+
+    def __init__(self, log_dir: Path, target: str = "local") -> None:
+        self.log_dir = log_dir
+        self.target = target
+
+    def run_group(self, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback) -> list[Outcome]:
+        cap = limits.max_concurrency or len(invocations)
+        threads = max(1, (os.cpu_count() or 1) // min(cap, len(invocations)))
+        messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        waiting = list(invocations)
+        running: dict[str, _Running] = {}
+        finished: dict[str, _Running] = {}
+        never_started: list[Invocation] = []
+        failed_first: _Running | None = None
+        while waiting or running:
+            while waiting and len(running) < cap and failed_first is None:
+                inv = waiting.pop(0)
+                running[inv.id] = self._start(inv, limits, threads, messages)
+            self._drain(messages, running, finished, on_progress)
+            for run in list(running.values()):
+                self._check(run, limits)
+                if run.done:
+                    del running[run.inv.id]
+                    finished[run.inv.id] = run
+                    if run.status != "ok" and failed_first is None:
+                        failed_first = run
+            if failed_first is not None:
+                for run in list(running.values()):
+                    self._kill(run, "killed", f"stopped because {failed_first.inv.id} failed")
+                never_started, waiting = waiting, []
+            time.sleep(POLL_S)
+        self._drain(messages, running, finished, on_progress)
+        outcomes = {run_id: self._outcome(run, limits) for run_id, run in finished.items()}
+        for inv in never_started:
+            outcomes[inv.id] = self._not_started(inv, limits, failed_first)
+        return [outcomes[inv.id] for inv in invocations]
+
+    def _start(self, inv: Invocation, limits: Limits, threads: int, messages: queue.Queue[Any]) -> _Running:
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[var] = str(threads)
+        env["PYTHONUNBUFFERED"] = "1"
+        log = open(self.log_dir / f"{inv.id}.log", "ab")  # noqa: SIM115 - closed when the process ends
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlspec.runtime.process"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+        event = dict(inv.event, time_limit_s=limits.timeout_s)
+        run = _Running(inv, proc, log)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(event))
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        threading.Thread(target=_read_lines, args=(inv.id, proc.stdout, messages), daemon=True).start()
+        return run
+
+    def _drain(
+        self, messages: queue.Queue[Any], running: dict[str, _Running], finished: dict[str, _Running],
+        on_progress: ProgressCallback,
+    ) -> None:  # fmt: skip
+        while True:
+            try:
+                inv_id, message = messages.get_nowait()
+            except queue.Empty:
+                return
+            run = running.get(inv_id) or finished.get(inv_id)
+            if run is None:
+                continue
+            if message.get("type") == "progress":
+                on_progress(inv_id, message["progress"])
+            elif message.get("type") in ("result", "error"):
+                run.message = message
+
+    def _check(self, run: _Running, limits: Limits) -> None:
+        status = _proc_status(run.proc.pid)
+        run.peak_kb = max(run.peak_kb, status.get("VmHWM", 0), status.get("VmRSS", 0))
+        pid, code, usage = os.wait4(run.proc.pid, os.WNOHANG)
+        if pid:
+            run.proc.returncode = os.waitstatus_to_exitcode(code)
+            run.cpu_s = usage.ru_utime + usage.ru_stime
+            run.wall_s = time.monotonic() - run.started
+            run.done = True
+            run.log.close()
+            if run.status is None:
+                run.status = "ok" if run.proc.returncode == 0 else "error"
+            return
+        if run.status is not None:
+            return
+        if status.get("VmRSS", 0) > limits.memory_mb * 1024:
+            self._kill(run, "memory", f"exceeded memory_mb={limits.memory_mb} "
+                       f"(resident {status['VmRSS'] / 1024:.0f} MB)")
+        elif time.monotonic() - run.started > limits.timeout_s:
+            self._kill(run, "timeout", f"exceeded timeout_s={limits.timeout_s:g}")
+
+    def _kill(self, run: _Running, status: str, error: str) -> None:
+        if run.status is None:
+            run.status, run.error = status, error
+        try:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _not_started(self, inv: Invocation, limits: Limits, cause: _Running | None) -> Outcome:
+        record = InvocationRecord(
+            id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, target=self.target,
+            started_at=time.time(), wall_s=0.0, cpu_s=0.0, peak_rss_mb=0.0, cold_start=False, status="killed",
+            error=f"not started because {cause.inv.id if cause else 'another invocation'} failed",
+            memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
+        )  # fmt: skip
+        return Outcome(record, None)
+
+    def _outcome(self, run: _Running, limits: Limits) -> Outcome:
+        message = run.message or {}
+        result = message.get("result") if message.get("type") == "result" else None
+        error = run.error
+        if error is None and run.status != "ok":
+            error = message.get("error") or f"process exited with status {run.proc.returncode}"
+        if run.status == "ok" and result is None:
+            run.status, error = "error", "function returned no result"
+        peak_mb = run.peak_kb / 1024 or float(message.get("peak_rss_mb") or 0.0)
+        record = InvocationRecord(
+            id=run.inv.id, stage=run.inv.stage, function=run.inv.function, worker=run.inv.worker,
+            target=self.target, started_at=run.started_wall, wall_s=run.wall_s, cpu_s=run.cpu_s, peak_rss_mb=peak_mb,
+            init_s=message.get("init_s"), cold_start=True, status=run.status or "killed", error=error,
+            memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
+            io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
+        )  # fmt: skip
+        return Outcome(record, result)
+
+
+def _read_lines(inv_id: str, stream: IO[str], messages: queue.Queue[Any]) -> None:
+    for line in stream:
+        try:
+            messages.put((inv_id, json.loads(line)))
+        except json.JSONDecodeError:
+            continue

@@ -1,0 +1,51 @@
+"""The model zoo named by the spec. Every model exposes its parameters as one flat float32 array,
+so synchronisation through the stores does not depend on the framework."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+import numpy as np
+
+# model name -> "module:class"; imported lazily so only the framework a function needs is loaded.
+MODELS = {
+    "small_cnn": "mlspec.models.small_cnn:SmallCNN",
+    "logistic_regression": "mlspec.models.logistic_regression:SGDLogisticRegression",
+}
+
+
+class Model(Protocol):
+    def get_params(self) -> np.ndarray:
+        """All trainable parameters, concatenated, float32."""
+        ...
+
+    def set_params(self, flat: np.ndarray) -> None: ...
+
+    def train_batch(self, x: Any, y: np.ndarray) -> tuple[float, int]:
+        """One optimisation step; returns (mean loss, number correct) on the batch."""
+        ...
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Class probabilities, shape (n, classes)."""
+        ...
+
+
+def build_model(name: str, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> Model:
+    """A freshly initialised model; the same seed gives the same initial parameters on every worker."""
+    module, cls = MODELS[name].split(":")
+    model: Model = getattr(importlib.import_module(module), cls)(options, data_meta, seed)
+    return model
+
+
+def evaluate(model: Model, x: Any, y: np.ndarray, batch_size: int = 1024) -> dict[str, float]:
+    """Accuracy and mean log loss on (x, y)."""
+    n = len(y)
+    correct = 0
+    loss = 0.0
+    for start in range(0, n, batch_size):
+        proba = model.predict_proba(x[start : start + batch_size])
+        labels = y[start : start + batch_size]
+        correct += int((proba.argmax(axis=1) == labels).sum())
+        loss += float(-np.log(np.clip(proba[np.arange(len(labels)), labels], 1e-12, None)).sum())
+    return {"accuracy": correct / n, "loss": loss / n, "examples": float(n)}

@@ -1,0 +1,63 @@
+"""A small CNN for 32x32 RGB images (torch). No batch norm: every parameter is averaged, no buffers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _network(classes: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128 * 4 * 4, 256), nn.ReLU(),
+        nn.Linear(256, classes),
+    )  # fmt: skip
+
+
+class SmallCNN:
+    """Inputs are uint8 NHWC batches; normalisation uses the training split's channel mean and std."""
+
+    def __init__(self, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> None:
+        torch.manual_seed(seed)
+        self.net = _network(len(data_meta["classes"]))
+        self.mean = torch.tensor(data_meta["mean"], dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(data_meta["std"], dtype=torch.float32).view(1, 3, 1, 1)
+        self.optimizer = torch.optim.SGD(
+            self.net.parameters(),
+            lr=options.get("learning_rate", 0.05),
+            momentum=options.get("momentum", 0.9),
+            weight_decay=options.get("weight_decay", 5e-4),
+        )
+        self.loss = nn.CrossEntropyLoss()
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div_(255.0)
+        return (t - self.mean) / self.std
+
+    def get_params(self) -> np.ndarray:
+        return torch.nn.utils.parameters_to_vector(self.net.parameters()).detach().numpy().astype(np.float32)
+
+    def set_params(self, flat: np.ndarray) -> None:
+        torch.nn.utils.vector_to_parameters(torch.from_numpy(np.asarray(flat, np.float32)), self.net.parameters())
+
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        self.net.train()
+        logits = self.net(self._tensor(x))
+        target = torch.from_numpy(y.astype(np.int64))
+        loss = self.loss(logits, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.item()), int((logits.argmax(1) == target).sum().item())
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        self.net.eval()
+        with torch.no_grad():
+            out: np.ndarray = torch.softmax(self.net(self._tensor(x)), dim=1).numpy()
+        return out

@@ -1,0 +1,33 @@
+"""The few image transforms training needs (no torchvision on CPU here): random crop and flip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def random_crop_flip(images: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
+    """Pad by `pad` pixels (reflect), crop back at a random offset, flip half the images horizontally."""
+    n, h, w, _ = images.shape
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    dy = rng.integers(0, 2 * pad + 1, size=n)
+    dx = rng.integers(0, 2 * pad + 1, size=n)
+    out = np.empty_like(images)
+    flips = rng.random(n) < 0.5
+    for i in range(n):
+        crop = padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+        out[i] = crop[:, ::-1] if flips[i] else crop
+    return out
+
+
+def _identity(x: Any, rng: np.random.Generator) -> Any:
+    return x
+
+
+# Training-time augmentation per dataset format.
+AUGMENTATIONS: dict[str, Callable[[Any, np.random.Generator], Any]] = {
+    "cifar10": random_crop_flip,
+    "imdb": _identity,
+}

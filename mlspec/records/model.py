@@ -1,0 +1,70 @@
+"""Run records: what really happened in a run, every figure measured on the target it ran on."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+InvocationStatus = Literal["ok", "error", "timeout", "memory", "killed"]
+StageStatus = Literal["pending", "running", "succeeded", "failed"]
+RunStatus = Literal["running", "succeeded", "failed"]
+
+
+class InvocationRecord(BaseModel):
+    """One function invocation, as measured by the executor that ran it."""
+
+    id: str
+    stage: str
+    function: str
+    worker: int | None = None
+    attempt: int = 1
+    target: str
+    started_at: float = Field(description="Unix time")
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    init_s: float | None = Field(None, description="Process start and imports before the function ran")
+    cold_start: bool
+    status: InvocationStatus
+    error: str | None = None
+    memory_limit_mb: int
+    time_limit_s: float
+    io: dict[str, int] = Field(default_factory=dict, description="Bytes and requests per store")
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class StageRecord(BaseModel):
+    name: str
+    kind: str
+    status: StageStatus = "pending"
+    started_at: float | None = None
+    wall_s: float | None = None
+    invocations: int = 0
+    workers: int = 1
+    peak_rss_mb: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    history: list[dict[str, float]] = Field(default_factory=list, description="Per epoch, from worker 0")
+    error: str | None = None
+
+
+class RunRecord(BaseModel):
+    """`.mlspec/runs/<run_id>/record.json`. All figures are measured on `target`."""
+
+    schema_version: int = 1
+    run_id: str
+    name: str
+    spec_file: str
+    overrides: list[str] = Field(default_factory=list)
+    spec: dict[str, Any] = Field(description="The resolved spec after overrides and defaults")
+    target: str
+    executor: str
+    status: RunStatus = "running"
+    started_at: float
+    finished_at: float | None = None
+    wall_s: float | None = None
+    error: str | None = None
+    host: dict[str, Any] = Field(default_factory=dict)
+    mlspec_version: str
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
+    invocations: list[InvocationRecord] = Field(default_factory=list)

@@ -1,0 +1,33 @@
+"""The code that runs inside a function. One entry point, `invoke(event)`, shared by every provider
+shim (local process, Lambda handler, Cloud Run HTTP/job, Azure Functions app).
+
+An event is plain JSON: `function` names what to run, the stores travel as config dicts, and
+everything else a function needs is in the event or in the stores.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mlspec.runtime.context import Context
+
+# function name -> "module:callable(event, context) -> dict"
+FUNCTIONS = {
+    "preprocess": "mlspec.runtime.functions.preprocess:run",
+    "train_worker": "mlspec.runtime.functions.train_worker:run",
+    "evaluate": "mlspec.runtime.functions.evaluate:run",
+    "noop": "mlspec.runtime.functions.noop:run",
+}
+
+
+def invoke(event: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+    """Run one function invocation; returns a JSON-serialisable result with the I/O it did."""
+    name = event.get("function")
+    if name not in FUNCTIONS:
+        raise ValueError(f"unknown function {name!r} (known: {', '.join(FUNCTIONS)})")
+    module, attr = FUNCTIONS[name].split(":")
+    context = context or Context()
+    result: dict[str, Any] = getattr(importlib.import_module(module), attr)(event, context)
+    result["io"] = context.io_summary()
+    return result

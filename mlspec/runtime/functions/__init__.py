@@ -1,0 +1,1 @@
+"""One module per function kind; each exposes `run(event, context) -> dict`."""

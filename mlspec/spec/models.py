@@ -1,0 +1,292 @@
+"""The pipeline language: pydantic models for `pipeline.yaml`.
+
+Stage kinds form a discriminated union on `kind`; adding a kind is adding a model to `STAGE_KINDS`.
+Targets are a mapping keyed by platform name so `--set targets.local.timeout_s=5` addresses one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# ---------------------------------------------------------------- units
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_SECONDS_PER_UNIT = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept 90, 90.5, "90s", "30m", "2h", "1d"; plain numbers are seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use seconds, or a number with ms, s, m, h or d)")
+        return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
+    return value
+
+
+def _parse_usd(value: Any) -> Any:
+    """Accept 1.5, "1.5", "$1.50", "1.5 USD"."""
+    if isinstance(value, str):
+        cleaned = value.strip().removeprefix("$").removesuffix("USD").strip()
+        try:
+            return float(cleaned)
+        except ValueError:
+            raise ValueError(f"not an amount in USD: {value!r} (e.g. 2.50 or \"$2.50\")") from None
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
+Usd = Annotated[float, BeforeValidator(_parse_usd), Field(gt=0)]
+
+
+# ---------------------------------------------------------------- datasets
+
+
+class SyntheticOptions(StrictModel):
+    """Size and seed of the synthetic twin used when no `path` is given."""
+
+    train_size: int = Field(2000, ge=20, le=1_000_000)
+    test_size: int = Field(500, ge=10, le=1_000_000)
+    seed: int = 0
+
+
+class DatasetSpec(StrictModel):
+    """A dataset in its official format. Without `path`, a seeded synthetic twin of the same shape is used."""
+
+    format: Literal["cifar10", "imdb"] = Field(description="cifar10 (python batches) or imdb (aclImdb layout)")
+    path: str | None = Field(
+        None,
+        description="Archive or extracted folder: a local path, file:// URI or https:// URL. "
+        "Absent: the synthetic twin.",
+    )
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$", description="Checked before use")
+    md5: str | None = Field(None, pattern=r"^[0-9a-fA-F]{32}$", description="Checked before use")
+    synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
+    max_train: int | None = Field(None, ge=10, description="Keep only the first N training examples")
+    max_test: int | None = Field(None, ge=10, description="Keep only the first N test examples")
+
+
+# ---------------------------------------------------------------- stages
+
+
+class StageBase(StrictModel):
+    description: str | None = None
+
+    def stage_refs(self) -> dict[str, str]:
+        """Field name -> name of the stage it depends on (explicit data dependencies)."""
+        return {}
+
+    def dataset_refs(self) -> dict[str, str]:
+        """Field name -> name of the dataset it reads."""
+        return {}
+
+
+class PreprocessStage(StageBase):
+    """Reads a dataset, fits features on the training split only, writes worker shards to the object store."""
+
+    kind: Literal["preprocess"]
+    dataset: Name = Field(description="Name of a dataset under `datasets`")
+    max_features: int = Field(200_000, ge=16, le=5_000_000, description="Text: TF-IDF vocabulary size")
+    ngram_max: int = Field(2, ge=1, le=3, description="Text: longest word n-gram")
+    min_df: int = Field(2, ge=1, description="Text: ignore terms in fewer documents")
+
+    def dataset_refs(self) -> dict[str, str]:
+        return {"dataset": self.dataset}
+
+
+class TrainStage(StageBase):
+    """Data-parallel training: `workers` functions, each on its shard, averaging models through the stores."""
+
+    kind: Literal["train"]
+    data: Name = Field(description="Name of the preprocess stage whose output this trains on")
+    model: Literal["small_cnn", "logistic_regression"] = Field(
+        description="small_cnn (images, torch) or logistic_regression (TF-IDF text, scikit-learn)"
+    )
+    workers: int = Field(1, ge=1, le=1000, description="Number of parallel training functions")
+    epochs: int = Field(3, ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1, le=65_536, description="Per-worker minibatch size")
+    learning_rate: float = Field(0.05, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (small_cnn)")
+    weight_decay: float = Field(5e-4, ge=0, le=1, description="L2 penalty (alpha for logistic_regression)")
+    sync_every_steps: int | None = Field(
+        None, ge=1, description="Average models every N minibatches; absent: once per epoch"
+    )
+
+    def stage_refs(self) -> dict[str, str]:
+        return {"data": self.data}
+
+
+class EvaluateStage(StageBase):
+    """Accuracy and loss of a trained model on the held-out test split of its data."""
+
+    kind: Literal["evaluate"]
+    model: Name = Field(description="Name of the train stage whose model is evaluated")
+
+    def stage_refs(self) -> dict[str, str]:
+        return {"model": self.model}
+
+
+STAGE_KINDS: tuple[type[StageBase], ...] = (PreprocessStage, TrainStage, EvaluateStage)
+Stage = Annotated[PreprocessStage | TrainStage | EvaluateStage, Field(discriminator="kind")]
+
+# Which stage kinds a reference may point at, keyed by (referring kind, field).
+REFERENCE_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("train", "data"): ("preprocess",),
+    ("evaluate", "model"): ("train",),
+}
+
+
+# ---------------------------------------------------------------- targets
+
+
+class TargetBase(StrictModel):
+    memory_mb: int = Field(ge=64, description="Memory per function instance (MB)")
+    timeout_s: Seconds = Field(description="Time limit per invocation; longer work is chained")
+
+
+class LocalTarget(TargetBase):
+    """This machine: each invocation is an OS process with memory and time limits enforced."""
+
+    memory_mb: int = Field(2048, ge=64, le=1_048_576)
+    timeout_s: Seconds = 3600.0
+    max_workers: int | None = Field(None, ge=1, description="Cap on concurrent invocations")
+
+
+class AwsLambdaTarget(TargetBase):
+    memory_mb: int = 1769
+    timeout_s: Seconds = 900.0
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    max_concurrency: int = Field(1000, ge=1)
+    region: str = "us-east-1"
+
+
+class GcpCloudRunTarget(TargetBase):
+    memory_mb: int = 2048
+    vcpu: float = Field(1.0, gt=0, le=8)
+    timeout_s: Seconds = 3600.0
+    mode: Literal["service", "job"] = "service"
+    max_instances: int = Field(100, ge=1)
+    region: str = "us-central1"
+
+
+class AzureFunctionsTarget(TargetBase):
+    plan: Literal["consumption", "flex"] = "flex"
+    memory_mb: int = 2048
+    timeout_s: Seconds = 1800.0
+    max_instances: int = Field(100, ge=1)
+    region: str = "eastus"
+
+
+class IbmCodeEngineTarget(TargetBase):
+    memory_mb: int = 4096
+    vcpu: float = Field(1.0, gt=0, le=12)
+    timeout_s: Seconds = 600.0
+    max_instances: int = Field(100, ge=1)
+    region: str = "us-south"
+
+
+class OracleFunctionsTarget(TargetBase):
+    memory_mb: int = 1024
+    timeout_s: Seconds = 300.0
+    max_instances: int = Field(100, ge=1)
+    region: str = "us-ashburn-1"
+
+
+class Targets(StrictModel):
+    """Platforms this pipeline may run on, keyed by platform name."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+
+    local: LocalTarget = Field(default_factory=LocalTarget)
+    aws_lambda: AwsLambdaTarget | None = Field(None, alias="aws-lambda")
+    gcp_cloud_run: GcpCloudRunTarget | None = Field(None, alias="gcp-cloud-run")
+    azure_functions: AzureFunctionsTarget | None = Field(None, alias="azure-functions")
+    ibm_code_engine: IbmCodeEngineTarget | None = Field(None, alias="ibm-code-engine")
+    oracle_functions: OracleFunctionsTarget | None = Field(None, alias="oracle-functions")
+
+    def configured(self) -> dict[str, TargetBase]:
+        """Platform name -> its settings, for every platform present."""
+        out: dict[str, TargetBase] = {}
+        for field_name, info in type(self).model_fields.items():
+            value = getattr(self, field_name)
+            if value is not None:
+                out[info.alias or field_name] = value
+        return out
+
+
+# ---------------------------------------------------------------- objective and storage
+
+
+class Objective(StrictModel):
+    """What the planner optimises: least cost under a deadline, or least time under a budget."""
+
+    minimize: Literal["cost", "time"] = "cost"
+    deadline: Seconds | None = Field(None, description='Seconds, or "30m", "2h"')
+    budget: Usd | None = Field(None, description='USD, e.g. 2.5 or "$2.50"')
+
+
+class LocalObjectStoreSpec(StrictModel):
+    kind: Literal["local"] = "local"
+    root: str | None = Field(None, description="Directory; default: inside the run's record directory")
+
+
+class LocalParamStoreSpec(StrictModel):
+    kind: Literal["local"] = "local"
+
+
+class StorageSpec(StrictModel):
+    object_store: LocalObjectStoreSpec = Field(default_factory=LocalObjectStoreSpec)
+    param_store: LocalParamStoreSpec = Field(default_factory=LocalParamStoreSpec)
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+class Pipeline(StrictModel):
+    """A whole pipeline.yaml."""
+
+    name: Name
+    description: str | None = None
+    seed: int = Field(0, ge=0, description="Seeds data order, initialisation and sharding")
+    datasets: dict[Name, DatasetSpec] = Field(min_length=1)
+    stages: dict[Name, Stage] = Field(min_length=1)
+    targets: Targets = Field(default_factory=Targets)
+    objective: Objective = Field(default_factory=Objective)
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+
+    def stage_order(self) -> list[str]:
+        """Stage names with every stage after the stages it depends on (file order otherwise)."""
+        order: list[str] = []
+        placed: set[str] = set()
+
+        def place(name: str, visiting: frozenset[str]) -> None:
+            if name in placed or name in visiting or name not in self.stages:
+                return
+            for dep in self.stages[name].stage_refs().values():
+                place(dep, visiting | {name})
+            placed.add(name)
+            order.append(name)
+
+        for name in self.stages:
+            place(name, frozenset())
+        return order
+
+    def dataset_of(self, stage_name: str) -> str:
+        """The dataset a stage ultimately reads, following its references."""
+        stage = self.stages[stage_name]
+        refs = stage.dataset_refs()
+        if refs:
+            return next(iter(refs.values()))
+        return self.dataset_of(next(iter(stage.stage_refs().values())))

@@ -1,0 +1,36 @@
+"""Stores, opened from plain config dicts that travel in invocation events.
+
+Each kind lives in its own module; the registry maps `kind` to `module:function` and imports lazily,
+so a function only loads the client library of the store it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mlspec.storage.base import ObjectStore, ParamStore, StoreTimeout
+
+OBJECT_STORES = {"local": "mlspec.storage.local:open_local_object_store"}
+PARAM_STORES = {"local": "mlspec.storage.local:open_local_param_store"}
+
+
+def _open(registry: dict[str, str], config: dict[str, Any], what: str) -> Any:
+    kind = config.get("kind", "local")
+    if kind not in registry:
+        raise ValueError(f"unknown {what} kind {kind!r} (known: {', '.join(registry)})")
+    module, func = registry[kind].split(":")
+    return getattr(importlib.import_module(module), func)(config)
+
+
+def open_object_store(config: dict[str, Any]) -> ObjectStore:
+    store: ObjectStore = _open(OBJECT_STORES, config, "object store")
+    return store
+
+
+def open_param_store(config: dict[str, Any]) -> ParamStore:
+    store: ParamStore = _open(PARAM_STORES, config, "parameter store")
+    return store
+
+
+__all__ = ["ObjectStore", "ParamStore", "StoreTimeout", "open_object_store", "open_param_store"]
