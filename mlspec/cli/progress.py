@@ -17,24 +17,24 @@ class RichReporter:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.progress = Progress(
+        self.bars = Progress(
             TextColumn("[bold]{task.fields[stage]:<14}"), BarColumn(bar_width=24), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console, transient=False,
         )  # fmt: skip
         self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RichReporter:
-        self.progress.start()
+        self.bars.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        self.bars.stop()
 
     def stage_started(self, stage: StageRecord, node: FunctionNode) -> None:
         epochs = node.config.get("epochs")
         total = epochs if epochs else node.fan_out
         status = f"{node.fan_out} x {node.function} starting" if node.fan_out > 1 else f"{node.function} starting"
-        self.tasks[stage.name] = self.progress.add_task("", total=total, stage=stage.name, status=status)
+        self.tasks[stage.name] = self.bars.add_task("", total=total, stage=stage.name, status=status)
 
     def progress(self, stage: str, invocation: str, progress: dict[str, Any]) -> None:
         task = self.tasks[stage]
@@ -45,20 +45,20 @@ class RichReporter:
                       f"train acc {progress['train_accuracy']:.3f}")
             if "test_accuracy" in progress:
                 status += f"  test acc {progress['test_accuracy']:.3f}"
-            self.progress.update(task, completed=progress["epoch"], status=status)
+            self.bars.update(task, completed=progress["epoch"], status=status)
         elif "phase" in progress:
             detail = progress["phase"]
             if progress.get("total"):
                 detail += f" {progress['done'] / progress['total']:.0%}"
-            self.progress.update(task, status=detail)
+            self.bars.update(task, status=detail)
 
     def stage_finished(self, stage: StageRecord) -> None:
         task = self.tasks[stage.name]
         if stage.status == "succeeded":
-            total = self.progress.tasks[task].total
-            self.progress.update(task, completed=total, status=f"[green]done[/] in {stage.wall_s:.1f}s")
+            total = self.bars.tasks[task].total
+            self.bars.update(task, completed=total, status=f"[green]done[/] in {stage.wall_s:.1f}s")
         else:
-            self.progress.update(task, status=f"[red]failed[/]: {stage.error}")
+            self.bars.update(task, status=f"[red]failed[/]: {stage.error}")
 
 
 def summary_table(record: RunRecord) -> Table:

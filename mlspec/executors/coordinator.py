@@ -63,10 +63,7 @@ def run_pipeline(
     )  # fmt: skip
     run_dir.write_spec(record.spec)
     run_dir.save(record)
-    stores = {
-        "object_store": {"kind": "local", "root": str(_object_root(pipeline, run_dir))},
-        "param_store": {"kind": "local", "root": str(run_dir.params)},
-    }
+    stores = run_stores(pipeline, run_dir)
     try:
         for node in functions.nodes:
             _run_stage(node, record, run_dir, executor, reporter, limits, stores, cache_dir)
@@ -74,14 +71,22 @@ def run_pipeline(
         _finish(record, run_dir, "failed", "interrupted")
         raise
     finally:
-        _collect_garbage(stores, record.run_id)
+        _collect_garbage(stores, record)
     _finish(record, run_dir, "succeeded", None)
     return record
 
 
-def _object_root(pipeline: Pipeline, run_dir: RunDir) -> Path:
-    root = pipeline.storage.object_store.root
-    return Path(root) / run_dir.run_id if root else run_dir.objects
+def run_stores(pipeline: Pipeline, run_dir: RunDir) -> dict[str, dict[str, Any]]:
+    """Store configs for this run's events: every run gets its own namespace in each store."""
+    objects = pipeline.storage.object_store.model_dump()
+    if objects["kind"] == "local":
+        objects["root"] = str(Path(objects["root"]) / run_dir.run_id if objects["root"] else run_dir.objects)
+    else:
+        objects["prefix"] = f"{objects['prefix']}/{run_dir.run_id}"
+    params = pipeline.storage.param_store.model_dump()
+    if params["kind"] == "local":
+        params["root"] = str(run_dir.params)
+    return {"object_store": objects, "param_store": params}
 
 
 def _run_stage(
@@ -139,14 +144,15 @@ def _finish(record: RunRecord, run_dir: RunDir, status: str, error: str | None) 
     run_dir.save(record)
 
 
-def _collect_garbage(stores: dict[str, Any], run_id: str) -> None:
-    """Per-run keys in the parameter store are deleted at the end, whatever happened."""
+def _collect_garbage(stores: dict[str, Any], record: RunRecord) -> None:
+    """Per-run keys in the parameter store are deleted at the end, whatever happened; a store that
+    cannot be reached then is noted in the record rather than hiding the run's own outcome."""
     from mlspec.storage import open_param_store
 
     try:
-        open_param_store(stores["param_store"]).delete_prefix(run_id)
-    except (OSError, ValueError):
-        pass
+        open_param_store(stores["param_store"]).delete_prefix(record.run_id)
+    except Exception as exc:
+        record.warnings.append(f"parameter store keys under {record.run_id!r} not deleted: {exc}")
 
 
 def new_run_dir(root: Path, pipeline: Pipeline) -> RunDir:

@@ -5,6 +5,7 @@ invocation over either is killed and reported as such."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -154,10 +155,8 @@ class LocalProcessExecutor:
     def _kill(self, run: _Running, status: str, error: str) -> None:
         if run.status is None:
             run.status, run.error = status, error
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(run.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def _not_started(self, inv: Invocation, limits: Limits, cause: _Running | None) -> Outcome:
         record = InvocationRecord(

@@ -12,13 +12,14 @@ def random_crop_flip(images: np.ndarray, rng: np.random.Generator, pad: int = 4)
     """Pad by `pad` pixels (reflect), crop back at a random offset, flip half the images horizontally."""
     n, h, w, _ = images.shape
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
-    dy = rng.integers(0, 2 * pad + 1, size=n)
-    dx = rng.integers(0, 2 * pad + 1, size=n)
+    dy = np.asarray(rng.integers(0, 2 * pad + 1, size=n))
+    dx = np.asarray(rng.integers(0, 2 * pad + 1, size=n))
     out = np.empty_like(images)
-    flips = rng.random(n) < 0.5
+    flips = np.asarray(rng.random(n)) < 0.5
     for i in range(n):
-        crop = padded[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
-        out[i] = crop[:, ::-1] if flips[i] else crop
+        top, left = int(dy[i]), int(dx[i])
+        crop = padded[i, top : top + h, left : left + w]
+        out[i] = crop[:, ::-1] if bool(flips[i]) else crop
     return out
 
 

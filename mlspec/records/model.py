@@ -64,6 +64,7 @@ class RunRecord(BaseModel):
     finished_at: float | None = None
     wall_s: float | None = None
     error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
     mlspec_version: str
     stages: dict[str, StageRecord] = Field(default_factory=dict)

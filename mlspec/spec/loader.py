@@ -127,38 +127,41 @@ def _yaml_message(exc: Any) -> str:
 
 
 def _check_events(events: Iterable[Any], file: str) -> None:
-    from ruamel.yaml.events import (
-        AliasEvent,
-        CollectionStartEvent,
-        DocumentStartEvent,
-        NodeEvent,
-        ScalarEvent,
-    )
+    """Reject what a spec never needs before anything is built from the YAML."""
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
-    documents = 0
-    depth = 0
+    state = {"documents": 0, "depth": 0}
     for event in events:
-        mark = event.start_mark
-        here = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        if isinstance(event, DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                raise SpecError([Problem(file, *here, "more than one YAML document; a spec is one document")])
-        if isinstance(event, AliasEvent):
-            raise SpecError([Problem(file, *here, "YAML aliases (*name) are not allowed in a spec")])
-        if isinstance(event, NodeEvent) and event.anchor is not None:
-            raise SpecError([Problem(file, *here, "YAML anchors (&name) are not allowed in a spec")])
-        tag = getattr(event, "tag", None)
-        if isinstance(event, ScalarEvent | CollectionStartEvent) and tag is not None and tag != "!":
-            full = tag if tag.startswith("tag:") else tag.replace("!!", "tag:yaml.org,2002:", 1)
-            if full not in _CORE_TAGS:
-                raise SpecError([Problem(file, *here, f"YAML tag {tag} is not allowed in a spec")])
         if isinstance(event, CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise SpecError([Problem(file, *here, f"nested deeper than {MAX_DEPTH} levels")])
-        elif type(event).__name__ in ("MappingEndEvent", "SequenceEndEvent"):
-            depth -= 1
+            state["depth"] += 1
+        elif isinstance(event, CollectionEndEvent):
+            state["depth"] -= 1
+        message = _event_problem(event, state)
+        if message:
+            mark = event.start_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+            raise SpecError([Problem(file, line, col, message)])
+
+
+def _event_problem(event: Any, state: dict[str, int]) -> str | None:
+    from ruamel.yaml.events import AliasEvent, CollectionStartEvent, DocumentStartEvent, NodeEvent, ScalarEvent
+
+    if isinstance(event, DocumentStartEvent):
+        state["documents"] += 1
+        if state["documents"] > 1:
+            return "more than one YAML document; a spec is one document"
+    if isinstance(event, AliasEvent):
+        return "YAML aliases (*name) are not allowed in a spec"
+    if isinstance(event, NodeEvent) and event.anchor is not None:
+        return "YAML anchors (&name) are not allowed in a spec"
+    tag = getattr(event, "tag", None)
+    if isinstance(event, ScalarEvent | CollectionStartEvent) and tag is not None and tag != "!":
+        full = tag if tag.startswith("tag:") else tag.replace("!!", "tag:yaml.org,2002:", 1)
+        if full not in _CORE_TAGS:
+            return f"YAML tag {tag} is not allowed in a spec"
+    if state["depth"] > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels"
+    return None
 
 
 def _to_plain(node: Any, path: KeyPath, located: Located, depth: int, file: str) -> Any:
@@ -236,20 +239,23 @@ def _problems_from_validation(exc: ValidationError, located: Located, file: str)
 def _data_path(loc: tuple[int | str, ...], data: Any) -> KeyPath:
     """Drop the union-member names pydantic inserts (e.g. 'train' for a tagged union) from error paths."""
     path: list[str | int] = []
-    node = data
+    node: Any = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, dict | list) and _has(node, part):
             path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
+            node = node[part]  # type: ignore[index]
         elif isinstance(node, dict) and isinstance(part, str) and "kind" in node and part == node.get("kind"):
             continue
         else:
             path.append(part)
             node = None
     return tuple(path)
+
+
+def _has(node: dict[str, Any] | list[Any], part: int | str) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(part, int) and 0 <= part < len(node)
 
 
 def _parent(path: KeyPath) -> str:

@@ -242,13 +242,32 @@ class LocalObjectStoreSpec(StrictModel):
     root: str | None = Field(None, description="Directory; default: inside the run's record directory")
 
 
+class S3ObjectStoreSpec(StrictModel):
+    kind: Literal["s3"]
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = Field("mlspec", description="Key prefix; each run writes under PREFIX/<run-id>/")
+    endpoint_url: str | None = Field(None, description="For S3-speaking servers other than AWS")
+    region: str | None = None
+
+
 class LocalParamStoreSpec(StrictModel):
     kind: Literal["local"] = "local"
 
 
+class RedisParamStoreSpec(StrictModel):
+    kind: Literal["redis"]
+    url: str = Field(pattern=r"^rediss?://", description="e.g. redis://127.0.0.1:6379/0")
+
+
+ObjectStoreSpec = Annotated[LocalObjectStoreSpec | S3ObjectStoreSpec, Field(discriminator="kind")]
+ParamStoreSpec = Annotated[LocalParamStoreSpec | RedisParamStoreSpec, Field(discriminator="kind")]
+
+
 class StorageSpec(StrictModel):
-    object_store: LocalObjectStoreSpec = Field(default_factory=LocalObjectStoreSpec)
-    param_store: LocalParamStoreSpec = Field(default_factory=LocalParamStoreSpec)
+    """Object store for data, checkpoints and models; parameter store for model exchange."""
+
+    object_store: ObjectStoreSpec = Field(default_factory=LocalObjectStoreSpec)
+    param_store: ParamStoreSpec = Field(default_factory=LocalParamStoreSpec)
 
 
 # ---------------------------------------------------------------- pipeline

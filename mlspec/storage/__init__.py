@@ -11,8 +11,14 @@ from typing import Any
 
 from mlspec.storage.base import ObjectStore, ParamStore, StoreTimeout
 
-OBJECT_STORES = {"local": "mlspec.storage.local:open_local_object_store"}
-PARAM_STORES = {"local": "mlspec.storage.local:open_local_param_store"}
+OBJECT_STORES = {
+    "local": "mlspec.storage.local:open_local_object_store",
+    "s3": "mlspec.storage.s3_store:open_s3_object_store",
+}
+PARAM_STORES = {
+    "local": "mlspec.storage.local:open_local_param_store",
+    "redis": "mlspec.storage.redis_store:open_redis_param_store",
+}
 
 
 def _open(registry: dict[str, str], config: dict[str, Any], what: str) -> Any:

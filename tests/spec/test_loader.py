@@ -84,7 +84,9 @@ def test_overrides_are_validated_like_the_file() -> None:
     assert pipeline.stages["train"].workers == 4  # type: ignore[union-attr]
     assert pipeline.targets.local.timeout_s == 5
     assert problems(GOOD, ["stages.train.workers=many"])[0].startswith("--set stages.train.workers=many: ")
-    assert problems(GOOD, ["stages.train.wrkers=1"]) == ["--set stages.train.wrkers=1: unknown key 'wrkers' in stages.train"]
+    assert problems(GOOD, ["stages.train.wrkers=1"]) == [
+        "--set stages.train.wrkers=1: unknown key 'wrkers' in stages.train"
+    ]
     assert problems(GOOD, ["nonsense"]) == ["--set nonsense: expected dotted.key=value"]
 
 
@@ -171,8 +173,9 @@ yaml_values = st.recursive(
 @given(st.dictionaries(st.sampled_from(["name", "datasets", "stages", "targets", "objective", "seed", "x"]),
                        yaml_values, max_size=6))
 def test_random_structures_give_located_errors(data: dict[str, object]) -> None:
-    from ruamel.yaml import YAML
     import io
+
+    from ruamel.yaml import YAML
 
     buf = io.StringIO()
     YAML(typ="safe", pure=True).dump(data, buf)

@@ -1,0 +1,310 @@
+"""Where a dataset comes from: local paths, file:// URIs and http(s):// downloads into a cache, checksums,
+and one streaming pass over a tar archive. Heavy standard modules (tarfile, urllib) are imported lazily."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from mlspec.datasets.base import FORMATS, DatasetError, Progress
+
+#: The official cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html): 170,498,071 bytes.
+CIFAR10_OFFICIAL_NAME = "cifar-10-python.tar.gz"
+CIFAR10_OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
+
+_CHUNK = 1 << 20
+_HEX = {"sha256": re.compile(r"^[0-9a-fA-F]{64}$"), "md5": re.compile(r"^[0-9a-fA-F]{32}$")}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    train_size: int
+    test_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A validated dataset config."""
+
+    format: str
+    path: str | None
+    checksums: dict[str, str]  # algorithm -> expected lowercase hex digest, as given by the user
+    synthetic: SyntheticSpec
+    max_train: int | None
+    max_test: int | None
+
+
+@dataclass(frozen=True)
+class Located:
+    """A source available on local disk: an archive file or a folder, plus how to describe it."""
+
+    path: Path
+    is_archive: bool
+    source: str
+
+
+def _int(value: Any, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DatasetError(f"{what} must be an integer, got {value!r}")
+    if value < minimum:
+        raise DatasetError(f"{what} must be >= {minimum}, got {value}")
+    return value
+
+
+def parse_config(config: Mapping[str, Any]) -> SourceSpec:
+    """Check the plain-data dataset config; unknown keys are ignored."""
+    if not isinstance(config, Mapping):
+        raise DatasetError(f"dataset config must be a mapping, got {type(config).__name__}")
+    fmt = config.get("format")
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown dataset format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+    path = config.get("path")
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if path is not None and (not isinstance(path, str) or not path.strip()):
+        raise DatasetError(f"dataset path must be a non-empty string, got {path!r}")
+    checksums: dict[str, str] = {}
+    for algo, pattern in _HEX.items():
+        value = config.get(algo)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not pattern.match(value.strip()):
+            size = 64 if algo == "sha256" else 32
+            raise DatasetError(f"{algo} must be {size} hexadecimal digits, got {value!r}")
+        checksums[algo] = value.strip().lower()
+    raw = config.get("synthetic") or {}
+    if not isinstance(raw, Mapping):
+        raise DatasetError(f"synthetic must be a mapping (train_size, test_size, seed), got {raw!r}")
+    synthetic = SyntheticSpec(
+        train_size=_int(raw.get("train_size", 2000), "synthetic.train_size", 1),
+        test_size=_int(raw.get("test_size", 500), "synthetic.test_size", 1),
+        seed=_int(raw.get("seed", 0), "synthetic.seed", 0),
+    )
+    limits = [config.get(key) for key in ("max_train", "max_test")]
+    max_train, max_test = (
+        None if value is None else _int(value, key, 1)
+        for key, value in zip(("max_train", "max_test"), limits, strict=True)
+    )
+    return SourceSpec(fmt, path.strip() if path else None, checksums, synthetic, max_train, max_test)
+
+
+# ---------------------------------------------------------------- checksums
+
+
+def expected_checksums(spec: SourceSpec, file_name: str) -> tuple[dict[str, str], str]:
+    """The digests an archive must match, and a hint added to mismatch messages."""
+    if spec.checksums:
+        return spec.checksums, ""
+    if spec.format == "cifar10" and file_name == CIFAR10_OFFICIAL_NAME:
+        return {"md5": CIFAR10_OFFICIAL_MD5}, f" (the official {CIFAR10_OFFICIAL_NAME}; give sha256: for another file)"
+    return {}, ""
+
+
+def hash_file(path: Path, algorithms: list[str], progress: Progress | None = None) -> dict[str, str]:
+    hashers = {algo: hashlib.new(algo) for algo in algorithms}
+    try:
+        total = path.stat().st_size
+        done = 0
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(f"verifying {path.name}", done, total)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return {algo: hasher.hexdigest() for algo, hasher in hashers.items()}
+
+
+def check_digests(where: str, expected: dict[str, str], actual: dict[str, str], hint: str = "") -> None:
+    for algo, want in expected.items():
+        if actual[algo] != want:
+            raise DatasetError(f"{where}: {algo} mismatch: expected {want}, got {actual[algo]}{hint}")
+
+
+def verify_file(path: Path, expected: dict[str, str], hint: str, progress: Progress | None) -> None:
+    if expected:
+        check_digests(str(path), expected, hash_file(path, list(expected), progress), hint)
+
+
+# ---------------------------------------------------------------- locating
+
+
+def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None) -> Located:
+    """Local path, file:// URI or http(s):// URL -> a verified file or folder on local disk."""
+    assert spec.path is not None
+    text = spec.path
+    match = _SCHEME.match(text)
+    scheme = match.group(1).lower() if match else ""
+    if scheme in ("http", "https"):
+        path = download(text, spec, cache_dir, progress)
+        return Located(path, True, text)
+    if scheme == "file" or text.lower().startswith("file:"):
+        path = file_uri_path(text)
+    elif scheme:
+        raise DatasetError(f"{text}: unsupported scheme {scheme}:// (use a local path, file://, https://)")
+    else:
+        path = Path(text).expanduser()
+    if path.is_dir():
+        return Located(path, False, str(path.absolute()))
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file")
+    if not path.is_file():
+        raise DatasetError(f"{path}: not a regular file or folder")
+    expected, hint = expected_checksums(spec, path.name)
+    verify_file(path, expected, hint, progress)
+    return Located(path, True, str(path.absolute()))
+
+
+def file_uri_path(uri: str) -> Path:
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost"):
+        raise DatasetError(f"{uri}: file:// URIs with a host ({parsed.netloc}) are not supported")
+    if not parsed.path:
+        raise DatasetError(f"{uri}: file:// URI without a path")
+    return Path(url2pathname(parsed.path))
+
+
+def cache_path(url: str, cache_dir: Path) -> Path:
+    from urllib.parse import unquote, urlparse
+
+    base = unquote(urlparse(url).path).rstrip("/").rpartition("/")[2]
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "download"
+    return cache_dir / f"{hashlib.sha256(url.encode()).hexdigest()}-{base}"
+
+
+def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | None) -> Path:
+    """Fetch `url` into `cache_dir` (reusing a cached copy that verifies). The file only gets its final name
+    after the checksums match, so a cached file is always complete."""
+    import http.client
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    target = cache_path(url, cache_dir)
+    name = target.name.partition("-")[2]
+    expected, hint = expected_checksums(spec, name)
+    if target.is_file():
+        if not expected:
+            return target
+        actual = hash_file(target, list(expected), progress)
+        if all(actual[algo] == want for algo, want in expected.items()):
+            return target
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise DatasetError(f"{cache_dir}: cannot write the download cache: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        hashers = {algo: hashlib.new(algo) for algo in expected}
+        with os.fdopen(fd, "wb") as out:
+            request = urllib.request.Request(url, headers={"User-Agent": "mlspec"})
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    length = response.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                    done = 0
+                    if progress is not None:
+                        progress(f"downloading {name}", 0, total)
+                    while chunk := response.read(_CHUNK):
+                        out.write(chunk)
+                        for hasher in hashers.values():
+                            hasher.update(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(f"downloading {name}", done, total)
+            except urllib.error.HTTPError as exc:
+                raise DatasetError(f"{url}: download failed: HTTP {exc.code} {exc.reason}") from None
+            except urllib.error.URLError as exc:
+                raise DatasetError(f"{url}: download failed: {exc.reason}") from None
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                raise DatasetError(f"{url}: download failed: {type(exc).__name__}: {exc}") from None
+        if total is not None and done != total:
+            raise DatasetError(f"{url}: download failed: got {done} of {total} bytes")
+        check_digests(url, expected, {algo: h.hexdigest() for algo, h in hashers.items()}, hint)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+# ---------------------------------------------------------------- archives
+
+
+def _safe_name(archive: Path, name: str) -> str:
+    clean = name.replace("\\", "/")
+    while clean.startswith("./"):
+        clean = clean[2:]
+    parts = clean.split("/")
+    if clean.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", clean):
+        raise DatasetError(f"{archive}: unsafe archive member {name!r} (absolute path or '..')")
+    return "/".join(part for part in parts if part not in ("", "."))
+
+
+def _corrupt(archive: Path, exc: BaseException) -> DatasetError:
+    detail = str(exc) or type(exc).__name__
+    return DatasetError(f"{archive}: corrupt archive: {detail}")
+
+
+def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tuple[str, bytes]]:
+    """One streaming pass over a (gzip/bz2/xz-compressed) tar: yields (member name, contents) for every
+    regular file, in archive order. Names are normalised ('./' stripped); unsafe names are refused."""
+    import tarfile
+    import zlib
+
+    errors = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
+    try:
+        raw: IO[bytes] = archive.open("rb")
+    except FileNotFoundError:
+        raise DatasetError(f"{archive}: no such file") from None
+    except OSError as exc:
+        raise DatasetError(f"{archive}: cannot read: {exc.strerror or exc}") from None
+    with raw:
+        total = os.fstat(raw.fileno()).st_size
+        reported = -1
+        try:
+            tar = tarfile.open(fileobj=raw, mode="r|*", bufsize=_CHUNK)
+        except errors as exc:
+            raise _corrupt(archive, exc) from None
+        with tar:
+            while True:
+                try:
+                    member = tar.next()
+                    if member is None:
+                        break
+                    name = _safe_name(archive, member.name)
+                    if not member.isfile():
+                        continue
+                    handle = tar.extractfile(member)
+                    data = handle.read() if handle is not None else b""
+                except DatasetError:
+                    raise
+                except errors as exc:
+                    raise _corrupt(archive, exc) from None
+                if len(data) != member.size:
+                    raise DatasetError(f"{archive}: corrupt archive: {member.name} is truncated")
+                if progress is not None and raw.tell() - reported >= _CHUNK:
+                    reported = raw.tell()
+                    progress(f"reading {archive.name}", reported, total)
+                yield name, data
+        if progress is not None:
+            progress(f"reading {archive.name}", total, total)
+
+
+def check_archive_header(archive: Path) -> None:
+    """Cheap sanity check: the file opens as a (compressed) tar and its first member header reads."""
+    for _ in iter_archive(archive):
+        break

@@ -1,0 +1,42 @@
+"""Parameter store on Redis: the in-memory store of the hybrid design (SMLT keeps per-iteration
+model exchange here and bulk data in the object store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlspec.storage.base import ParamStore
+
+
+class RedisParamStore(ParamStore):
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
+
+    def _put(self, key: str, data: bytes) -> None:
+        self.client.set(key, data)
+
+    def _get(self, key: str) -> bytes | None:
+        value = self.client.get(key)
+        return value if value is None else bytes(value)  # type: ignore[arg-type]
+
+    def incr(self, key: str) -> int:
+        return int(self.client.incr(key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        deleted = 0
+        batch: list[Any] = []
+        for key in self.client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += int(self.client.delete(*batch))
+                batch = []
+        if batch:
+            deleted += int(self.client.delete(*batch))
+        return deleted
+
+
+def open_redis_param_store(config: dict[str, Any]) -> ParamStore:
+    return RedisParamStore(config["url"])

@@ -1,0 +1,94 @@
+"""End-to-end runs on the local FaaS-style executor: real training, real held-out accuracy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, shared_archive
+
+
+def mlspec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mlspec", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=1800)
+
+
+def run_json(tmp_path: Path, spec: str, *overrides: str) -> dict:  # type: ignore[type-arg]
+    args = ["run", str(REPO / "examples" / spec), "--json", "--runs-dir", str(tmp_path / "runs")]
+    for o in overrides:
+        args += ["--set", o]
+    proc = mlspec(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record: dict = json.loads(proc.stdout)  # type: ignore[type-arg]
+    return record
+
+
+def test_quickstart_trains_both_tasks_well_above_chance(tmp_path: Path) -> None:
+    record = run_json(tmp_path, "quickstart.yaml")
+    assert record["status"] == "succeeded"
+    images = record["stages"]["eval_images"]["metrics"]["test_accuracy"]
+    reviews = record["stages"]["eval_reviews"]["metrics"]["test_accuracy"]
+    assert images > 0.3, images  # chance is 0.1
+    assert reviews > 0.7, reviews  # chance is 0.5
+    workers = [i for i in record["invocations"] if i["function"] == "train_worker"]
+    assert len(workers) == 4 and all(i["status"] == "ok" for i in workers)
+    for inv in workers:
+        assert inv["peak_rss_mb"] > 50 and inv["cpu_s"] > 0 and inv["wall_s"] > 0
+        assert inv["io"]["object_bytes_read"] > 0 and inv["io"]["param_bytes_written"] > 0
+    run_dir = tmp_path / "runs" / record["run_id"]
+    assert (run_dir / "record.json").is_file() and (run_dir / "spec.json").is_file()
+    assert not any((run_dir / "params").rglob("r*")), "parameter store keys were not garbage-collected"
+    assert len(record["stages"]["train_images"]["history"]) == 3
+
+
+def test_memory_limit_stops_the_worker_and_names_it(tmp_path: Path) -> None:
+    proc = mlspec("run", str(REPO / "examples" / "quickstart.yaml"), "--runs-dir", str(tmp_path / "runs"),
+                  "--set", "targets.local.memory_mb=120", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "stage 'prep_images' failed" in proc.stderr and "exceeded memory_mb=120" in proc.stderr
+
+
+def test_time_limit_stops_the_worker_and_names_it(tmp_path: Path) -> None:
+    proc = mlspec("run", str(REPO / "examples" / "quickstart.yaml"), "--runs-dir", str(tmp_path / "runs"),
+                  "--set", "stages.train_images.epochs=50", "--set", "targets.local.timeout_s=6", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "stage 'train_images' failed: worker" in proc.stderr and "exceeded timeout_s=6" in proc.stderr
+    record = json.loads(next((tmp_path / "runs").glob("*/record.json")).read_text())
+    assert record["status"] == "failed"
+    statuses = {i["status"] for i in record["invocations"] if i["stage"] == "train_images"}
+    assert "timeout" in statuses
+
+
+def test_missing_dataset_fails_before_any_function_runs(tmp_path: Path) -> None:
+    proc = mlspec("run", str(REPO / "examples" / "imdb.yaml"), "--runs-dir", str(tmp_path / "runs"),
+                  "--set", f"datasets.imdb.path={tmp_path / 'nope.tar.gz'}", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "dataset 'imdb'" in proc.stderr and "no such file" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_imdb_real_data_four_workers_vs_one(tmp_path: Path) -> None:
+    archive = shared_archive("aclImdb_v1.tar.gz")
+    four = run_json(tmp_path, "imdb.yaml", f"datasets.imdb.path={archive}", "stages.train.workers=4")
+    one = run_json(tmp_path, "imdb.yaml", f"datasets.imdb.path={archive}", "stages.train.workers=1")
+    acc4 = four["stages"]["evaluate"]["metrics"]["test_accuracy"]
+    acc1 = one["stages"]["evaluate"]["metrics"]["test_accuracy"]
+    assert acc4 >= 0.87, acc4
+    assert abs(acc4 - acc1) <= 0.005, (acc4, acc1)
+
+
+@pytest.mark.slow
+def test_cifar10_real_subset_two_workers_vs_one(tmp_path: Path) -> None:
+    archive = shared_archive("cifar-10-subset-python.tar.gz")
+    two = run_json(tmp_path, "cifar10.yaml", f"datasets.cifar10.path={archive}", "stages.train.workers=2")
+    one = run_json(tmp_path, "cifar10.yaml", f"datasets.cifar10.path={archive}", "stages.train.workers=1")
+    acc2 = two["stages"]["evaluate"]["metrics"]["test_accuracy"]
+    acc1 = one["stages"]["evaluate"]["metrics"]["test_accuracy"]
+    assert acc2 > 0.3, acc2  # chance is 0.1
+    assert abs(acc2 - acc1) <= 0.03, (acc2, acc1)
