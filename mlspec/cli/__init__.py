@@ -52,9 +52,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from mlspec.cli import run_commands, spec_commands
+    from mlspec.cli import run_commands, runs_commands, spec_commands
 
-    for module in (spec_commands, run_commands):
+    for module in (spec_commands, run_commands, runs_commands):
         for command in module.COMMANDS:
             main.add_command(command)
 

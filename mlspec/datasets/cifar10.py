@@ -93,8 +93,11 @@ def parse_batch(data: bytes, where: str, num_classes: int) -> tuple[np.ndarray, 
     batch = safe_unpickle(data, where)
     pixels = _entry(batch, "data", where)
     labels_raw = _entry(batch, "labels", where)
-    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2 or (
-        pixels.shape[1] != 3 * 32 * 32
+    if (
+        not isinstance(pixels, np.ndarray)
+        or pixels.dtype != np.uint8
+        or pixels.ndim != 2
+        or (pixels.shape[1] != 3 * 32 * 32)
     ):
         got = f"{pixels.dtype} {pixels.shape}" if isinstance(pixels, np.ndarray) else type(pixels).__name__
         raise DatasetError(f"{where}: data must be a uint8 array of shape (N, 3072), got {got}")

@@ -95,5 +95,5 @@ def load_archive(archive: Path, source: str, progress: Progress | None = None) -
     if len(by_root) > 1:
         roots = ", ".join(sorted(root or "top level" for root in by_root))
         raise DatasetError(f"{archive}: several IMDb folders inside ({roots}); keep one")
-    (root, reviews), = by_root.items()
+    ((root, reviews),) = by_root.items()
     return _build(reviews, f"{archive}:{root or '.'}", source)

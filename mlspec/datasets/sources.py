@@ -276,7 +276,7 @@ def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tu
         total = os.fstat(raw.fileno()).st_size
         reported = -1
         try:
-            tar = tarfile.open(fileobj=raw, mode="r|*", bufsize=_CHUNK)
+            tar = tarfile.open(fileobj=raw, mode="r|*")  # noqa: SIM115 (closed below)
         except errors as exc:
             raise _corrupt(archive, exc) from None
         with tar:

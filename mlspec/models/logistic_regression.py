@@ -35,7 +35,7 @@ class SGDLogisticRegression:
             self._pending = np.asarray(flat, dtype=np.float32).copy()
             return
         rows = self.clf.coef_.shape[0]
-        flat = np.asarray(flat, dtype=np.float64)
+        flat = np.asarray(flat, dtype=self.clf.coef_.dtype)  # scikit-learn keeps the dtype of the data
         self.clf.coef_ = flat[: rows * self.features].reshape(rows, self.features).copy()
         self.clf.intercept_ = flat[rows * self.features :].copy()
 

@@ -55,7 +55,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             scores = evaluate(model, *test)
             record.update(test_loss=scores["loss"], test_accuracy=scores["accuracy"])
         history.append(record)
-        context.report(worker=worker, epoch=epoch, epochs=event["epochs"], **record)
+        context.report(worker=worker, epochs=event["epochs"], **record)
     if worker == 0:
         objects.put(f"{event['output']}/model.npz", pack(params=model.get_params()))
         objects.put(

@@ -1,0 +1,74 @@
+"""load_dataset / verify_source: config -> verified local source -> parsed Dataset (or a synthetic twin)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mlspec.datasets.base import Dataset, Progress
+from mlspec.datasets.sources import SourceSpec, check_archive_header, locate, parse_config
+
+
+def _find_folder(spec: SourceSpec, path: Path) -> Path:
+    if spec.format == "cifar10":
+        from mlspec.datasets import cifar10
+
+        return cifar10.find_folder(path)
+    from mlspec.datasets import imdb
+
+    return imdb.find_folder(path)
+
+
+def verify_source(config: Mapping[str, Any], cache_dir: Path, progress: Progress | None = None) -> Path | None:
+    """Resolve the source (downloading http(s) URLs into `cache_dir`), check its checksums, and check cheaply
+    that it looks usable (an archive opens; a folder has the expected layout) without parsing it.
+    Returns the local archive or dataset folder, or None for a synthetic dataset. Raises DatasetError."""
+    spec = parse_config(config)
+    if spec.path is None:
+        return None
+    located = locate(spec, Path(cache_dir), progress)
+    if located.is_archive:
+        check_archive_header(located.path)
+        return located.path
+    return _find_folder(spec, located.path)
+
+
+def load_dataset(config: Mapping[str, Any], cache_dir: Path, progress: Progress | None = None) -> Dataset:
+    """Load the dataset described by `config` (format, path, sha256, md5, synthetic, max_train, max_test).
+    Raises DatasetError with a one-line message on any problem with the source."""
+    spec = parse_config(config)
+    if spec.path is None:
+        from mlspec.datasets import synthetic
+
+        make = synthetic.cifar10 if spec.format == "cifar10" else synthetic.imdb
+        data = make(spec.synthetic.train_size, spec.synthetic.test_size, spec.synthetic.seed)
+    else:
+        located = locate(spec, Path(cache_dir), progress)
+        if spec.format == "cifar10":
+            from mlspec.datasets import cifar10 as module
+        else:
+            from mlspec.datasets import imdb as module  # type: ignore[no-redef]
+        load = module.load_archive if located.is_archive else module.load_folder
+        data = load(located.path, located.source, progress)
+    return _limit(data, spec.max_train, spec.max_test)
+
+
+def _head(values: Any, k: int | None) -> Any:
+    if k is None or k >= len(values):
+        return values
+    return values[:k].copy()
+
+
+def _limit(data: Dataset, max_train: int | None, max_test: int | None) -> Dataset:
+    """Keep the first max_train / max_test examples (copies, so the full arrays can be freed)."""
+    if max_train is None and max_test is None:
+        return data
+    return replace(
+        data,
+        train_x=_head(data.train_x, max_train),
+        train_y=_head(data.train_y, max_train),
+        test_x=_head(data.test_x, max_test),
+        test_y=_head(data.test_y, max_test),
+    )
