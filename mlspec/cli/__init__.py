@@ -52,11 +52,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from mlspec.cli import run_commands, runs_commands, spec_commands
+    from mlspec.cli import compare_commands, plan_commands, run_commands, runs_commands, spec_commands
 
-    for module in (spec_commands, run_commands, runs_commands):
+    for module in (spec_commands, plan_commands, run_commands, runs_commands, compare_commands):
         for command in module.COMMANDS:
-            main.add_command(command)
+            main.add_command(command)  # type: ignore[arg-type]
 
 
 _register()

@@ -36,7 +36,7 @@ def _image_templates() -> dict[str, np.ndarray]:
         # spatial frequency vectors in cycles per image: small, so the patterns are smooth
         "freq": rng.uniform(-3.0, 3.0, size=(classes, waves, 2)),
         "phase": rng.uniform(0, 2 * np.pi, size=(classes, waves, 3)),
-        "amp": rng.uniform(10, 28, size=(classes, waves, 3)),
+        "amp": rng.uniform(14, 30, size=(classes, waves, 3)),
     }
 
 
@@ -63,8 +63,8 @@ def _images(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
         pattern = np.einsum("mwhx,mwc->mhxc", np.sin(arg), amp * np.cos(phase)) + np.einsum(
             "mwhx,mwc->mhxc", np.cos(arg), amp * np.sin(phase)
         )  # (m, 32, 32, 3)
-        colour = t["colour"][y] + rng.normal(0, 20, size=(m, 3)) + rng.normal(0, 20, size=(m, 1))
-        noise = rng.normal(0, 45, size=(m, 32, 32, 3))
+        colour = t["colour"][y] + rng.normal(0, 16, size=(m, 3)) + rng.normal(0, 18, size=(m, 1))
+        noise = rng.normal(0, 30, size=(m, 32, 32, 3))
         pixels = colour[:, None, None, :] + pattern + noise
         out[start : start + m] = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
     return out
@@ -119,8 +119,8 @@ overrated dreadful avoid mediocre
 """)
 
 _NEGATIONS = ("not", "never", "hardly", "no")
-_SENTIMENT_RATE = 0.07  # share of word slots that carry a sentiment word
-_OWN_CLASS_SHARE = 0.8  # share of those drawn from the review's own class (the rest: the other class)
+_SENTIMENT_RATE = 0.08  # share of word slots that carry a sentiment word
+_OWN_CLASS_SHARE = 0.82  # share of those drawn from the review's own class (the rest: the other class)
 _NEGATION_RATE = 0.15  # chance a sentiment word is preceded by a negation
 
 

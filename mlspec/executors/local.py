@@ -48,6 +48,7 @@ class _Running:
         self.status: str | None = None
         self.error: str | None = None
         self.message: dict[str, Any] | None = None
+        self.ready_at: float | None = None
         self.cpu_s = 0.0
         self.wall_s = 0.0
         self.done = False
@@ -126,7 +127,9 @@ class LocalProcessExecutor:
             run = running.get(inv_id) or finished.get(inv_id)
             if run is None:
                 continue
-            if message.get("type") == "progress":
+            if message.get("type") == "ready":
+                run.ready_at = float(message["at"])
+            elif message.get("type") == "progress":
                 on_progress(inv_id, message["progress"])
             elif message.get("type") in ("result", "error"):
                 run.message = message
@@ -179,7 +182,7 @@ class LocalProcessExecutor:
         record = InvocationRecord(
             id=run.inv.id, stage=run.inv.stage, function=run.inv.function, worker=run.inv.worker,
             target=self.target, started_at=run.started_wall, wall_s=run.wall_s, cpu_s=run.cpu_s, peak_rss_mb=peak_mb,
-            init_s=message.get("init_s"), cold_start=True, status=run.status or "killed", error=error,
+            init_s=run.ready_at - run.started_wall if run.ready_at else None, cold_start=True, status=run.status or "killed", error=error,
             memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
             io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
         )  # fmt: skip

@@ -149,7 +149,7 @@ class ProportionalVcpu(VcpuRule):
             raise ProviderLimitError(
                 f"{where}: vCPU {vcpu:g} is outside 0–{self.max_vcpu.value:g} (source: {self.max_vcpu.cite()})"
             )
-        exact = int(math.ceil(vcpu * self.mb_per_vcpu.value - _EPS))
+        exact = math.ceil(vcpu * self.mb_per_vcpu.value - _EPS)
         return exact, exact
 
 

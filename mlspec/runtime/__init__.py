@@ -8,6 +8,7 @@ everything else a function needs is in the event or in the stores.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from mlspec.runtime.context import Context
@@ -21,13 +22,22 @@ FUNCTIONS = {
 }
 
 
-def invoke(event: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
-    """Run one function invocation; returns a JSON-serialisable result with the I/O it did."""
-    name = event.get("function")
+Function = Callable[[dict[str, Any], Context], dict[str, Any]]
+
+
+def load_function(name: Any) -> Function:
+    """Import a function's module (and the libraries it needs: the cold part of a cold start)."""
     if name not in FUNCTIONS:
         raise ValueError(f"unknown function {name!r} (known: {', '.join(FUNCTIONS)})")
     module, attr = FUNCTIONS[name].split(":")
+    function: Function = getattr(importlib.import_module(module), attr)
+    return function
+
+
+def invoke(event: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+    """Run one function invocation; returns a JSON-serialisable result with the I/O it did."""
+    function = load_function(event.get("function"))
     context = context or Context()
-    result: dict[str, Any] = getattr(importlib.import_module(module), attr)(event, context)
+    result = function(event, context)
     result["io"] = context.io_summary()
     return result

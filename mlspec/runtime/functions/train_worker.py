@@ -62,13 +62,9 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             f"{event['output']}/model.json",
             json.dumps({"model": event["model"], "options": event["options"], "data": data}).encode(),
         )
-    return {
-        "history": history,
-        "metrics": {k: v for k, v in history[-1].items() if k != "epoch"},
-        "steps_per_epoch": steps,
-        "sync_rounds": averager.round,
-        "sync_s": sync_s,
-    }
+    metrics = {k: v for k, v in history[-1].items() if k != "epoch"}
+    metrics.update(sync_rounds=averager.round, sync_s=sync_s, steps_per_epoch=steps)
+    return {"history": history, "metrics": metrics}
 
 
 def _sync(model: Any, averager: ModelAverager) -> float:

@@ -1,0 +1,125 @@
+"""The time and cost model shared by `mlspec plan` and the comparison tables.
+
+A stage's measured work (CPU seconds from a local run) is scaled to a platform's vCPU envelope, then
+communication per synchronisation, cold starts and the extra invocations forced by the platform's
+time limit are added; cost prices the resulting invocations with `mlspec.providers.pricing`.
+Everything this returns is *modelled*; the constants below are *assumed* and say so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mlspec.planner.usage import StageUsage
+from mlspec.providers.catalog import Fact, Offering, assumed
+from mlspec.providers.pricing import CostBreakdown, price
+
+_WHY = "mlspec assumption, not measured on the platform"
+STORE_LATENCY_S: Fact[float] = assumed(0.001, _WHY, "2026-11-23", "in-memory store (Redis) round trip in-region")
+STORE_BANDWIDTH_BPS: Fact[float] = assumed(
+    100e6, _WHY, "2026-11-23", "per-function throughput to an in-region store, ~100 MB/s"
+)
+REINIT_FRACTION: Fact[float] = assumed(
+    0.05, _WHY, "2026-11-23", "share of each chained invocation spent reloading data and checkpoint"
+)
+# One vCPU of a cloud function is taken to do the work of one local core.
+CORE_EQUIVALENCE: Fact[float] = assumed(1.0, _WHY, "2026-11-23", "cloud vCPU vs local core speed ratio")
+
+Pattern = Literal["allreduce", "scatter_reduce"]
+
+
+def sync_time_s(model_bytes: int, workers: int, rounds: int, pattern: Pattern = "allreduce") -> float:
+    """Time one worker spends synchronising through the store over `rounds` rounds.
+
+    all-reduce through storage: each worker uploads its model and downloads all n models
+    (n + 1 transfers of the full model, n + 1 requests). Hierarchical scatter-reduce: each worker
+    uploads n shards, downloads the n shards it reduces, uploads its reduced shard and downloads the
+    n reduced shards (about 4 model-sizes whatever n, but 3n + 1 requests)."""
+    if workers <= 1 or rounds == 0:
+        return 0.0
+    n = workers
+    if pattern == "allreduce":
+        volume, requests = (n + 1) * model_bytes, n + 1
+    else:
+        volume, requests = 4 * model_bytes, 3 * n + 1
+    per_round = requests * STORE_LATENCY_S.value + volume / STORE_BANDWIDTH_BPS.value
+    return rounds * per_round
+
+
+@dataclass(frozen=True)
+class StageEstimate:
+    """A stage placed on one offering: modelled time and cost, and why."""
+
+    stage: str
+    offering: str  # provider:offering
+    memory_mb: int
+    vcpu: float
+    workers: int
+    time_s: float  # wall-clock time of the stage
+    compute_s: float
+    sync_s: float
+    cold_start_s: float
+    invocations: int  # including chained ones
+    chained: int  # extra invocations forced by the time limit, per worker
+    seconds_per_invocation: float
+    cost: CostBreakdown
+    label: str = "modelled"
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost.total_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage, "offering": self.offering, "memory_mb": self.memory_mb, "vcpu": self.vcpu,
+            "workers": self.workers, "time_s": self.time_s, "compute_s": self.compute_s, "sync_s": self.sync_s,
+            "cold_start_s": self.cold_start_s, "invocations": self.invocations, "chained": self.chained,
+            "seconds_per_invocation": self.seconds_per_invocation, "cost_usd": self.cost_usd,
+            "cost": self.cost.to_dict(), "label": self.label,
+        }  # fmt: skip
+
+
+def estimate_stage(
+    usage: StageUsage,
+    offering: Offering,
+    memory_mb: int,
+    workers: int | None = None,
+    vcpu: float | None = None,
+    pattern: Pattern = "allreduce",
+    egress_gb: float = 0.0,
+    free_tier: bool = False,
+) -> StageEstimate:
+    """Model `usage` (measured elsewhere) on `offering` with `workers` parallel functions.
+
+    Work is divided evenly between workers (data-parallel stages) and runs at the function's vCPU
+    share, no faster than the parallelism the code showed where it was measured."""
+    n = workers if workers is not None else usage.workers
+    if usage.kind != "train":
+        n = usage.workers  # only training is data-parallel in the model
+    cpus = offering.vcpus_for(memory_mb, vcpu)
+    measured_parallelism = max(1.0, usage.cpu_s / max(usage.invocations * usage.wall_s_per_invocation, 1e-9))
+    speed = min(cpus, measured_parallelism, usage.host_vcpus_per_invocation * 4) * CORE_EQUIVALENCE.value
+    compute = usage.cpu_s / n / max(speed, 1e-6)
+    rounds = usage.sync_rounds
+    sync = sync_time_s(usage.model_bytes, n, rounds, pattern)
+    cold = offering.cold_start_s.value + usage.init_s_per_invocation
+    busy = compute + sync
+    limit = offering.timeout_max_s.value
+    links = 1
+    if limit is not None and busy + cold > limit:
+        usable = limit * (1 - REINIT_FRACTION.value) - cold
+        links = math.ceil(busy / max(usable, 1e-6))
+    per_invocation = (busy + links * cold) / links
+    invocations = n * links
+    requests = max(0, usage.object_requests) * (n / max(usage.workers, 1)) * links
+    cost = price(
+        offering, memory_mb, per_invocation, invocations, vcpu=vcpu,
+        storage_requests={"get": int(requests)}, egress_gb=egress_gb, free_tier=free_tier, check_limits=False,
+    )  # fmt: skip
+    return StageEstimate(
+        stage=usage.stage, offering=offering.id, memory_mb=memory_mb, vcpu=cpus, workers=n,
+        time_s=busy + links * cold, compute_s=compute, sync_s=sync, cold_start_s=links * cold,
+        invocations=invocations, chained=links - 1, seconds_per_invocation=per_invocation, cost=cost,
+    )  # fmt: skip

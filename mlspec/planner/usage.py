@@ -1,0 +1,54 @@
+"""Measured work per stage, taken from a run record: what the time model scales to other platforms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlspec.records import RunRecord
+
+
+@dataclass(frozen=True)
+class StageUsage:
+    """A stage's measured usage on the machine that ran it (all figures measured)."""
+
+    stage: str
+    kind: str
+    workers: int
+    invocations: int
+    cpu_s: float  # CPU seconds summed over the stage's invocations
+    wall_s_per_invocation: float  # mean wall time of one invocation
+    init_s_per_invocation: float  # mean process start and imports
+    peak_rss_mb: float
+    host_vcpus_per_invocation: float  # the CPU share each invocation had where it was measured
+    object_bytes: int  # read + written, summed
+    param_bytes: int  # read + written, summed
+    object_requests: int
+    sync_rounds: int  # synchronisation rounds per worker (train stages)
+    model_bytes: int  # size of one published model (train stages), 0 otherwise
+
+
+def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
+    """Usage of every stage that succeeded in `record`, keyed by stage name."""
+    cpus = float(record.host.get("cpus") or 1)
+    out: dict[str, StageUsage] = {}
+    for name, stage in record.stages.items():
+        invs = [i for i in record.invocations if i.stage == name and i.status == "ok"]
+        if stage.status != "succeeded" or not invs:
+            continue
+        n = len(invs)
+        rounds = max(int(i.metrics.get("sync_rounds", 0)) for i in invs)
+        param_written = sum(i.io.get("param_bytes_written", 0) for i in invs)
+        out[name] = StageUsage(
+            stage=name, kind=stage.kind, workers=stage.workers, invocations=n,
+            cpu_s=sum(i.cpu_s for i in invs),
+            wall_s_per_invocation=sum(i.wall_s for i in invs) / n,
+            init_s_per_invocation=sum(i.init_s or 0.0 for i in invs) / n,
+            peak_rss_mb=max(i.peak_rss_mb for i in invs),
+            host_vcpus_per_invocation=cpus / max(1, stage.workers),
+            object_bytes=sum(i.io.get("object_bytes_read", 0) + i.io.get("object_bytes_written", 0) for i in invs),
+            param_bytes=sum(i.io.get("param_bytes_read", 0) + i.io.get("param_bytes_written", 0) for i in invs),
+            object_requests=sum(i.io.get("object_requests", 0) for i in invs),
+            sync_rounds=rounds,
+            model_bytes=param_written // max(1, rounds * n) if rounds else 0,
+        )  # fmt: skip
+    return out
