@@ -56,7 +56,7 @@ def _register() -> None:
 
     for module in (spec_commands, plan_commands, run_commands, runs_commands, compare_commands):
         for command in module.COMMANDS:
-            main.add_command(command)  # type: ignore[arg-type]
+            main.add_command(command)
 
 
 _register()

@@ -1,3 +1,5 @@
 """Placeholder until this command group lands; registered by mlspec.cli."""
 
-COMMANDS: tuple[object, ...] = ()
+import click
+
+COMMANDS: tuple[click.Command, ...] = ()

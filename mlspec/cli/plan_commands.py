@@ -1,3 +1,177 @@
-"""Placeholder until this command group lands; registered by mlspec.cli."""
+"""`mlspec plan`, `mlspec providers`, `mlspec price`: placement, the catalog, and what a run would cost.
 
-COMMANDS: tuple[object, ...] = ()
+Nothing heavy is imported: no torch, and scikit-learn only for `plan --optimizer bayes`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlspec.records import DEFAULT_ROOT
+
+
+@click.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a spec value, validated like the file (repeatable).")
+@click.option("--optimizer", type=click.Choice(["grid", "bayes"]), default="grid", show_default=True,
+              help="grid: every point (the ground truth); bayes: Gaussian process + expected improvement.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
+@click.option("--from-run", metavar="RUN_ID", help="Take measured stage usage from this run (id or prefix).")
+@click.option("--profile", is_flag=True,
+              help="Measure usage with a short real local run (1 epoch, fewer examples) and scale it to the spec.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
+              show_default=True, help="Where run records are kept.")
+@click.option("--all-platforms", is_flag=True, help="Consider every cloud platform of the catalog, not only "
+              "the spec's targets.")
+@click.option("--include-local", is_flag=True, help="Also consider this machine (free, so it wins on cost).")
+@click.option("--memory-sizes", type=click.IntRange(2, 200), default=20, show_default=True,
+              help="Memory sizes tried per platform (log-uniform over its range, or its allowed sizes).")
+@click.option("--max-workers", type=click.IntRange(1, 1000), default=64, show_default=True,
+              help="Most workers tried for a train stage (also capped by each platform's concurrency quota).")
+@click.option("--sync", "pattern", type=click.Choice(["allreduce", "scatter_reduce"]), default="allreduce",
+              show_default=True, help="Synchronisation pattern modelled for training.")
+@click.option("--usd-per-hour", type=click.FloatRange(min=0), default=None,
+              help="Minimise cost + this price on each hour of pipeline time (a weighted mix).")
+@click.option("--free-tier", is_flag=True, help="Subtract the platforms' monthly free allowances.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of Bayesian optimisation.")
+def plan(spec: Path, overrides: tuple[str, ...], optimizer: str, as_json: bool, from_run: str | None,
+         profile: bool, runs_dir: Path, all_platforms: bool, include_local: bool, memory_sizes: int,
+         max_workers: int, pattern: str, usd_per_hour: float | None, free_tier: bool, seed: int) -> None:
+    """Place every stage on a platform, memory size and worker count for the spec's objective.
+
+    Stage usage is measured locally and modelled on each platform (time = compute scaled to the
+    platform's vCPU + synchronisation + cold starts + restarts forced by its time limit; cost =
+    duration x price + requests + storage operations + cross-cloud egress). Usage comes from
+    --from-run, else --profile, else the latest successful run of the same pipeline in RUNS_DIR.
+
+    Exit status 2 for bad input and for an objective that cannot be met (the nearest feasible
+    plan is still shown).
+
+    \b
+    Examples:
+      mlspec run examples/imdb.yaml && mlspec plan examples/imdb.yaml
+      mlspec plan examples/cifar10.yaml --optimizer bayes --all-platforms --json
+      mlspec plan examples/cifar10.yaml --set objective.deadline=10m --from-run 20261123-1015
+    """
+    from rich.console import Console
+
+    from mlspec import spec as spec_module
+    from mlspec.errors import UsageError
+    from mlspec.planner.plan import PlanOptions, objective_of
+    from mlspec.planner.plan import plan as make_plan
+    from mlspec.planner.report import render
+    from mlspec.planner.sources import resolve_usage
+
+    pipeline = spec_module.load(spec, list(overrides))
+    source = resolve_usage(pipeline, runs_dir, from_run, profile, spec, list(overrides))
+    options = PlanOptions(optimizer=optimizer, all_platforms=all_platforms,  # type: ignore[arg-type]
+                          include_local=include_local, memory_sizes=memory_sizes, max_workers=max_workers,
+                          pattern=pattern, free_tier=free_tier, seed=seed)  # type: ignore[arg-type]
+    result = make_plan(pipeline, source.usages, source.explanations, options, objective_of(pipeline, usd_per_hour),
+                       source.describe())
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        render(result, Console(width=max(Console().width, 160)))
+    if not result.choice.feasible:
+        raise UsageError(result.choice.message or "the objective cannot be met")
+
+
+def _fact_rows(obj: Any, prefix: str) -> list[dict[str, Any]]:
+    from mlspec.providers import iter_facts
+
+    return [{"figure": f"{prefix}.{path}", **fact.to_dict()} for path, fact in iter_facts(obj)]
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON on stdout.")
+def providers(as_json: bool) -> None:
+    """List the provider catalog: every figure with its source, date and status.
+
+    Status is official (the platform's own documentation), 3rd-party (unconfirmed) or assumed.
+
+    \b
+    Example:
+      mlspec providers --json | jq '.[0].offerings[0].price_per_gb_second'
+    """
+    from mlspec.providers import all_offerings, all_providers
+
+    if as_json:
+        sys.stdout.write(json.dumps([p.to_dict() for p in all_providers()], indent=2) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 160))
+    summary = Table(title="offerings (every figure below with its source)")
+    for header in ("offering", "memory MB", "vCPU rule", "$/GB-s", "$/vCPU-s", "$/1M req", "time limit s",
+                   "concurrency", "cold start s"):
+        summary.add_column(header)
+    for o in all_offerings():
+        mem = (("/".join(str(m) for m in o.allowed_memory_mb.value)) if o.allowed_memory_mb
+               else f"{o.memory_min_mb.value}–{o.memory_max_mb.value} step {o.memory_step_mb.value}")
+        summary.add_row(o.id, mem, type(o.vcpu_rule).__name__, f"{o.price_per_gb_second.value:.10g}",
+                        f"{o.price_per_vcpu_second.value:.10g}", f"{o.price_per_million_requests.value:g}",
+                        str(o.timeout_max_s.value), str(o.concurrency_limit.value), f"{o.cold_start_s.value:g}")
+    console.print(summary)
+    facts = Table(title="catalog figures", show_lines=False)
+    for header in ("figure", "value", "status", "date", "source"):
+        facts.add_column(header, overflow="fold")
+    for o in all_offerings():
+        for row in _fact_rows(o, o.id):
+            facts.add_row(row["figure"], json.dumps(row["value"]), row["status"], row["date"], row["source"])
+    console.print(facts)
+
+
+@click.command()
+@click.option("--target", "target", required=True, metavar="T",
+              help="Provider or provider:offering, e.g. aws-lambda or gcp-cloud-run:job.")
+@click.option("--memory-mb", type=float, required=True, help="Memory per instance (MB).")
+@click.option("--seconds", type=click.FloatRange(min=0), required=True, help="Duration of one invocation.")
+@click.option("--invocations", type=click.IntRange(min=0), required=True, help="Number of invocations.")
+@click.option("--vcpu", type=float, default=None, help="vCPU, where the platform lets it be chosen.")
+@click.option("--put", type=click.IntRange(min=0), default=0, show_default=True, help="Object-store PUTs.")
+@click.option("--get", type=click.IntRange(min=0), default=0, show_default=True, help="Object-store GETs.")
+@click.option("--egress-gb", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Data sent out of the cloud (GB).")
+@click.option("--free-tier", is_flag=True, help="Subtract the monthly free allowances first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON on stdout.")
+def price(target: str, memory_mb: float, seconds: float, invocations: int, vcpu: float | None, put: int,
+          get: int, egress_gb: float, free_tier: bool, as_json: bool) -> None:
+    """Cost of N invocations on a platform, broken into compute, requests, storage operations and egress.
+
+    Every component is assumed (computed from catalog constants) and cites its sources.
+
+    \b
+    Example:
+      mlspec price --target aws-lambda --memory-mb 1024 --seconds 10 --invocations 1000
+    """
+    from mlspec.providers import get_offering
+    from mlspec.providers import price as price_of
+
+    offering = get_offering(target)
+    cost = price_of(offering, memory_mb, seconds, invocations, vcpu=vcpu,
+                    storage_requests={"put": put, "get": get}, egress_gb=egress_gb, free_tier=free_tier)
+    if as_json:
+        sys.stdout.write(json.dumps({"target": offering.id, **cost.to_dict()}, indent=2) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{offering.display_name}: {invocations} x {seconds:g} s at {memory_mb:g} MB "
+                        f"({cost.vcpu:.3g} vCPU){' with free tier' if free_tier else ''}")
+    for header in ("component", "USD", "label", "sources"):
+        table.add_column(header, overflow="fold")
+    for c in cost.components:
+        sources = "; ".join(f"{name}={fact.value:g} ({fact.cite()}, {fact.date})" for name, fact in c.facts)
+        table.add_row(c.name, f"{c.usd:.4f}", c.label, sources)
+    table.add_row("total", f"{cost.total_usd:.4f}", "assumed", "")
+    Console(width=max(Console().width, 160)).print(table)
+
+
+COMMANDS: tuple[click.Command, ...] = (plan, providers, price)

@@ -4,7 +4,7 @@ needs installed, and the static part of its invocation event. One expander per s
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlspec.spec.models import EvaluateStage, Pipeline, PreprocessStage, StageBase, TrainStage
@@ -22,6 +22,9 @@ class FunctionNode:
     fan_out: int  # invocations that run at once
     requirements: tuple[str, ...]
     after: tuple[str, ...]  # stages that must finish first
+    memory_mb: int | None = None  # per-stage override of the target's limits
+    timeout_s: float | None = None
+    retries: int = 0
     config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -105,5 +108,6 @@ def graph(pipeline: Pipeline) -> FunctionGraph:
     nodes = []
     for name in pipeline.stage_order():
         stage = pipeline.stages[name]
-        nodes.append(EXPANDERS[stage.kind](pipeline, name, stage))
+        node = EXPANDERS[stage.kind](pipeline, name, stage)
+        nodes.append(replace(node, memory_mb=stage.memory_mb, timeout_s=stage.timeout_s, retries=stage.retries))
     return FunctionGraph(pipeline.name, tuple(nodes))

@@ -4,6 +4,7 @@ and one streaming pass over a tar archive. Heavy standard modules (tarfile, urll
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -259,13 +260,32 @@ def _corrupt(archive: Path, exc: BaseException) -> DatasetError:
     return DatasetError(f"{archive}: corrupt archive: {detail}")
 
 
+def _decompressed(raw: IO[bytes]) -> io.BufferedIOBase | IO[bytes]:
+    """The decompressed stream of a gzip, bz2 or xz file (by its magic bytes), else `raw` itself."""
+    import bz2
+    import gzip
+    import lzma
+
+    magic = raw.read(6)
+    raw.seek(0)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if magic.startswith(b"BZh"):
+        return bz2.BZ2File(raw)
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(raw)
+    return raw
+
+
 def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tuple[str, bytes]]:
     """One streaming pass over a (gzip/bz2/xz-compressed) tar: yields (member name, contents) for every
-    regular file, in archive order. Names are normalised ('./' stripped); unsafe names are refused."""
+    regular file, in archive order. Names are normalised ('./' stripped); unsafe names are refused. A
+    compressed archive is read to the end of its compressed stream, so truncation is always detected."""
+    import lzma
     import tarfile
     import zlib
 
-    errors = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
+    errors = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
     try:
         raw: IO[bytes] = archive.open("rb")
     except FileNotFoundError:
@@ -276,14 +296,19 @@ def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tu
         total = os.fstat(raw.fileno()).st_size
         reported = -1
         try:
-            tar = tarfile.open(fileobj=raw, mode="r|*")  # noqa: SIM115 (closed below)
+            stream = _decompressed(raw)
+            tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 (closed below)
         except errors as exc:
             raise _corrupt(archive, exc) from None
-        with tar:
+        with stream, tar:
             while True:
                 try:
                     member = tar.next()
                     if member is None:
+                        # tarfile stops quietly on a short header: make the decompressor reach its
+                        # end-of-stream marker (EOFError when the file is cut short)
+                        while stream is not raw and stream.read(_CHUNK):
+                            pass
                         break
                     name = _safe_name(archive, member.name)
                     if not member.isfile():

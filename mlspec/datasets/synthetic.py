@@ -54,9 +54,9 @@ def _images(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
         shift = rng.uniform(-0.5, 0.5, size=(m, 1, 2))
         freq = t["freq"][y] * rng.uniform(0.8, 1.2, size=(m, 1, 1))  # (m, waves, 2)
         offset = 2 * np.pi * (freq * shift).sum(axis=-1)  # (m, waves)
-        arg = 2 * np.pi * (
-            freq[..., 0, None, None] * xx + freq[..., 1, None, None] * yy
-        ) + offset[..., None, None]  # (m, waves, 32, 32)
+        arg = (
+            2 * np.pi * (freq[..., 0, None, None] * xx + freq[..., 1, None, None] * yy) + offset[..., None, None]
+        )  # (m, waves, 32, 32)
         amp = t["amp"][y] * rng.uniform(0.6, 1.4, size=(m, 1, 1))  # (m, waves, 3), contrast jitter
         phase = t["phase"][y]
         # sin(arg + phase) = sin(arg) cos(phase) + cos(arg) sin(phase), summed over the waves

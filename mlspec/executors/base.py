@@ -16,6 +16,8 @@ class Invocation:
     function: str
     worker: int | None
     event: dict[str, Any]
+    attempt: int = 1
+    link: int = 0
 
 
 @dataclass(frozen=True)

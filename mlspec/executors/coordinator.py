@@ -3,6 +3,7 @@ invocation, and keeps the run record on disk up to date (so a crash leaves a rea
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -13,7 +14,7 @@ from mlspec import __version__
 from mlspec.compile import FunctionNode, graph
 from mlspec.errors import RunFailed, UsageError
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
-from mlspec.records import RunDir, RunRecord, StageRecord, new_run_id
+from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, new_run_id
 from mlspec.spec.models import Pipeline
 
 
@@ -93,32 +94,40 @@ def _run_stage(
     node: FunctionNode, record: RunRecord, run_dir: RunDir, executor: Executor, reporter: Reporter,
     limits: Limits, stores: dict[str, Any], cache_dir: Path,
 ) -> None:  # fmt: skip
+    """Run a stage's invocations; restart them from the last checkpoint after a failure (up to the
+    stage's `retries`), and chain new invocations while they stop early for the time limit."""
     stage = record.stages[node.stage]
     stage.status, stage.started_at = "running", time.time()
     run_dir.save(record)
     reporter.stage_started(stage, node)
-    invocations = [
-        Invocation(
-            id=f"{node.stage}.{node.function}" + (f"#{i}" if node.fan_out > 1 else ""),
-            stage=node.stage, function=node.function, worker=i if node.fan_out > 1 else None,
-            event={**node.config, **stores, "function": node.function, "run_id": record.run_id,
-                   "stage": node.stage, "worker": i, "cache_dir": str(cache_dir),
-                   "sync_namespace": f"{record.run_id}/{node.stage}"},
-        )
-        for i in range(node.fan_out)
-    ]  # fmt: skip
-    outcomes = executor.run_group(invocations, limits, lambda inv, p: reporter.progress(node.stage, inv, p))
-    record.invocations.extend(o.record for o in outcomes)
-    stage.invocations = len(outcomes)
+    limits = Limits(node.memory_mb or limits.memory_mb, node.timeout_s or limits.timeout_s, limits.max_concurrency)
+    progress = _Checkpoints(stores["object_store"], node)
+    while True:
+        before = progress.epoch()
+        outcomes = executor.run_group(
+            _invocations(node, record, stores, cache_dir, stage.retries + 1, stage.chained), limits,
+            lambda inv, p: reporter.progress(node.stage, inv, p),
+        )  # fmt: skip
+        record.invocations.extend(o.record for o in outcomes)
+        stage.invocations += len(outcomes)
+        stage.peak_rss_mb = max(stage.peak_rss_mb or 0.0, *(o.record.peak_rss_mb for o in outcomes))
+        cause = _root_cause(outcomes)
+        if cause is None:
+            if (outcomes[0].result or {}).get("completed", True):
+                break
+            stage.chained += 1
+        elif _retryable(cause, progress.epoch() > before) and stage.retries < node.retries:
+            stage.retries += 1
+            time.sleep(min(2.0**stage.retries, 10.0))  # give a restarting store a moment
+        else:
+            stage.wall_s = time.time() - stage.started_at
+            stage.status, stage.error = "failed", _describe(cause)
+            reporter.stage_finished(stage)
+            _finish(record, run_dir, "failed", f"stage {node.stage!r} failed: {stage.error}")
+            raise RunFailed(record.error)
+        run_dir.save(record)
     stage.wall_s = time.time() - stage.started_at
-    stage.peak_rss_mb = max(o.record.peak_rss_mb for o in outcomes)
-    failure = _first_failure(outcomes)
-    if failure is not None:
-        stage.status, stage.error = "failed", failure
-        reporter.stage_finished(stage)
-        _finish(record, run_dir, "failed", f"stage {node.stage!r} failed: {failure}")
-        raise RunFailed(record.error)
-    lead = outcomes[0].result or {}
+    lead = outcomes[0].result or {}  # worker 0: the full history, resumed epochs included
     stage.metrics = {k: float(v) for k, v in lead.get("metrics", {}).items()}
     stage.history = lead.get("history", [])
     stage.status = "succeeded"
@@ -126,12 +135,59 @@ def _run_stage(
     reporter.stage_finished(stage)
 
 
-def _first_failure(outcomes: list[Outcome]) -> str | None:
-    """The root cause: the first invocation that failed on its own, not one stopped because of it."""
+def _invocations(
+    node: FunctionNode, record: RunRecord, stores: dict[str, Any], cache_dir: Path, attempt: int, link: int
+) -> list[Invocation]:
+    suffix = "".join(f"{tag}{n}" for tag, n in (("~a", attempt), ("~l", link + 1)) if n > 1)
+    return [
+        Invocation(
+            id=f"{node.stage}.{node.function}" + (f"#{i}" if node.fan_out > 1 else "") + suffix,
+            stage=node.stage, function=node.function, worker=i if node.fan_out > 1 else None,
+            attempt=attempt, link=link,
+            event={**node.config, **stores, "function": node.function, "run_id": record.run_id,
+                   "stage": node.stage, "worker": i, "cache_dir": str(cache_dir),
+                   # A fresh namespace per round of invocations: no stale keys from a failed one.
+                   "sync_namespace": f"{record.run_id}/{node.stage}/a{attempt}l{link}"},
+        )
+        for i in range(node.fan_out)
+    ]  # fmt: skip
+
+
+class _Checkpoints:
+    """Reads how far a training stage has got from its checkpoint pointer in the object store."""
+
+    def __init__(self, object_store: dict[str, Any], node: FunctionNode) -> None:
+        self.config = object_store
+        self.key = f"{node.config['output']}/checkpoint/latest.json" if node.kind == "train" else None
+
+    def epoch(self) -> int:
+        if self.key is None:
+            return 0
+        from mlspec.storage import open_object_store
+
+        store = open_object_store(self.config)
+        if not store.exists(self.key):
+            return 0
+        return int(json.loads(store.get(self.key))["epoch"])
+
+
+def _retryable(cause: InvocationRecord, progressed: bool) -> bool:
+    """Crashes and lost stores are retried; running out of memory would only happen again, and a
+    time limit is worth retrying only when the last attempt got further (a new checkpoint)."""
+    if cause.status == "error":
+        return True
+    return cause.status == "timeout" and progressed
+
+
+def _root_cause(outcomes: list[Outcome]) -> InvocationRecord | None:
+    """The first invocation that failed on its own, not one stopped because of it."""
     failed = [o.record for o in outcomes if o.record.status != "ok"]
     if not failed:
         return None
-    cause = next((r for r in failed if r.status != "killed"), failed[0])
+    return next((r for r in failed if r.status != "killed"), failed[0])
+
+
+def _describe(cause: InvocationRecord) -> str:
     who = f"worker {cause.worker} ({cause.id})" if cause.worker is not None else cause.id
     return f"{who} {cause.error}"
 

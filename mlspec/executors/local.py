@@ -98,6 +98,7 @@ class LocalProcessExecutor:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[var] = str(threads)
         env["PYTHONUNBUFFERED"] = "1"
+        env["MLSPEC_INVOCATION_ID"] = inv.id  # like a platform's request id; lets tools find the process
         log = open(self.log_dir / f"{inv.id}.log", "ab")  # noqa: SIM115 - closed when the process ends
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlspec.runtime.process"],
@@ -163,7 +164,8 @@ class LocalProcessExecutor:
 
     def _not_started(self, inv: Invocation, limits: Limits, cause: _Running | None) -> Outcome:
         record = InvocationRecord(
-            id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, target=self.target,
+            id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
+            link=inv.link, target=self.target,
             started_at=time.time(), wall_s=0.0, cpu_s=0.0, peak_rss_mb=0.0, cold_start=False, status="killed",
             error=f"not started because {cause.inv.id if cause else 'another invocation'} failed",
             memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
@@ -181,8 +183,10 @@ class LocalProcessExecutor:
         peak_mb = run.peak_kb / 1024 or float(message.get("peak_rss_mb") or 0.0)
         record = InvocationRecord(
             id=run.inv.id, stage=run.inv.stage, function=run.inv.function, worker=run.inv.worker,
-            target=self.target, started_at=run.started_wall, wall_s=run.wall_s, cpu_s=run.cpu_s, peak_rss_mb=peak_mb,
-            init_s=run.ready_at - run.started_wall if run.ready_at else None, cold_start=True, status=run.status or "killed", error=error,
+            attempt=run.inv.attempt, link=run.inv.link, target=self.target, started_at=run.started_wall,
+            wall_s=run.wall_s, cpu_s=run.cpu_s, peak_rss_mb=peak_mb,
+            init_s=run.ready_at - run.started_wall if run.ready_at else None, cold_start=True,
+            status=run.status or "killed", error=error,
             memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
             io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
         )  # fmt: skip

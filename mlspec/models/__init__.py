@@ -30,6 +30,12 @@ class Model(Protocol):
         """Class probabilities, shape (n, classes)."""
         ...
 
+    def optimizer_state(self) -> np.ndarray:
+        """The optimiser's own state (momentum, step counters), flat, for checkpoints."""
+        ...
+
+    def load_optimizer_state(self, state: np.ndarray) -> None: ...
+
 
 def build_model(name: str, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> Model:
     """A freshly initialised model; the same seed gives the same initial parameters on every worker."""

@@ -24,6 +24,7 @@ class SGDLogisticRegression:
         # partial_fit, after which these parameters are loaded into it.
         self._pending = np.zeros(rows * self.features + rows, dtype=np.float32)
         self._started = False
+        self._pending_t = 1.0
 
     def get_params(self) -> np.ndarray:
         if not self._started:
@@ -39,12 +40,22 @@ class SGDLogisticRegression:
         self.clf.coef_ = flat[: rows * self.features].reshape(rows, self.features).copy()
         self.clf.intercept_ = flat[rows * self.features :].copy()
 
+    def optimizer_state(self) -> np.ndarray:
+        """The step counter of the `optimal` learning-rate schedule."""
+        return np.array([getattr(self.clf, "t_", 1.0) if self._started else self._pending_t], dtype=np.float64)
+
+    def load_optimizer_state(self, state: np.ndarray) -> None:
+        if self._started:
+            self.clf.t_ = float(state[0])
+        else:
+            self._pending_t = float(state[0])
+
     def train_batch(self, x: Any, y: np.ndarray) -> tuple[float, int]:
         if not self._started:
             self.clf.partial_fit(x, y, classes=self.classes)
             self._started = True
             self.set_params(self._pending)
-            self.clf.t_ = 1.0
+            self.clf.t_ = self._pending_t
         proba = self.predict_proba(x)
         loss = float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean())
         correct = int((proba.argmax(axis=1) == y).sum())

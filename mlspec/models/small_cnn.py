@@ -46,6 +46,21 @@ class SmallCNN:
     def set_params(self, flat: np.ndarray) -> None:
         torch.nn.utils.vector_to_parameters(torch.from_numpy(np.asarray(flat, np.float32)), self.net.parameters())
 
+    def optimizer_state(self) -> np.ndarray:
+        buffers = []
+        for param in self.net.parameters():
+            buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
+            buffers.append((buffer if buffer is not None else torch.zeros_like(param)).detach().reshape(-1))
+        return torch.cat(buffers).numpy().astype(np.float32)
+
+    def load_optimizer_state(self, state: np.ndarray) -> None:
+        flat = torch.from_numpy(np.asarray(state, np.float32))
+        offset = 0
+        for param in self.net.parameters():
+            n = param.numel()
+            self.optimizer.state[param]["momentum_buffer"] = flat[offset : offset + n].view_as(param).clone()
+            offset += n
+
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         self.net.train()
         logits = self.net(self._tensor(x))

@@ -48,6 +48,15 @@ def sync_time_s(model_bytes: int, workers: int, rounds: int, pattern: Pattern = 
     return rounds * per_round
 
 
+def sync_rounds_for(usage: StageUsage, workers: int) -> int:
+    """Synchronisation rounds per worker with `workers` workers. Rounds once per epoch do not depend on
+    the worker count; rounds every N minibatches shrink with each worker's shard (measured x measured
+    workers / workers)."""
+    if usage.sync_rounds == 0 or not usage.rounds_scale_with_workers or workers == usage.workers:
+        return usage.sync_rounds
+    return max(1, math.ceil(usage.sync_rounds * usage.workers / max(workers, 1)))
+
+
 @dataclass(frozen=True)
 class StageEstimate:
     """A stage placed on one offering: modelled time and cost, and why."""
@@ -66,6 +75,8 @@ class StageEstimate:
     seconds_per_invocation: float
     cost: CostBreakdown
     label: str = "modelled"
+    sync_rounds: int = 0
+    pattern: str = "allreduce"
 
     @property
     def cost_usd(self) -> float:
@@ -78,6 +89,7 @@ class StageEstimate:
             "cold_start_s": self.cold_start_s, "invocations": self.invocations, "chained": self.chained,
             "seconds_per_invocation": self.seconds_per_invocation, "cost_usd": self.cost_usd,
             "cost": self.cost.to_dict(), "label": self.label,
+            "sync_rounds": self.sync_rounds, "pattern": self.pattern,
         }  # fmt: skip
 
 
@@ -102,7 +114,7 @@ def estimate_stage(
     measured_parallelism = max(1.0, usage.cpu_s / max(usage.invocations * usage.wall_s_per_invocation, 1e-9))
     speed = min(cpus, measured_parallelism, usage.host_vcpus_per_invocation * 4) * CORE_EQUIVALENCE.value
     compute = usage.cpu_s / n / max(speed, 1e-6)
-    rounds = usage.sync_rounds
+    rounds = sync_rounds_for(usage, n)
     sync = sync_time_s(usage.model_bytes, n, rounds, pattern)
     cold = offering.cold_start_s.value + usage.init_s_per_invocation
     busy = compute + sync
@@ -122,4 +134,5 @@ def estimate_stage(
         stage=usage.stage, offering=offering.id, memory_mb=memory_mb, vcpu=cpus, workers=n,
         time_s=busy + links * cold, compute_s=compute, sync_s=sync, cold_start_s=links * cold,
         invocations=invocations, chained=links - 1, seconds_per_invocation=per_invocation, cost=cost,
+        sync_rounds=rounds, pattern=pattern,
     )  # fmt: skip

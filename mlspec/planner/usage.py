@@ -25,6 +25,19 @@ class StageUsage:
     object_requests: int
     sync_rounds: int  # synchronisation rounds per worker (train stages)
     model_bytes: int  # size of one published model (train stages), 0 otherwise
+    # Where the synchronisation rounds come from: once per epoch (the count does not depend on the
+    # worker count) or every N minibatches (each worker's shard shrinks as workers grow, so do its rounds).
+    rounds_scale_with_workers: bool = False
+    object_bytes_read: int | None = None  # None: not known separately (half of object_bytes is assumed)
+    object_bytes_written: int | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        return self.object_bytes_read if self.object_bytes_read is not None else self.object_bytes // 2
+
+    @property
+    def bytes_written(self) -> int:
+        return self.object_bytes_written if self.object_bytes_written is not None else self.object_bytes // 2
 
 
 def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
@@ -37,6 +50,9 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             continue
         n = len(invs)
         rounds = max(int(i.metrics.get("sync_rounds", 0)) for i in invs)
+        stage_spec = (record.spec.get("stages") or {}).get(name) or {}
+        read = sum(i.io.get("object_bytes_read", 0) for i in invs)
+        written = sum(i.io.get("object_bytes_written", 0) for i in invs)
         param_written = sum(i.io.get("param_bytes_written", 0) for i in invs)
         out[name] = StageUsage(
             stage=name, kind=stage.kind, workers=stage.workers, invocations=n,
@@ -45,10 +61,12 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             init_s_per_invocation=sum(i.init_s or 0.0 for i in invs) / n,
             peak_rss_mb=max(i.peak_rss_mb for i in invs),
             host_vcpus_per_invocation=cpus / max(1, stage.workers),
-            object_bytes=sum(i.io.get("object_bytes_read", 0) + i.io.get("object_bytes_written", 0) for i in invs),
+            object_bytes=read + written,
             param_bytes=sum(i.io.get("param_bytes_read", 0) + i.io.get("param_bytes_written", 0) for i in invs),
             object_requests=sum(i.io.get("object_requests", 0) for i in invs),
             sync_rounds=rounds,
             model_bytes=param_written // max(1, rounds * n) if rounds else 0,
+            rounds_scale_with_workers=bool(stage_spec.get("sync_every_steps")),
+            object_bytes_read=read, object_bytes_written=written,
         )  # fmt: skip
     return out

@@ -30,7 +30,16 @@ def _host_memory_mb() -> tuple[int, str]:
         page_size = os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return 1 << 20, "the OS did not report physical memory; 1 TiB assumed"
-    return int(pages * page_size // 2**20), "os.sysconf(SC_PHYS_PAGES x SC_PAGE_SIZE) on this host"
+    total = int(pages * page_size // 2**20)
+    how = "os.sysconf(SC_PHYS_PAGES x SC_PAGE_SIZE) on this host"
+    try:  # a container's cgroup (v2) limit, when lower, is the real bound
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit.isdigit() and int(limit) // 2**20 < total:
+            return int(limit) // 2**20, "/sys/fs/cgroup/memory.max on this host"
+    except OSError:
+        pass
+    return total, how
 
 
 def _host_cpus() -> int:

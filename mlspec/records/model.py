@@ -18,7 +18,8 @@ class InvocationRecord(BaseModel):
     stage: str
     function: str
     worker: int | None = None
-    attempt: int = 1
+    attempt: int = Field(1, description="1 + restarts of this stage after failures so far")
+    link: int = Field(0, description="Position in a chain of invocations split by the time limit")
     target: str
     started_at: float = Field(description="Unix time")
     wall_s: float
@@ -41,6 +42,8 @@ class StageRecord(BaseModel):
     started_at: float | None = None
     wall_s: float | None = None
     invocations: int = 0
+    retries: int = 0
+    chained: int = Field(0, description="Extra invocation rounds forced by the time limit")
     workers: int = 1
     peak_rss_mb: float | None = None
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -33,3 +33,14 @@ class ModelAverager:
             self.store.delete_prefix(f"{self.namespace}/r{self.round - 1}")
         self.round += 1
         return (total / self.workers).astype(np.float32)
+
+
+def agree_to_stop(averager: ModelAverager, want_stop: bool) -> bool:
+    """All workers stop together if any of them must (e.g. it is near its time limit): each
+    publishes its vote for this round and reads everyone's."""
+    if averager.workers == 1:
+        return want_stop
+    key = f"{averager.namespace}/vote{averager.round}"
+    averager.store.put(f"{key}/w{averager.worker}", b"1" if want_stop else b"0")
+    votes = averager.store.wait_all((f"{key}/w{w}" for w in range(averager.workers)), averager.timeout_s)
+    return any(v == b"1" for v in votes.values())

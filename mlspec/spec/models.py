@@ -83,6 +83,9 @@ class DatasetSpec(StrictModel):
 
 class StageBase(StrictModel):
     description: str | None = None
+    memory_mb: int | None = Field(None, ge=64, description="This stage's functions only; default: the target's")
+    timeout_s: Seconds | None = Field(None, description="This stage's functions only; default: the target's")
+    retries: int = Field(2, ge=0, le=20, description="Restarts from the last checkpoint after a failure")
 
     def stage_refs(self) -> dict[str, str]:
         """Field name -> name of the stage it depends on (explicit data dependencies)."""

@@ -1,5 +1,10 @@
 """One data-parallel training worker: trains on its shard and averages the model with the other
-workers through the parameter store every `sync_every_steps` minibatches or once per epoch."""
+workers through the parameter store every `sync_every_steps` minibatches or once per epoch.
+
+After every epoch worker 0 writes a checkpoint to the object store. An invocation that would run
+past its time limit stops at an epoch boundary (all workers agree through the parameter store) and
+returns `completed: false`; the coordinator then chains a new invocation that resumes from the
+checkpoint, as a 15-minute Lambda must. A worker that dies is restarted the same way."""
 
 from __future__ import annotations
 
@@ -12,9 +17,18 @@ import numpy as np
 
 from mlspec.models import build_model, evaluate
 from mlspec.models.transforms import AUGMENTATIONS
-from mlspec.runtime.arrays import pack, unpack_xy
+from mlspec.runtime.arrays import pack, unpack, unpack_xy
 from mlspec.runtime.context import Context
-from mlspec.runtime.sync import ModelAverager
+from mlspec.runtime.sync import ModelAverager, agree_to_stop
+from mlspec.storage import ObjectStore
+
+# Stop early when less than this many epoch-durations (plus the fixed margin) remain.
+EPOCH_SAFETY_FACTOR = 1.5
+STOP_MARGIN_S = 2.0
+
+
+def checkpoint_key(output: str) -> str:
+    return f"{output}/checkpoint/latest.json"
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -28,16 +42,18 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     batch = event["batch_size"]
     steps = math.ceil(min(meta["shards"][str(workers)]) / batch)
     model = build_model(event["model"], event["options"], meta, event["seed"])
+    history = _resume(objects, event["output"], model, worker)
+    first_epoch = len(history) + 1
     augment = AUGMENTATIONS[meta["format"]]
-    rng = np.random.default_rng([event["seed"], worker])
-    averager = ModelAverager(
-        params, event["sync_namespace"], worker, workers, timeout_s=context.remaining_s() or 3600.0
-    )
+    averager = ModelAverager(params, event["sync_namespace"], worker, workers, timeout_s=_wait_s(context))
     sync_every = event.get("sync_every_steps") or 0
     test = unpack_xy(objects.get(f"{data}/test.npz")) if worker == 0 else None
-    history: list[dict[str, float]] = []
-    sync_s = 0.0
-    for epoch in range(1, event["epochs"] + 1):
+    sync_s, longest_epoch_s = 0.0, 0.0
+    completed = True
+    for epoch in range(first_epoch, event["epochs"] + 1):
+        started = time.monotonic()
+        # Seeded per epoch, so a resumed worker sees exactly the batches it would have seen.
+        rng = np.random.default_rng([event["seed"], worker, epoch])
         order = rng.permutation(len(y))
         loss_sum, correct, seen = 0.0, 0, 0
         for step in range(steps):
@@ -56,15 +72,61 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             record.update(test_loss=scores["loss"], test_accuracy=scores["accuracy"])
         history.append(record)
         context.report(worker=worker, epochs=event["epochs"], **record)
-    if worker == 0:
-        objects.put(f"{event['output']}/model.npz", pack(params=model.get_params()))
+        # Each worker saves its own optimiser state; once all have (the vote is a barrier), worker 0
+        # moves the checkpoint pointer to this epoch.
+        objects.put(f"{_epoch_dir(event['output'], epoch)}/opt-w{worker}.npz", pack(state=model.optimizer_state()))
+        longest_epoch_s = max(longest_epoch_s, time.monotonic() - started)
+        remaining = context.remaining_s()
+        want_stop = remaining is not None and remaining < EPOCH_SAFETY_FACTOR * longest_epoch_s + STOP_MARGIN_S
+        stop = agree_to_stop(averager, want_stop)
+        if worker == 0:
+            _save(objects, event, model, history)
+        if stop and epoch < event["epochs"]:
+            completed = False
+            break
+    metrics = {k: v for k, v in history[-1].items() if k != "epoch"} if history else {}
+    metrics.update(sync_rounds=averager.round, sync_s=sync_s, steps_per_epoch=steps, first_epoch=first_epoch)
+    return {"history": history, "metrics": metrics, "completed": completed}
+
+
+def _wait_s(context: Context) -> float:
+    remaining = context.remaining_s()
+    return remaining if remaining is not None else 3600.0
+
+
+def _epoch_dir(output: str, epoch: int) -> str:
+    return f"{output}/checkpoint/epoch-{epoch}"
+
+
+def _resume(objects: ObjectStore, output: str, model: Any, worker: int) -> list[dict[str, float]]:
+    """Load the latest checkpoint if there is one; returns the history of the epochs it covers."""
+    key = checkpoint_key(output)
+    if not objects.exists(key):
+        return []
+    pointer = json.loads(objects.get(key))
+    model.set_params(unpack(objects.get(pointer["params"]))["params"])
+    state = objects.get(f"{_epoch_dir(output, pointer['epoch'])}/opt-w{worker}.npz")
+    model.load_optimizer_state(unpack(state)["state"])
+    history: list[dict[str, float]] = pointer["history"]
+    return history
+
+
+def _save(objects: ObjectStore, event: dict[str, Any], model: Any, history: list[dict[str, float]]) -> None:
+    """The parameters first, then the pointer to them: a reader never sees a pointer to nothing."""
+    output = event["output"]
+    epoch = len(history)
+    params_key = f"{_epoch_dir(output, epoch)}/params.npz"
+    objects.put(params_key, pack(params=model.get_params()))
+    pointer = {"epoch": epoch, "params": params_key, "history": history}
+    objects.put(checkpoint_key(output), json.dumps(pointer).encode())
+    if epoch > 1:
+        objects.delete_prefix(_epoch_dir(output, epoch - 1))
+    if epoch == event["epochs"]:
+        objects.put(f"{output}/model.npz", pack(params=model.get_params()))
         objects.put(
-            f"{event['output']}/model.json",
-            json.dumps({"model": event["model"], "options": event["options"], "data": data}).encode(),
+            f"{output}/model.json",
+            json.dumps({"model": event["model"], "options": event["options"], "data": event["data"]}).encode(),
         )
-    metrics = {k: v for k, v in history[-1].items() if k != "epoch"}
-    metrics.update(sync_rounds=averager.round, sync_s=sync_s, steps_per_epoch=steps)
-    return {"history": history, "metrics": metrics}
 
 
 def _sync(model: Any, averager: ModelAverager) -> float:

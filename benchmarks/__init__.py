@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks [--quick] [--json]` runs every `bench_*` module of this package."""

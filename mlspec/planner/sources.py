@@ -1,0 +1,199 @@
+"""Where a plan's stage usage comes from, and how it is scaled to the spec being planned.
+
+In order: ``--from-run RUN_ID``; ``--profile`` (a real short local run of the spec with one epoch and
+fewer examples, through the coordinator); the latest successful run of the same pipeline name; else a
+`UsageError` telling the user what to do. Usage measured under one configuration is scaled to the
+spec's explicitly (see `scale_usage`), and every scaling is written into the stage's explanation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from mlspec.errors import UsageError
+from mlspec.planner.usage import StageUsage, usage_from_record
+from mlspec.records import RunRecord
+from mlspec.records.runs import find_run, list_runs
+from mlspec.spec.models import Pipeline, PreprocessStage, TrainStage
+
+# Training-set sizes of the official datasets (used only when a spec's dataset differs from the one
+# measured and the full size was not itself measured).
+OFFICIAL_TRAIN_EXAMPLES = {"cifar10": 50_000, "imdb": 25_000}
+PROFILE_EPOCHS = 1
+PROFILE_MAX_TRAIN = 2_000
+
+
+@dataclass(frozen=True)
+class UsageSource:
+    kind: str  # "run", "profile" or "latest run"
+    run_id: str
+    usages: dict[str, StageUsage]  # scaled to the spec
+    explanations: dict[str, str]  # per stage: where its figures come from and how they were scaled
+
+    def describe(self) -> str:
+        return {"run": f"run {self.run_id} (--from-run)", "profile": f"profiling run {self.run_id} (--profile)",
+                "latest run": f"latest successful run {self.run_id}"}.get(self.kind, self.run_id)
+
+
+def _train_examples(pipeline: Pipeline, dataset: str, measured: int | None, then: dict[str, Any]) -> int | None:
+    """Training examples the spec's dataset will have, from what was measured with `then` (a dataset dict)."""
+    now = pipeline.datasets[dataset]
+    now_d = now.model_dump(mode="json")
+    if measured is not None and now_d == then:
+        return measured
+    same_source = {k: v for k, v in now_d.items() if k not in ("max_train", "max_test")} == {
+        k: v for k, v in then.items() if k not in ("max_train", "max_test")
+    }
+    then_cap = then.get("max_train")
+    if same_source and measured is not None and (then_cap is None or measured < then_cap):
+        full = measured  # the measured run saw the whole training set
+    elif now.path is None:
+        full = now.synthetic.train_size
+    else:
+        full = OFFICIAL_TRAIN_EXAMPLES[now.format]
+    return min(full, now.max_train) if now.max_train else full
+
+
+def scale_usage(record: RunRecord, pipeline: Pipeline, usages: dict[str, StageUsage]) -> tuple[
+        dict[str, StageUsage], dict[str, str]]:  # fmt: skip
+    """Scale usage measured in `record` to `pipeline`: work by epochs x training examples, sync rounds
+    by epochs x steps per epoch (and by worker count in the time model when sync is every N steps)."""
+    spec_then: dict[str, Any] = record.spec or {}
+    stages_then: dict[str, Any] = spec_then.get("stages") or {}
+    datasets_then: dict[str, Any] = spec_then.get("datasets") or {}
+    out: dict[str, StageUsage] = {}
+    notes: dict[str, str] = {}
+    for name in pipeline.stage_order():
+        stage = pipeline.stages[name]
+        u = usages[name]
+        then = stages_then.get(name) or {}
+        dataset = pipeline.dataset_of(name)
+        prep = name if isinstance(stage, PreprocessStage) else (
+            stage.data if isinstance(stage, TrainStage) else None)
+        measured_ex: int | None = None
+        if prep is not None and prep in record.stages:
+            value = record.stages[prep].metrics.get("train_examples")
+            measured_ex = int(value) if value else None
+        now_ex = _train_examples(pipeline, dataset, measured_ex, datasets_then.get(dataset) or {})
+        ex_ratio = now_ex / measured_ex if (prep is not None and measured_ex and now_ex) else 1.0
+        base = (f"measured in run {record.run_id} ({record.target}, {u.workers} worker(s)): "
+                f"{u.cpu_s:.1f} CPU-s, peak {u.peak_rss_mb:.0f} MB")
+        if isinstance(stage, TrainStage):
+            epochs_then = int(then.get("epochs") or stage.epochs)
+            e_ratio = stage.epochs / epochs_then
+            work = e_ratio * ex_ratio
+            rounds_ratio = e_ratio
+            sync_now, sync_then = stage.sync_every_steps, then.get("sync_every_steps")
+            if sync_now:
+                batch_then = int(then.get("batch_size") or stage.batch_size)
+                rounds_ratio *= ex_ratio * (batch_then * (sync_then or sync_now)) / (stage.batch_size * sync_now)
+            rounds = round(u.sync_rounds * rounds_ratio) if u.sync_rounds else 0
+            if sync_now and not sync_then and u.sync_rounds:  # was once per epoch, now every N steps
+                steps = max(1, (now_ex or 0) // max(1, u.workers * stage.batch_size))
+                rounds = max(1, stage.epochs * steps // sync_now)
+            out[name] = replace(
+                u, cpu_s=u.cpu_s * work, wall_s_per_invocation=u.wall_s_per_invocation * work,
+                object_bytes=int(u.object_bytes * ex_ratio),
+                object_bytes_read=int(u.bytes_read * ex_ratio), object_bytes_written=u.bytes_written,
+                sync_rounds=rounds, param_bytes=int(u.param_bytes * (rounds / u.sync_rounds if u.sync_rounds else 1)),
+                rounds_scale_with_workers=bool(sync_now),
+            )  # fmt: skip
+            notes[name] = (f"{base}; scaled x{work:.3g} = epochs {stage.epochs}/{epochs_then} x training examples "
+                           f"{now_ex or '?'}/{measured_ex or '?'}; sync rounds {u.sync_rounds} -> {rounds} per "
+                           f"worker at {u.workers} worker(s)"
+                           + (", fewer per worker as workers grow (every "
+                              f"{sync_now} steps)" if sync_now else ", once per epoch whatever the workers"))
+        elif isinstance(stage, PreprocessStage):
+            out[name] = replace(
+                u, cpu_s=u.cpu_s * ex_ratio, wall_s_per_invocation=u.wall_s_per_invocation * ex_ratio,
+                object_bytes=int(u.object_bytes * ex_ratio), object_bytes_read=int(u.bytes_read * ex_ratio),
+                object_bytes_written=int(u.bytes_written * ex_ratio),
+            )  # fmt: skip
+            notes[name] = f"{base}; scaled x{ex_ratio:.3g} = training examples {now_ex or '?'}/{measured_ex or '?'}"
+        else:
+            out[name] = u
+            notes[name] = f"{base}; not scaled (the test split is the same)"
+    return out, notes
+
+
+def _from_record(kind: str, record: RunRecord, pipeline: Pipeline) -> UsageSource:
+    measured = usage_from_record(record)
+    missing = [s for s in pipeline.stage_order() if s not in measured]
+    wrong = [s for s in pipeline.stage_order() if s in measured and measured[s].kind != pipeline.stages[s].kind]
+    if missing or wrong:
+        parts = []
+        if missing:
+            parts.append(f"no successful measurement of stage(s) {', '.join(missing)}")
+        if wrong:
+            parts.append(f"stage(s) {', '.join(wrong)} are of another kind there")
+        raise UsageError(f"run {record.run_id} cannot be used to plan {pipeline.name!r}: {'; '.join(parts)}. "
+                         "Run `mlspec run SPEC` first or pass --profile")
+    usages, notes = scale_usage(record, pipeline, measured)
+    return UsageSource(kind, record.run_id, usages, notes)
+
+
+def latest_run(runs_dir: Path, name: str) -> RunRecord | None:
+    good = [e.record for e in list_runs(runs_dir) if e.record is not None and e.record.name == name
+            and e.record.status == "succeeded"]
+    return good[-1] if good else None
+
+
+def profile_overrides(pipeline: Pipeline, max_train: int = PROFILE_MAX_TRAIN) -> list[str]:
+    """`--set` overrides for a short profiling run: one epoch, at most `max_train` training examples."""
+    out = [f"stages.{n}.epochs={PROFILE_EPOCHS}" for n, s in pipeline.stages.items() if isinstance(s, TrainStage)]
+    for name, d in pipeline.datasets.items():
+        cap = min(d.max_train or max_train, max_train)
+        if d.path is None:
+            cap = min(cap, d.synthetic.train_size)
+        out.append(f"datasets.{name}.max_train={cap}")
+    return out
+
+
+def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
+    """Run the spec for real, locally, with `profile_overrides`; the record lands in `runs_dir`."""
+    from mlspec import spec as spec_module
+    from mlspec.executors.base import Limits
+    from mlspec.executors.coordinator import new_run_dir, run_pipeline
+    from mlspec.executors.local import LocalProcessExecutor
+
+    full = spec_module.load(spec_path, overrides)
+    extra = [*overrides, *profile_overrides(full)]
+    pipeline = spec_module.load(spec_path, extra)
+    local = pipeline.targets.local
+    limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
+    run_dir = new_run_dir(runs_dir, pipeline)
+    executor = LocalProcessExecutor(run_dir.logs, target="local")
+    return run_pipeline(pipeline, str(spec_path), extra, executor, run_dir, _Quiet(), limits, "local")
+
+
+class _Quiet:
+    def stage_started(self, stage: Any, node: Any) -> None:
+        pass
+
+    def progress(self, stage: str, invocation: str, progress: dict[str, Any]) -> None:
+        pass
+
+    def stage_finished(self, stage: Any) -> None:
+        pass
+
+
+def resolve_usage(pipeline: Pipeline, runs_dir: Path, from_run: str | None = None, do_profile: bool = False,
+                  spec_path: Path | None = None, overrides: list[str] | None = None) -> UsageSource:
+    if from_run is not None:
+        entry = find_run(runs_dir, from_run)
+        if entry.record is None:
+            raise UsageError(f"run {entry.run_id} cannot be read: {entry.problem}")
+        return _from_record("run", entry.record, pipeline)
+    if do_profile:
+        if spec_path is None:
+            raise UsageError("--profile needs the spec file")
+        return _from_record("profile", profile(spec_path, overrides or [], runs_dir), pipeline)
+    record = latest_run(runs_dir, pipeline.name)
+    if record is None:
+        raise UsageError(
+            f"no measured usage for pipeline {pipeline.name!r}: no successful run in {runs_dir}. "
+            "Run `mlspec run SPEC` first (or pass --from-run RUN_ID), or pass --profile for a short profiling run"
+        )
+    return _from_record("latest run", record, pipeline)

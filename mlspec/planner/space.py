@@ -1,0 +1,186 @@
+"""The search space of `mlspec plan`: which (offering, memory, workers) a stage may be placed on.
+
+Candidates come from the catalog (`mlspec.providers`), never from hard-coded numbers here:
+
+- offerings: every offering of each cloud platform configured in the spec's `targets` (all cloud
+  offerings when only `local` is configured, or with ``all_platforms``); `local` only on request
+  (it costs nothing, so it would win every cost objective without saying anything about the cloud);
+- memory: the offering's allowed sizes, or ``memory_sizes`` sizes spread log-uniformly over its range
+  and snapped to its step, never below the stage's measured peak memory (x `MEMORY_HEADROOM`); a
+  stage's own ``memory_mb`` pins it;
+- workers: 1..``max_workers`` for train stages, within the offering's concurrency quota and the
+  target's own cap (`max_concurrency` / `max_instances` / `max_workers`); other stages run as one.
+
+The spec's own target settings are checked against the catalog first, so a memory size outside a
+platform's range or more workers than its quota is a clear `UsageError` (exit 2), not a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mlspec.errors import UsageError
+from mlspec.planner.usage import StageUsage
+from mlspec.providers.catalog import Fact, HostVcpu, Offering, ProviderLimitError, assumed
+from mlspec.providers.registry import all_offerings, get_offering
+from mlspec.spec.models import Pipeline, TargetBase, TrainStage
+
+MEMORY_HEADROOM: Fact[float] = assumed(
+    1.2, "mlspec assumption", "2026-11-23",
+    "a function gets at least 1.2 x the peak RSS measured locally, so it is not killed for memory",
+)  # fmt: skip
+DEFAULT_MEMORY_SIZES = 20
+DEFAULT_MAX_WORKERS = 64
+
+# Target settings that select one offering of a provider.
+_OFFERING_FIELD = {"aws-lambda": "architecture", "azure-functions": "plan", "gcp-cloud-run": "mode"}
+# Target settings that cap concurrent workers.
+_CAP_FIELDS = ("max_concurrency", "max_instances", "max_workers")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of a stage's grid."""
+
+    offering: Offering
+    memory_mb: int
+    workers: int
+    vcpu: float  # what the offering gives (catalog rule; a share of the host for `local`)
+    requested_vcpu: float | None  # passed to the time model where the platform lets vCPU be chosen
+
+
+@dataclass(frozen=True)
+class StageSpace:
+    stage: str
+    kind: str
+    usage: StageUsage
+    offerings: tuple[Offering, ...]
+    candidates: tuple[Candidate, ...]
+
+
+def target_offering(name: str, target: TargetBase) -> Offering:
+    field = _OFFERING_FIELD.get(name)
+    key = getattr(target, field) if field else None
+    return get_offering(name, key)
+
+
+def target_worker_cap(target: TargetBase) -> int | None:
+    for field in _CAP_FIELDS:
+        value = getattr(target, field, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
+def check_targets(pipeline: Pipeline) -> None:
+    """The spec's targets against the catalog: memory, vCPU, time limit, and train workers."""
+    problems: list[str] = []
+    train_workers = {n: s.workers for n, s in pipeline.stages.items() if isinstance(s, TrainStage)}
+    for name, target in pipeline.targets.configured().items():
+        offering = target_offering(name, target)
+        try:
+            offering.vcpus_for(target.memory_mb, getattr(target, "vcpu", None))
+            offering.check_timeout(target.timeout_s)
+        except ProviderLimitError as exc:
+            problems.append(f"targets.{name}: {exc}")
+        for stage, workers in train_workers.items():
+            try:
+                offering.check_workers(workers)
+            except ProviderLimitError as exc:
+                problems.append(f"stages.{stage}.workers: {exc}")
+                continue
+            cap = target_worker_cap(target)
+            if cap is not None and workers > cap:
+                problems.append(f"stages.{stage}.workers: {workers} exceeds targets.{name}'s own cap of {cap}")
+    if problems:
+        raise UsageError("\n".join(problems))
+
+
+def candidate_offerings(
+    pipeline: Pipeline, all_platforms: bool = False, include_local: bool = False
+) -> tuple[Offering, ...]:
+    configured = pipeline.targets.configured()
+    clouds = [name for name in configured if name != "local"]
+    chosen = []
+    for o in all_offerings():
+        if o.provider_key == "local":
+            if include_local:
+                chosen.append(o)
+        elif all_platforms or not clouds or o.provider_key in clouds:
+            chosen.append(o)
+    if not chosen:
+        raise UsageError("no platform to plan for: configure a cloud target or pass --all-platforms")
+    return tuple(chosen)
+
+
+def memory_sizes(offering: Offering, at_least_mb: float, count: int = DEFAULT_MEMORY_SIZES) -> list[int]:
+    """Sizes the offering allows, at least `at_least_mb`: its list, or `count` log-uniform sizes."""
+    lo, hi = offering.memory_min_mb.value, offering.memory_max_mb.value
+    if offering.allowed_memory_mb is not None:
+        return [m for m in offering.allowed_memory_mb.value if m >= at_least_mb]
+    step = offering.memory_step_mb.value
+    start = max(float(lo), float(at_least_mb))
+    if start > hi:
+        return []
+    sizes: set[int] = set()
+    for i in range(count):
+        raw = start * (hi / start) ** (i / max(count - 1, 1))
+        snapped = lo + math.ceil((raw - lo) / step - 1e-9) * step
+        sizes.add(int(min(snapped, hi)))
+    return sorted(sizes)
+
+
+def _workers_cap(offering: Offering, pipeline: Pipeline, max_workers: int) -> int:
+    cap = max_workers
+    limit = offering.concurrency_limit.value
+    if limit is not None:
+        cap = min(cap, int(limit))
+    if isinstance(offering.vcpu_rule, HostVcpu):
+        cap = min(cap, int(offering.vcpu_rule.host_vcpus.value))
+    target = pipeline.targets.configured().get(offering.provider_key)
+    own = target_worker_cap(target) if target is not None else None
+    return min(cap, own) if own is not None else cap
+
+
+def stage_space(
+    pipeline: Pipeline, stage: str, usage: StageUsage, offerings: tuple[Offering, ...],
+    memory_count: int = DEFAULT_MEMORY_SIZES, max_workers: int = DEFAULT_MAX_WORKERS,
+) -> StageSpace:  # fmt: skip
+    spec = pipeline.stages[stage]
+    need = usage.peak_rss_mb * MEMORY_HEADROOM.value
+    pinned = spec.memory_mb
+    candidates: list[Candidate] = []
+    used: list[Offering] = []
+    for o in offerings:
+        if pinned is not None:
+            try:
+                o.check_memory(pinned)
+            except ProviderLimitError:
+                continue
+            sizes = [pinned]
+        else:
+            sizes = memory_sizes(o, need, memory_count)
+        top = _workers_cap(o, pipeline, max_workers) if spec.kind == "train" else usage.workers
+        worker_range = range(1, top + 1) if spec.kind == "train" else range(usage.workers, usage.workers + 1)
+        before = len(candidates)
+        for mem in sizes:
+            for n in worker_range:
+                requested: float | None = None
+                if isinstance(o.vcpu_rule, HostVcpu):  # workers share this machine's CPUs
+                    requested = max(1.0, float(o.vcpu_rule.host_vcpus.value) // n)
+                try:
+                    vcpu = o.vcpus_for(mem, requested)
+                except ProviderLimitError:
+                    break
+                candidates.append(Candidate(o, mem, n, vcpu, requested))
+        if len(candidates) > before:
+            used.append(o)
+    if not candidates:
+        if pinned is not None:
+            ranges = ", ".join(f"{o.id} {o.memory_min_mb.value}–{o.memory_max_mb.value}" for o in offerings)
+            raise UsageError(f"stages.{stage}.memory_mb: {pinned} MB is outside every candidate platform's "
+                             f"memory range ({ranges} MB)")
+        raise UsageError(f"stage {stage!r} needs about {need:.0f} MB (measured peak {usage.peak_rss_mb:.0f} MB "
+                         f"x {MEMORY_HEADROOM.value:g} headroom), more than any candidate platform offers")
+    return StageSpace(stage, spec.kind, usage, tuple(used), tuple(candidates))
