@@ -77,8 +77,9 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
             "options": {"learning_rate": stage.learning_rate, "momentum": stage.momentum,
                         "weight_decay": stage.weight_decay},
             "epochs": stage.epochs,
-            "batch_size": stage.batch_size,
+            "batch_size": -(-stage.batch_size // stage.workers),  # per worker, rounded up
             "sync_every_steps": stage.sync_every_steps,
+            "sync": {"pattern": stage.pattern, "protocol": stage.protocol, "staleness": stage.staleness},
             "workers": stage.workers,
             "seed": pipeline.seed,
             "output": model_prefix(name),

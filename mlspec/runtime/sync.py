@@ -1,46 +1,173 @@
-"""Model synchronisation through the parameter store: every worker publishes its flat float32
-parameters for a round, waits for everyone's, and takes the mean (all-reduce through storage)."""
+"""Model synchronisation through the parameter store, framework-agnostic (flat float32 arrays).
+
+Patterns (how one synchronous round moves the bytes):
+- all-reduce through storage: every worker publishes its whole model and reads all n models;
+- hierarchical scatter-reduce (SMLT, LambdaML): every worker splits its model into n shards,
+  worker i averages shard i from everyone and publishes it, everyone reads the n averaged shards:
+  about 4 model-sizes moved per worker whatever n, instead of n + 1.
+Protocols (when workers wait for each other):
+- bsp: a barrier every round;
+- asp: no barrier; each worker averages with the latest models the others have published;
+- ssp: as asp, but a worker waits while any other is more than `staleness` rounds behind;
+- hsp: asp within an epoch, a bsp round at each epoch's end (Siren's hybrid).
+Keys are namespaced per run, stage and attempt; each round's keys are deleted once nobody needs them.
+"""
 
 from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from mlspec.storage import ParamStore
 
+_ROUND = struct.Struct("<q")
 
-class ModelAverager:
-    def __init__(self, store: ParamStore, namespace: str, worker: int, workers: int, timeout_s: float) -> None:
+
+class Synchronizer:
+    """One worker's side of the exchange. `average` is called every sync point; `epoch_end` marks
+    the last one of an epoch."""
+
+    def __init__(self, store: ParamStore, namespace: str, worker: int, workers: int, timeout_s: float,
+                 pattern: str = "allreduce", staleness: int = 0) -> None:  # fmt: skip
         self.store = store
         self.namespace = namespace
         self.worker = worker
         self.workers = workers
         self.timeout_s = timeout_s
         self.round = 0
+        self.exchange = EXCHANGES[pattern]
+        self.staleness_bound = staleness
+        self.observed_staleness: list[int] = []
 
-    def _key(self, round_: int, worker: int) -> str:
-        return f"{self.namespace}/r{round_}/w{worker}"
-
-    def average(self, params: np.ndarray) -> np.ndarray:
+    def average(self, params: np.ndarray, epoch_end: bool) -> np.ndarray:
         if self.workers == 1:
+            self.round += 1
             return params
-        self.store.put(self._key(self.round, self.worker), np.asarray(params, np.float32).tobytes())
-        values = self.store.wait_all((self._key(self.round, w) for w in range(self.workers)), self.timeout_s)
-        total = np.zeros(params.shape, dtype=np.float64)
-        for data in values.values():
-            total += np.frombuffer(data, dtype=np.float32)
+        out = self._average(np.asarray(params, np.float32), epoch_end)
+        self.round += 1
+        return out
+
+    def _average(self, params: np.ndarray, epoch_end: bool) -> np.ndarray:
+        return self._synchronous(params)
+
+    def consolidate(self, params: np.ndarray) -> np.ndarray:
+        """Before the final model is saved: one synchronous round where the protocol left workers apart."""
+        return params
+
+    def _synchronous(self, params: np.ndarray) -> np.ndarray:
+        out = self.exchange(self, params)
+        self.observed_staleness.append(0)
         # Everyone has published round r, so nobody still reads round r-1.
         if self.worker == 0 and self.round > 0:
-            self.store.delete_prefix(f"{self.namespace}/r{self.round - 1}")
+            self.store.delete_prefix(f"{self.namespace}/r{self.round - 1}/")
+        return out
+
+    def _asynchronous(self, params: np.ndarray, max_lag: int | None) -> np.ndarray:
+        """Publish this worker's model with its round; average with the latest of the others. With
+        `max_lag`, first wait until no other worker is more than that many rounds behind."""
+        self.store.put(self._latest(self.worker), _ROUND.pack(self.round) + params.tobytes())
+        others = [w for w in range(self.workers) if w != self.worker]
+        latest: dict[int, tuple[int, np.ndarray]] = {}
+        while True:
+            for w in others:
+                data = self.store.get(self._latest(w))
+                if data is not None:
+                    latest[w] = (_ROUND.unpack_from(data)[0], np.frombuffer(data, np.float32, offset=_ROUND.size))
+            lag = max((self.round - latest.get(w, (-1, None))[0] for w in others), default=0)
+            if max_lag is None or lag <= max_lag:
+                break
+            self.store.wait_all([self._latest_at(w, self.round - max_lag) for w in others], self.timeout_s)
+        self.observed_staleness.append(max(0, lag) if latest else 0)
+        models = [params] + [m for _, m in latest.values()]
+        return np.mean(np.stack(models), axis=0).astype(np.float32)
+
+    def _latest(self, worker: int) -> str:
+        return f"{self.namespace}/latest/w{worker}"
+
+    def _latest_at(self, worker: int, round_: int) -> str:
+        return f"{self.namespace}/progress/w{worker}/r{max(round_, 0)}"
+
+    def stats(self) -> dict[str, float]:
+        seen = self.observed_staleness or [0]
+        return {"staleness_max": float(max(seen)), "staleness_mean": float(np.mean(seen))}
+
+
+class BSP(Synchronizer):
+    pass
+
+
+class ASP(Synchronizer):
+    def _average(self, params: np.ndarray, epoch_end: bool) -> np.ndarray:
+        return self._asynchronous(params, max_lag=None)
+
+    def consolidate(self, params: np.ndarray) -> np.ndarray:
+        if self.workers == 1:
+            return params
+        out = self._synchronous(np.asarray(params, np.float32))
         self.round += 1
-        return (total / self.workers).astype(np.float32)
+        return out
 
 
-def agree_to_stop(averager: ModelAverager, want_stop: bool) -> bool:
+class SSP(ASP):
+    def _average(self, params: np.ndarray, epoch_end: bool) -> np.ndarray:
+        # Progress markers let slower peers be waited for without polling the models themselves.
+        self.store.put(self._latest_at(self.worker, self.round), b"")
+        return self._asynchronous(params, max_lag=self.staleness_bound)
+
+
+class HSP(Synchronizer):
+    def _average(self, params: np.ndarray, epoch_end: bool) -> np.ndarray:
+        return self._synchronous(params) if epoch_end else self._asynchronous(params, max_lag=None)
+
+
+def _allreduce(sync: Synchronizer, params: np.ndarray) -> np.ndarray:
+    base = f"{sync.namespace}/r{sync.round}"
+    sync.store.put(f"{base}/w{sync.worker}", params.tobytes())
+    values = sync.store.wait_all((f"{base}/w{w}" for w in range(sync.workers)), sync.timeout_s)
+    total = np.zeros(params.shape, dtype=np.float64)
+    for data in values.values():
+        total += np.frombuffer(data, dtype=np.float32)
+    return (total / sync.workers).astype(np.float32)
+
+
+def _scatter_reduce(sync: Synchronizer, params: np.ndarray) -> np.ndarray:
+    n, me = sync.workers, sync.worker
+    base = f"{sync.namespace}/r{sync.round}"
+    shards = np.array_split(params, n)
+    for j, shard in enumerate(shards):
+        sync.store.put(f"{base}/s{j}/w{me}", shard.tobytes())
+    mine = sync.store.wait_all((f"{base}/s{me}/w{w}" for w in range(n)), sync.timeout_s)
+    reduced = np.mean([np.frombuffer(v, np.float32) for v in mine.values()], axis=0).astype(np.float32)
+    sync.store.put(f"{base}/avg{me}", reduced.tobytes())
+    averaged = sync.store.wait_all((f"{base}/avg{j}" for j in range(n)), sync.timeout_s)
+    return np.concatenate([np.frombuffer(averaged[f"{base}/avg{j}"], np.float32) for j in range(n)])
+
+
+EXCHANGES: dict[str, Callable[[Synchronizer, np.ndarray], np.ndarray]] = {
+    "allreduce": _allreduce,
+    "scatter_reduce": _scatter_reduce,
+}
+PROTOCOLS: dict[str, type[Synchronizer]] = {"bsp": BSP, "asp": ASP, "ssp": SSP, "hsp": HSP}
+
+
+def synchronizer(store: ParamStore, namespace: str, worker: int, workers: int, timeout_s: float,
+                 protocol: str = "bsp", pattern: str = "allreduce", staleness: int = 0) -> Synchronizer:  # fmt: skip
+    return PROTOCOLS[protocol](store, namespace, worker, workers, timeout_s, pattern, staleness)
+
+
+def agree_to_stop(sync: Synchronizer, want_stop: bool) -> bool:
     """All workers stop together if any of them must (e.g. it is near its time limit): each
-    publishes its vote for this round and reads everyone's."""
-    if averager.workers == 1:
+    publishes its vote for this round and reads everyone's. It is also the barrier after which
+    every worker's optimiser state for the epoch is saved."""
+    if sync.workers == 1:
         return want_stop
-    key = f"{averager.namespace}/vote{averager.round}"
-    averager.store.put(f"{key}/w{averager.worker}", b"1" if want_stop else b"0")
-    votes = averager.store.wait_all((f"{key}/w{w}" for w in range(averager.workers)), averager.timeout_s)
+    key = f"{sync.namespace}/vote{sync.round}"
+    sync.store.put(f"{key}/w{sync.worker}", b"1" if want_stop else b"0")
+    votes = sync.store.wait_all((f"{key}/w{w}" for w in range(sync.workers)), sync.timeout_s)
     return any(v == b"1" for v in votes.values())
+
+
+__all__: list[Any] = ["EXCHANGES", "PROTOCOLS", "Synchronizer", "agree_to_stop", "synchronizer"]

@@ -119,13 +119,23 @@ class TrainStage(StageBase):
     )
     workers: int = Field(1, ge=1, le=1000, description="Number of parallel training functions")
     epochs: int = Field(3, ge=1, le=10_000)
-    batch_size: int = Field(64, ge=1, le=65_536, description="Per-worker minibatch size")
+    batch_size: int = Field(
+        64, ge=1, le=65_536,
+        description="Global minibatch size, split evenly between workers (so results compare across worker counts)",
+    )  # fmt: skip
     learning_rate: float = Field(0.05, gt=0, le=10)
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (small_cnn)")
     weight_decay: float = Field(5e-4, ge=0, le=1, description="L2 penalty (alpha for logistic_regression)")
     sync_every_steps: int | None = Field(
         None, ge=1, description="Average models every N minibatches; absent: once per epoch"
     )
+    pattern: Literal["allreduce", "scatter_reduce"] = Field(
+        "allreduce", description="allreduce: every worker reads every model; scatter_reduce: hierarchical, by shards"
+    )
+    protocol: Literal["bsp", "ssp", "asp", "hsp"] = Field(
+        "bsp", description="bsp: barrier every sync; asp: none; ssp: bounded staleness; hsp: asp within an epoch"
+    )
+    staleness: int = Field(2, ge=0, le=1000, description="ssp: how many syncs a worker may run ahead of the slowest")
 
     def stage_refs(self) -> dict[str, str]:
         return {"data": self.data}

@@ -4,13 +4,14 @@ S3-speaking server (moto in server mode), all on loopback."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mlspec.runtime.sync import ModelAverager
+from mlspec.runtime.sync import PROTOCOLS, synchronizer
 from mlspec.storage import ObjectStore, ParamStore, StoreTimeout, open_object_store, open_param_store
 
 
@@ -74,15 +75,16 @@ def test_concurrent_incr_is_atomic(param_store: ParamStore) -> None:
     assert param_store.incr(key) == 201
 
 
-def test_model_averaging_through_the_store(param_store: ParamStore) -> None:
+@pytest.mark.parametrize("pattern", ["allreduce", "scatter_reduce"])
+def test_synchronous_averaging_through_the_store(param_store: ParamStore, pattern: str) -> None:
     workers = 3
     results: dict[int, np.ndarray] = {}
-    ns = f"avg{id(param_store)}"
+    ns = f"avg{id(param_store)}{pattern}"
 
     def worker(i: int) -> None:
-        averager = ModelAverager(param_store, ns, i, workers, timeout_s=10)
-        first = averager.average(np.full(5, float(i), dtype=np.float32))
-        results[i] = averager.average(first + i)
+        sync = synchronizer(param_store, ns, i, workers, timeout_s=10, pattern=pattern)
+        first = sync.average(np.arange(7, dtype=np.float32) + i, epoch_end=False)
+        results[i] = sync.average(first + i, epoch_end=True)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
     for t in threads:
@@ -90,4 +92,43 @@ def test_model_averaging_through_the_store(param_store: ParamStore) -> None:
     for t in threads:
         t.join()
     for i in range(workers):
-        np.testing.assert_allclose(results[i], np.full(5, 2.0))  # mean(0,1,2)=1, then mean(1,2,3)=2
+        # mean(x+0, x+1, x+2) = x+1, then mean(x+1+0, x+1+1, x+1+2) = x+2
+        np.testing.assert_allclose(results[i], np.arange(7) + 2.0)
+    assert all(k.startswith(f"{ns}/r1") for k in _keys(param_store, ns)), "round 0 was not collected"
+
+
+def _keys(store: ParamStore, ns: str) -> list[str]:
+    client = getattr(store, "client", None)
+    if client is not None:
+        return [k.decode() for k in client.scan_iter(match=f"{ns}/*")]
+    root = store.root  # type: ignore[attr-defined]
+    return [str(p.relative_to(root)) for p in (root / ns).rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("protocol", sorted(set(PROTOCOLS) - {"bsp"}))
+def test_asynchronous_protocols_end_in_agreement_and_report_staleness(param_store: ParamStore, protocol: str) -> None:
+    workers, rounds = 3, 6
+    results: dict[int, np.ndarray] = {}
+    stats: dict[int, dict[str, float]] = {}
+    ns = f"async{id(param_store)}{protocol}"
+
+    def worker(i: int) -> None:
+        sync = synchronizer(param_store, ns, i, workers, timeout_s=10, protocol=protocol, staleness=1)
+        params = np.full(4, float(i), dtype=np.float32)
+        for r in range(rounds):
+            if i == 2:
+                time.sleep(0.02)  # a straggler
+            params = sync.average(params + 1, epoch_end=r == rounds - 1)
+        results[i] = sync.consolidate(params)
+        stats[i] = sync.stats()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(1, workers):
+        np.testing.assert_allclose(results[i], results[0], rtol=1e-6)
+    assert all("staleness_max" in s for s in stats.values())
+    if protocol == "ssp":
+        assert max(s["staleness_max"] for s in stats.values()) <= 1

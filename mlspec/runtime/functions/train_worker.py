@@ -19,7 +19,7 @@ from mlspec.models import build_model, evaluate
 from mlspec.models.transforms import AUGMENTATIONS
 from mlspec.runtime.arrays import pack, unpack, unpack_xy
 from mlspec.runtime.context import Context
-from mlspec.runtime.sync import ModelAverager, agree_to_stop
+from mlspec.runtime.sync import Synchronizer, agree_to_stop, synchronizer
 from mlspec.storage import ObjectStore
 
 # Stop early when less than this many epoch-durations (plus the fixed margin) remain.
@@ -45,7 +45,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     history = _resume(objects, event["output"], model, worker)
     first_epoch = len(history) + 1
     augment = AUGMENTATIONS[meta["format"]]
-    averager = ModelAverager(params, event["sync_namespace"], worker, workers, timeout_s=_wait_s(context))
+    sync = synchronizer(params, event["sync_namespace"], worker, workers, _wait_s(context), **event["sync"])
     sync_every = event.get("sync_every_steps") or 0
     test = unpack_xy(objects.get(f"{data}/test.npz")) if worker == 0 else None
     sync_s, longest_epoch_s = 0.0, 0.0
@@ -63,9 +63,11 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             correct += right
             seen += len(rows)
             if sync_every and (step + 1) % sync_every == 0:
-                sync_s += _sync(model, averager)
+                sync_s += _sync(model, sync, epoch_end=step + 1 == steps)
         if not sync_every or steps % sync_every:
-            sync_s += _sync(model, averager)
+            sync_s += _sync(model, sync, epoch_end=True)
+        if epoch == event["epochs"]:
+            model.set_params(sync.consolidate(model.get_params()))
         record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
         if test is not None:
             scores = evaluate(model, *test)
@@ -78,14 +80,15 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         longest_epoch_s = max(longest_epoch_s, time.monotonic() - started)
         remaining = context.remaining_s()
         want_stop = remaining is not None and remaining < EPOCH_SAFETY_FACTOR * longest_epoch_s + STOP_MARGIN_S
-        stop = agree_to_stop(averager, want_stop)
+        stop = agree_to_stop(sync, want_stop)
         if worker == 0:
             _save(objects, event, model, history)
         if stop and epoch < event["epochs"]:
             completed = False
             break
     metrics = {k: v for k, v in history[-1].items() if k != "epoch"} if history else {}
-    metrics.update(sync_rounds=averager.round, sync_s=sync_s, steps_per_epoch=steps, first_epoch=first_epoch)
+    metrics.update(sync_rounds=sync.round, sync_s=sync_s, steps_per_epoch=steps, first_epoch=first_epoch,
+                   **sync.stats())
     return {"history": history, "metrics": metrics, "completed": completed}
 
 
@@ -129,7 +132,7 @@ def _save(objects: ObjectStore, event: dict[str, Any], model: Any, history: list
         )
 
 
-def _sync(model: Any, averager: ModelAverager) -> float:
+def _sync(model: Any, sync: Synchronizer, epoch_end: bool) -> float:
     start = time.perf_counter()
-    model.set_params(averager.average(model.get_params()))
+    model.set_params(sync.average(model.get_params(), epoch_end))
     return time.perf_counter() - start
