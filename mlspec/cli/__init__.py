@@ -52,9 +52,16 @@ def main() -> None:
 
 
 def _register() -> None:
-    from mlspec.cli import compare_commands, plan_commands, run_commands, runs_commands, spec_commands
+    from mlspec.cli import (
+        build_commands,
+        compare_commands,
+        plan_commands,
+        run_commands,
+        runs_commands,
+        spec_commands,
+    )
 
-    for module in (spec_commands, plan_commands, run_commands, runs_commands, compare_commands):
+    for module in (spec_commands, plan_commands, build_commands, run_commands, runs_commands, compare_commands):
         for command in module.COMMANDS:
             main.add_command(command)
 

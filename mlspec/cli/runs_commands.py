@@ -45,8 +45,9 @@ def list_command(runs_dir: Path) -> None:
         table.add_column(column)
     for entry in list_runs(runs_dir):
         record = entry.record
-        if record is None:
-            table.add_row(entry.run_id, "[red]failed[/]", "-", "-", entry.problem or "")
+        if record is None or entry.problem:
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.started_at))
+            table.add_row(entry.run_id, "[red]failed[/]", started, "-", entry.problem or "")
             continue
         metrics = ", ".join(
             f"{name}.{k}={v:.4f}" for name, s in record.stages.items() for k, v in s.metrics.items()

@@ -58,8 +58,9 @@ def run_pipeline(
     record = RunRecord(
         run_id=run_dir.run_id, name=pipeline.name, spec_file=spec_file, overrides=overrides,
         spec=pipeline.model_dump(mode="json", by_alias=True), target=target, executor=executor.name,
-        started_at=time.time(), mlspec_version=__version__,
-        host={"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()},
+        started_at=time.time(), mlspec_version=__version__, coordinator_pid=os.getpid(),
+        host={"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
+              "name": platform.node()},
         stages={n.stage: StageRecord(name=n.stage, kind=n.kind, workers=n.fan_out) for n in functions.nodes},
     )  # fmt: skip
     run_dir.write_spec(record.spec)

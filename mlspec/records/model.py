@@ -69,6 +69,7 @@ class RunRecord(BaseModel):
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
+    coordinator_pid: int | None = Field(None, description="To tell a run in progress from one whose coordinator died")
     mlspec_version: str
     stages: dict[str, StageRecord] = Field(default_factory=dict)
     invocations: list[InvocationRecord] = Field(default_factory=list)

@@ -4,6 +4,8 @@ missing, unreadable or invalid is listed as failed with the reason, never raised
 from __future__ import annotations
 
 import json
+import os
+import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ class RunEntry:
 
     @property
     def status(self) -> str:
-        if self.record is None:
+        if self.record is None or self.problem is not None:
             return "failed"
         return self.record.status
 
@@ -52,7 +54,22 @@ def read_entry(path: Path) -> RunEntry:
         where = ".".join(str(p) for p in first["loc"])
         reason = first["msg"] if first["type"] == "json_invalid" else f"{where}: {first['msg']}"
         return RunEntry(path.name, path, None, f"record.json is corrupt ({reason})")
+    if _orphaned(record):
+        return RunEntry(path.name, path, record, "its coordinator process is gone: crashed or killed mid-run")
     return RunEntry(path.name, path, record, None)
+
+
+def _orphaned(record: RunRecord) -> bool:
+    """Still marked running, but its coordinator process on this host no longer exists."""
+    if record.status != "running" or record.coordinator_pid is None or record.host.get("name") != platform.node():
+        return False
+    try:
+        os.kill(record.coordinator_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def list_runs(root: Path) -> list[RunEntry]:

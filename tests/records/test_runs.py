@@ -46,3 +46,17 @@ def test_show_unknown_run_exits_2_and_rm_removes(tmp_path: Path) -> None:
     assert shown.exit_code == 0 and '"run_id": "20260101-000000-demo-aaaa"' in shown.output
     removed = runner.invoke(main, ["runs", "rm", "20260101-000000-demo-aaaa", "--runs-dir", str(tmp_path)])
     assert removed.exit_code == 0 and not (tmp_path / "20260101-000000-demo-aaaa").exists()
+
+
+def test_a_run_whose_coordinator_died_is_failed_not_running(tmp_path: Path) -> None:
+    import platform
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    run = make_run(tmp_path, "orphan", status="running")
+    record = RunRecord.model_validate_json(run.record_file.read_text())
+    record.coordinator_pid, record.host = dead.pid, {"name": platform.node()}
+    run.save(record)
+    (entry,) = list_runs(tmp_path)
+    assert entry.status == "failed" and "coordinator process is gone" in (entry.problem or "")
