@@ -1,5 +1,86 @@
-"""Placeholder until this command group lands; registered by mlspec.cli."""
+"""`mlspec compare`: a run on every platform (tasks x platforms), or runs side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+from mlspec.records import DEFAULT_ROOT
+
+
+@click.command()
+@click.argument("run_ids", nargs=-1, metavar="[RUN ...]")
+@click.option("--view", type=click.Choice(["auto", "platforms", "runs"]), default="auto", show_default=True,
+              help="platforms: one run timed and priced on every platform; runs: runs side by side. "
+                   "auto: platforms for one run (or none: the latest), runs for two or more "
+                   "(or none with --only-changed/--sort-by/--last).")
+@click.option("--format", "fmt", type=click.Choice(["terminal", "md", "csv", "json", "html"]), default="terminal",
+              show_default=True, help="Output format; html is one self-contained file with plots.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of stdout.")
+@click.option("--only-changed", is_flag=True, help="Runs view: only the spec parameters that differ (metrics stay).")
+@click.option("--sort-by", metavar="COLUMN", help="Runs view: sort rows by COLUMN; prefix '-' for descending.")
+@click.option("--keep", multiple=True, metavar="REGEX", help="Only columns (or platforms) matching REGEX (repeatable).")
+@click.option("--drop", multiple=True, metavar="REGEX", help="Hide columns (or platforms) matching REGEX (repeatable).")
+@click.option("--last", type=click.IntRange(min=1), metavar="N",
+              help="Runs view without RUN ids: the latest N runs [default: 5].")
+@click.option("--platform", default="aws-lambda:x86_64", show_default=True,
+              help="Runs view: the platform the modelled cost column prices on.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
+              show_default=True, help="Where run records are kept.")
+def compare(run_ids: tuple[str, ...], view: str, fmt: str, output: Path | None, only_changed: bool,
+            sort_by: str | None, keep: tuple[str, ...], drop: tuple[str, ...], last: int | None, platform: str,
+            runs_dir: Path) -> None:  # fmt: skip
+    """Compare runs: time, cost and accuracy per task on every platform, or runs side by side.
+
+    Every figure says whether it is measured (the run executed there) or modelled (measured usage
+    scaled by the time/cost model shared with `mlspec plan`).
+
+    \b
+    Examples:
+      mlspec compare                                  # latest run: tasks x platforms
+      mlspec compare --format md                      # the same as Markdown tables
+      mlspec compare RUN_A RUN_B --only-changed       # side by side, differing parameters
+      mlspec compare --last 3 --sort-by=-train_reviews.test_accuracy
+      mlspec compare --format html -o report.html     # one file with tables and plots
+    """
+    from mlspec.records import compare as cmp
+    from mlspec.records.render import render, terminal
+    from mlspec.records.runs import find_run
+
+    if view == "auto":
+        wants_runs = only_changed or sort_by is not None or last is not None
+        view = "runs" if len(run_ids) >= 2 or (not run_ids and wants_runs) else "platforms"
+    data: cmp.PlatformComparison | cmp.RunsTable
+    notes: list[str]
+    if view == "platforms":
+        if len(run_ids) > 1:
+            raise click.UsageError("--view platforms takes one RUN")
+        if run_ids:
+            record, notes = cmp.readable(find_run(runs_dir, run_ids[0])), []
+        else:
+            record, notes = cmp.latest_record(runs_dir)
+        data = cmp.compare_platforms(record, keep=keep, drop=drop)
+        data.notes.extend(notes)
+    else:
+        records, notes = cmp.select_runs(runs_dir, run_ids, last or 5)
+        data = cmp.compare_runs(records, only_changed=only_changed, sort_by=sort_by, keep=keep, drop=drop,
+                                platform=platform)  # fmt: skip
+        data.notes.extend(notes)
+    if fmt == "terminal" and output is None:
+        from rich.console import Console
+
+        console = Console()
+        for part in terminal(data):
+            console.print(part)
+        return
+    text = render(data, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {output}", err=True)
+
+
+COMMANDS: tuple[click.Command, ...] = (compare,)

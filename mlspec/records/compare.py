@@ -49,8 +49,10 @@ def select_runs(root: Path, run_ids: Sequence[str], last: int) -> tuple[list[Run
     entries = list_runs(root)
     if not entries:
         raise UsageError(f"no runs in {root} yet; run one with `mlspec run PIPELINE.yaml`")
+    shown = [e for e in entries if e.record is not None][-last:]
     notes = [f"skipped {e.run_id}: failed ({e.problem})" for e in entries[-last:] if e.record is None]
-    records = [e.record for e in entries if e.record is not None][-last:]
+    notes += [f"{e.run_id} failed: {e.problem}" for e in shown if e.problem is not None]
+    records = [e.record for e in shown if e.record is not None]
     if not records:
         raise UsageError(f"no readable run in {root}: " + "; ".join(notes))
     return records, notes
@@ -321,9 +323,10 @@ def _platform(record: RunRecord, offering: Any, stage_names: list[str], measured
     memory: dict[str, int] = {}
     for stage in stage_names:
         wanted = (stages_spec.get(stage) or {}).get("memory_mb") or base
+        key = offering.provider_key
         source = (f"stages.{stage}.memory_mb" if (stages_spec.get(stage) or {}).get("memory_mb")
-                  else f"spec targets.{offering.provider_key}.memory_mb" if from_spec and base
-                  else f"mlspec's default for {offering.provider_key}" if base else "the platform's minimum")  # fmt: skip
+                  else f"spec targets.{key}.memory_mb" if from_spec and base
+                  else f"mlspec's default for {key}" if base else "the platform's minimum")  # fmt: skip
         mb, snapped = _allowed_memory(offering, int(wanted) if wanted else offering.memory_min_mb.value)
         memory[stage] = mb
         sources.add(source + (f", nearest allowed size to {wanted} MB" if snapped else ""))
@@ -536,11 +539,12 @@ def _sorted(rows: list[dict[str, Any]], sort_by: str, names: list[str]) -> list[
             raise UsageError(f"--sort-by {key!r} is not a shown column; columns: {', '.join(names)}")
         key = matches[0]
 
-    def order(row: dict[str, Any]) -> tuple[int, Any]:
+    values = [r.get(key) for r in rows if r.get(key) is not None]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+    def order(row: dict[str, Any]) -> Any:
         value = row.get(key)
-        if value is None:
-            return (1, "")
-        return (0, value if isinstance(value, int | float) else str(value))
+        return value if numeric else str(value)
 
     present = [r for r in rows if r.get(key) is not None]
     missing = [r for r in rows if r.get(key) is None]

@@ -65,7 +65,7 @@ def fmt_usd(usd: float | None) -> str:
         return "0"
     if abs(usd) >= 1:
         return f"{usd:.2f}"
-    digits = max(2, 2 - int(math.floor(math.log10(abs(usd)))))
+    digits = max(2, 2 - math.floor(math.log10(abs(usd))))
     return f"{usd:.{min(digits, 8)}f}"
 
 
@@ -118,6 +118,26 @@ def platform_rows(data: PlatformComparison, what: Literal["time", "cost"], bold:
     return header, rows
 
 
+def platform_rows_transposed(data: PlatformComparison) -> tuple[list[str], list[list[str]]]:
+    """For narrow terminals: one row per platform, a time and a cost column per task, accuracy last."""
+    header = ["platform", "label"]
+    for t in data.tasks:
+        header += [f"{t.name}\ntime s", f"{t.name}\ncost USD"]
+    rows = []
+    for p in data.platforms:
+        row = [p.id, p.label]
+        for t in data.tasks:
+            cell = t.cells.get(p.id)
+            row.append(_cell_text(cell, lambda c: c.time_s, fmt_time, lambda c: c.fastest, "fastest", ("", "")))
+            row.append(_cell_text(cell, lambda c: c.cost_usd, fmt_usd, lambda c: c.cheapest, "cheapest", ("", "")))
+        rows.append(row)
+    acc = ["accuracy", "measured"]
+    for t in data.tasks:
+        acc += ["-" if t.accuracy is None else f"{t.accuracy:.4f}", ""]
+    rows.append(acc)
+    return header, rows
+
+
 def model_check_rows(data: PlatformComparison) -> tuple[list[str], list[list[str]]]:
     """Modelled vs measured on the platform the run really executed on."""
     pid = data.measured_platform
@@ -148,6 +168,8 @@ def runs_rows(data: RunsTable, transpose: bool) -> tuple[list[str], list[list[st
         if c.name == "run":
             continue
         kind = c.group if c.group == "param" else f"{c.group}, {c.label}"
+        if len({repr(r.get(c.name)) for r in data.rows}) > 1:
+            kind += ", differs"
         rows.append([c.name, kind] + [fmt_value(r.get(c.name)) for r in data.rows])
     return header, rows
 
@@ -160,26 +182,27 @@ def terminal(data: Comparison) -> list[RenderableType]:
     from rich.text import Text
 
     def table(title: str, header: list[str], rows: list[list[str]], first_left: bool = True) -> Table:
-        tab = Table(title=title, title_justify="left", show_lines=False)
+        tab = Table(title=title, title_justify="left")
         for i, h in enumerate(header):
-            tab.add_column(h, justify="left" if (i == 0 and first_left) or i == 1 and not first_left else "right",
-                           overflow="fold")  # fmt: skip
+            left = i == 0 or (i == 1 and not first_left)
+            tab.add_column(Text(h), justify="left" if left else "right", overflow="fold")
         for row in rows:
-            tab.add_row(*row)
+            tab.add_row(*(Text(c) for c in row))
         return tab
 
     out: list[RenderableType] = []
     if isinstance(data, PlatformComparison):
-        h, r = platform_rows(data, "time")
-        out.append(table(f"Training time per task (s) — run {data.run_id}", h, r))
-        h, r = platform_rows(data, "cost")
-        out.append(table(f"Training cost per task (USD) — run {data.run_id}", h, r))
+        h, r = platform_rows_transposed(data)
+        title = f"Training time and cost per task on every platform — run {data.run_id}"
+        out.append(table(title, h, r, first_left=False))
+        tasks = "; ".join(f"{t.name}: {t.title}" for t in data.tasks)
+        out.append(Text(f"tasks: {tasks}", style="dim"))
         h, r = model_check_rows(data)
         out.append(table("Model check on the platform the run executed on", h, r))
         notes = data.notes + problems(data)
     else:
         h, r = runs_rows(data, transpose=True)
-        out.append(table(f"{len(data.rows)} runs side by side", h, r))
+        out.append(table(f"{len(data.rows)} runs side by side", h, r, first_left=False))
         notes = data.notes
     out.append(Text("\n".join(f"• {n}" for n in notes), style="dim"))
     return out
