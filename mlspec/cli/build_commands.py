@@ -1,5 +1,83 @@
-"""Placeholder until this command group lands; registered by mlspec.cli."""
+"""`mlspec build`: one container build context per function x target, and images when an engine is found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from mlspec.compile.build import BuildContext
+
+PLATFORM_CHOICES = ("local", "aws-lambda", "gcp-cloud-run", "azure-functions")
+ENGINE_CHOICES = ("auto", "docker", "podman", "buildah", "none")
+
+
+class _RichBuildProgress:
+    """One line per image: a spinner, elapsed time and the engine's latest output line."""
+
+    def __init__(self, bars: Progress) -> None:
+        self.bars = bars
+        self.tasks: dict[str, TaskID] = {}
+
+    def started(self, context: BuildContext, index: int, total: int) -> None:
+        self.tasks[context.name] = self.bars.add_task(
+            f"[{index + 1}/{total}] {context.tag}", total=None, status="starting")
+
+    def line(self, context: BuildContext, text: str) -> None:
+        self.bars.update(self.tasks[context.name], status=text[:70])
+
+    def finished(self, context: BuildContext, error: str | None) -> None:
+        status = "[red]failed[/]" if error else "[green]built[/]"
+        self.bars.update(self.tasks[context.name], total=1, completed=1, status=status)
+
+
+@click.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target", "-t", "targets", multiple=True, type=click.Choice(PLATFORM_CHOICES),
+              help="Platform to build for (repeatable); default: every configured target.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
+              show_default=True, help="Directory for the contexts (OUT/<pipeline>/) and manifest.json.")
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="auto", show_default=True,
+              help="Container engine; auto tries a Docker engine, podman, buildah; none: contexts only.")
+@click.option("--base-image", metavar="IMAGE",
+              help="Start every image from IMAGE (e.g. a local image, when no registry can be reached).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec value (repeatable).")
+def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_image: str | None,
+          overrides: tuple[str, ...]) -> None:
+    """Render one container build context per function x target, and build the images when a
+    container engine is found (exit status 1 when an image fails to build).
+
+    \b
+    Example:
+      mlspec build pipeline.yaml --target aws-lambda --out build/
+      mlspec build pipeline.yaml --engine podman --base-image localhost/python-base:3.11
+    """
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from mlspec import spec as spec_module
+    from mlspec.compile.build import BuildError
+    from mlspec.compile.build import build as build_contexts
+
+    pipeline = spec_module.load(spec, list(overrides))
+    console = Console(stderr=True)
+    bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    TextColumn("{task.fields[status]}"), console=console, transient=False)
+    with bars:
+        result = build_contexts(pipeline, out, targets, engine, base_image, _RichBuildProgress(bars))
+    for entry in result.manifest["contexts"]:
+        image = entry["image"]
+        state = "built" if image["built"] else ("failed" if image["error"] and not image["error"].startswith(
+            "skipped") else "not built")
+        click.echo(f"{result.directory / entry['dir']}  {entry['tag']}  {state}")
+    click.echo(f"manifest: {result.directory / 'manifest.json'}")
+    click.echo(f"note: {result.note}", err=True)
+    if result.failed:
+        raise BuildError(str(result.failed[0]["image"]["error"]))
+
+
+COMMANDS: tuple[click.Command, ...] = (build,)

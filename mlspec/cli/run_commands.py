@@ -16,10 +16,13 @@ from mlspec.records import DEFAULT_ROOT
               help="Override a spec value, validated like the file (repeatable).")
 @click.option("--target", default="local", show_default=True, type=click.Choice(["local"]),
               help="Where the functions run.")
+@click.option("--executor", type=click.Choice(["local", "lithops"]),
+              help="Override the spec's execution.executor.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final run record as JSON on stdout.")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
               show_default=True, help="Where run records are kept.")
-def run(spec: Path, overrides: tuple[str, ...], target: str, as_json: bool, runs_dir: Path) -> None:
+def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | None, as_json: bool,
+        runs_dir: Path) -> None:
     """Run a pipeline: every stage as real function invocations, recorded in RUNS_DIR/<run-id>/.
 
     Progress and the summary go to stderr; with --json the run record goes to stdout.
@@ -28,6 +31,7 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, as_json: bool, runs
     Examples:
       mlspec run examples/quickstart.yaml
       mlspec run examples/imdb.yaml --set datasets.imdb.path=aclImdb_v1.tar.gz --set stages.train.workers=4
+      mlspec run examples/quickstart.yaml --executor lithops
     """
     from rich.console import Console
 
@@ -36,19 +40,21 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, as_json: bool, runs
     from mlspec.errors import RunFailed
     from mlspec.executors.base import Limits
     from mlspec.executors.coordinator import new_run_dir, run_pipeline
-    from mlspec.executors.local import LocalProcessExecutor
+    from mlspec.executors import make_executor
 
     pipeline = spec_module.load(spec, list(overrides))
     console = Console(stderr=True)
     local = pipeline.targets.local
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
     run_dir = new_run_dir(runs_dir, pipeline)
-    executor = LocalProcessExecutor(run_dir.logs, target=target)
+    name = executor or pipeline.execution.executor
+    options = pipeline.execution.lithops if name == "lithops" else None
+    backend = make_executor(name, run_dir.logs, options)
     console.print(f"run [bold]{run_dir.run_id}[/] → {run_dir.path}")
     failure: RunFailed | None = None
     with RichReporter(console) as reporter:
         try:
-            record = run_pipeline(pipeline, str(spec), list(overrides), executor, run_dir, reporter, limits, target)
+            run_pipeline(pipeline, str(spec), list(overrides), backend, run_dir, reporter, limits, target)
         except RunFailed as exc:
             failure = exc
     from mlspec.records.model import RunRecord

@@ -283,6 +283,19 @@ class StorageSpec(StrictModel):
     param_store: ParamStoreSpec = Field(default_factory=LocalParamStoreSpec)
 
 
+class ExecutionSpec(StrictModel):
+    """Which executor runs the functions."""
+
+    executor: Literal["local", "lithops"] = Field(
+        "local", description="local: one OS process per invocation; lithops: through Lithops"
+    )
+    lithops: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Lithops configuration passed through as is (e.g. {lithops: {backend: aws_lambda}, aws: ...}); "
+        "empty: Lithops' localhost backend",
+    )
+
+
 # ---------------------------------------------------------------- pipeline
 
 
@@ -297,6 +310,7 @@ class Pipeline(StrictModel):
     targets: Targets = Field(default_factory=Targets)
     objective: Objective = Field(default_factory=Objective)
     storage: StorageSpec = Field(default_factory=StorageSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
 
     def stage_order(self) -> list[str]:
         """Stage names with every stage after the stages it depends on (file order otherwise)."""
