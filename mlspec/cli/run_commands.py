@@ -38,9 +38,9 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
     from mlspec import spec as spec_module
     from mlspec.cli.progress import RichReporter, summary_table
     from mlspec.errors import RunFailed
+    from mlspec.executors import make_executor
     from mlspec.executors.base import Limits
     from mlspec.executors.coordinator import new_run_dir, run_pipeline
-    from mlspec.executors import make_executor
 
     pipeline = spec_module.load(spec, list(overrides))
     console = Console(stderr=True)
