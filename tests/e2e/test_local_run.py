@@ -42,7 +42,7 @@ def test_quickstart_trains_both_tasks_well_above_chance(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / record["run_id"]
     assert (run_dir / "record.json").is_file() and (run_dir / "spec.json").is_file()
     assert not any((run_dir / "params").rglob("r*")), "parameter store keys were not garbage-collected"
-    assert len(record["stages"]["train_images"]["history"]) == 3
+    assert len(record["stages"]["train_images"]["history"]) == 4  # epochs in examples/quickstart.yaml
 
 
 def test_memory_limit_stops_the_worker_and_names_it(tmp_path: Path) -> None:
