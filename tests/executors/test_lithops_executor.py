@@ -1,0 +1,88 @@
+"""The Lithops executor on Lithops' real localhost backend (each call a separate process)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlspec import spec
+from mlspec.executors.base import Invocation, Limits
+from mlspec.executors.coordinator import new_run_dir, run_pipeline
+from mlspec.executors.lithops_executor import LithopsExecutor
+
+pytest.importorskip("lithops")
+
+SPEC = """\
+name: lithops-e2e
+datasets:
+  reviews: {format: imdb, synthetic: {train_size: 400, test_size: 200, seed: 0}}
+stages:
+  prep: {kind: preprocess, dataset: reviews, max_features: 2000}
+  train: {kind: train, data: prep, model: logistic_regression, workers: 2, epochs: 2}
+  eval: {kind: evaluate, model: train}
+"""
+
+
+class Quiet:
+    def stage_started(self, *args: Any) -> None: ...
+    def progress(self, *args: Any) -> None: ...
+    def stage_finished(self, *args: Any) -> None: ...
+
+
+def _invocation(i: int, event: dict[str, Any]) -> Invocation:
+    return Invocation(id=f"s.noop#{i}", stage="s", function=str(event["function"]), worker=i, event=event)
+
+
+def test_noop_invocations_run_at_once_and_echo_in_order(tmp_path: Path) -> None:
+    progress: list[tuple[str, dict[str, Any]]] = []
+    invocations = [_invocation(i, {"function": "noop", "payload": i}) for i in range(4)]
+    outcomes = LithopsExecutor(tmp_path / "logs").run_group(
+        invocations, Limits(512, 60), lambda inv, p: progress.append((inv, p))
+    )
+    assert [(o.result or {}).get("echo") for o in outcomes] == [0, 1, 2, 3]
+    for inv, outcome in zip(invocations, outcomes, strict=True):
+        record = outcome.record
+        assert record.status == "ok" and record.error is None
+        assert (record.id, record.worker, record.target) == (inv.id, inv.worker, "lithops")
+        assert 0 < record.wall_s < 60 and record.cpu_s > 0 and record.peak_rss_mb > 1
+        assert record.init_s is not None and 0 < record.init_s < record.wall_s
+        assert record.started_at > time.time() - 120
+        assert (record.memory_limit_mb, record.time_limit_s) == (512, 60)
+        assert record.io["object_requests"] == 0
+    assert {inv for inv, _ in progress} == {inv.id for inv in invocations}
+    assert len(progress) == 8
+
+
+def test_unknown_function_is_an_error_with_its_message(tmp_path: Path) -> None:
+    invocations = [_invocation(0, {"function": "no_such_function"})]
+    [outcome] = LithopsExecutor(tmp_path / "logs").run_group(invocations, Limits(512, 60), lambda *a: None)
+    assert outcome.result is None
+    assert outcome.record.status == "error"
+    assert outcome.record.error is not None
+    assert outcome.record.error.startswith("ValueError: unknown function 'no_such_function'")
+    assert "\n" not in outcome.record.error
+
+
+def test_a_failure_stops_the_group_and_names_the_failed_invocation(tmp_path: Path) -> None:
+    invocations = [_invocation(0, {"function": "no_such_function"}), _invocation(1, {"function": "noop"})]
+    invocations[1] = Invocation(id="s.other", stage="s", function="noop", worker=1, event={"function": "noop"})
+    first, second = LithopsExecutor(tmp_path / "logs").run_group(invocations, Limits(512, 60), lambda *a: None)
+    assert first.record.status == "error"
+    # The other one either finished before the failure was seen or was stopped because of it.
+    assert second.record.status == "ok" or second.record.error == f"stopped because {first.record.id} failed"
+
+
+def test_pipeline_runs_through_the_coordinator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSPEC_CACHE", str(tmp_path / "cache"))
+    pipeline = spec.load_text(SPEC)
+    run_dir = new_run_dir(tmp_path / "runs", pipeline)
+    record = run_pipeline(pipeline, "lithops.yaml", [], LithopsExecutor(run_dir.logs), run_dir, Quiet(),
+                          Limits(2048, 300))  # fmt: skip
+    assert record.status == "succeeded"
+    assert record.executor == "lithops"
+    assert record.stages["eval"].metrics["test_accuracy"] > 0.6
+    workers = [i for i in record.invocations if i.function == "train_worker"]
+    assert len(workers) == 2 and all(i.status == "ok" and i.io["param_bytes_written"] > 0 for i in workers)
