@@ -80,23 +80,22 @@ def test_missing_dataset_fails_before_any_function_runs(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_imdb_real_data_four_workers_vs_one(tmp_path: Path) -> None:
-    archive = shared_archive("aclImdb_v1.tar.gz")
-    four = run_json(tmp_path, "imdb.yaml", f"datasets.imdb.path={archive}", "stages.train.workers=4")
-    one = run_json(tmp_path, "imdb.yaml", f"datasets.imdb.path={archive}", "stages.train.workers=1")
-    acc4 = four["stages"]["evaluate"]["metrics"]["test_accuracy"]
-    acc1 = one["stages"]["evaluate"]["metrics"]["test_accuracy"]
-    assert acc4 >= 0.87, acc4
-    assert abs(acc4 - acc1) <= 0.005, (acc4, acc1)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_cifar10_real_subset_two_workers_vs_one(tmp_path: Path) -> None:
-    archive = shared_archive("cifar-10-subset-python.tar.gz")
-    two = run_json(tmp_path, "cifar10.yaml", f"datasets.cifar10.path={archive}", "stages.train.workers=2")
-    one = run_json(tmp_path, "cifar10.yaml", f"datasets.cifar10.path={archive}", "stages.train.workers=1")
-    acc2 = two["stages"]["evaluate"]["metrics"]["test_accuracy"]
-    acc1 = one["stages"]["evaluate"]["metrics"]["test_accuracy"]
-    assert acc2 > 0.3, acc2  # chance is 0.1
-    assert abs(acc2 - acc1) <= 0.03, (acc2, acc1)
+@pytest.mark.parametrize(
+    ("example", "archive", "workers", "floor", "tolerance"),
+    [
+        # Issue figures: IMDb >= 0.87 with 4 workers, 1 worker within 0.5 points;
+        # the CIFAR-10 subset well above chance (0.1), 1 vs 2 workers within 3 points.
+        ("imdb", "aclImdb_v1.tar.gz", 4, 0.87, 0.005),
+        ("cifar10", "cifar-10-subset-python.tar.gz", 2, 0.3, 0.03),
+    ],
+)
+def test_real_data_many_workers_vs_one(
+    tmp_path: Path, example: str, archive: str, workers: int, floor: float, tolerance: float
+) -> None:
+    path = shared_archive(archive)
+    accuracies = []
+    for n in (workers, 1):
+        record = run_json(tmp_path, f"{example}.yaml", f"datasets.{example}.path={path}", f"stages.train.workers={n}")
+        accuracies.append(record["stages"]["evaluate"]["metrics"]["test_accuracy"])
+    assert accuracies[0] >= floor, accuracies
+    assert abs(accuracies[0] - accuracies[1]) <= tolerance, accuracies
