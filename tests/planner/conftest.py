@@ -7,35 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_plan import USAGE  # the representative usage the planner benchmark measures
 from mlspec.planner.usage import StageUsage
 from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord
 
 
-def usage(stage: str, kind: str, workers: int, cpu_s: float, rss_mb: float, model_bytes: int = 0, rounds: int = 0,
-          per_steps: bool = False, read: int = 0, written: int = 0) -> StageUsage:
-    return StageUsage(
-        stage=stage, kind=kind, workers=workers, invocations=workers, cpu_s=cpu_s,
-        wall_s_per_invocation=cpu_s / workers * 1.1, init_s_per_invocation=1.5, peak_rss_mb=rss_mb,
-        host_vcpus_per_invocation=1.0, object_bytes=read + written, param_bytes=2 * model_bytes * rounds * workers,
-        object_requests=20 * workers, sync_rounds=rounds, model_bytes=model_bytes,
-        rounds_scale_with_workers=per_steps, object_bytes_read=read, object_bytes_written=written,
-    )  # fmt: skip
-
-
 def cifar10_usage() -> dict[str, StageUsage]:
-    return {
-        "prep": usage("prep", "preprocess", 1, 40, 900, read=170_000_000, written=180_000_000),
-        "train": usage("train", "train", 2, 135, 700, 2_500_000, 1300, True, 180_000_000, 30_000_000),
-        "evaluate": usage("evaluate", "evaluate", 1, 8, 600, read=35_000_000),
-    }
+    return dict(USAGE["cifar10"])
 
 
 def imdb_usage() -> dict[str, StageUsage]:
-    return {
-        "prep": usage("prep", "preprocess", 1, 40, 1500, read=85_000_000, written=120_000_000),
-        "train": usage("train", "train", 4, 20, 800, 800_000, 5, False, 120_000_000, 5_000_000),
-        "evaluate": usage("evaluate", "evaluate", 1, 5, 700, read=60_000_000),
-    }
+    return dict(USAGE["imdb"])
 
 
 def write_run(root: Path, spec_name: str, usages: dict[str, StageUsage], spec: dict[str, object]) -> str:
