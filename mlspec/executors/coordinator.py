@@ -15,6 +15,7 @@ from mlspec.compile import FunctionNode, graph
 from mlspec.errors import RunFailed, UsageError
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
 from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, new_run_id
+from mlspec.runtime.layout import checkpoint_key
 from mlspec.spec.models import Pipeline
 
 
@@ -159,7 +160,7 @@ class _Checkpoints:
 
     def __init__(self, object_store: dict[str, Any], node: FunctionNode) -> None:
         self.config = object_store
-        self.key = f"{node.config['output']}/checkpoint/latest.json" if node.kind == "train" else None
+        self.key = checkpoint_key(node.config["output"]) if node.kind == "train" else None
 
     def epoch(self) -> int:
         if self.key is None:

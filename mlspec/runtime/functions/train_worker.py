@@ -19,16 +19,13 @@ from mlspec.models import build_model, evaluate
 from mlspec.models.transforms import AUGMENTATIONS
 from mlspec.runtime.arrays import pack, unpack, unpack_xy
 from mlspec.runtime.context import Context
+from mlspec.runtime.layout import checkpoint_key
 from mlspec.runtime.sync import Synchronizer, agree_to_stop, synchronizer
 from mlspec.storage import ObjectStore
 
 # Stop early when less than this many epoch-durations (plus the fixed margin) remain.
 EPOCH_SAFETY_FACTOR = 1.5
 STOP_MARGIN_S = 2.0
-
-
-def checkpoint_key(output: str) -> str:
-    return f"{output}/checkpoint/latest.json"
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
