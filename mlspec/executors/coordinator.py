@@ -3,10 +3,13 @@ invocation, and keeps the run record on disk up to date (so a crash leaves a rea
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +26,33 @@ class Reporter(Protocol):
     def stage_started(self, stage: StageRecord, node: FunctionNode) -> None: ...
     def progress(self, stage: str, invocation: str, progress: dict[str, Any]) -> None: ...
     def stage_finished(self, stage: StageRecord) -> None: ...
+
+
+@dataclass
+class StageRun:
+    """What a stage driver needs beyond its FunctionNode: the run it belongs to and where to run."""
+
+    record: RunRecord
+    run_dir: RunDir
+    executor: Executor
+    reporter: Reporter
+    limits: Limits
+    stores: dict[str, Any]
+    cache_dir: Path
+
+
+StageDriver = Callable[[FunctionNode, StageRun], None]
+
+# Stage kinds that need more than "run the invocations, retrying from checkpoints"; "module:function".
+STAGE_DRIVERS: dict[str, str] = {}
+
+
+def stage_driver(kind: str) -> StageDriver:
+    if kind not in STAGE_DRIVERS:
+        return run_stage
+    module, attr = STAGE_DRIVERS[kind].split(":")
+    driver: StageDriver = getattr(importlib.import_module(module), attr)
+    return driver
 
 
 def default_cache_dir() -> Path:
@@ -66,15 +96,15 @@ def run_pipeline(
     )  # fmt: skip
     run_dir.write_spec(record.spec)
     run_dir.save(record)
-    stores = run_stores(pipeline, run_dir)
+    run = StageRun(record, run_dir, executor, reporter, limits, run_stores(pipeline, run_dir), cache_dir)
     try:
         for node in functions.nodes:
-            _run_stage(node, record, run_dir, executor, reporter, limits, stores, cache_dir)
+            stage_driver(node.kind)(node, run)
     except KeyboardInterrupt:
         _finish(record, run_dir, "failed", "interrupted")
         raise
     finally:
-        _collect_garbage(stores, record)
+        _collect_garbage(run.stores, record)
     _finish(record, run_dir, "succeeded", None)
     return record
 
@@ -92,27 +122,20 @@ def run_stores(pipeline: Pipeline, run_dir: RunDir) -> dict[str, dict[str, Any]]
     return {"object_store": objects, "param_store": params}
 
 
-def _run_stage(
-    node: FunctionNode, record: RunRecord, run_dir: RunDir, executor: Executor, reporter: Reporter,
-    limits: Limits, stores: dict[str, Any], cache_dir: Path,
-) -> None:  # fmt: skip
-    """Run a stage's invocations; restart them from the last checkpoint after a failure (up to the
-    stage's `retries`), and chain new invocations while they stop early for the time limit."""
-    stage = record.stages[node.stage]
-    stage.status, stage.started_at = "running", time.time()
-    run_dir.save(record)
-    reporter.stage_started(stage, node)
-    limits = Limits(node.memory_mb or limits.memory_mb, node.timeout_s or limits.timeout_s, limits.max_concurrency)
-    progress = _Checkpoints(stores["object_store"], node)
+def run_stage(node: FunctionNode, run: StageRun) -> None:
+    """The default driver: run a stage's invocations, restart them from the last checkpoint after a
+    failure (up to the stage's `retries`), and chain new invocations while they stop early for the
+    time limit. Raises RunFailed (record saved) when the stage fails."""
+    stage = start_stage(node, run)
+    limits = stage_limits(node, run.limits)
+    progress = _Checkpoints(run.stores["object_store"], node)
     while True:
         before = progress.epoch()
-        outcomes = executor.run_group(
-            _invocations(node, record, stores, cache_dir, stage.retries + 1, stage.chained), limits,
-            lambda inv, p: reporter.progress(node.stage, inv, p),
+        outcomes = run.executor.run_group(
+            _invocations(node, run.record, run.stores, run.cache_dir, stage.retries + 1, stage.chained), limits,
+            lambda inv, p: run.reporter.progress(node.stage, inv, p),
         )  # fmt: skip
-        record.invocations.extend(o.record for o in outcomes)
-        stage.invocations += len(outcomes)
-        stage.peak_rss_mb = max(stage.peak_rss_mb or 0.0, *(o.record.peak_rss_mb for o in outcomes))
+        record_outcomes(stage, run.record, outcomes)
         cause = _root_cause(outcomes)
         if cause is None:
             if (outcomes[0].result or {}).get("completed", True):
@@ -122,19 +145,46 @@ def _run_stage(
             stage.retries += 1
             time.sleep(min(2.0**stage.retries, 10.0))  # give a restarting store a moment
         else:
-            stage.wall_s = time.time() - stage.started_at
-            stage.status, stage.error = "failed", _describe(cause)
-            reporter.stage_finished(stage)
-            _finish(record, run_dir, "failed", f"stage {node.stage!r} failed: {stage.error}")
-            raise RunFailed(record.error)
-        run_dir.save(record)
-    stage.wall_s = time.time() - stage.started_at
+            fail_stage(stage, run, _describe(cause))
+        run.run_dir.save(run.record)
     lead = outcomes[0].result or {}  # worker 0: the full history, resumed epochs included
-    stage.metrics = {k: float(v) for k, v in lead.get("metrics", {}).items()}
-    stage.history = lead.get("history", [])
+    finish_stage(stage, run, lead.get("metrics", {}), lead.get("history", []))
+
+
+def start_stage(node: FunctionNode, run: StageRun) -> StageRecord:
+    stage = run.record.stages[node.stage]
+    stage.status, stage.started_at = "running", time.time()
+    run.run_dir.save(run.record)
+    run.reporter.stage_started(stage, node)
+    return stage
+
+
+def stage_limits(node: FunctionNode, limits: Limits) -> Limits:
+    """The target's limits with the stage's own overrides."""
+    return Limits(node.memory_mb or limits.memory_mb, node.timeout_s or limits.timeout_s, limits.max_concurrency)
+
+
+def record_outcomes(stage: StageRecord, record: RunRecord, outcomes: list[Outcome]) -> None:
+    record.invocations.extend(o.record for o in outcomes)
+    stage.invocations += len(outcomes)
+    stage.peak_rss_mb = max(stage.peak_rss_mb or 0.0, *(o.record.peak_rss_mb for o in outcomes))
+
+
+def fail_stage(stage: StageRecord, run: StageRun, error: str) -> None:
+    stage.wall_s = time.time() - (stage.started_at or time.time())
+    stage.status, stage.error = "failed", error
+    run.reporter.stage_finished(stage)
+    _finish(run.record, run.run_dir, "failed", f"stage {stage.name!r} failed: {error}")
+    raise RunFailed(run.record.error)
+
+
+def finish_stage(stage: StageRecord, run: StageRun, metrics: dict[str, Any], history: list[Any]) -> None:
+    stage.wall_s = time.time() - (stage.started_at or time.time())
+    stage.metrics = {k: float(v) for k, v in metrics.items()}
+    stage.history = history
     stage.status = "succeeded"
-    run_dir.save(record)
-    reporter.stage_finished(stage)
+    run.run_dir.save(run.record)
+    run.reporter.stage_finished(stage)
 
 
 def _invocations(
