@@ -75,7 +75,8 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
             "data": data_prefix(stage.data),
             "model": stage.model,
             "options": {"learning_rate": stage.learning_rate, "momentum": stage.momentum,
-                        "weight_decay": stage.weight_decay},
+                        "weight_decay": stage.weight_decay, "admm_rho": stage.admm_rho},
+            "algorithm": stage.algorithm,
             "epochs": stage.epochs,
             "batch_size": -(-stage.batch_size // stage.workers),  # per worker, rounded up
             "sync_every_steps": stage.sync_every_steps,

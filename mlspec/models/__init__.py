@@ -26,6 +26,14 @@ class Model(Protocol):
         """One optimisation step; returns (mean loss, number correct) on the batch."""
         ...
 
+    def gradient(self, x: Any, y: np.ndarray) -> tuple[np.ndarray, float, int]:
+        """The minibatch gradient, flat like the parameters, without stepping; with (loss, correct)."""
+        ...
+
+    def apply_gradient(self, grad: np.ndarray) -> None:
+        """One optimisation step with `grad` (e.g. the workers' average) as the gradient."""
+        ...
+
     def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities, shape (n, classes)."""
         ...

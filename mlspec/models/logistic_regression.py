@@ -1,4 +1,7 @@
-"""Logistic regression on TF-IDF features, trained by scikit-learn's SGD with log loss."""
+"""Logistic regression on TF-IDF features, trained by scikit-learn's SGD with log loss.
+
+`gradient`/`apply_gradient` (gradient averaging, ADMM) compute the same L2-penalised log loss in
+numpy and step with the constant `learning_rate`, since scikit-learn cannot take an outside gradient."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import SGDClassifier
+
+SPARSE_INTERCEPT_DECAY = 0.01
 
 
 class SGDLogisticRegression:
@@ -25,6 +30,8 @@ class SGDLogisticRegression:
         self._pending = np.zeros(rows * self.features + rows, dtype=np.float32)
         self._started = False
         self._pending_t = 1.0
+        self.alpha = float(options.get("weight_decay", 1e-5))
+        self.step_size = float(options.get("learning_rate", 0.05))
 
     def get_params(self) -> np.ndarray:
         if not self._started:
@@ -61,6 +68,28 @@ class SGDLogisticRegression:
         correct = int((proba.argmax(axis=1) == y).sum())
         self.clf.partial_fit(x, y)
         return loss, correct
+
+    def gradient(self, x: Any, y: np.ndarray) -> tuple[np.ndarray, float, int]:
+        flat = self.get_params()
+        rows = len(flat) // (self.features + 1)
+        coef = flat[: rows * self.features].reshape(rows, self.features)
+        proba = self.predict_proba(x)
+        loss = float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean())
+        correct = int((proba.argmax(axis=1) == y).sum())
+        if rows == 1:  # binary: one weight row for the positive class
+            residual = (proba[:, 1] - y)[:, None]
+        else:
+            residual = proba.copy()
+            residual[np.arange(len(y)), y] -= 1.0
+        residual = residual.astype(np.float32) / len(y)
+        grad_coef = np.asarray(x.T @ residual).T + self.alpha * coef
+        # As scikit-learn does for sparse inputs: the intercept's gradient is O(1) while each weight's is
+        # O(tf-idf value), so one step size suits both only with the intercept's scaled down.
+        grad_intercept = residual.sum(axis=0) * (SPARSE_INTERCEPT_DECAY if hasattr(x, "indptr") else 1.0)
+        return np.concatenate([grad_coef.ravel(), grad_intercept]).astype(np.float32), loss, correct
+
+    def apply_gradient(self, grad: np.ndarray) -> None:
+        self.set_params(self.get_params() - self.step_size * np.asarray(grad, np.float32))
 
     def predict_proba(self, x: Any) -> np.ndarray:
         if self._started:

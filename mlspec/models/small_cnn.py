@@ -62,13 +62,32 @@ class SmallCNN:
             offset += n
 
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        loss, correct = self._backward(x, y)
+        self.optimizer.step()
+        return loss, correct
+
+    def gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, int]:
+        loss, correct = self._backward(x, y)
+        grads = [p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel()) for p in self.net.parameters()]
+        return torch.cat(grads).numpy().astype(np.float32), loss, correct
+
+    def apply_gradient(self, grad: np.ndarray) -> None:
+        """One optimiser step (momentum, weight decay) with `grad` in place of the local gradient."""
+        flat = torch.from_numpy(np.asarray(grad, np.float32))
+        offset = 0
+        for param in self.net.parameters():
+            n = param.numel()
+            param.grad = flat[offset : offset + n].view_as(param).clone()
+            offset += n
+        self.optimizer.step()
+
+    def _backward(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         self.net.train()
         logits = self.net(self._tensor(x))
         target = torch.from_numpy(y.astype(np.int64))
         loss = self.loss(logits, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer.step()
         return float(loss.item()), int((logits.argmax(1) == target).sum().item())
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -123,7 +123,11 @@ class TrainStage(StageBase):
         64, ge=1, le=65_536,
         description="Global minibatch size, split evenly between workers (so results compare across worker counts)",
     )  # fmt: skip
-    learning_rate: float = Field(0.05, gt=0, le=10)
+    learning_rate: float = Field(
+        0.05, gt=0, le=100_000,
+        description="Step size; gradient_averaging and admm on logistic_regression take plain minibatch steps, "
+        "which on TF-IDF features want a large one (e.g. 100-1000)",
+    )  # fmt: skip
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (small_cnn)")
     weight_decay: float = Field(5e-4, ge=0, le=1, description="L2 penalty (alpha for logistic_regression)")
     sync_every_steps: int | None = Field(
@@ -136,6 +140,25 @@ class TrainStage(StageBase):
         "bsp", description="bsp: barrier every sync; asp: none; ssp: bounded staleness; hsp: asp within an epoch"
     )
     staleness: int = Field(2, ge=0, le=1000, description="ssp: how many syncs a worker may run ahead of the slowest")
+    algorithm: Literal["model_averaging", "gradient_averaging", "admm"] = Field(
+        "model_averaging",
+        description="model_averaging: average models at each sync; gradient_averaging: average gradients every "
+        "minibatch; admm: consensus ADMM (logistic_regression only)",
+    )
+    admm_rho: float = Field(
+        0.01, gt=0, le=1000,
+        description="admm: weight of the consensus penalty (small on TF-IDF features, whose losses are flat)",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _algorithm_fits(self) -> TrainStage:
+        if self.algorithm == "admm" and self.model != "logistic_regression":
+            raise ValueError("algorithm admm is for the linear model: use model logistic_regression, or "
+                             "algorithm model_averaging or gradient_averaging")
+        if self.algorithm == "gradient_averaging" and (self.sync_every_steps or 1) != 1:
+            raise ValueError("gradient_averaging exchanges gradients every minibatch: remove sync_every_steps "
+                             "(or use algorithm model_averaging to sync every N steps)")
+        return self
 
     def stage_refs(self) -> dict[str, str]:
         return {"data": self.data}

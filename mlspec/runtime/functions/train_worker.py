@@ -18,9 +18,10 @@ import numpy as np
 from mlspec.models import build_model, evaluate
 from mlspec.models.transforms import AUGMENTATIONS
 from mlspec.runtime.arrays import pack, unpack, unpack_xy
+from mlspec.runtime.consensus import ModelAveraging, algorithm
 from mlspec.runtime.context import Context
 from mlspec.runtime.layout import checkpoint_key
-from mlspec.runtime.sync import Synchronizer, agree_to_stop, synchronizer
+from mlspec.runtime.sync import agree_to_stop, synchronizer
 from mlspec.storage import ObjectStore
 
 # Stop early when less than this many epoch-durations (plus the fixed margin) remain.
@@ -39,11 +40,12 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     batch = event["batch_size"]
     steps = math.ceil(min(meta["shards"][str(workers)]) / batch)
     model = build_model(event["model"], event["options"], meta, event["seed"])
-    history = _resume(objects, event["output"], model, worker)
+    sync = synchronizer(params, event["sync_namespace"], worker, workers, _wait_s(context), **event["sync"])
+    trainer = algorithm(event.get("algorithm", "model_averaging"), model, sync, event["options"])
+    history = _resume(objects, event["output"], trainer, worker)
     first_epoch = len(history) + 1
     augment = AUGMENTATIONS[meta["format"]]
-    sync = synchronizer(params, event["sync_namespace"], worker, workers, _wait_s(context), **event["sync"])
-    sync_every = event.get("sync_every_steps") or 0
+    sync_every = 0 if trainer.exchanges_every_step else event.get("sync_every_steps") or 0
     test = unpack_xy(objects.get(f"{data}/test.npz")) if worker == 0 else None
     sync_s, longest_epoch_s = 0.0, 0.0
     completed = True
@@ -55,16 +57,16 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         loss_sum, correct, seen = 0.0, 0, 0
         for step in range(steps):
             rows = order[step * batch : (step + 1) * batch]
-            loss, right = model.train_batch(augment(x[rows], rng), y[rows])
+            loss, right = trainer.step(augment(x[rows], rng), y[rows], epoch_end=step + 1 == steps)
             loss_sum += loss * len(rows)
             correct += right
             seen += len(rows)
             if sync_every and (step + 1) % sync_every == 0:
-                sync_s += _sync(model, sync, epoch_end=step + 1 == steps)
-        if not sync_every or steps % sync_every:
-            sync_s += _sync(model, sync, epoch_end=True)
+                sync_s += _sync(trainer, epoch_end=step + 1 == steps)
+        if not trainer.exchanges_every_step and (not sync_every or steps % sync_every):
+            sync_s += _sync(trainer, epoch_end=True)
         if epoch == event["epochs"]:
-            model.set_params(sync.consolidate(model.get_params()))
+            trainer.finish()
         record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
         if test is not None:
             scores = evaluate(model, *test)
@@ -73,7 +75,8 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         context.report(worker=worker, epochs=event["epochs"], **record)
         # Each worker saves its own optimiser state; once all have (the vote is a barrier), worker 0
         # moves the checkpoint pointer to this epoch.
-        objects.put(f"{_epoch_dir(event['output'], epoch)}/opt-w{worker}.npz", pack(state=model.optimizer_state()))
+        objects.put(f"{_epoch_dir(event['output'], epoch)}/opt-w{worker}.npz",
+                    pack(state=model.optimizer_state(), **trainer.state()))
         longest_epoch_s = max(longest_epoch_s, time.monotonic() - started)
         remaining = context.remaining_s()
         want_stop = remaining is not None and remaining < EPOCH_SAFETY_FACTOR * longest_epoch_s + STOP_MARGIN_S
@@ -98,15 +101,16 @@ def _epoch_dir(output: str, epoch: int) -> str:
     return f"{output}/checkpoint/epoch-{epoch}"
 
 
-def _resume(objects: ObjectStore, output: str, model: Any, worker: int) -> list[dict[str, float]]:
+def _resume(objects: ObjectStore, output: str, trainer: ModelAveraging, worker: int) -> list[dict[str, float]]:
     """Load the latest checkpoint if there is one; returns the history of the epochs it covers."""
     key = checkpoint_key(output)
     if not objects.exists(key):
         return []
     pointer = json.loads(objects.get(key))
-    model.set_params(unpack(objects.get(pointer["params"]))["params"])
-    state = objects.get(f"{_epoch_dir(output, pointer['epoch'])}/opt-w{worker}.npz")
-    model.load_optimizer_state(unpack(state)["state"])
+    trainer.model.set_params(unpack(objects.get(pointer["params"]))["params"])
+    state = unpack(objects.get(f"{_epoch_dir(output, pointer['epoch'])}/opt-w{worker}.npz"))
+    trainer.model.load_optimizer_state(state.pop("state"))
+    trainer.load_state(state)
     history: list[dict[str, float]] = pointer["history"]
     return history
 
@@ -129,7 +133,7 @@ def _save(objects: ObjectStore, event: dict[str, Any], model: Any, history: list
         )
 
 
-def _sync(model: Any, sync: Synchronizer, epoch_end: bool) -> float:
+def _sync(trainer: ModelAveraging, epoch_end: bool) -> float:
     start = time.perf_counter()
-    model.set_params(sync.average(model.get_params(), epoch_end))
+    trainer.synchronize(epoch_end)
     return time.perf_counter() - start
