@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-TEMPLATES = ("quickstart", "cifar10", "imdb")
+TEMPLATES = ("quickstart", "cifar10", "imdb", "tune")
 
 
 def template_text(name: str, schema_path: str | None = None) -> str:

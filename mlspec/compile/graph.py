@@ -7,7 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlspec.spec.models import EvaluateStage, Pipeline, PreprocessStage, StageBase, TrainStage
+from mlspec.spec.models import (
+    EvaluateStage,
+    IterativeStage,
+    Pipeline,
+    PreprocessStage,
+    ServeStage,
+    StageBase,
+    TrainStage,
+    TuneStage,
+)
 
 # Python packages per kind of work, so a scikit-learn-only function does not ship torch.
 MODEL_REQUIREMENTS = {"small_cnn": ("torch",), "logistic_regression": ("scikit-learn", "scipy")}
@@ -25,6 +34,8 @@ class FunctionNode:
     memory_mb: int | None = None  # per-stage override of the target's limits
     timeout_s: float | None = None
     retries: int = 0
+    # Whether all `fan_out` invocations must be alive at once (they synchronise), or may queue.
+    together: bool = True
     config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -52,7 +63,8 @@ def model_prefix(stage: str) -> str:
 def _preprocess(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     assert isinstance(stage, PreprocessStage)
     dataset = pipeline.datasets[stage.dataset]
-    counts = sorted({s.workers for s in pipeline.stages.values() if isinstance(s, TrainStage) and s.data == name})
+    # One shard set per worker count of the stages reading this data (one worker: a tune trial).
+    counts = sorted({getattr(s, "workers", 1) for s in pipeline.stages.values() if getattr(s, "data", None) == name})
     return FunctionNode(
         stage=name, kind=stage.kind, function="preprocess", fan_out=1,
         requirements=FORMAT_REQUIREMENTS[dataset.format], after=(),
@@ -84,7 +96,33 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
             "workers": stage.workers,
             "seed": pipeline.seed,
             "output": model_prefix(name),
+            "hyperparameters": best_config_key(stage.hyperparameters) if stage.hyperparameters else None,
         },
+    )  # fmt: skip
+
+
+def best_config_key(tune_stage: str) -> str:
+    return f"{model_prefix(tune_stage)}/best.json"
+
+
+def _tune(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
+    """Trials are training functions of the tuned stage with one worker each; the tune driver varies
+    their hyperparameters and runs `parallel` of them at once."""
+    assert isinstance(stage, TuneStage)
+    tuned_name, tuned = next((n, s) for n, s in pipeline.stages.items()
+                             if isinstance(s, TrainStage) and s.hyperparameters == name)  # fmt: skip
+    trial = _train(pipeline, tuned_name, tuned.model_copy(update={"workers": 1, "hyperparameters": None}))
+    parallel = min(stage.parallel or stage.trials + 1, stage.trials + 1)
+    return FunctionNode(
+        stage=name, kind=stage.kind, function="train_worker", fan_out=parallel, together=False,
+        requirements=trial.requirements, after=(stage.data,),
+        config={**trial.config, "epochs": stage.epochs or tuned.epochs, "output": model_prefix(name),
+                "validation_fraction": stage.validation_fraction,
+                "tune": {"tuned_stage": tuned_name, "search": stage.search, "trials": stage.trials,
+                         "parallel": parallel, "space": {k: r.model_dump() for k, r in stage.space.items()},
+                         "early_stopping": stage.early_stopping, "grace_epochs": stage.grace_epochs,
+                         "default": {k: getattr(tuned, k) for k in stage.space},
+                         "global_batch_size": tuned.batch_size}},
     )  # fmt: skip
 
 
@@ -99,10 +137,58 @@ def _evaluate(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     )  # fmt: skip
 
 
+def serving_prefix(stage: str) -> str:
+    return f"serving/{stage}"
+
+
+def _serve(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
+    assert isinstance(stage, ServeStage)
+    trained = pipeline.stages[stage.model]
+    assert isinstance(trained, TrainStage)
+    # Inference needs the features the preprocess stage fitted: the same dataset and options.
+    features = _preprocess(pipeline, trained.data, pipeline.stages[trained.data]).config
+    fmt = features["dataset"]["format"]
+    return FunctionNode(
+        stage=name, kind=stage.kind, function="predict", fan_out=1,
+        requirements=tuple(dict.fromkeys(MODEL_REQUIREMENTS[trained.model] + FORMAT_REQUIREMENTS[fmt])),
+        after=(stage.model,),
+        config={"model_prefix": model_prefix(stage.model), "dataset": features["dataset"],
+                "features": features["options"], "max_batch": stage.max_batch,
+                "max_request_bytes": stage.max_request_bytes, "output": serving_prefix(name)},
+    )  # fmt: skip
+
+
+ITERATIVE_LEARNING_RATE = 1.0  # rows have norm about 1 (mlspec/algorithms/features.py), so 1 is stable
+
+
+def _iterative(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
+    assert isinstance(stage, IterativeStage)
+    fmt = pipeline.datasets[pipeline.dataset_of(name)].format
+    return FunctionNode(
+        stage=name, kind=stage.kind, function="iterative_worker", fan_out=stage.workers,
+        requirements=FORMAT_REQUIREMENTS[fmt], after=(stage.data,),
+        config={
+            "data": data_prefix(stage.data),
+            "algorithm": stage.algorithm,
+            "clusters": stage.clusters,
+            "learning_rate": stage.learning_rate or ITERATIVE_LEARNING_RATE,
+            "iterations": stage.iterations,
+            "tolerance": stage.tolerance,
+            "shared_state": stage.shared_state,
+            "workers": stage.workers,
+            "seed": pipeline.seed,
+            "output": model_prefix(name),
+        },
+    )  # fmt: skip
+
+
 EXPANDERS: dict[str, Callable[[Pipeline, str, StageBase], FunctionNode]] = {
     "preprocess": _preprocess,
     "train": _train,
+    "tune": _tune,
     "evaluate": _evaluate,
+    "serve": _serve,
+    "iterative": _iterative,
 }
 
 

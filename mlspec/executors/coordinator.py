@@ -44,7 +44,10 @@ class StageRun:
 StageDriver = Callable[[FunctionNode, StageRun], None]
 
 # Stage kinds that need more than "run the invocations, retrying from checkpoints"; "module:function".
-STAGE_DRIVERS: dict[str, str] = {}
+STAGE_DRIVERS: dict[str, str] = {
+    "tune": "mlspec.executors.tune_driver:run_tune_stage",
+    "iterative": "mlspec.executors.iterative_driver:run_iterative_stage",
+}
 
 
 def stage_driver(kind: str) -> StageDriver:
@@ -82,7 +85,7 @@ def run_pipeline(
 
     functions = graph(pipeline)
     for node in functions.nodes:
-        if limits.max_concurrency is not None and node.fan_out > limits.max_concurrency:
+        if node.together and limits.max_concurrency is not None and node.fan_out > limits.max_concurrency:
             raise UsageError(f"stage {node.stage!r} needs {node.fan_out} workers at once, but the "
                              f"{target} target allows {limits.max_concurrency} (max_workers)")
     run_dir.create()
@@ -132,7 +135,7 @@ def run_stage(node: FunctionNode, run: StageRun) -> None:
     while True:
         before = progress.epoch()
         outcomes = run.executor.run_group(
-            _invocations(node, run.record, run.stores, run.cache_dir, stage.retries + 1, stage.chained), limits,
+            _invocations(node, run, stage.retries + 1, stage.chained), limits,
             lambda inv, p: run.reporter.progress(node.stage, inv, p),
         )  # fmt: skip
         record_outcomes(stage, run.record, outcomes)
@@ -187,19 +190,21 @@ def finish_stage(stage: StageRecord, run: StageRun, metrics: dict[str, Any], his
     run.reporter.stage_finished(stage)
 
 
-def _invocations(
-    node: FunctionNode, record: RunRecord, stores: dict[str, Any], cache_dir: Path, attempt: int, link: int
-) -> list[Invocation]:
+def base_event(node: FunctionNode, run: StageRun, worker: int, namespace: str) -> dict[str, Any]:
+    """What every invocation of a node gets: its static config, the stores, and who it is."""
+    return {**node.config, **run.stores, "function": node.function, "run_id": run.record.run_id,
+            "stage": node.stage, "worker": worker, "cache_dir": str(run.cache_dir), "sync_namespace": namespace}
+
+
+def _invocations(node: FunctionNode, run: StageRun, attempt: int, link: int) -> list[Invocation]:
     suffix = "".join(f"{tag}{n}" for tag, n in (("~a", attempt), ("~l", link + 1)) if n > 1)
+    # A fresh namespace per round of invocations: no stale keys from a failed one.
+    namespace = f"{run.record.run_id}/{node.stage}/a{attempt}l{link}"
     return [
         Invocation(
             id=f"{node.stage}.{node.function}" + (f"#{i}" if node.fan_out > 1 else "") + suffix,
             stage=node.stage, function=node.function, worker=i if node.fan_out > 1 else None,
-            attempt=attempt, link=link,
-            event={**node.config, **stores, "function": node.function, "run_id": record.run_id,
-                   "stage": node.stage, "worker": i, "cache_dir": str(cache_dir),
-                   # A fresh namespace per round of invocations: no stale keys from a failed one.
-                   "sync_namespace": f"{record.run_id}/{node.stage}/a{attempt}l{link}"},
+            attempt=attempt, link=link, event=base_event(node, run, i, namespace),
         )
         for i in range(node.fan_out)
     ]  # fmt: skip

@@ -175,6 +175,7 @@ class PlatformComparison:
     tasks: list[Task]
     history: dict[str, list[dict[str, float]]]  # train stage -> per-epoch metrics
     notes: list[str]
+    trials: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # tune stage -> its trials
 
     @property
     def measured_platform(self) -> str | None:
@@ -194,6 +195,7 @@ class PlatformComparison:
                 for t in self.tasks
             ],
             "history": self.history,
+            "trials": {stage: [{**t, "label": "measured"} for t in trials] for stage, trials in self.trials.items()},
             "notes": self.notes,
         }  # fmt: skip
 
@@ -230,9 +232,11 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
                              f"on {', '.join(low)}; it would be stopped there")  # fmt: skip
     notes[:0] = _standard_notes(record, platforms, measured_id)
     history = {t.name: record.stages[t.name].history for t in tasks if t.name in record.stages}
+    trials = {name: [{**t.model_dump(), "best": t.index == stage.metrics.get("best_trial")} for t in stage.trials]
+              for name, stage in record.stages.items() if stage.trials}  # fmt: skip
     return PlatformComparison(
         run_id=record.run_id, name=record.name, target=record.target, status=record.status, host=record.host,
-        platforms=platforms, tasks=tasks, history=history, notes=notes,
+        platforms=platforms, tasks=tasks, history=history, notes=notes, trials=trials,
     )  # fmt: skip
 
 
@@ -264,7 +268,7 @@ def _tasks(record: RunRecord) -> list[Task]:
             continue
         prep = spec.get("data")
         evals = [n for n, s in stages_spec.items() if s.get("kind") == "evaluate" and s.get("model") == name]
-        stages = [s for s in (prep, name, *evals) if isinstance(s, str)]
+        stages = [s for s in (prep, spec.get("hyperparameters"), name, *evals) if isinstance(s, str)]
         ds_name = (stages_spec.get(prep) or {}).get("dataset") if isinstance(prep, str) else None
         ds = datasets.get(ds_name or "") or {}
         ds_text = ds_name or "?"

@@ -33,6 +33,23 @@ class InvocationRecord(BaseModel):
     time_limit_s: float
     io: dict[str, int] = Field(default_factory=dict, description="Bytes and requests per store")
     metrics: dict[str, float] = Field(default_factory=dict)
+    billed_s: float | None = Field(None, description="Billed duration the platform reported (e.g. Lambda's "
+                                   "REPORT line): measured on `target`")
+    request_id: str | None = Field(None, description="The platform's id of the request, to find its logs")
+
+
+class TrialRecord(BaseModel):
+    """One hyperparameter trial of a tune stage; scores are on the validation part of the training split."""
+
+    index: int = Field(description="0 is the spec's own (default) configuration")
+    values: dict[str, float]
+    status: Literal["ok", "stopped", "failed"]
+    epochs: int = Field(0, description="Epochs it ran (fewer when stopped early)")
+    validation_accuracy: float | None = None
+    validation_loss: float | None = None
+    wall_s: float = 0.0
+    invocation: str | None = Field(None, description="Id of its (last) invocation")
+    error: str | None = None
 
 
 class StageRecord(BaseModel):
@@ -48,6 +65,8 @@ class StageRecord(BaseModel):
     peak_rss_mb: float | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     history: list[dict[str, float]] = Field(default_factory=list, description="Per epoch, from worker 0")
+    trials: list[TrialRecord] = Field(default_factory=list, description="Tune stages: every trial")
+    best: dict[str, float] | None = Field(None, description="Tune stages: the configuration chosen")
     error: str | None = None
 
 

@@ -157,6 +157,19 @@ def problems(data: PlatformComparison) -> list[str]:
     return [f"{t.name} on {p}: {c.problem}" for t in data.tasks for p, c in t.cells.items() if c.problem]
 
 
+def trial_rows(trials: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One row per tune trial: its values, what happened, and its measured validation accuracy."""
+    names = sorted({k for t in trials for k in t["values"]})
+    header = ["trial", *names, "status", "epochs", "validation accuracy (measured)", "time s (measured)"]
+    rows = []
+    for t in trials:
+        tag = " (default)" if t["index"] == 0 else ""
+        tag += " (best)" if t.get("best") else ""
+        rows.append([f"{t['index']}{tag}", *(fmt_value(t["values"].get(n)) for n in names), t["status"],
+                     str(t["epochs"]), fmt_value(t["validation_accuracy"]), f"{t['wall_s']:.1f}"])  # fmt: skip
+    return header, rows
+
+
 def runs_rows(data: RunsTable, transpose: bool) -> tuple[list[str], list[list[str]]]:
     """Rows = runs (csv), or transposed: one row per column, one column per run (terminal, md, html)."""
     if not transpose:
@@ -199,6 +212,8 @@ def terminal(data: Comparison) -> list[RenderableType]:
         out.append(Text(f"tasks: {tasks}", style="dim"))
         h, r = model_check_rows(data)
         out.append(table("Model check on the platform the run executed on", h, r))
+        for stage, trials in data.trials.items():
+            out.append(table(f"Tune trials of {stage} (validation: part of the training split)", *trial_rows(trials)))
         notes = data.notes + problems(data)
     else:
         h, r = runs_rows(data, transpose=True)
@@ -232,6 +247,9 @@ def markdown(data: Comparison) -> str:
         parts.append(md_table(*platform_rows(data, "cost", bold=("**", "**"))))
         parts.append("## Model check\n")
         parts.append(md_table(*model_check_rows(data)))
+        for stage, trials in data.trials.items():
+            parts.append(f"## Tune trials of {stage} (validation: part of the training split)\n")
+            parts.append(md_table(*trial_rows(trials)))
         notes = data.notes + problems(data)
     else:
         parts.append(f"# {len(data.rows)} runs side by side\n")

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from mlspec.records.compare import PlatformComparison, RunsTable
-from mlspec.records.render import model_check_rows, platform_rows, problems, runs_rows
+from mlspec.records.render import model_check_rows, platform_rows, problems, runs_rows, trial_rows
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 1.5rem auto; max-width: 1400px;
@@ -87,8 +87,11 @@ def _platforms_body(data: PlatformComparison) -> str:
              "<h2>Training cost per task (USD)</h2>",
              _table(*platform_rows(data, "cost"), best_suffixes=("(cheapest)",)),
              "<h2>Model check on the platform the run executed on</h2>",
-             _table(*model_check_rows(data)),
-             "<h2>Plots</h2>"]  # fmt: skip
+             _table(*model_check_rows(data))]  # fmt: skip
+    for stage, trials in data.trials.items():
+        parts += [f"<h2>Tune trials of {html.escape(stage)} (validation: part of the training split)</h2>",
+                  _table(*trial_rows(trials), best_suffixes=("(best)",))]
+    parts.append("<h2>Plots</h2>")
     parts.append(_img(_bar_png(data, "time"), "training time per task per platform"))
     parts.append(_img(_bar_png(data, "cost"), "training cost per task per platform"))
     curves = _curves_png({data.run_id: data.history})

@@ -287,7 +287,30 @@ def reference_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
     if problems:
         return problems
     problems.extend(_model_data_problems(pipeline))
+    problems.extend(_tune_problems(pipeline))
     return problems
+
+
+def _tune_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
+    """A tune stage tunes exactly one train stage (the one naming it in `hyperparameters`), on its data."""
+    from mlspec.spec.models import TrainStage, TuneStage
+
+    out: list[tuple[KeyPath, str]] = []
+    for name, stage in pipeline.stages.items():
+        if not isinstance(stage, TuneStage):
+            continue
+        users = [(n, s) for n, s in pipeline.stages.items()
+                 if isinstance(s, TrainStage) and s.hyperparameters == name]  # fmt: skip
+        if len(users) != 1:
+            found = f"{len(users)} do ({', '.join(n for n, _ in users)})" if users else "none does"
+            out.append((("stages", name), f"tune stage {name!r} must be named by exactly one train stage's "
+                        f"`hyperparameters: {name}`, but {found}"))
+        elif users[0][1].data != stage.data:
+            out.append((("stages", name, "data"), f"tunes {users[0][0]!r}, which trains on {users[0][1].data!r}, "
+                        f"but its own data is {stage.data!r}"))
+        elif "admm_rho" in stage.space and users[0][1].algorithm != "admm":
+            out.append((("stages", name, "space", "admm_rho"), f"{users[0][0]!r} does not use algorithm admm"))
+    return out
 
 
 def _model_data_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:

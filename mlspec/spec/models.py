@@ -160,11 +160,80 @@ class TrainStage(StageBase):
                              "(or use algorithm model_averaging to sync every N steps)")
         return self
 
+    hyperparameters: Name | None = Field(
+        None, description="A tune stage: its best configuration replaces this stage's values for what it searched"
+    )
+
+    def stage_refs(self) -> dict[str, str]:
+        refs = {"data": self.data}
+        if self.hyperparameters:
+            refs["hyperparameters"] = self.hyperparameters
+        return refs
+
+
+class SearchRange(StrictModel):
+    """One hyperparameter's range: a list of `values`, or `low`..`high` (optionally on a log scale)."""
+
+    values: list[float] | None = Field(None, min_length=1, max_length=100)
+    low: float | None = None
+    high: float | None = None
+    log: bool = Field(False, description="Sample low..high uniformly in log space")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SearchRange:
+        if self.values is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either values or low/high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give values: [...] or both low and high")
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError("log: true needs low > 0")
+        return self
+
+
+# What a tune stage may search; integers are rounded.
+Tunable = Literal["learning_rate", "weight_decay", "momentum", "batch_size", "epochs", "admm_rho"]
+INTEGER_HYPERPARAMETERS = ("batch_size", "epochs")
+
+
+class TuneStage(StageBase):
+    """Hyperparameter search: every trial is one training function on the training split minus a
+    validation part; hopeless trials stop early; the train stage naming this one in `hyperparameters`
+    trains with the best configuration. The spec's own values always run as trial 0 (the default)."""
+
+    kind: Literal["tune"]
+    data: Name = Field(description="Name of the preprocess stage the trials train on (the tuned stage's data)")
+    search: Literal["grid", "random", "bayes"] = Field(
+        "random", description="grid: every combination of values; random: sampled; bayes: Optuna's TPE"
+    )
+    trials: int = Field(8, ge=1, le=1000, description="random/bayes: trials besides the default; grid: a cap")
+    parallel: int | None = Field(None, ge=1, description="Trials at once; default: all (capped by the target)")
+    space: dict[Tunable, SearchRange] = Field(min_length=1, description="Hyperparameter -> range searched")
+    epochs: int | None = Field(None, ge=1, description="Epochs per trial; default: the tuned stage's")
+    validation_fraction: float = Field(0.2, gt=0, lt=0.9, description="Of the training split, held out to score")
+    early_stopping: Literal["median", "none"] = Field(
+        "median", description="median: stop a trial whose validation accuracy is below the median of the "
+        "others at the same epoch"
+    )
+    grace_epochs: int = Field(1, ge=1, description="Epochs every trial runs before it may be stopped")
+
+    @model_validator(mode="after")
+    def _grid_has_values(self) -> TuneStage:
+        if self.search == "grid":
+            ranges = [name for name, r in self.space.items() if r.values is None]
+            if ranges:
+                raise ValueError(f"search grid needs values: [...] for {', '.join(ranges)}")
+        return self
+
     def stage_refs(self) -> dict[str, str]:
         return {"data": self.data}
 
 
 class EvaluateStage(StageBase):
+
     """Accuracy and loss of a trained model on the held-out test split of its data."""
 
     kind: Literal["evaluate"]
@@ -174,13 +243,81 @@ class EvaluateStage(StageBase):
         return {"model": self.model}
 
 
-STAGE_KINDS: tuple[type[StageBase], ...] = (PreprocessStage, TrainStage, EvaluateStage)
-Stage = Annotated[PreprocessStage | TrainStage | EvaluateStage, Field(discriminator="kind")]
+class ServeStage(StageBase):
+    """The trained model as an inference function: `mlspec run` packages it (with the fitted features) into a
+    serving bundle and checks it on held-out examples; `mlspec serve RUN_ID` answers HTTP requests with it."""
+
+    kind: Literal["serve"]
+    model: Name = Field(description="Name of the train stage whose model is served")
+    max_batch: int = Field(256, ge=1, le=100_000, description="Most inputs one request may carry")
+    max_request_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, le=1024**3, description="Largest request body accepted (bytes); larger: 413"
+    )
+    port: int = Field(8000, ge=0, le=65_535, description="Default port of `mlspec serve` (0: any free port)")
+
+    def stage_refs(self) -> dict[str, str]:
+        return {"model": self.model}
+
+
+class IterativeStage(StageBase):
+    """An iterative algorithm on shared state (the Lithops paper's k-means and logistic regression): every
+    iteration `workers` functions each compute their shard's partial result, combined into the shared state
+    in the parameter store, until it moves less than `tolerance` or `iterations` run out."""
+
+    kind: Literal["iterative"]
+    data: Name = Field(description="Name of the preprocess stage whose training split this runs on")
+    algorithm: Literal["kmeans", "logistic_regression"] = Field(
+        description="kmeans: Lloyd's k-means (needs clusters); logistic_regression: multinomial, full-batch "
+        "gradient descent (held-out accuracy reported)"
+    )
+    workers: int = Field(1, ge=1, le=1000, description="Number of parallel functions, one shard each")
+    iterations: int = Field(100, ge=1, le=100_000, description="At most this many iterations")
+    tolerance: float = Field(
+        1e-4, ge=0, description="Stop when the shared state moves less than this (L2 norm of the change / norm)"
+    )
+    shared_state: Literal["lock_based", "lock_free"] = Field(
+        "lock_free",
+        description="lock_based: each worker adds its partial into one shared sum under a lock in the parameter "
+        "store; lock_free: each worker writes its own partial, the coordinator merges them",
+    )
+    clusters: int | None = Field(None, ge=1, le=100_000, description="kmeans only: number of clusters")
+    learning_rate: float | None = Field(
+        None, gt=0, le=100_000, description="logistic_regression only: gradient-descent step size (default 1.0)"
+    )
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> IterativeStage:
+        if self.algorithm == "kmeans":
+            if self.clusters is None:
+                raise ValueError("algorithm kmeans needs clusters (the number of clusters, e.g. clusters: 10)")
+            if self.learning_rate is not None:
+                raise ValueError("learning_rate is for algorithm logistic_regression; kmeans has no step size: "
+                                 "remove it")
+        elif self.clusters is not None:
+            raise ValueError("clusters is for algorithm kmeans; logistic_regression learns one weight vector "
+                             "per class: remove it")
+        return self
+
+    def stage_refs(self) -> dict[str, str]:
+        return {"data": self.data}
+
+
+STAGE_KINDS: tuple[type[StageBase], ...] = (
+    PreprocessStage, TrainStage, TuneStage, EvaluateStage, ServeStage, IterativeStage
+)
+Stage = Annotated[
+    PreprocessStage | TrainStage | TuneStage | EvaluateStage | ServeStage | IterativeStage,
+    Field(discriminator="kind"),
+]
 
 # Which stage kinds a reference may point at, keyed by (referring kind, field).
 REFERENCE_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("train", "data"): ("preprocess",),
+    ("iterative", "data"): ("preprocess",),
     ("evaluate", "model"): ("train",),
+    ("train", "hyperparameters"): ("tune",),
+    ("tune", "data"): ("preprocess",),
+    ("serve", "model"): ("train",),
 }
 
 

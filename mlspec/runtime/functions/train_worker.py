@@ -20,6 +20,7 @@ from mlspec.models.transforms import AUGMENTATIONS
 from mlspec.runtime.arrays import pack, unpack, unpack_xy
 from mlspec.runtime.consensus import ModelAveraging, algorithm
 from mlspec.runtime.context import Context
+from mlspec.runtime.hyperparameters import with_hyperparameters
 from mlspec.runtime.layout import checkpoint_key
 from mlspec.runtime.sync import agree_to_stop, synchronizer
 from mlspec.storage import ObjectStore
@@ -32,13 +33,22 @@ STOP_MARGIN_S = 2.0
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     objects = context.object_store(event["object_store"])
     params = context.param_store(event["param_store"])
+    if event.get("hyperparameters"):  # a tune stage's best configuration
+        event = with_hyperparameters(event, json.loads(objects.get(event["hyperparameters"]))["values"])
     worker, workers = event["worker"], event["workers"]
     data = event["data"]
     meta = json.loads(objects.get(f"{data}/meta.json"))
     x, y = unpack_xy(objects.get(f"{data}/shards-{workers}/{worker}.npz"))
+    shard_rows = min(meta["shards"][str(workers)])
+    scored: tuple[Any, np.ndarray] | None = None
+    if event.get("validation_fraction"):  # a tune trial (one worker): scored on part of the training split
+        x, y, scored = _hold_out(x, y, event["validation_fraction"], event["seed"])
+        shard_rows, prefix = len(y), "validation"
+    else:
+        scored, prefix = (unpack_xy(objects.get(f"{data}/test.npz")) if worker == 0 else None), "test"
     # Every worker takes the same number of steps so that synchronisation rounds line up.
     batch = event["batch_size"]
-    steps = math.ceil(min(meta["shards"][str(workers)]) / batch)
+    steps = math.ceil(shard_rows / batch)
     model = build_model(event["model"], event["options"], meta, event["seed"])
     sync = synchronizer(params, event["sync_namespace"], worker, workers, _wait_s(context), **event["sync"])
     trainer = algorithm(event.get("algorithm", "model_averaging"), model, sync, event["options"])
@@ -46,9 +56,8 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     first_epoch = len(history) + 1
     augment = AUGMENTATIONS[meta["format"]]
     sync_every = 0 if trainer.exchanges_every_step else event.get("sync_every_steps") or 0
-    test = unpack_xy(objects.get(f"{data}/test.npz")) if worker == 0 else None
     sync_s, longest_epoch_s = 0.0, 0.0
-    completed = True
+    completed, stopped_early = True, False
     for epoch in range(first_epoch, event["epochs"] + 1):
         started = time.monotonic()
         # Seeded per epoch, so a resumed worker sees exactly the batches it would have seen.
@@ -68,9 +77,9 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         if epoch == event["epochs"]:
             trainer.finish()
         record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
-        if test is not None:
-            scores = evaluate(model, *test)
-            record.update(test_loss=scores["loss"], test_accuracy=scores["accuracy"])
+        if scored is not None:
+            scores = evaluate(model, *scored)
+            record.update({f"{prefix}_loss": scores["loss"], f"{prefix}_accuracy": scores["accuracy"]})
         history.append(record)
         context.report(worker=worker, epochs=event["epochs"], **record)
         # Each worker saves its own optimiser state; once all have (the vote is a barrier), worker 0
@@ -83,13 +92,24 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         stop = agree_to_stop(sync, want_stop)
         if worker == 0:
             _save(objects, event, model, history)
+        if event.get("stop_key") and params.get(event["stop_key"]) is not None:
+            stopped_early = epoch < event["epochs"]  # the tune driver judged this trial hopeless
+            break
         if stop and epoch < event["epochs"]:
             completed = False
             break
     metrics = {k: v for k, v in history[-1].items() if k != "epoch"} if history else {}
     metrics.update(sync_rounds=sync.round, sync_s=sync_s, steps_per_epoch=steps, first_epoch=first_epoch,
                    **sync.stats())
-    return {"history": history, "metrics": metrics, "completed": completed}
+    return {"history": history, "metrics": metrics, "completed": completed, "stopped_early": stopped_early}
+
+
+def _hold_out(x: Any, y: np.ndarray, fraction: float, seed: int) -> tuple[Any, np.ndarray, tuple[Any, np.ndarray]]:
+    """A seeded split of the training rows: the same for every trial, so trials compare fairly."""
+    order = np.random.default_rng([seed, 7]).permutation(len(y))
+    cut = max(1, round(len(y) * fraction))
+    train, held = np.sort(order[cut:]), np.sort(order[:cut])
+    return x[train], y[train], (x[held], y[held])
 
 
 def _wait_s(context: Context) -> float:
