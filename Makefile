@@ -24,7 +24,7 @@ schema:
 	mlspec schema -o schemas/pipeline.schema.json
 
 examples:
-	for t in quickstart cifar10 imdb tune; do mlspec init $$t --schema ../schemas/pipeline.schema.json > examples/$$t.yaml; done
+	for t in quickstart cifar10 imdb tune kmeans; do mlspec init $$t --schema ../schemas/pipeline.schema.json > examples/$$t.yaml; done
 
 bench:
 	$(PYTHON) -m benchmarks --quick

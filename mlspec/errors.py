@@ -16,6 +16,15 @@ class UsageError(MlspecError):
     exit_code = 2
 
 
+class RequestError(MlspecError):
+    """An invocation that cannot be served as sent (unknown function, malformed inputs): the caller's
+    fault, so HTTP shims answer with `status` (a 4xx) instead of 500."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Problem:
     """One located problem in a spec: `file:line:col: message` (line and column are 1-based)."""

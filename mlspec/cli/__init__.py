@@ -58,10 +58,17 @@ def _register() -> None:
         plan_commands,
         run_commands,
         runs_commands,
+        serve_commands,
         spec_commands,
     )
 
-    for module in (spec_commands, plan_commands, build_commands, run_commands, runs_commands, compare_commands):
+    for module in (spec_commands, plan_commands, build_commands, run_commands, runs_commands, compare_commands,
+                   serve_commands):
+        for command in module.COMMANDS:
+            main.add_command(command)
+    from mlspec.cli import deploy_commands, doctor_commands
+
+    for module in (deploy_commands, doctor_commands):
         for command in module.COMMANDS:
             main.add_command(command)
 

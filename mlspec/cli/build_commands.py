@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
 
     from mlspec.compile.build import BuildContext
@@ -45,9 +46,15 @@ class _RichBuildProgress:
               help="Container engine; auto tries a Docker engine, podman, buildah; none: contexts only.")
 @click.option("--base-image", metavar="IMAGE",
               help="Start every image from IMAGE (e.g. a local image, when no registry can be reached).")
+@click.option("--bootstrap-base", is_flag=True,
+              help="Start every image from localhost/mlspec-base:bookworm, made here with debootstrap from "
+                   "apt's Debian mirror (needs root) unless the engine or ~/.cache/mlspec has it already.")
+@click.option("--wheelhouse", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Fill DIR with wheels on the host (pip wheel) and install only from it in the builds "
+                   "(podman or buildah; no network inside a build).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec value (repeatable).")
 def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_image: str | None,
-          overrides: tuple[str, ...]) -> None:
+          bootstrap_base: bool, wheelhouse: Path | None, overrides: tuple[str, ...]) -> None:
     """Render one container build context per function x target, and build the images when a
     container engine is found (exit status 1 when an image fails to build).
 
@@ -55,6 +62,7 @@ def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_ima
     Example:
       mlspec build pipeline.yaml --target aws-lambda --out build/
       mlspec build pipeline.yaml --engine podman --base-image localhost/python-base:3.11
+      mlspec build pipeline.yaml --target local --bootstrap-base --wheelhouse ~/.cache/mlspec/wheels
     """
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -67,8 +75,12 @@ def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_ima
     console = Console(stderr=True)
     bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                     TextColumn("{task.fields[status]}"), console=console, transient=False)
+    if bootstrap_base:
+        if base_image:
+            raise click.UsageError("--bootstrap-base and --base-image exclude each other")
+        base_image = _bootstrap_base(engine, console)
     with bars:
-        result = build_contexts(pipeline, out, targets, engine, base_image, _RichBuildProgress(bars))
+        result = build_contexts(pipeline, out, targets, engine, base_image, _RichBuildProgress(bars), wheelhouse)
     for entry in result.manifest["contexts"]:
         image = entry["image"]
         state = "built" if image["built"] else ("failed" if image["error"] and not image["error"].startswith(
@@ -78,6 +90,23 @@ def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_ima
     click.echo(f"note: {result.note}", err=True)
     if result.failed:
         raise BuildError(str(result.failed[0]["image"]["error"]))
+
+
+def _bootstrap_base(engine: str, console: Console) -> str:
+    """Make (or find) the local Debian base image; returns its tag."""
+    from mlspec.compile.base_image import ensure_base_image
+    from mlspec.compile.engines import EngineError, find_engine
+
+    found, note = find_engine(engine)
+    if found is None:
+        raise EngineError(f"--bootstrap-base needs a container engine: {note}")
+    with console.status("base image: starting") as status:
+        base = ensure_base_image(found, lambda text: status.update(f"base image: {text[:90]}"))
+    steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in base.timings_s.items())
+    origin = {"engine": "already in the engine", "cache": "imported from the cached root file system",
+              "debootstrap": "bootstrapped with debootstrap"}[base.source]
+    console.print(f"base image {base.tag}: {origin}" + (f" (measured: {steps})" if steps else ""))
+    return base.tag
 
 
 COMMANDS: tuple[click.Command, ...] = (build,)

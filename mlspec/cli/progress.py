@@ -67,7 +67,7 @@ def summary_table(record: RunRecord) -> Table:
         table.add_column(column, justify="right" if column in ("time s", "invocations", "peak MB") else "left")
     for stage in record.stages.values():
         metrics = "  ".join(f"{k} {_fmt(v)}" for k, v in stage.metrics.items()
-                            if k.startswith("test_") or k.endswith("validation_accuracy"))  # fmt: skip
+                            if k.startswith(("test_", "check_")) or k.endswith("validation_accuracy"))  # fmt: skip
         table.add_row(
             stage.name, stage.kind,
             f"{stage.wall_s:.1f}" if stage.wall_s is not None else "-",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from mlspec.deploy.runs import RUN_TARGETS
+from mlspec.executors import EXECUTORS
 from mlspec.records import DEFAULT_ROOT
 
 
@@ -14,9 +16,9 @@ from mlspec.records import DEFAULT_ROOT
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a spec value, validated like the file (repeatable).")
-@click.option("--target", default="local", show_default=True, type=click.Choice(["local"]),
-              help="Where the functions run.")
-@click.option("--executor", type=click.Choice(["local", "lithops"]),
+@click.option("--target", default="local", show_default=True, type=click.Choice(RUN_TARGETS),
+              help="Where the functions run (a cloud target runs the functions `mlspec deploy` created).")
+@click.option("--executor", type=click.Choice(list(EXECUTORS)),
               help="Override the spec's execution.executor.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final run record as JSON on stdout.")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
@@ -49,6 +51,14 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
     run_dir = new_run_dir(runs_dir, pipeline)
     name = executor or pipeline.execution.executor
     options = pipeline.execution.lithops if name == "lithops" else None
+    if name == "local-container":
+        from mlspec.executors.local_container import container_options
+
+        options = container_options(pipeline)
+    if target != "local":
+        from mlspec.deploy.runs import cloud_run
+
+        name, options, limits = cloud_run(pipeline, target)
     backend = make_executor(name, run_dir.logs, options)
     console.print(f"run [bold]{run_dir.run_id}[/] → {run_dir.path}")
     failure: RunFailed | None = None

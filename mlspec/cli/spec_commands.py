@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-TEMPLATES = ("quickstart", "cifar10", "imdb", "tune")
+TEMPLATES = ("quickstart", "cifar10", "imdb", "tune", "kmeans")
 
 
 def template_text(name: str, schema_path: str | None = None) -> str:

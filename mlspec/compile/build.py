@@ -1,6 +1,6 @@
 """FunctionGraph x targets -> container build contexts (and images, when an engine is found).
 
-One context per function (FunctionNode) x platform, rendered from `runtimes/<platform>/`: a Dockerfile,
+One context per function (FunctionNode) x platform, rendered from `mlspec/runtimes/<platform>/`: a Dockerfile,
 the platform's handler shim, a pinned `requirements.txt` with only that function's packages, the
 function's static event (`function.json`), a copy of the `mlspec` package source and `.dockerignore`.
 
@@ -103,12 +103,12 @@ def context_hash(files: Mapping[str, bytes]) -> str:
 
 
 def runtimes_dir() -> Path:
-    """`runtimes/` of the source checkout mlspec runs from ($MLSPEC_RUNTIMES overrides)."""
+    """The runtime templates shipped in the package (`mlspec/runtimes/`; $MLSPEC_RUNTIMES overrides)."""
     override = os.environ.get("MLSPEC_RUNTIMES")
-    path = Path(override) if override else Path(mlspec.__file__).resolve().parents[1] / "runtimes"
+    path = Path(override) if override else Path(mlspec.__file__).resolve().parent / "runtimes"
     if not path.is_dir():
-        raise BuildError(f"runtime templates not found at {path}: run mlspec from a source checkout, "
-                         "or point MLSPEC_RUNTIMES at its runtimes/ directory")
+        raise BuildError(f"runtime templates not found at {path}: reinstall mlspec, "
+                         "or point MLSPEC_RUNTIMES at a runtimes/ directory")
     return path
 
 
@@ -148,6 +148,8 @@ def package_source() -> dict[str, bytes]:
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if not path.is_file() or "__pycache__" in relative.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        if relative.parts[0] == "runtimes":  # templates are rendered into the context, not shipped in it
             continue
         if path.suffix in (".py", ".yaml", ".json") or path.name == "py.typed":
             files[f"mlspec/{relative.as_posix()}"] = path.read_bytes()
@@ -198,7 +200,9 @@ def render_context(
     names = [*RUNTIME_REQUIREMENTS, *node.requirements, *PLATFORM_REQUIREMENTS[platform]]
     names += [name for kind in stores for name in STORE_REQUIREMENTS.get(kind, ())]
     lines, indexes, unpinned = pin(names)
-    header = [f"# {pipeline.name} / {node.stage} ({node.function}) on {platform}: pinned by `mlspec build`"]
+    # Names no stage: functions with the same packages get byte-identical files, so an engine's layer
+    # cache installs them once (e.g. torch for both training and evaluation).
+    header = [f"# pinned by `mlspec build` for the {platform} platform"]
     files["requirements.txt"] = "\n".join([*header, *indexes, *lines, ""]).encode()
 
     config = {
@@ -345,10 +349,12 @@ def build(
     engine: str = "auto",
     base_image: str | None = None,
     progress: BuildProgress | None = None,
+    wheelhouse: Path | None = None,
 ) -> BuildResult:
     """Render and write every context; then, with an engine, build each image, recording in the
-    manifest which were built. Stops at the first failed image (the rest are marked skipped)."""
-    from mlspec.compile.engines import EngineError, find_engine
+    manifest which were built. Stops at the first failed image (the rest are marked skipped). With a
+    wheelhouse, pip fills it on the host and the builds install only from it (no network in a build)."""
+    from mlspec.compile.engines import EngineError, fill_wheelhouse, find_engine
     from mlspec.compile.graph import graph
 
     chosen = select_targets(pipeline, targets)
@@ -356,6 +362,9 @@ def build(
     directory, manifest = write_contexts(out, pipeline.name, contexts)
     try:
         found, note = find_engine(engine)
+        if found is not None and wheelhouse is not None:
+            fill_wheelhouse(wheelhouse, [directory / c.name / "requirements.txt" for c in contexts],
+                            lambda text: None)
     except EngineError as exc:
         for entry in manifest["contexts"]:
             entry["image"]["error"] = str(exc)
@@ -379,7 +388,7 @@ def build(
                 progress.line(context, text)
 
         try:
-            found.build(directory / context.name, context.tag, on_line)
+            found.build(directory / context.name, context.tag, on_line, wheelhouse)
         except EngineError as exc:
             failure = str(exc)
             entry["image"]["error"] = failure

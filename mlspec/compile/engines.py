@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,9 @@ INSTALL_HINT = ("install one to build images: `apt-get install podman buildah` (
 PODMAN_BUILD_FLAGS = ("--isolation", "chroot", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 PODMAN_RUN_FLAGS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 BUILDAH_BUILD_FLAGS = ("--isolation", "chroot")
+# A wheelhouse is bind-mounted here for the build's RUN steps only: the context (and its hash) never holds it.
+WHEELHOUSE_MOUNT = "/wheels"
+WHEELHOUSE_PIP_OPTIONS = f"--no-index --find-links={WHEELHOUSE_MOUNT}"
 
 Progress = Callable[[str], None]
 
@@ -32,8 +36,15 @@ class EngineError(MlspecError):
 class Engine(Protocol):
     name: str
 
-    def build(self, context_dir: Path, tag: str, on_line: Progress) -> None:
-        """Build context_dir/Dockerfile as `tag`; raises EngineError with the engine's message."""
+    def build(self, context_dir: Path, tag: str, on_line: Progress, wheelhouse: Path | None = None) -> None:
+        """Build context_dir/Dockerfile as `tag`, installing Python packages only from `wheelhouse`
+        when one is given; raises EngineError with the engine's message."""
+        ...
+
+    def image_exists(self, tag: str) -> bool: ...
+
+    def import_rootfs(self, tarball: Path, tag: str, env: Mapping[str, str], on_line: Progress) -> None:
+        """Make image `tag` from a root file system tarball, with environment `env`."""
         ...
 
 
@@ -46,7 +57,9 @@ class DockerSdkEngine:
     client: Any
     name: str = "docker"
 
-    def build(self, context_dir: Path, tag: str, on_line: Progress) -> None:
+    def build(self, context_dir: Path, tag: str, on_line: Progress, wheelhouse: Path | None = None) -> None:
+        if wheelhouse is not None:
+            raise EngineError("the Docker SDK cannot mount a wheelhouse into a build: use --engine podman or buildah")
         lines: deque[str] = deque(maxlen=30)
         try:
             for chunk in self.client.api.build(path=str(context_dir), tag=tag, rm=True, decode=True):
@@ -62,6 +75,44 @@ class DockerSdkEngine:
         except Exception as exc:  # the SDK's APIError, connection errors
             raise EngineError(f"docker build of {tag} failed: {exc}") from exc
 
+    def image_exists(self, tag: str) -> bool:
+        try:
+            self.client.images.get(tag)
+        except Exception:  # the SDK's ImageNotFound, connection errors
+            return False
+        return True
+
+    def import_rootfs(self, tarball: Path, tag: str, env: Mapping[str, str], on_line: Progress) -> None:
+        repository, _, version = tag.rpartition(":")
+        try:
+            self.client.api.import_image_from_file(str(tarball), repository=repository, tag=version,
+                                                   changes=[f"ENV {k}={v}" for k, v in env.items()])
+        except Exception as exc:
+            raise EngineError(f"docker import of {tag} failed: {exc}") from exc
+
+
+def _stream(command: Sequence[str], on_line: Progress, what: str, stdin: int | None = None) -> deque[str]:
+    """Run command, passing each output line to on_line; raises EngineError with the last lines on failure."""
+    lines: deque[str] = deque(maxlen=30)
+    try:
+        process = subprocess.Popen(list(command), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace")
+    except OSError as exc:
+        raise EngineError(f"{what}: could not start {command[0]}: {exc}") from exc
+    assert process.stdout is not None
+    for raw in process.stdout:
+        text = raw.rstrip()
+        if text:
+            lines.append(text)
+            on_line(text)
+    code = process.wait()
+    if code != 0:
+        hint = ""
+        if any("Trying to pull" in line or "pinging container registry" in line for line in lines):
+            hint = "\n(no registry reachable? build from a local image with --base-image IMAGE or --bootstrap-base)"
+        raise EngineError(f"{what} failed (exit status {code}):\n{_tail(lines)}{hint}")
+    return lines
+
 
 @dataclass
 class CliEngine:
@@ -71,29 +122,60 @@ class CliEngine:
     executable: str
     flags: tuple[str, ...]
 
-    def command(self, context_dir: Path, tag: str) -> list[str]:
-        return [self.executable, "build", *self.flags, "--tag", tag, "--file",
+    def command(self, context_dir: Path, tag: str, wheelhouse: Path | None = None) -> list[str]:
+        offline: list[str] = []
+        if wheelhouse is not None:
+            offline = ["--volume", f"{wheelhouse.resolve()}:{WHEELHOUSE_MOUNT}:ro",
+                       "--build-arg", f"PIP_OPTIONS={WHEELHOUSE_PIP_OPTIONS}"]
+        return [self.executable, "build", *self.flags, *offline, "--tag", tag, "--file",
                 str(context_dir / "Dockerfile"), str(context_dir)]
 
-    def build(self, context_dir: Path, tag: str, on_line: Progress) -> None:
-        lines: deque[str] = deque(maxlen=30)
+    def build(self, context_dir: Path, tag: str, on_line: Progress, wheelhouse: Path | None = None) -> None:
+        _stream(self.command(context_dir, tag, wheelhouse), on_line, f"{self.name} build of {tag}")
+
+    def image_exists(self, tag: str) -> bool:
+        check = ["image", "exists", tag] if self.name == "podman" else ["inspect", "--type", "image", tag]
+        return subprocess.run([self.executable, *check], capture_output=True).returncode == 0
+
+    def import_rootfs(self, tarball: Path, tag: str, env: Mapping[str, str], on_line: Progress) -> None:
+        what = f"{self.name} import of {tag}"
+        if self.name == "podman":
+            changes = [arg for k, v in env.items() for arg in ("--change", f"ENV {k}={v}")]
+            _stream([self.executable, "import", *changes, str(tarball), tag], on_line, what)
+            return
+        container = subprocess.run([self.executable, "from", "scratch"], capture_output=True, text=True)
+        if container.returncode != 0:
+            raise EngineError(f"{what} failed: {container.stderr.strip()}")
+        name = container.stdout.strip()
         try:
-            process = subprocess.Popen(self.command(context_dir, tag), stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True, errors="replace")
-        except OSError as exc:
-            raise EngineError(f"{self.name} could not start: {exc}") from exc
-        assert process.stdout is not None
-        for raw in process.stdout:
-            text = raw.rstrip()
-            if text:
-                lines.append(text)
-                on_line(text)
-        code = process.wait()
-        if code != 0:
-            hint = ""
-            if any("Trying to pull" in line or "pinging container registry" in line for line in lines):
-                hint = "\n(no registry reachable? build from a local image with --base-image IMAGE)"
-            raise EngineError(f"{self.name} build of {tag} failed (exit status {code}):\n{_tail(lines)}{hint}")
+            _stream([self.executable, "add", name, str(tarball), "/"], on_line, what)
+            _stream([self.executable, "config", *(a for k, v in env.items() for a in ("--env", f"{k}={v}")), name],
+                    on_line, what)
+            _stream([self.executable, "commit", name, tag], on_line, what)
+        finally:
+            subprocess.run([self.executable, "rm", name], capture_output=True)
+
+
+def podman_run_prefix(podman: str) -> list[str]:
+    """`podman [--runtime runc] run`: runc where installed, since crun refuses hosts with cgroups in
+    hybrid (v1 + v2) mode, and runc works on every cgroup layout."""
+    runc = shutil.which("runc")
+    return [podman, *(("--runtime", runc) if runc else ()), "run", *PODMAN_RUN_FLAGS]
+
+
+def fill_wheelhouse(directory: Path, requirement_files: Sequence[Path], on_line: Progress) -> None:
+    """Put a wheel for every pinned requirement (and its dependencies) into directory, with pip on the
+    host. Offline from the wheelhouse itself first; only what is missing is fetched, through the
+    host's pip configuration, failing fast (no retries) on an index that cannot be reached."""
+    directory.mkdir(parents=True, exist_ok=True)
+    requirements = [arg for path in requirement_files for arg in ("--requirement", str(path))]
+    base = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(directory),
+            "--find-links", str(directory), *requirements]
+    offline = subprocess.run([*base, "--no-index"], capture_output=True, text=True)
+    if offline.returncode == 0:
+        on_line(f"wheelhouse {directory}: every requirement already there")
+        return
+    _stream([*base, "--retries", "0", "--progress-bar", "off"], on_line, f"pip wheel into {directory}")
 
 
 def docker_engine() -> DockerSdkEngine | None:

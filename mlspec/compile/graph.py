@@ -145,15 +145,13 @@ def _serve(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     assert isinstance(stage, ServeStage)
     trained = pipeline.stages[stage.model]
     assert isinstance(trained, TrainStage)
-    # Inference needs the features the preprocess stage fitted: the same dataset and options.
-    features = _preprocess(pipeline, trained.data, pipeline.stages[trained.data]).config
-    fmt = features["dataset"]["format"]
+    fmt = pipeline.datasets[pipeline.dataset_of(stage.model)].format
     return FunctionNode(
         stage=name, kind=stage.kind, function="predict", fan_out=1,
         requirements=tuple(dict.fromkeys(MODEL_REQUIREMENTS[trained.model] + FORMAT_REQUIREMENTS[fmt])),
         after=(stage.model,),
-        config={"model_prefix": model_prefix(stage.model), "dataset": features["dataset"],
-                "features": features["options"], "max_batch": stage.max_batch,
+        # The fitted features (e.g. the TF-IDF vocabulary) are read from the preprocess stage's output.
+        config={"model_prefix": model_prefix(stage.model), "max_batch": stage.max_batch,
                 "max_request_bytes": stage.max_request_bytes, "output": serving_prefix(name)},
     )  # fmt: skip
 

@@ -13,6 +13,10 @@ from mlspec.executors.base import Executor
 EXECUTORS = {
     "local": "mlspec.executors.local:LocalProcessExecutor",
     "lithops": "mlspec.executors.lithops_executor:LithopsExecutor",
+    "local-container": "mlspec.executors.local_container:LocalContainerExecutor",
+    "aws-lambda": "mlspec.executors.aws_lambda:AwsLambdaExecutor",
+    "gcp-cloud-run": "mlspec.executors.gcp_cloud_run:CloudRunExecutor",
+    "azure-functions": "mlspec.executors.azure_functions:AzureFunctionsExecutor",
 }
 
 

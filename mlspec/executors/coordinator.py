@@ -170,7 +170,9 @@ def stage_limits(node: FunctionNode, limits: Limits) -> Limits:
 def record_outcomes(stage: StageRecord, record: RunRecord, outcomes: list[Outcome]) -> None:
     record.invocations.extend(o.record for o in outcomes)
     stage.invocations += len(outcomes)
-    stage.peak_rss_mb = max(stage.peak_rss_mb or 0.0, *(o.record.peak_rss_mb for o in outcomes))
+    # Only reported peaks: a platform that reports none (HTTP services) leaves the stage's peak None.
+    peaks = [p for p in (stage.peak_rss_mb, *(o.record.peak_rss_mb for o in outcomes)) if p is not None]
+    stage.peak_rss_mb = max(peaks, default=None)
 
 
 def fail_stage(stage: StageRecord, run: StageRun, error: str) -> None:

@@ -93,16 +93,18 @@ class LocalProcessExecutor:
             outcomes[inv.id] = self._not_started(inv, limits, failed_first)
         return [outcomes[inv.id] for inv in invocations]
 
-    def _start(self, inv: Invocation, limits: Limits, threads: int, messages: queue.Queue[Any]) -> _Running:
+    def _command(self, inv: Invocation, limits: Limits, threads: int) -> tuple[list[str], dict[str, str]]:
+        """The command that runs one invocation through the JSON-lines shim, and its environment."""
         env = dict(os.environ)
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = str(threads)
-        env["PYTHONUNBUFFERED"] = "1"
+        env.update(thread_env(threads))
         env["MLSPEC_INVOCATION_ID"] = inv.id  # like a platform's request id; lets tools find the process
+        return [sys.executable, "-m", "mlspec.runtime.process"], env
+
+    def _start(self, inv: Invocation, limits: Limits, threads: int, messages: queue.Queue[Any]) -> _Running:
+        command, env = self._command(inv, limits, threads)
         log = open(self.log_dir / f"{inv.id}.log", "ab")  # noqa: SIM115 - closed when the process ends
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlspec.runtime.process"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
             start_new_session=True,
         )  # fmt: skip
         event = dict(inv.event, time_limit_s=limits.timeout_s)
@@ -135,9 +137,18 @@ class LocalProcessExecutor:
             elif message.get("type") in ("result", "error"):
                 run.message = message
 
-    def _check(self, run: _Running, limits: Limits) -> None:
+    def _sample(self, run: _Running) -> int | None:
+        """Update the run's peak memory; returns the resident kB to hold to the memory limit (None: the
+        limit is enforced elsewhere)."""
         status = _proc_status(run.proc.pid)
         run.peak_kb = max(run.peak_kb, status.get("VmHWM", 0), status.get("VmRSS", 0))
+        return status.get("VmRSS", 0)
+
+    def _exited(self, run: _Running) -> None:
+        """Called once the process has ended and been reaped, before its status is settled."""
+
+    def _check(self, run: _Running, limits: Limits) -> None:
+        resident_kb = self._sample(run)
         pid, code, usage = os.wait4(run.proc.pid, os.WNOHANG)
         if pid:
             run.proc.returncode = os.waitstatus_to_exitcode(code)
@@ -145,14 +156,15 @@ class LocalProcessExecutor:
             run.wall_s = time.monotonic() - run.started
             run.done = True
             run.log.close()
+            self._exited(run)
             if run.status is None:
                 run.status = "ok" if run.proc.returncode == 0 else "error"
             return
         if run.status is not None:
             return
-        if status.get("VmRSS", 0) > limits.memory_mb * 1024:
+        if resident_kb is not None and resident_kb > limits.memory_mb * 1024:
             self._kill(run, "memory", f"exceeded memory_mb={limits.memory_mb} "
-                       f"(resident {status['VmRSS'] / 1024:.0f} MB)")
+                       f"(resident {resident_kb / 1024:.0f} MB)")
         elif time.monotonic() - run.started > limits.timeout_s:
             self._kill(run, "timeout", f"exceeded timeout_s={limits.timeout_s:g}")
 
@@ -191,6 +203,12 @@ class LocalProcessExecutor:
             io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
         )  # fmt: skip
         return Outcome(record, result)
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Math-library thread counts (the host's cores shared among the invocations running at once)."""
+    env = {var: str(threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    return {**env, "PYTHONUNBUFFERED": "1"}
 
 
 def _read_lines(inv_id: str, stream: IO[str], messages: queue.Queue[Any]) -> None:

@@ -15,7 +15,7 @@ class StageUsage:
     kind: str
     workers: int
     invocations: int
-    cpu_s: float  # CPU seconds summed over the stage's invocations
+    cpu_s: float  # CPU seconds summed over the stage's invocations (see cpu_s_reported)
     wall_s_per_invocation: float  # mean wall time of one invocation
     init_s_per_invocation: float  # mean process start and imports
     peak_rss_mb: float
@@ -29,6 +29,10 @@ class StageUsage:
     # worker count) or every N minibatches (each worker's shard shrinks as workers grow, so do its rounds).
     rounds_scale_with_workers: bool = False
     object_bytes_read: int | None = None  # None: not known separately (half of object_bytes is assumed)
+    # False where the platform reported no CPU time or peak memory (Lambda, HTTP services): cpu_s then
+    # assumes one busy vCPU for the whole wall time, peak_rss_mb the memory limit the invocation had.
+    cpu_s_reported: bool = True
+    peak_rss_reported: bool = True
     object_bytes_written: int | None = None
 
     @property
@@ -54,12 +58,14 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
         read = sum(i.io.get("object_bytes_read", 0) for i in invs)
         written = sum(i.io.get("object_bytes_written", 0) for i in invs)
         param_written = sum(i.io.get("param_bytes_written", 0) for i in invs)
+        cpu = [i.cpu_s if i.cpu_s is not None else i.wall_s for i in invs]
+        peaks = [i.peak_rss_mb if i.peak_rss_mb is not None else float(i.memory_limit_mb) for i in invs]
         out[name] = StageUsage(
             stage=name, kind=stage.kind, workers=stage.workers, invocations=n,
-            cpu_s=sum(i.cpu_s for i in invs),
+            cpu_s=sum(cpu),
             wall_s_per_invocation=sum(i.wall_s for i in invs) / n,
             init_s_per_invocation=sum(i.init_s or 0.0 for i in invs) / n,
-            peak_rss_mb=max(i.peak_rss_mb for i in invs),
+            peak_rss_mb=max(peaks),
             host_vcpus_per_invocation=cpus / max(1, stage.workers),
             object_bytes=read + written,
             param_bytes=sum(i.io.get("param_bytes_read", 0) + i.io.get("param_bytes_written", 0) for i in invs),
@@ -68,5 +74,7 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             model_bytes=param_written // max(1, rounds * n) if rounds else 0,
             rounds_scale_with_workers=bool(stage_spec.get("sync_every_steps")),
             object_bytes_read=read, object_bytes_written=written,
+            cpu_s_reported=all(i.cpu_s is not None for i in invs),
+            peak_rss_reported=all(i.peak_rss_mb is not None for i in invs),
         )  # fmt: skip
     return out

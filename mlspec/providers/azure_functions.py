@@ -1,4 +1,6 @@
-"""Azure Functions, East US: offerings ``flex`` (Flex Consumption, default) and ``consumption``.
+"""Azure Functions, East US: offerings ``flex`` (Flex Consumption, default), ``consumption`` and
+``premium`` (Elastic Premium, the plan `mlspec deploy` creates: the only one here that runs a full
+Functions container image).
 
 - ``consumption`` (legacy): observed memory rounded up to 128 MB (at most 1,536 MB) x execution
   time, with a 100 ms minimum, in GB-seconds, plus a per-execution fee. One instance is about one
@@ -6,6 +8,10 @@
 - ``flex``: the chosen instance memory (512, 2,048 or 4,096 MB) x execution time, at least 1,000 ms
   and then rounded up to 100 ms, plus a per-execution fee (on-demand mode; always-ready instances
   are not modelled).
+- ``premium``: the instance size's vCPUs and memory (EP1 1 vCPU / 3.5 GB, EP2 2 / 7 GB, EP3 4 / 14 GB)
+  x the time instances are allocated, per second, in vCPU-seconds and GB-seconds; no execution fee.
+  A plan always keeps at least one instance allocated and billed, idle or not: that always-ready
+  charge (`always_ready_usd_per_hour`) is per plan and per hour, not per run, so run costs leave it out.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ PRICING = "https://azure.microsoft.com/pricing/details/functions/"
 PRICES_3P = "https://modal.com/blog/azure-function-pricing-guide"
 SECONDARY = "/work/shared/PROVIDERS.md"
 FLEX_DOC = "https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan"
+PREMIUM_DOC = "https://learn.microsoft.com/azure/azure-functions/functions-premium-plan"
 SCALE_DOC = "https://learn.microsoft.com/azure/azure-functions/functions-scale"
 COSTS_DOC = "https://learn.microsoft.com/azure/azure-functions/functions-consumption-costs"
 BLOB_PRICING = "https://azure.microsoft.com/pricing/details/storage/blobs/"
@@ -171,12 +178,86 @@ FLEX = Offering(
     cloud=CLOUD,
 )
 
+PREMIUM_SIZES = PairedVcpu(
+    pairs=official(
+        ((1.0, 3584), (2.0, 7168), (4.0, 14336)), PREMIUM_DOC, READ,
+        "instance SKUs: EP1 1 core 3.5 GB, EP2 2 cores 7 GB, EP3 4 cores 14 GB",
+    ),
+)
+
+PREMIUM_SKU_NAMES = ("EP1", "EP2", "EP3")  # the SKU of each of PREMIUM.allowed_memory_mb, in order
+
+PREMIUM = Offering(
+    provider_key="azure-functions",
+    key="premium",
+    display_name="Azure Functions Elastic Premium",
+    description="Elastic Premium plan (Linux, container images); one instance is always allocated and billed",
+    price_per_gb_second=assumed(
+        0.0123 / 3600, PRICING, READ,
+        "memory duration $0.0123 per GB-hour, East US, stored per second; the page says Premium is 'billed on a "
+        "per second basis based on the number of vCPU-s and GB-s' but renders its prices client-side and no "
+        "3rd-party source was found: recalled list price, unconfirmed",
+    ),
+    price_per_vcpu_second=assumed(
+        0.173 / 3600, PRICING, READ,
+        "vCPU duration $0.173 per vCPU-hour, East US, stored per second; recalled list price, unconfirmed",
+    ),
+    price_per_million_requests=official(0.0, PREMIUM_DOC, READ, "'There's no execution charge with the Premium plan'"),
+    billing_granularity_ms=official(1000, PRICING, READ, "'billed on a per second basis'"),
+    min_billed_ms=assumed(
+        1000, "mlspec assumption", READ,
+        "an instance is billed while allocated, not per execution; one second is the billing unit. Instances "
+        "added for a run stay allocated (billed) a while after it: not modelled",
+    ),
+    billed_memory_step_mb=official(1, PREMIUM_DOC, READ, "billed on the instance size's memory"),
+    mb_per_billed_gb=assumed(1024, PREMIUM_DOC, READ, "EP1's 3.5 GB taken as 3,584 MB"),
+    memory_min_mb=official(3584, PREMIUM_DOC, READ, "EP1"),
+    memory_max_mb=official(14336, PREMIUM_DOC, READ, "EP3"),
+    memory_step_mb=official(3584, PREMIUM_DOC, READ, "only the instance sizes"),
+    allowed_memory_mb=official((3584, 7168, 14336), PREMIUM_DOC, READ, "EP1, EP2, EP3"),
+    vcpu_rule=PREMIUM_SIZES,
+    timeout_default_s=official(1800.0, SCALE_DOC, READ, "30 minutes"),
+    timeout_max_s=official(
+        None, SCALE_DOC, READ, f"unbounded (60 minutes guaranteed; the platform can recycle a worker); {HTTP_230}"
+    ),
+    sync_request_limit_bytes=assumed(
+        100 * 2**20, SCALE_DOC, READ, "Premium's request limit was not read; the Consumption figure is used"
+    ),
+    sync_response_limit_bytes=assumed(None, "mlspec assumption", READ, "no response limit is documented"),
+    concurrency_limit=assumed(
+        100, SCALE_DOC, READ,
+        "max instances per plan (maximum burst); on Linux 20-100 depending on the region: the upper bound, unconfirmed",
+    ),
+    image_size_limit_bytes=assumed(None, PREMIUM_DOC, READ, "no image size limit was found"),
+    cold_start_s=assumed(
+        1.0, "mlspec assumption", READ,
+        "Microsoft publishes no figure; always-ready and prewarmed instances start warm, further ones cold",
+    ),
+    free_tier=FreeTier(
+        gb_seconds=official(0.0, PRICING, READ, "'Free grants apply to paid, consumption subscriptions only'"),
+        vcpu_seconds=official(0.0, PRICING, READ, "no free grant on Premium"),
+        requests=official(0.0, PRICING, READ, "no free grant on Premium"),
+    ),
+    cloud=CLOUD,
+)
+
+
+def always_ready_usd_per_hour(memory_mb: int) -> float:
+    """What a Premium plan's one always-allocated instance of this size costs per hour, idle or not
+    (assumed: from the catalog's prices)."""
+    vcpu = PREMIUM.vcpus_for(memory_mb)
+    gb = memory_mb / PREMIUM.mb_per_billed_gb.value
+    return 3600 * (vcpu * PREMIUM.price_per_vcpu_second.value + gb * PREMIUM.price_per_gb_second.value)
+
+
 PROVIDER = Provider(
     key="azure-functions",
     display_name="Azure Functions",
-    offerings=(FLEX, CONSUMPTION),
+    offerings=(FLEX, CONSUMPTION, PREMIUM),
     notes=(
-        "Prices: East US, pay as you go; always-ready (Flex) and Premium/Dedicated plans are not modelled.",
+        "Prices: East US, pay as you go; always-ready (Flex) and Dedicated plans are not modelled.",
         "Consumption bills observed memory: pass the measured peak memory as memory_mb.",
+        "Premium (the plan `mlspec deploy` creates) also bills one always-allocated instance per plan around the "
+        f"clock, about ${always_ready_usd_per_hour(3584):.3f}/hour for EP1 (assumed): not part of run costs.",
     ),
 )

@@ -225,7 +225,8 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
     for task in tasks:
         _mark_best(task, [p.id for p in platforms if not p.id.startswith("local:")])
         for stage in task.stages:
-            peak = usages[stage].peak_rss_mb if stage in usages else None
+            usage = usages.get(stage)
+            peak = usage.peak_rss_mb if usage is not None and usage.peak_rss_reported else None  # measured only
             low = [p.id for p in platforms if peak is not None and p.memory_mb.get(stage, 1 << 30) < peak]
             if low:
                 notes.append(f"{task.name}: {stage} peaked at {peak:.0f} MB measured, above the memory modelled "

@@ -23,8 +23,9 @@ class InvocationRecord(BaseModel):
     target: str
     started_at: float = Field(description="Unix time")
     wall_s: float
-    cpu_s: float
-    peak_rss_mb: float
+    cpu_s: float | None = Field(description="CPU seconds; None where the platform does not report it (Lambda, "
+                                "HTTP services)")
+    peak_rss_mb: float | None = Field(description="Peak memory; None where the platform does not report it")
     init_s: float | None = Field(None, description="Process start and imports before the function ran")
     cold_start: bool
     status: InvocationStatus

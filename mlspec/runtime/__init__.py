@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from mlspec.errors import RequestError
 from mlspec.runtime.context import Context
 
 # function name -> "module:callable(event, context) -> dict"
@@ -18,6 +19,8 @@ FUNCTIONS = {
     "preprocess": "mlspec.runtime.functions.preprocess:run",
     "train_worker": "mlspec.runtime.functions.train_worker:run",
     "evaluate": "mlspec.runtime.functions.evaluate:run",
+    "predict": "mlspec.runtime.functions.predict:run",
+    "iterative_worker": "mlspec.runtime.functions.iterative_worker:run",
     "noop": "mlspec.runtime.functions.noop:run",
 }
 
@@ -28,7 +31,7 @@ Function = Callable[[dict[str, Any], Context], dict[str, Any]]
 def load_function(name: Any) -> Function:
     """Import a function's module (and the libraries it needs: the cold part of a cold start)."""
     if name not in FUNCTIONS:
-        raise ValueError(f"unknown function {name!r} (known: {', '.join(FUNCTIONS)})")
+        raise RequestError(f"unknown function {name!r} (known: {', '.join(FUNCTIONS)})")
     module, attr = FUNCTIONS[name].split(":")
     function: Function = getattr(importlib.import_module(module), attr)
     return function

@@ -4,3 +4,13 @@
 def checkpoint_key(output: str) -> str:
     """The pointer to a training stage's latest checkpoint, under its model prefix."""
     return f"{output}/checkpoint/latest.json"
+
+
+def text_features_keys(data: str) -> tuple[str, str]:
+    """The fitted TF-IDF as data (terms in column order as JSON; idf weights as .npz), for serving."""
+    return f"{data}/features.json", f"{data}/features.npz"
+
+
+def raw_test_sample_key(data: str) -> str:
+    """The first held-out examples as a client would send them (texts), to check a serving bundle."""
+    return f"{data}/test_sample.json"

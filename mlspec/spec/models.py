@@ -352,14 +352,22 @@ class GcpCloudRunTarget(TargetBase):
     mode: Literal["service", "job"] = "service"
     max_instances: int = Field(100, ge=1)
     region: str = "us-central1"
+    project: str | None = Field(None, description="Google Cloud project for deploy and run; default: "
+                                "GOOGLE_CLOUD_PROJECT or the application-default credentials' project")
 
 
 class AzureFunctionsTarget(TargetBase):
-    plan: Literal["consumption", "flex"] = "flex"
+    plan: Literal["consumption", "flex", "premium"] = Field(
+        "flex", description="Hosting plan priced by the planner; `mlspec deploy` needs premium (Elastic Premium), "
+        "the only one that runs mlspec's full Functions container images")
     memory_mb: int = 2048
     timeout_s: Seconds = 1800.0
     max_instances: int = Field(100, ge=1)
     region: str = "eastus"
+    subscription_id: str | None = Field(None, description="Default: AZURE_SUBSCRIPTION_ID")
+    resource_group: str | None = Field(None, description="Existing resource group; default: AZURE_RESOURCE_GROUP")
+    storage_account: str | None = Field(None, description="Existing storage account for the object store and the "
+                                        "Functions host; default: AZURE_STORAGE_ACCOUNT")
 
 
 class IbmCodeEngineTarget(TargetBase):
@@ -446,13 +454,21 @@ class StorageSpec(StrictModel):
 class ExecutionSpec(StrictModel):
     """Which executor runs the functions."""
 
-    executor: Literal["local", "lithops"] = Field(
-        "local", description="local: one OS process per invocation; lithops: through Lithops"
+    executor: Literal["local", "lithops", "local-container"] = Field(
+        "local", description="local: one OS process per invocation; lithops: through Lithops; "
+        "local-container: one container per invocation, in the images `mlspec build --target local` built"
     )
     lithops: dict[str, Any] = Field(
         default_factory=dict,
         description="Lithops configuration passed through as is (e.g. {lithops: {backend: aws_lambda}, aws: ...}); "
         "empty: Lithops' localhost backend",
+    )
+    container_platform: Literal["local", "aws-lambda", "gcp-cloud-run", "azure-functions"] = Field(
+        "local", description="local-container: whose envelope the engine enforces on each container "
+        "(--memory, and --cpus from that platform's memory-to-vCPU rule)",
+    )
+    container_build_dir: str = Field(
+        "build", description="local-container: the `mlspec build --out` directory holding the images' manifest",
     )
 
 

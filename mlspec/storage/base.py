@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 
 
 class StoreTimeout(TimeoutError):
@@ -61,6 +62,9 @@ class ParamStore(ABC):
     """A key-value store for model exchange, with atomic counters and polling waits."""
 
     poll_interval_s = 0.002
+    # Backoff ceiling while waiting: low, since every-step synchronisation waits once per minibatch and
+    # each oversleep adds straight to the step time; a missing-key poll is cheap for files and Redis.
+    max_poll_interval_s = 0.005
 
     def __init__(self) -> None:
         self.counter = ByteCounter()
@@ -96,7 +100,7 @@ class ParamStore(ABC):
                 if time.monotonic() > deadline:
                     raise StoreTimeout(f"timed out after {timeout_s:.0f}s waiting for {pending[0]}")
                 time.sleep(delay)
-                delay = min(delay * 1.5, 0.05)
+                delay = min(delay * 1.5, self.max_poll_interval_s)
         return found
 
     @abstractmethod
@@ -108,6 +112,11 @@ class ParamStore(ABC):
     @abstractmethod
     def incr(self, key: str) -> int:
         """Atomically add one and return the new value."""
+
+    @abstractmethod
+    def lock(self, name: str, timeout_s: float) -> AbstractContextManager[None]:
+        """An exclusive lock across processes, held for a `with` block. Waits at most `timeout_s` for it
+        (then StoreTimeout); a holder that dies loses it (Redis: `timeout_s` after taking it)."""
 
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int: ...

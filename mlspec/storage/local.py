@@ -3,14 +3,17 @@ in another process never sees half an object."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlspec.storage.base import ObjectStore, ParamStore
+from mlspec.storage.base import ObjectStore, ParamStore, StoreTimeout
 
 
 def _safe_path(root: Path, key: str) -> Path:
@@ -97,6 +100,27 @@ class LocalParamStore(ParamStore):
             value = int(path.read_text() or 0) + 1 if path.exists() else 1
             _atomic_write(path, str(value).encode())
             return value
+
+    @contextlib.contextmanager
+    def lock(self, name: str, timeout_s: float) -> Iterator[None]:
+        # flock: the kernel releases it when the holder's process dies.
+        path = _safe_path(self.root, name)
+        path = path.with_name(path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout_s
+        with open(path, "a+") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StoreTimeout(f"timed out after {timeout_s:.0f}s waiting for lock {name}") from None
+                    time.sleep(self.poll_interval_s)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def delete_prefix(self, prefix: str) -> int:
         return _delete_prefix(self.root, prefix)

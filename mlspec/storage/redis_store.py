@@ -3,9 +3,11 @@ model exchange here and bulk data in the object store)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-from mlspec.storage.base import ParamStore
+from mlspec.storage.base import ParamStore, StoreTimeout
 
 
 class RedisParamStore(ParamStore):
@@ -24,6 +26,22 @@ class RedisParamStore(ParamStore):
 
     def incr(self, key: str) -> int:
         return int(self.client.incr(key))
+
+    @contextlib.contextmanager
+    def lock(self, name: str, timeout_s: float) -> Iterator[None]:
+        from redis.exceptions import LockError
+
+        # The lock expires after timeout_s, so a holder that dies cannot block the others for longer.
+        lock = self.client.lock(name, timeout=timeout_s, sleep=self.poll_interval_s, blocking_timeout=timeout_s)
+        if not lock.acquire():
+            raise StoreTimeout(f"timed out after {timeout_s:.0f}s waiting for lock {name}")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except LockError as exc:
+                raise StoreTimeout(f"held lock {name} longer than {timeout_s:.0f}s: {exc}") from None
 
     def delete_prefix(self, prefix: str) -> int:
         deleted = 0

@@ -168,7 +168,7 @@ def test_cloud_run_service_reports_a_bad_event(cloud_run_server: str) -> None:
     request = urllib.request.Request(cloud_run_server, data=b'{"function": "nope"}', method="POST")
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=60)
-    assert raised.value.code == 500
+    assert raised.value.code == 400  # the event's fault, not the function's
     assert "unknown function" in json.loads(raised.value.read())["error"]
 
 
@@ -202,3 +202,6 @@ def test_azure_function_app_with_an_http_request(context_dirs: dict[str, Path]) 
     assert json.loads(response.get_body()) == _expected()
     bad = func.HttpRequest(method="POST", url="http://localhost/api/invoke", headers={}, body=b"not json")
     assert functions["invoke_http"].get_user_function()(bad).status_code == 400
+    unknown = func.HttpRequest(method="POST", url="http://localhost/api/invoke", headers={},
+                               body=json.dumps({"function": "nope"}).encode())
+    assert functions["invoke_http"].get_user_function()(unknown).status_code == 400

@@ -62,7 +62,7 @@ def test_unknown_function_is_an_error_with_its_message(tmp_path: Path) -> None:
     assert outcome.result is None
     assert outcome.record.status == "error"
     assert outcome.record.error is not None
-    assert outcome.record.error.startswith("ValueError: unknown function 'no_such_function'")
+    assert outcome.record.error.startswith("RequestError: unknown function 'no_such_function'")
     assert "\n" not in outcome.record.error
 
 

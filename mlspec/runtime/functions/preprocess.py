@@ -10,8 +10,11 @@ from typing import Any
 import numpy as np
 
 from mlspec.datasets import Dataset, load_dataset, shard_indices
-from mlspec.runtime.arrays import pack_xy
+from mlspec.runtime.arrays import pack, pack_xy
 from mlspec.runtime.context import Context
+from mlspec.runtime.layout import raw_test_sample_key, text_features_keys
+
+RAW_TEST_SAMPLE = 256  # held-out texts kept raw, so a serving bundle can be checked without the dataset
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -24,7 +27,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     context.report(phase="loading dataset")
     data = load_dataset(event["dataset"], Path(event["cache_dir"]), progress)
     context.report(phase="fitting features")
-    train_x, test_x, meta = _features(data, event["options"])
+    train_x, test_x, meta = _features(data, event["options"], store, out)
     meta.update(
         format=data.format, classes=data.classes, source=data.source,
         n_train=len(data.train_y), n_test=len(data.test_y), shards={},
@@ -41,7 +44,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     return {"metrics": {"train_examples": meta["n_train"], "test_examples": meta["n_test"]}}
 
 
-def _features(data: Dataset, options: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+def _features(data: Dataset, options: dict[str, Any], store: Any, out: str) -> tuple[Any, Any, dict[str, Any]]:
     if data.format == "cifar10":
         # Per-channel statistics from the training split only; images stay uint8 to keep shards small.
         pixels = data.train_x.reshape(-1, 3).astype(np.float64) / 255.0
@@ -57,4 +60,10 @@ def _features(data: Dataset, options: dict[str, Any]) -> tuple[Any, Any, dict[st
     )
     train_x = vectorizer.fit_transform(data.train_x)
     test_x = vectorizer.transform(data.test_x)
+    # What inference needs to turn raw text into these features, as plain data (never a pickle).
+    terms_key, idf_key = text_features_keys(out)
+    terms = vectorizer.get_feature_names_out().tolist()
+    store.put(terms_key, json.dumps({"terms": terms, "ngram_max": options["ngram_max"]}).encode())
+    store.put(idf_key, pack(idf=vectorizer.idf_.astype(np.float32)))
+    store.put(raw_test_sample_key(out), json.dumps(list(data.test_x[:RAW_TEST_SAMPLE])).encode())
     return train_x, test_x, {"features": int(train_x.shape[1])}

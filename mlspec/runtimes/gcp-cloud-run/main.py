@@ -12,10 +12,12 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from mlspec.errors import RequestError
 from mlspec.runtime import invoke
 
 _STATIC = Path(__file__).with_name("function.json")
@@ -26,7 +28,7 @@ def _static_event() -> dict[str, Any]:
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """The WSGI application: POST an event, get the result (200) or the error (500) as JSON."""
+    """The WSGI application: POST an event, get the result (200) or the error (4xx for a bad event, else 500)."""
 
     def reply(status: str, body: dict[str, Any]) -> list[bytes]:
         data = json.dumps(body, default=float).encode()
@@ -44,6 +46,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
         return reply("400 Bad Request", {"error": f"the body is not a JSON event: {exc}"})
     try:
         return reply("200 OK", invoke({**_static_event(), **incoming}))
+    except RequestError as exc:  # the event itself is at fault: a 4xx, never a 500
+        return reply(f"{exc.status} {HTTPStatus(exc.status).phrase}", {"error": str(exc)})
     except Exception as exc:
         return reply("500 Internal Server Error",
                      {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=20)})

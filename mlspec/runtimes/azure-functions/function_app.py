@@ -9,6 +9,7 @@ from typing import Any
 
 import azure.functions as func
 
+from mlspec.errors import RequestError
 from mlspec.runtime import invoke
 
 _STATIC = Path(__file__).with_name("function.json")
@@ -29,5 +30,7 @@ def invoke_http(req: func.HttpRequest) -> func.HttpResponse:
     static = json.loads(_STATIC.read_text())["event"] if _STATIC.is_file() else {}
     try:
         return _json(invoke({**static, **incoming}), 200)
+    except RequestError as exc:  # the event itself is at fault: a 4xx, never a 500
+        return _json({"error": str(exc)}, exc.status)
     except Exception as exc:
         return _json({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=20)}, 500)

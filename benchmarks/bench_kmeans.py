@@ -1,0 +1,153 @@
+"""Iterative stages on shared state (the Lithops paper's k-means) against the sequential baseline, each
+figure a ratio of timings taken in the same run:
+
+1. speedup per iteration over the sequential baseline for 1, 2 and 4 workers, lock_based and lock_free;
+2. the lock-free design's cost per iteration as the number of clusters grows (k = 2, 8, 32, 128):
+   time per iteration, the share of it spent exchanging partials and waiting for the merged state, and
+   the ratio to the sequential baseline's time per iteration at the same k.
+
+On CIFAR-10 pixels and IMDb TF-IDF features: the real archives in ../shared/data when present, their
+synthetic twins otherwise (each row says which). Workers are separate processes (the local executor, which
+gives each cpu_count // workers threads) sharing a real redis-server on 127.0.0.1 (a local-directory
+parameter store when redis-server is not installed); the baseline runs in this process with every core.
+Every stage runs a fixed number of iterations (tolerance 0) from the same seed, so per-iteration times
+compare and every design must reach the baseline's inertia (the `inertia vs seq` column).
+A time per iteration is the worker's (worker 0's) wall time over rounds 1.., the initial round excluded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+ARCHIVES = {"cifar10": "cifar-10-subset-python.tar.gz", "imdb": "aclImdb_v1.tar.gz"}
+SEED = 0
+WORKERS = (1, 2, 4)
+SWEEP_WORKERS = 2
+SPEEDUP_CLUSTERS = 16
+CLUSTER_SWEEP = (2, 8, 32, 128)
+MAX_FEATURES = 20_000  # IMDb: a dense 128 x features centroid matrix travels every round
+
+# (quick, full)
+TRAIN_EXAMPLES = {True: 2000, False: 10_000}
+ITERATIONS = {True: 4, False: 10}
+
+
+def _dataset(fmt: str, quick: bool) -> tuple[str, str]:
+    """The dataset's spec (YAML flow mapping) and what it is, for the report."""
+    archive = SHARED_DATA / ARCHIVES[fmt]
+    n = TRAIN_EXAMPLES[quick]
+    if archive.is_file():
+        return f"{{format: {fmt}, path: '{archive}', max_train: {n}, max_test: 500}}", f"real ({archive.name})"
+    return f"{{format: {fmt}, synthetic: {{train_size: {n}, test_size: 100, seed: 0}}}}", "synthetic twin"
+
+
+def _stages(quick: bool) -> dict[str, dict[str, Any]]:
+    common = {"kind": "iterative", "data": "prep", "algorithm": "kmeans", "iterations": ITERATIONS[quick],
+              "tolerance": 0}  # fmt: skip
+    stages = {f"{design[5:]}{w}": {**common, "clusters": SPEEDUP_CLUSTERS, "workers": w, "shared_state": design}
+              for design in ("lock_based", "lock_free") for w in WORKERS}  # fmt: skip
+    stages.update({f"k{k}": {**common, "clusters": k, "workers": SWEEP_WORKERS, "shared_state": "lock_free"}
+                   for k in CLUSTER_SWEEP})  # fmt: skip
+    return stages
+
+
+def _spec(fmt: str, quick: bool, param_store: str) -> str:
+    dataset, _ = _dataset(fmt, quick)
+    lines = [f"name: bench-kmeans-{fmt}", f"seed: {SEED}", "datasets:", f"  data: {dataset}", "stages:",
+             f"  prep: {{kind: preprocess, dataset: data, max_features: {MAX_FEATURES}}}"]  # fmt: skip
+    for name, stage in _stages(quick).items():
+        lines.append(f"  {name}: {{{', '.join(f'{k}: {v}' for k, v in stage.items())}}}")
+    lines += ["storage:", f"  param_store: {param_store}"]
+    return "\n".join(lines) + "\n"
+
+
+def _param_store(workdir: Path) -> tuple[AbstractContextManager[Any], str]:
+    if shutil.which("redis-server") is None:
+        return nullcontext(None), "local directory"
+    from tests.servers import redis_server
+
+    workdir.mkdir()
+    return redis_server(workdir), "redis-server on 127.0.0.1"
+
+
+class _Quiet:
+    def stage_started(self, *args: Any) -> None: ...
+    def progress(self, *args: Any) -> None: ...
+    def stage_finished(self, *args: Any) -> None: ...
+
+
+def _measure(fmt: str, quick: bool) -> dict[str, Any]:
+    from mlspec import spec
+    from mlspec.algorithms import build, run_sequential
+    from mlspec.algorithms.data import load_training_set, read_meta
+    from mlspec.executors.base import Limits
+    from mlspec.executors.coordinator import new_run_dir, run_pipeline
+    from mlspec.executors.local import LocalProcessExecutor
+    from mlspec.storage import open_object_store
+
+    with tempfile.TemporaryDirectory(prefix="bench-kmeans-") as tmp:
+        server, store_name = _param_store(Path(tmp) / "redis")
+        with server as redis:
+            param_store = f"{{kind: redis, url: '{redis.url}'}}" if redis else "{kind: local}"
+            pipeline = spec.load_text(_spec(fmt, quick, param_store))
+            run_dir = new_run_dir(Path(tmp) / "runs", pipeline)
+            record = run_pipeline(pipeline, "bench-kmeans.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir,
+                                  _Quiet(), Limits(4096, 1800))  # fmt: skip
+            objects = open_object_store({"kind": "local", "root": str(run_dir.objects)})
+            meta = read_meta(objects, "data/prep")
+            x, y = load_training_set(objects, "data/prep", meta, 1, SEED)
+            sequential: dict[int, Any] = {}
+            for k in sorted({SPEEDUP_CLUSTERS, *CLUSTER_SWEEP}):
+                algorithm = build({"algorithm": "kmeans", "clusters": k, "seed": SEED}, meta)
+                sequential[k] = run_sequential(algorithm, x, y, ITERATIONS[quick], 0.0)
+    rows = []
+    for name, stage in _stages(quick).items():
+        metrics = record.stages[name].metrics
+        baseline = sequential[stage["clusters"]]
+        seq_s = baseline.iterate_s / baseline.state.round
+        rows.append({
+            "stage": name, "design": stage["shared_state"], "workers": stage["workers"], "clusters": stage["clusters"],
+            "seconds_per_iteration": metrics["seconds_per_iteration"], "sequential_seconds_per_iteration": seq_s,
+            "speedup": seq_s / metrics["seconds_per_iteration"],
+            "exchange_share": metrics["exchange_s"] / metrics["iterate_s"],
+            "inertia_vs_sequential": metrics["inertia"] / baseline.state.summary["inertia"] - 1,
+        })  # fmt: skip
+    return {"data": _dataset(fmt, quick)[1], "train_examples": int(meta["n_train"]), "features": x.shape[1],
+            "param_store": store_name, "iterations": ITERATIONS[quick], "rows": rows}  # fmt: skip
+
+
+def _print(fmt: str, result: dict[str, Any]) -> None:
+    print(f"\nk-means on {fmt}: {result['data']}, {result['train_examples']} training examples x "
+          f"{result['features']} features; parameter store: {result['param_store']}; "
+          f"{result['iterations']} iterations; all times measured")  # fmt: skip
+    header = (f"  {'design':10}  {'workers':>7}  {'k':>4}  {'s/iter':>8}  {'seq s/iter':>10}  {'speedup':>7}  "
+              f"{'exchange':>8}  {'inertia vs seq':>14}")  # fmt: skip
+    for title, keep in (("speedup over the sequential baseline", lambda r: not r["stage"].startswith("k")),
+                        ("lock-free cost as clusters grow", lambda r: r["stage"].startswith("k"))):  # fmt: skip
+        print(f" {title}:")
+        print(header)
+        for r in filter(keep, result["rows"]):
+            print(f"  {r['design']:10}  {r['workers']:>7}  {r['clusters']:>4}  {r['seconds_per_iteration']:>8.4f}  "
+                  f"{r['sequential_seconds_per_iteration']:>10.4f}  {r['speedup']:>6.2f}x  "
+                  f"{r['exchange_share']:>8.0%}  {r['inertia_vs_sequential']:>+14.2e}")  # fmt: skip
+
+
+def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
+    started = time.perf_counter()
+    out: dict[str, Any] = {"cpus": os.cpu_count()}
+    for fmt in ("cifar10", "imdb"):
+        out[fmt] = _measure(fmt, quick)
+        if verbose:
+            _print(fmt, out[fmt])
+    out["seconds"] = time.perf_counter() - started
+    if verbose:
+        print(f"\nkmeans: {out['seconds']:.0f} s on {out['cpus']} CPUs, load average {os.getloadavg()[0]:.1f} at end")
+    return out

@@ -1,0 +1,51 @@
+"""The training data of an iterative stage, read from the shards its preprocess stage wrote."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlspec.algorithms.features import features
+from mlspec.datasets import shard_indices
+from mlspec.runtime.arrays import unpack_xy
+from mlspec.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Shard:
+    x: Any  # features: dense float32 array or CSR matrix
+    y: np.ndarray
+    rows: np.ndarray  # each row's index in the training set
+
+
+def read_meta(objects: ObjectStore, data: str) -> dict[str, Any]:
+    meta: dict[str, Any] = json.loads(objects.get(f"{data}/meta.json"))
+    return meta
+
+
+def load_shard(objects: ObjectStore, data: str, meta: dict[str, Any], workers: int, worker: int,
+               seed: int) -> Shard:  # fmt: skip
+    x, y = unpack_xy(objects.get(f"{data}/shards-{workers}/{worker}.npz"))
+    return Shard(features(x, meta), y, shard_indices(meta["n_train"], workers, worker, seed))
+
+
+def load_test_set(objects: ObjectStore, data: str, meta: dict[str, Any]) -> tuple[Any, np.ndarray]:
+    x, y = unpack_xy(objects.get(f"{data}/test.npz"))
+    return features(x, meta), y
+
+
+def load_training_set(objects: ObjectStore, data: str, meta: dict[str, Any], workers: int,
+                      seed: int) -> tuple[Any, np.ndarray]:  # fmt: skip
+    """The whole training set in its original order, put back together from `workers` shards (for the
+    sequential baseline, which must see the rows where the workers' row indices say they are)."""
+    shards = [load_shard(objects, data, meta, workers, w, seed) for w in range(workers)]
+    order = np.argsort(np.concatenate([s.rows for s in shards]))
+    y = np.concatenate([s.y for s in shards])[order]
+    if hasattr(shards[0].x, "tocsr"):
+        from scipy import sparse
+
+        return sparse.vstack([s.x for s in shards], format="csr")[order], y
+    return np.concatenate([s.x for s in shards])[order], y

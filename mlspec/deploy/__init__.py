@@ -1,0 +1,45 @@
+"""Deploy a pipeline's built functions to a cloud platform, and remove them again.
+
+Each platform is one module with a Deployer (see base.py); the registry maps the target name to
+`module:class`, imported lazily so the CLI does not load cloud SDKs it does not use."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mlspec.deploy.base import ApiCall, CredentialsError, Deployer, DeployError, Deployment, DeployReport
+from mlspec.errors import UsageError
+
+DEPLOYERS = {
+    "aws-lambda": "mlspec.deploy.aws_lambda:AwsLambdaDeployer",
+    "gcp-cloud-run": "mlspec.deploy.gcp_cloud_run:CloudRunDeployer",
+    "azure-functions": "mlspec.deploy.azure_functions:AzureFunctionsDeployer",
+}
+
+
+def make_deployer(target: str, settings: dict[str, Any]) -> Deployer:
+    """`settings` are the target's spec settings (region, ...)."""
+    if target not in DEPLOYERS:
+        raise UsageError(f"cannot deploy to {target!r} (deployable targets: {', '.join(DEPLOYERS)})")
+    module, cls = DEPLOYERS[target].split(":")
+    deployer: Deployer = getattr(importlib.import_module(module), cls)(settings)
+    return deployer
+
+
+def deploy(deployer: Deployer, deployment: Deployment, dry_run: bool = False) -> DeployReport:
+    """Read the platform's state, then make (or, dry, only list) the calls that close the gap."""
+    calls = deployer.plan_calls(deployment)
+    notes = [f"image {f.image} was not built by `mlspec build`, so it was not pushed: {f.name} points at "
+             "where it will be (a real platform refuses that until it is there); build it with a container "
+             "engine and deploy again"
+             for f in deployment.functions if not f.image_built]  # fmt: skip
+    if not dry_run:
+        deployer.apply(calls)
+    return DeployReport(deployment.target, calls, dry_run, notes)
+
+
+__all__ = [
+    "DEPLOYERS", "ApiCall", "CredentialsError", "DeployError", "DeployReport", "Deployer", "Deployment",
+    "deploy", "make_deployer",
+]  # fmt: skip

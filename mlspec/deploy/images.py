@@ -1,0 +1,59 @@
+"""Pushing a locally built image to a cloud registry with the container engine (podman or docker),
+shared by every deployer: each one only says how to log in to its registry (ECR's authorization
+token, Artifact Registry's OAuth access token, ACR's exchanged refresh token).
+
+The registry password goes to the engine's `login --password-stdin` only: never into a command
+line, a call's parameters, a log or an error message."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from mlspec.deploy.base import DeployError
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    registry: str  # host, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    username: str
+    password: str = field(repr=False)
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """`[registry/]repository:tag` of a local image -> (repository, tag)."""
+    repository, _, tag = image.rpartition(":")
+    return repository, tag
+
+
+def image_name(image: str) -> tuple[str, str]:
+    """(package, tag): the repository's last path part, for registries that nest it under their own path."""
+    repository, tag = split_image(image)
+    return repository.rsplit("/", 1)[-1], tag
+
+
+def container_engine() -> str:
+    engine = shutil.which("podman") or shutil.which("docker")
+    if engine is None:
+        raise DeployError("cannot push images: neither podman nor docker is on PATH (`mlspec doctor` says more)")
+    return engine
+
+
+def push_commands(engine: str, image: str, uri: str, registry: str, username: str) -> list[list[str]]:
+    """The engine's command lines for one push; the login reads the password from stdin."""
+    return [[engine, "login", "--username", username, "--password-stdin", registry],
+            [engine, "tag", image, uri], [engine, "push", uri]]  # fmt: skip
+
+
+def push_with_engine(image: str, uri: str, login: RegistryLogin) -> None:
+    """Tag the local `image` as `uri` and push it, after logging in to the registry."""
+    engine = container_engine()
+    for command in push_commands(engine, image, uri, login.registry, login.username):
+        stdin = login.password if "--password-stdin" in command else None
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            # The engine's own last line; the password never appears in it (it went through stdin).
+            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+            raise DeployError(f"`{' '.join(command[:2])}` for {uri} failed (exit status {done.returncode}): "
+                              f"{detail[0]}")

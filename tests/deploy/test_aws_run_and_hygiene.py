@@ -1,0 +1,83 @@
+"""`mlspec run --target aws-lambda` up to Lambda (moto cannot execute an image function without Docker:
+its Invoke answers with an error, which the run must report), the checks before a run, credential
+hygiene across build, deploy, run and destroy, and `mlspec doctor`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mlspec.cli import main
+from tests.deploy.conftest import AWS_SPEC, FAKE_KEY_ID, FAKE_SECRET
+from tests.servers import free_port
+
+
+def test_build_deploy_run_destroy_leave_no_credential_anywhere(aws_env: str, redis_url: str, tmp_path: Path) -> None:
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(AWS_SPEC.format(redis_url=redis_url))
+    runner = CliRunner()
+    outputs = []
+    for args, status in (
+        (["build", str(spec), "--target", "aws-lambda", "--engine", "none", "--out", str(tmp_path / "build")], 0),
+        (["deploy", str(spec), "--target", "aws-lambda", "--build-dir", str(tmp_path / "build")], 0),
+        (["run", str(spec), "--target", "aws-lambda", "--runs-dir", str(tmp_path / "runs"), "--json"], 1),
+        (["destroy", str(spec), "--target", "aws-lambda", "--yes"], 0),
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == status, result.output
+        outputs.append(result.output)
+
+    [run_dir] = (tmp_path / "runs").iterdir()
+    record = json.loads((run_dir / "record.json").read_text())
+    assert (record["target"], record["executor"], record["status"]) == ("aws-lambda", "aws-lambda", "failed")
+    [invocation] = record["invocations"]
+    assert invocation["target"] == "aws-lambda" and invocation["status"] == "error"
+    assert "stage 'prep' failed" in record["error"] and "stage 'prep' failed" in outputs[2]
+
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "function.json" for p in written) and any(p.name == "record.json" for p in written)
+    for secret in (FAKE_KEY_ID, FAKE_SECRET):
+        assert not [p for p in written if secret.encode() in p.read_bytes()]
+        assert not [o for o in outputs if secret in o]
+
+
+def test_run_on_lambda_before_deploy_says_to_deploy(aws_env: str, redis_url: str, tmp_path: Path) -> None:
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(AWS_SPEC.format(redis_url=redis_url))
+    result = CliRunner().invoke(main, ["run", str(spec), "--target", "aws-lambda", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert ("error: not deployed on aws-lambda (us-east-1): mlspec-deploytest-prep, mlspec-deploytest-train, "
+            "mlspec-deploytest-eval; run `mlspec deploy SPEC --target aws-lambda` first") in result.output
+
+
+def test_run_on_lambda_needs_network_stores(aws_env: str, tmp_path: Path) -> None:
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(AWS_SPEC.format(redis_url="redis://127.0.0.1:1/0").replace(
+        "{kind: s3, bucket: mlspec-deploytest-objects}", "{kind: local}"))
+    result = CliRunner().invoke(main, ["run", str(spec), "--target", "aws-lambda", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "needs storage.object_store of kind s3" in result.output
+
+
+def test_doctor_reports_each_check_with_its_fix_and_no_credential(
+    aws_env: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["doctor", "--redis-url", redis_url])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.output.splitlines()}
+    assert set(lines) >= {"docker", "podman", "buildah", "redis-server", "redis", "aws", "gcp", "azure"}
+    assert lines["aws"].startswith("ok") and "found (from env; not verified against AWS)" in lines["aws"]
+    assert lines["redis"].startswith("ok") and "reachable (PING)" in lines["redis"]
+    for line in lines.values():
+        assert line.startswith(("ok ", "missing ")) and (line.startswith("ok") or " " in line.split(None, 2)[2])
+    assert FAKE_KEY_ID not in result.output and FAKE_SECRET not in result.output
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    strict = runner.invoke(main, ["doctor", "--strict", "--redis-url", f"redis://127.0.0.1:{free_port()}/0"])
+    assert strict.exit_code == 1
+    missing = {line.split()[1]: line for line in strict.output.splitlines() if line.startswith("missing")}
+    assert "run `aws configure`" in missing["aws"] and "start redis-server or fix the URL" in missing["redis"]
