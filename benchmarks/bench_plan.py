@@ -39,6 +39,7 @@ USAGE: dict[str, dict[str, StageUsage]] = {
         "prep": _usage("prep", "preprocess", 1, 40, 1500, read=85_000_000, written=120_000_000),
         "train": _usage("train", "train", 4, 20, 800, 800_000, 5, False, 120_000_000, 5_000_000),
         "evaluate": _usage("evaluate", "evaluate", 1, 5, 700, read=60_000_000),
+        "serve": _usage("serve", "serve", 1, 3, 500, read=10_000_000, written=3_000_000),
     },
 }
 

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mlspec.deploy import DEPLOYERS
+
 if TYPE_CHECKING:
     from mlspec.deploy.base import ApiCall, Deployment
 
-DEPLOY_TARGETS = ("aws-lambda", "gcp-cloud-run", "azure-functions")
+DEPLOY_TARGETS = tuple(DEPLOYERS)
 
 
 def _print_calls(calls: list[ApiCall], with_params: bool) -> None:

@@ -1,8 +1,11 @@
-"""`mlspec doctor`: which container engines, stores and cloud credentials this machine has, each
-with the fix when missing. Credentials are reported by where they come from, never by value."""
+"""`mlspec doctor`: which container engines (and debootstrap, for base images made here), stores,
+cloud SDKs and cloud credentials this machine has, each with the fix when missing. Credentials are
+reported by where they come from, never by value."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +31,42 @@ def _engine(name: str) -> Check:
                      f"no Docker engine reachable (DOCKER_HOST or the default socket); {INSTALL_HINT}")
     engine = cli_engine(name)
     return Check(name, engine is not None, engine.executable if engine else f"not on PATH; {INSTALL_HINT}")
+
+
+def _debootstrap() -> Check:
+    """`mlspec build` makes its own Debian base image with debootstrap when no registry can be reached."""
+    path = shutil.which("debootstrap")
+    if path is None:
+        return Check("debootstrap", False, "not on PATH (builds then need a reachable registry or --base-image): "
+                     "apt-get install debootstrap")
+    if os.geteuid() != 0:
+        return Check("debootstrap", False, f"{path}, but it needs root to make a base image: run builds as root, "
+                     "or pass --base-image IMAGE")
+    return Check("debootstrap", True, f"{path} (makes the base image when no registry can be reached)")
+
+
+# Cloud -> (the extra that installs its SDKs, the modules deploy and run import).
+CLOUD_SDKS = {
+    "aws": ("aws", ("boto3",)),
+    "gcp": ("gcp", ("google.cloud.run_v2", "google.cloud.artifactregistry_v1", "google.cloud.storage", "google.auth")),
+    "azure": ("azure", ("azure.identity", "azure.mgmt.web", "azure.mgmt.containerregistry",
+                        "azure.mgmt.authorization", "azure.storage.blob")),
+}  # fmt: skip
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def _sdk(cloud: str) -> Check:
+    extra, modules = CLOUD_SDKS[cloud]
+    missing = [m for m in modules if not _installed(m)]
+    if missing:
+        return Check(f"{cloud} sdk", False, f"missing {', '.join(missing)}: pip install 'mlspec[{extra}]'")
+    return Check(f"{cloud} sdk", True, f"installed ({', '.join(modules)})")
 
 
 def _redis_server() -> Check:
@@ -65,23 +104,30 @@ def _gcp() -> str:
     from mlspec.deploy.credentials import gcp_credentials
 
     _, project = gcp_credentials()
-    return f"found (application-default credentials, project {project or 'not set'})"
+    where = f"project {project}" if project else ("no project: set `project` in the gcp-cloud-run target or "
+                                                   "GOOGLE_CLOUD_PROJECT")
+    return f"found (application-default credentials; {where}; not verified against Google Cloud)"
 
 
 def _azure() -> str:
     from mlspec.deploy.credentials import azure_credential
 
     azure_credential()
-    return "found (DefaultAzureCredential issued a management token)"
+    subscription = ("subscription from AZURE_SUBSCRIPTION_ID" if os.environ.get("AZURE_SUBSCRIPTION_ID") else
+                    "no AZURE_SUBSCRIPTION_ID: set `subscription_id` in the azure-functions target")
+    return f"found (DefaultAzureCredential issued a management token; {subscription})"
 
 
 def checks(redis_url: str | None) -> list[Check]:
-    found = [_engine(name) for name in ("docker", "podman", "buildah")]
-    found.append(_redis_server())
+    found = [*(_engine(name) for name in ("docker", "podman", "buildah")), _debootstrap(), _redis_server()]
     if redis_url:
         found.append(_redis_url(redis_url))
-    found += [_credentials("aws credentials", _aws), _credentials("gcp credentials", _gcp),
-              _credentials("azure credentials", _azure)]
+    finders = {"aws": _aws, "gcp": _gcp, "azure": _azure}
+    for cloud, find in finders.items():
+        sdk = _sdk(cloud)
+        # Without the SDK the credential chain cannot be read: the SDK line already says what to install.
+        found += [sdk, _credentials(f"{cloud} credentials", find) if sdk.ok else
+                  Check(f"{cloud} credentials", False, f"not checked: install the {cloud} SDK first")]
     return found
 
 
@@ -89,8 +135,9 @@ def checks(redis_url: str | None) -> list[Check]:
 @click.option("--redis-url", metavar="URL", help="Also check that this Redis answers (e.g. the spec's param store).")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when anything is missing.")
 def doctor(redis_url: str | None, strict: bool) -> None:
-    """Report the container engines (Docker, podman, buildah), Redis and cloud credentials (AWS,
-    Google Cloud, Azure) found here, each with the fix when missing. Exit status 0 unless --strict.
+    """Report the container engines (Docker, podman, buildah), debootstrap, Redis, and the cloud SDKs
+    and credentials (AWS, Google Cloud, Azure) found here, each with the fix when missing. Exit status
+    0 unless --strict.
 
     \b
     Example:

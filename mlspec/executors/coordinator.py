@@ -28,6 +28,19 @@ class Reporter(Protocol):
     def stage_finished(self, stage: StageRecord) -> None: ...
 
 
+class SilentReporter:
+    """A reporter that shows nothing (profiling runs, tests)."""
+
+    def stage_started(self, stage: StageRecord, node: FunctionNode) -> None:
+        return None
+
+    def progress(self, stage: str, invocation: str, progress: dict[str, Any]) -> None:
+        return None
+
+    def stage_finished(self, stage: StageRecord) -> None:
+        return None
+
+
 @dataclass
 class StageRun:
     """What a stage driver needs beyond its FunctionNode: the run it belongs to and where to run."""

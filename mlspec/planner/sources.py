@@ -155,7 +155,7 @@ def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
     """Run the spec for real, locally, with `profile_overrides`; the record lands in `runs_dir`."""
     from mlspec import spec as spec_module
     from mlspec.executors.base import Limits
-    from mlspec.executors.coordinator import new_run_dir, run_pipeline
+    from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
     from mlspec.executors.local import LocalProcessExecutor
 
     full = spec_module.load(spec_path, overrides)
@@ -165,18 +165,7 @@ def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
     run_dir = new_run_dir(runs_dir, pipeline)
     executor = LocalProcessExecutor(run_dir.logs, target="local")
-    return run_pipeline(pipeline, str(spec_path), extra, executor, run_dir, _Quiet(), limits, "local")
-
-
-class _Quiet:
-    def stage_started(self, stage: Any, node: Any) -> None:
-        pass
-
-    def progress(self, stage: str, invocation: str, progress: dict[str, Any]) -> None:
-        pass
-
-    def stage_finished(self, stage: Any) -> None:
-        pass
+    return run_pipeline(pipeline, str(spec_path), extra, executor, run_dir, SilentReporter(), limits, "local")
 
 
 def resolve_usage(pipeline: Pipeline, runs_dir: Path, from_run: str | None = None, do_profile: bool = False,

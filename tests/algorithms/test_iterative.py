@@ -17,7 +17,7 @@ from mlspec.algorithms.data import load_training_set, read_meta
 from mlspec.compile import graph
 from mlspec.errors import RunFailed, SpecError
 from mlspec.executors.base import Limits
-from mlspec.executors.coordinator import new_run_dir, run_pipeline
+from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.records import RunRecord
 from mlspec.runtime.arrays import unpack
@@ -43,16 +43,11 @@ storage:
 """
 
 
-class Quiet:
-    def stage_started(self, *args: Any) -> None: ...
-    def progress(self, *args: Any) -> None: ...
-    def stage_finished(self, *args: Any) -> None: ...
-
 
 def _run(tmp_path: Path, text: str) -> tuple[RunRecord, Path]:
     pipeline = spec.load_text(text)
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
-    record = run_pipeline(pipeline, "iterative.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, Quiet(),
+    record = run_pipeline(pipeline, "iterative.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(),
                           Limits(2048, 120))  # fmt: skip
     return record, run_dir.objects
 

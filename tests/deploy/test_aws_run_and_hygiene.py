@@ -81,3 +81,18 @@ def test_doctor_reports_each_check_with_its_fix_and_no_credential(
     assert strict.exit_code == 1
     missing = {line.split()[1]: line for line in strict.output.splitlines() if line.startswith("missing")}
     assert "run `aws configure`" in missing["aws"] and "start redis-server or fix the URL" in missing["redis"]
+
+
+def test_doctor_reports_cloud_sdks_and_debootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlspec.cli import doctor_commands
+
+    names = [c.name for c in doctor_commands.checks(None)]
+    assert names[:4] == ["docker", "podman", "buildah", "debootstrap"]
+    assert [n for n in names if n.split()[0] in ("aws", "gcp", "azure")] == [
+        "aws sdk", "aws credentials", "gcp sdk", "gcp credentials", "azure sdk", "azure credentials"]
+    # An SDK that is not installed names the extra that installs it; its credentials are then not checked.
+    monkeypatch.setitem(doctor_commands.CLOUD_SDKS, "gcp", ("gcp", ("google.cloud.run_v2", "mlspec_no_such_sdk.sub")))
+    found = {c.name: c for c in doctor_commands.checks(None)}
+    assert not found["gcp sdk"].ok and found["gcp sdk"].detail == (
+        "missing mlspec_no_such_sdk.sub: pip install 'mlspec[gcp]'")
+    assert not found["gcp credentials"].ok and "install the gcp SDK first" in found["gcp credentials"].detail

@@ -77,7 +77,7 @@ def test_gcp_run_options_name_the_deployed_services_canned(
     assert (limits.memory_mb, limits.timeout_s, limits.max_concurrency) == (2048, 900.0, 8)
     executor = make_executor(name, tmp_path / "logs", options)
     assert isinstance(executor, CloudRunExecutor)
-    assert executor.resource("train").endswith("/services/mlspec-runtest-train")
+    assert (executor.functions, executor.jobs, executor.project) == (options["functions"], set(), PROJECT)
 
 
 def test_gcp_job_mode_runs_every_stage_as_a_job_canned(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from scipy import sparse
 from mlspec import spec
 from mlspec.errors import SpecError
 from mlspec.executors.base import Limits
-from mlspec.executors.coordinator import new_run_dir, run_pipeline
+from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.models import Model, build_model
 from mlspec.models.logistic_regression import SPARSE_INTERCEPT_DECAY
@@ -169,17 +168,12 @@ stages:
 """
 
 
-class Quiet:
-    def stage_started(self, *args: Any) -> None: ...
-    def progress(self, *args: Any) -> None: ...
-    def stage_finished(self, *args: Any) -> None: ...
-
 
 @pytest.mark.parametrize(("algo", "every"), [("gradient_averaging", 1), ("admm", 3)])
 def test_algorithms_train_end_to_end(tmp_path: Path, algo: str, every: int) -> None:
     pipeline = spec.load_text(SPEC.format(algorithm=algo, lr=50.0, rho=0.01, every=every))
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
-    record = run_pipeline(pipeline, "consensus.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, Quiet(),
+    record = run_pipeline(pipeline, "consensus.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(),
                           Limits(2048, 300))  # fmt: skip
     assert record.status == "succeeded"
     assert record.stages["eval"].metrics["test_accuracy"] > 0.7  # chance: 0.5

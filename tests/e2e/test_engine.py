@@ -4,14 +4,13 @@ real S3-speaking object store (moto server) on loopback, each sync pattern and p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 
 from mlspec import spec
 from mlspec.executors.base import Limits
-from mlspec.executors.coordinator import new_run_dir, run_pipeline
+from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
 
 SPEC = """\
@@ -39,11 +38,6 @@ storage:
 """
 
 
-class Quiet:
-    def stage_started(self, *args: Any) -> None: ...
-    def progress(self, *args: Any) -> None: ...
-    def stage_finished(self, *args: Any) -> None: ...
-
 
 @pytest.mark.parametrize(
     ("pattern", "protocol"),
@@ -60,7 +54,7 @@ def test_patterns_and_protocols_train_through_redis_and_s3(
         SPEC.format(pattern=pattern, protocol=protocol, bucket=bucket, endpoint=s3_endpoint, redis=redis_url)
     )
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
-    record = run_pipeline(pipeline, "engine.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, Quiet(),
+    record = run_pipeline(pipeline, "engine.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(),
                           Limits(2048, 300))  # fmt: skip
     assert record.status == "succeeded"
     assert record.stages["eval"].metrics["test_accuracy"] > 0.7

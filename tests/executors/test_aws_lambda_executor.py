@@ -73,6 +73,7 @@ def test_success_records_lambdas_own_figures_stubbed(lambda_stub: Any) -> None:
     assert (record.status, record.target, record.billed_s) == ("ok", "aws-lambda", 1.235)
     assert record.wall_s == pytest.approx(1.23456) and record.init_s == pytest.approx(0.4567)
     assert (record.peak_rss_mb, record.memory_limit_mb, record.cold_start) == (312.0, 2048, True)
+    assert record.cpu_s is None  # Lambda reports no CPU time: "not reported", not a measured 0.0
     assert record.request_id == "8f5e-41" and record.metrics == {"accuracy": 0.9}
     assert record.io == {"object_store_bytes_out": 10} and outcome.result is not None
     assert [p["phase"] for _, p in progress] == ["invoking mlspec-p-train on aws-lambda", "finished on aws-lambda: ok"]
@@ -147,3 +148,34 @@ def test_a_failed_invocation_abandons_the_rest_of_its_group_stubbed(lambda_stub:
     # Both may have failed on their own before the executor saw the first; at least one did.
     assert statuses in (["error", "error"], ["error", "killed"])
     assert any(o.record.error == "ResourceNotFoundException: Function not found: mlspec-p-train" for o in outcomes)
+
+
+def test_figures_lambda_does_not_report_stay_none_through_record_and_usage_stubbed(lambda_stub: Any) -> None:
+    """cpu_s (never reported) and peak_rss_mb (not reported by a failed invocation without a REPORT line)
+    are None in the record; the stage's peak keeps only reported peaks, and planner usage says which of
+    its figures are assumed."""
+    from mlspec.executors.coordinator import record_outcomes
+    from mlspec.planner.usage import usage_from_record
+    from mlspec.records.model import RunRecord, StageRecord
+
+    executor, stub, _ = lambda_stub
+    ok, refused = _invocation(), _invocation()
+    stub.add_response("invoke", _answer({"metrics": {}}), _expected(ok))
+    stub.add_client_error("invoke", "ServiceException", "internal error")
+    with stub:
+        [first] = executor.run_group([ok], LIMITS, lambda i, p: None)
+        [second] = executor.run_group([refused], LIMITS, lambda i, p: None)
+    assert (first.record.cpu_s, first.record.peak_rss_mb) == (None, 312.0)
+    assert (second.record.cpu_s, second.record.peak_rss_mb, second.record.status) == (None, None, "error")
+
+    stage = StageRecord(name="train", kind="train", status="succeeded", workers=1)
+    record = RunRecord(run_id="r1", name="p", spec_file="p.yaml", spec={}, target="aws-lambda",
+                       executor="aws-lambda", started_at=0.0, mlspec_version="0", stages={"train": stage})
+    record_outcomes(stage, record, [first, second])
+    assert stage.peak_rss_mb == 312.0
+    again = RunRecord.model_validate_json(record.model_dump_json())
+    assert [i.cpu_s for i in again.invocations] == [None, None]
+    usage = usage_from_record(again)["train"]
+    # One busy vCPU for the whole wall time is assumed where no CPU time was reported.
+    assert usage.cpu_s == pytest.approx(first.record.wall_s) and not usage.cpu_s_reported
+    assert (usage.peak_rss_mb, usage.peak_rss_reported) == (312.0, True)

@@ -10,7 +10,7 @@ import pytest
 
 from mlspec import spec
 from mlspec.executors.base import Invocation, Limits
-from mlspec.executors.coordinator import new_run_dir, run_pipeline
+from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.lithops_executor import LithopsExecutor
 
 pytest.importorskip("lithops")
@@ -25,11 +25,6 @@ stages:
   eval: {kind: evaluate, model: train}
 """
 
-
-class Quiet:
-    def stage_started(self, *args: Any) -> None: ...
-    def progress(self, *args: Any) -> None: ...
-    def stage_finished(self, *args: Any) -> None: ...
 
 
 def _invocation(i: int, event: dict[str, Any]) -> Invocation:
@@ -79,7 +74,7 @@ def test_pipeline_runs_through_the_coordinator(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("MLSPEC_CACHE", str(tmp_path / "cache"))
     pipeline = spec.load_text(SPEC)
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
-    record = run_pipeline(pipeline, "lithops.yaml", [], LithopsExecutor(run_dir.logs), run_dir, Quiet(),
+    record = run_pipeline(pipeline, "lithops.yaml", [], LithopsExecutor(run_dir.logs), run_dir, SilentReporter(),
                           Limits(2048, 300))  # fmt: skip
     assert record.status == "succeeded"
     assert record.executor == "lithops"

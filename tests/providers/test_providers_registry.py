@@ -36,6 +36,7 @@ def test_all_offerings_is_ordered_and_stable() -> None:
         "aws-lambda:arm64",
         "azure-functions:flex",
         "azure-functions:consumption",
+        "azure-functions:premium",
         "gcp-cloud-run:service",
         "gcp-cloud-run:job",
         "ibm-code-engine:app",
@@ -50,7 +51,7 @@ def test_offerings_match_pipeline_target_options() -> None:
     """The offering keys are the values pipeline.yaml's targets use (architecture, mode, plan)."""
     assert get_provider("aws-lambda").offering_keys == ("x86_64", "arm64")
     assert get_provider("gcp-cloud-run").offering_keys == ("service", "job")
-    assert get_provider("azure-functions").offering_keys == ("flex", "consumption")
+    assert get_provider("azure-functions").offering_keys == ("flex", "consumption", "premium")
 
 
 def test_lookup_forms() -> None:
