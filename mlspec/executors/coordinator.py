@@ -211,8 +211,13 @@ def base_event(node: FunctionNode, run: StageRun, worker: int, namespace: str) -
             "stage": node.stage, "worker": worker, "cache_dir": str(run.cache_dir), "sync_namespace": namespace}
 
 
+def invocation_suffix(attempt: int, link: int) -> str:
+    """What tells a restarted (`~aN`) or chained (`~lN`) invocation's id from the first one's."""
+    return "".join(f"{tag}{n}" for tag, n in (("~a", attempt), ("~l", link + 1)) if n > 1)
+
+
 def _invocations(node: FunctionNode, run: StageRun, attempt: int, link: int) -> list[Invocation]:
-    suffix = "".join(f"{tag}{n}" for tag, n in (("~a", attempt), ("~l", link + 1)) if n > 1)
+    suffix = invocation_suffix(attempt, link)
     # A fresh namespace per round of invocations: no stale keys from a failed one.
     namespace = f"{run.record.run_id}/{node.stage}/a{attempt}l{link}"
     return [

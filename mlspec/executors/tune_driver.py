@@ -21,6 +21,7 @@ from mlspec.executors.coordinator import (
     base_event,
     fail_stage,
     finish_stage,
+    invocation_suffix,
     record_outcomes,
     stage_limits,
     start_stage,
@@ -115,7 +116,7 @@ class _Trials:
 
         outcome, attempt, link = None, 1, 0
         while True:  # restarts after crashes resume from the trial's checkpoint; links chain at the time limit
-            suffix = "".join(f"{tag}{n}" for tag, n in (("~a", attempt), ("~l", link + 1)) if n > 1)
+            suffix = invocation_suffix(attempt, link)
             invocation = Invocation(
                 id=f"{self.node.stage}.trial-{index}{suffix}", stage=self.node.stage, function=self.node.function,
                 worker=index, event=event, attempt=attempt, link=link,
