@@ -6,9 +6,9 @@ figure a ratio of timings taken in the same run:
    time per iteration, the share of it spent exchanging partials and waiting for the merged state, and
    the ratio to the sequential baseline's time per iteration at the same k.
 
-On CIFAR-10 pixels and IMDb TF-IDF features: the real archives in ../shared/data when present, their
-synthetic twins otherwise (each row says which). Workers are separate processes (the local executor, which
-gives each cpu_count // workers threads) sharing a real redis-server on 127.0.0.1 (a local-directory
+On CIFAR-10 pixels and IMDb TF-IDF features: the real archives in $MLSPEC_DATA (default ../shared/data) when
+present, their synthetic twins otherwise (each row says which). Workers are separate processes (the local executor,
+which gives each cpu_count // workers threads) sharing a real redis-server on 127.0.0.1 (a local-directory
 parameter store when redis-server is not installed); the baseline runs in this process with every core.
 Every stage runs a fixed number of iterations (tolerance 0) from the same seed, so per-iteration times
 compare and every design must reach the baseline's inertia (the `inertia vs seq` column).
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("MLSPEC_DATA") or ROOT.parent / "shared" / "data")
 ARCHIVES = {"cifar10": "cifar-10-subset-python.tar.gz", "imdb": "aclImdb_v1.tar.gz"}
 SEED = 0
 WORKERS = (1, 2, 4)

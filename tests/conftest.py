@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: The folder with the real archives: $MLSPEC_DATA, else the team's ../shared/data beside the repository.
+SHARED_DATA = Path(os.environ.get("MLSPEC_DATA") or REPO.parent / "shared" / "data")
 
 
-def shared_archive(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.is_file():
-        pytest.skip(f"real dataset {path} is absent (see ../shared/data/README.md)")
-    return path
+def shared_archive(*names: str) -> Path:
+    """The first of `names` present in the data folder; the test is skipped when none is."""
+    for name in names:
+        path = SHARED_DATA / name
+        if path.is_file():
+            return path
+    pytest.skip(f"real dataset {' or '.join(names)} absent from {SHARED_DATA} (set MLSPEC_DATA to its folder)")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ Each is started on a free port and stopped afterwards; nothing is mocked."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+
+def require_program(name: str, install_hint: str) -> str:
+    """The program's path. Missing, it skips the test on a user's machine and fails it in CI, which installs it."""
+    binary = shutil.which(name)
+    if binary is None:
+        message = f"{name} is not installed ({install_hint}; bash .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
 
 
 def free_port() -> int:
@@ -45,9 +57,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed (bash .ci/run installs Debian's redis-server)")
+        binary = require_program("redis-server", "apt-get install redis-server")
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.workdir)],

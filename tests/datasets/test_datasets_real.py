@@ -1,4 +1,4 @@
-"""The real archives in ../shared/data (slow; skipped when they are absent)."""
+"""The real archives in $MLSPEC_DATA or ../shared/data (slow; skipped when they are absent)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,15 @@ import numpy as np
 import pytest
 
 from mlspec.datasets import load_dataset, verify_source
+from tests.conftest import shared_archive
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 IMDB_SHA256 = "fc132c2a23a4d23eec474b518907765dbc9c59e648c1e57ac8010670238ed697"
 CIFAR_SHA256 = "702b99257390ebd03f5fa7294c72d239b6d89c01c9285b74b46da60c06ea10fb"
 
 
-def real_archive(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.is_file():
-        pytest.skip(f"real dataset {path} is absent (see shared/data/README.md beside the repository)")
-    return path
-
-
 @pytest.mark.slow
 def test_real_imdb(tmp_path: Path) -> None:
-    archive = real_archive("aclImdb_v1.tar.gz")
+    archive = shared_archive("aclImdb_v1.tar.gz")
     config = {"format": "imdb", "path": str(archive), "sha256": IMDB_SHA256}
     assert verify_source(config, tmp_path) == archive
     start = time.perf_counter()
@@ -42,7 +35,7 @@ def test_real_imdb(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_real_cifar10_subset(tmp_path: Path) -> None:
-    archive = real_archive("cifar-10-subset-python.tar.gz")
+    archive = shared_archive("cifar-10-subset-python.tar.gz")
     config = {"format": "cifar10", "path": str(archive), "sha256": CIFAR_SHA256}
     start = time.perf_counter()
     data = load_dataset(config, tmp_path)
