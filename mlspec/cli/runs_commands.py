@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -26,9 +27,19 @@ def runs() -> None:
     """
 
 
+# Per stage kind, the figures `runs list` shows for a run.
+LISTED_METRICS = {"evaluate": ("test_accuracy",),
+                  "iterative": ("test_accuracy", "test_purity", "test_inertia_per_point")}  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @runs.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also list profiling runs (made by `mlspec plan --profile`).")
 @runs_dir_option
-def list_command(runs_dir: Path) -> None:
+def list_command(show_all: bool, runs_dir: Path) -> None:
     """List runs, oldest first; unreadable records show as failed with the reason.
 
     \b
@@ -40,22 +51,27 @@ def list_command(runs_dir: Path) -> None:
 
     from mlspec.records.runs import list_runs
 
-    table = Table(title=f"runs in {runs_dir} (times measured)")
+    everything = list_runs(runs_dir, profiles=True, must_exist=True)
+    shown = [e for e in everything if show_all or not e.is_profile]
+    hidden = len(everything) - len(shown)
+    table = Table(title=f"runs in {runs_dir} (times measured)", caption=_count(len(shown), "run") + (
+        f"; {_count(hidden, 'profiling run')} hidden (--all shows them)" if hidden else ""))  # fmt: skip
     for column in ("run", "status", "started", "wall s", "metrics / problem"):
         table.add_column(column)
-    for entry in list_runs(runs_dir):
+    for entry in shown:
         record = entry.record
-        if record is None or entry.problem:
-            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.started_at))
-            table.add_row(entry.run_id, "[red]failed[/]", started, "-", entry.problem or "")
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.started_at))
+        status = "[red]failed[/]" if entry.status == "failed" else entry.status
+        if record is None:
+            table.add_row(entry.run_id, status, started, "-", entry.problem or "")
             continue
         metrics = ", ".join(
             f"{name}.{k}={v:.4f}" for name, s in record.stages.items() for k, v in s.metrics.items()
-            if k == "test_accuracy" and s.kind == "evaluate"
+            if k in LISTED_METRICS.get(s.kind, ())
         )  # fmt: skip
         table.add_row(
-            record.run_id, record.status, time.strftime("%Y-%m-%d %H:%M", time.localtime(record.started_at)),
-            f"{record.wall_s:.1f}" if record.wall_s else "-", metrics or (record.error or ""),
+            record.run_id, status + (" (profile)" if entry.is_profile else ""), started,
+            f"{record.wall_s:.1f}" if record.wall_s else "-", entry.problem or metrics or (record.error or ""),
         )  # fmt: skip
     Console().print(table)
 
@@ -64,7 +80,7 @@ def list_command(runs_dir: Path) -> None:
 @click.argument("run_id")
 @runs_dir_option
 def show_command(run_id: str, runs_dir: Path) -> None:
-    """Print one run record as JSON.
+    """Print one run record as JSON, with the status `runs list` shows.
 
     \b
     Example:
@@ -77,20 +93,33 @@ def show_command(run_id: str, runs_dir: Path) -> None:
 
 @runs.command("rm")
 @click.argument("run_ids", nargs=-1, required=True)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask; required when stdin is not a terminal.")
 @runs_dir_option
-def rm_command(run_ids: tuple[str, ...], runs_dir: Path) -> None:
-    """Delete runs and everything they stored locally.
+def rm_command(run_ids: tuple[str, ...], yes: bool, runs_dir: Path) -> None:
+    """Delete runs and everything they stored locally (also a local object store's custom root/<run-id>).
+
+    Asks first on a terminal. Refuses runs still in progress, links and anything that is not a run.
 
     \b
     Example:
       mlspec runs rm 20261123-101500-quickstart-ab12
+      mlspec runs rm 20261123-101500-quickstart-ab12 --yes   # from a script
     """
-    from mlspec.records.runs import find_run, remove_run
+    from mlspec.errors import UsageError
+    from mlspec.records.runs import removable, remove_run
 
-    entries = [find_run(runs_dir, r) for r in run_ids]
-    for entry in entries:
-        remove_run(entry)
-        click.echo(f"removed {entry.run_id}")
+    targets = {entry.run_id: (entry, paths) for entry, paths in (removable(runs_dir, r) for r in run_ids)}
+    what = _count(len(targets), "run")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"not removing {what} without confirmation: pass --yes")
+        for entry, paths in targets.values():
+            click.echo(f"  {entry.run_id} ({entry.status}): {', '.join(str(p) for p in paths)}", err=True)
+        click.confirm(f"remove {what}?", abort=True, err=True)
+    for entry, paths in targets.values():
+        remove_run(paths)
+        click.echo(f"removed {entry.run_id}" + "".join(f" and {p}" for p in paths[1:]))
+    click.echo(f"removed {what}")
 
 
 COMMANDS = (runs,)

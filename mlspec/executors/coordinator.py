@@ -18,6 +18,7 @@ from mlspec.compile import FunctionNode, graph
 from mlspec.errors import RunFailed, UsageError
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
 from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, new_run_id
+from mlspec.records.model import RunPurpose
 from mlspec.runtime.layout import checkpoint_key
 from mlspec.spec.models import Pipeline
 
@@ -84,6 +85,7 @@ def run_pipeline(
     reporter: Reporter,
     limits: Limits,
     target: str = "local",
+    purpose: RunPurpose = "run",
 ) -> RunRecord:
     """Execute every stage; returns the final record. Raises RunFailed (record saved) on failure."""
     from mlspec.datasets import DatasetError, verify_source
@@ -105,13 +107,13 @@ def run_pipeline(
     record = RunRecord(
         run_id=run_dir.run_id, name=pipeline.name, spec_file=spec_file, overrides=overrides,
         spec=pipeline.model_dump(mode="json", by_alias=True), target=target, executor=executor.name,
-        started_at=time.time(), mlspec_version=__version__, coordinator_pid=os.getpid(),
+        purpose=purpose, started_at=time.time(), mlspec_version=__version__, coordinator_pid=os.getpid(),
         host={"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
               "name": platform.node()},
         stages={n.stage: StageRecord(name=n.stage, kind=n.kind, workers=n.fan_out) for n in functions.nodes},
     )  # fmt: skip
+    run_dir.save(record)  # first: a directory without a record is no run
     run_dir.write_spec(record.spec)
-    run_dir.save(record)
     run = StageRun(record, run_dir, executor, reporter, limits, run_stores(pipeline, run_dir), cache_dir)
     try:
         for node in functions.nodes:
@@ -129,7 +131,7 @@ def run_stores(pipeline: Pipeline, run_dir: RunDir) -> dict[str, dict[str, Any]]
     """Store configs for this run's events: every run gets its own namespace in each store."""
     objects = pipeline.storage.object_store.model_dump()
     if objects["kind"] == "local":
-        objects["root"] = str(Path(objects["root"]) / run_dir.run_id if objects["root"] else run_dir.objects)
+        objects["root"] = str(run_dir.local_objects(objects["root"]))
     else:
         objects["prefix"] = f"{objects['prefix']}/{run_dir.run_id}"
     params = pipeline.storage.param_store.model_dump()

@@ -152,7 +152,8 @@ def profile_overrides(pipeline: Pipeline, max_train: int = PROFILE_MAX_TRAIN) ->
 
 
 def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
-    """Run the spec for real, locally, with `profile_overrides`; the record lands in `runs_dir`."""
+    """Run the spec for real, locally, with `profile_overrides`; the record lands in `runs_dir`, marked as a
+    profiling run (hidden from `runs list`, never the latest run)."""
     from mlspec import spec as spec_module
     from mlspec.executors.base import Limits
     from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
@@ -165,7 +166,8 @@ def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
     run_dir = new_run_dir(runs_dir, pipeline)
     executor = LocalProcessExecutor(run_dir.logs, target="local")
-    return run_pipeline(pipeline, str(spec_path), extra, executor, run_dir, SilentReporter(), limits, "local")
+    return run_pipeline(pipeline, str(spec_path), extra, executor, run_dir, SilentReporter(), limits, "local",
+                        purpose="profile")
 
 
 def resolve_usage(pipeline: Pipeline, runs_dir: Path, from_run: str | None = None, do_profile: bool = False,

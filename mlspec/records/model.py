@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 InvocationStatus = Literal["ok", "error", "timeout", "memory", "killed"]
 StageStatus = Literal["pending", "running", "succeeded", "failed"]
 RunStatus = Literal["running", "succeeded", "failed"]
+RunPurpose = Literal["run", "profile"]
 
 
 class InvocationRecord(BaseModel):
@@ -82,6 +83,8 @@ class RunRecord(BaseModel):
     spec: dict[str, Any] = Field(description="The resolved spec after overrides and defaults")
     target: str
     executor: str
+    purpose: RunPurpose = Field("run", description="profile: a short run `mlspec plan --profile` made to measure "
+                                "usage, never taken as the latest run of the pipeline")
     status: RunStatus = "running"
     started_at: float
     finished_at: float | None = None

@@ -1,5 +1,8 @@
 """Reading the run store, tolerant of concurrent writers and of crashed runs: a record that is
-missing, unreadable or invalid is listed as failed with the reason, never raised."""
+missing, unreadable or invalid is listed as failed with the reason, never raised.
+
+Only a directory holding a record (or the marker of a record that could not be saved) is a run: any
+other entry of the runs directory is never listed, matched or removed."""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mlspec.errors import UsageError
+from mlspec.errors import MlspecError, UsageError
 from mlspec.records.model import RunRecord
+from mlspec.records.store import FAILED_MARKER, RECORD_FILE, RunDir
 
 
 @dataclass(frozen=True)
@@ -21,13 +25,18 @@ class RunEntry:
     run_id: str
     path: Path
     record: RunRecord | None
-    problem: str | None  # why the record could not be read
+    problem: str | None  # why the run failed though its record does not say so, or why it cannot be read
 
     @property
     def status(self) -> str:
+        """The run's status, for every command that shows one."""
         if self.record is None or self.problem is not None:
             return "failed"
         return self.record.status
+
+    @property
+    def is_profile(self) -> bool:
+        return self.record is not None and self.record.purpose == "profile"
 
     @property
     def started_at(self) -> float:
@@ -40,11 +49,12 @@ class RunEntry:
 
 
 def read_entry(path: Path) -> RunEntry:
-    record_file = path / "record.json"
+    record_file = path / RECORD_FILE
+    marker = _failed_marker(path)
     try:
         text = record_file.read_text()
     except FileNotFoundError:
-        return RunEntry(path.name, path, None, "no record.json (the run crashed before its first save)")
+        return RunEntry(path.name, path, None, marker or "record.json vanished (removed while being read)")
     except OSError as exc:
         return RunEntry(path.name, path, None, f"record.json unreadable: {exc.strerror}")
     try:
@@ -54,9 +64,22 @@ def read_entry(path: Path) -> RunEntry:
         where = ".".join(str(p) for p in first["loc"])
         reason = first["msg"] if first["type"] == "json_invalid" else f"{where}: {first['msg']}"
         return RunEntry(path.name, path, None, f"record.json is corrupt ({reason})")
+    if marker is not None:
+        return RunEntry(path.name, path, record, marker)
     if _orphaned(record):
         return RunEntry(path.name, path, record, "its coordinator process is gone: crashed or killed mid-run")
     return RunEntry(path.name, path, record, None)
+
+
+def _failed_marker(path: Path) -> str | None:
+    """Why the run's record could not be saved, when `RunDir.save` left its marker."""
+    try:
+        cause = (path / FAILED_MARKER).read_text().strip()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        cause = ""
+    return cause or "its record could not be saved (a full or unwritable disk)"
 
 
 def _orphaned(record: RunRecord) -> bool:
@@ -72,17 +95,35 @@ def _orphaned(record: RunRecord) -> bool:
     return False
 
 
-def list_runs(root: Path) -> list[RunEntry]:
-    """Every run under root, oldest first."""
-    if not root.is_dir():
+def _is_run(path: Path) -> bool:
+    if path.name.startswith("."):
+        return False
+    try:
+        return path.is_dir() and ((path / RECORD_FILE).is_file() or (path / FAILED_MARKER).is_file())
+    except OSError:  # an entry this user may not look into is no run of theirs
+        return False
+
+
+def list_runs(root: Path, profiles: bool = False, must_exist: bool = False) -> list[RunEntry]:
+    """Every run under root, oldest first; profiling runs (`plan --profile`) only with `profiles`. None when
+    root does not exist, unless `must_exist`; UsageError (exit 2) when root cannot be read."""
+    try:
+        runs = [p for p in sorted(root.iterdir()) if _is_run(p)]
+    except FileNotFoundError:
+        if must_exist:
+            raise UsageError(f"there is no runs directory {root} (`mlspec run PIPELINE.yaml` makes one)") from None
         return []
-    entries = [read_entry(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return sorted(entries, key=lambda e: (e.started_at, e.run_id))
+    except OSError as exc:
+        raise UsageError(f"cannot read the runs directory {root}: {exc.strerror}") from None
+    entries = [read_entry(p) for p in runs]
+    return sorted((e for e in entries if profiles or not e.is_profile), key=lambda e: (e.started_at, e.run_id))
 
 
 def find_run(root: Path, run_id: str) -> RunEntry:
-    """A run by id or unique id prefix; UsageError (exit 2) when unknown or ambiguous."""
-    runs = list_runs(root)
+    """A run by id or unique, non-empty id prefix; UsageError (exit 2) when unknown or ambiguous."""
+    if not run_id.strip():
+        raise UsageError("a run id (or a prefix of one) cannot be empty")
+    runs = list_runs(root, profiles=True, must_exist=True)
     exact = [e for e in runs if e.run_id == run_id]
     matches = exact or [e for e in runs if e.run_id.startswith(run_id)]
     if not matches:
@@ -93,11 +134,53 @@ def find_run(root: Path, run_id: str) -> RunEntry:
     return matches[0]
 
 
-def remove_run(entry: RunEntry) -> None:
-    shutil.rmtree(entry.path)
+def removable(root: Path, run_id: str) -> tuple[RunEntry, list[Path]]:
+    """The run `run_id` names and every directory it stored things in, or UsageError (exit 2) saying why it
+    must not be removed: a link, a record that cannot be read named by a prefix, a run still in progress."""
+    if Path(run_id).name == run_id:  # a link that points at no run is no entry, but still named here
+        _refuse_link(root / run_id)
+    entry = find_run(root, run_id)
+    _refuse_link(entry.path)
+    if entry.record is None and entry.run_id != run_id:
+        raise UsageError(f"the record of {entry.run_id} cannot be read ({entry.problem}): name it in full to "
+                         "remove it")
+    if entry.record is not None and entry.status == "running":
+        raise UsageError(f"run {entry.run_id} is still running (coordinator pid {entry.record.coordinator_pid} on "
+                         f"host {entry.record.host.get('name', '?')}): stop it first")
+    return entry, [entry.path, *_stored_elsewhere(entry)]
+
+
+def _refuse_link(path: Path) -> None:
+    if os.path.islink(path):
+        raise UsageError(f"{path} is a symbolic link, not a run: not following it (remove the link itself)")
+
+
+def _stored_elsewhere(entry: RunEntry) -> list[Path]:
+    """The run's objects in a local object store whose root the spec set outside the run directory."""
+    if entry.record is None or entry.record.run_id != entry.run_id:
+        return []
+    objects = (entry.record.spec.get("storage") or {}).get("object_store") or {}
+    if objects.get("kind", "local") != "local" or not objects.get("root"):
+        return []
+    path = RunDir(entry.path.parent, entry.run_id).local_objects(objects["root"])
+    return [path] if path.is_dir() and not path.is_symlink() else []
+
+
+def remove_run(paths: list[Path]) -> None:
+    """Remove what `removable` found, the run directory last: its record keeps pointing at what is left."""
+    for path in reversed(paths):
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            raise MlspecError(f"cannot remove {exc.filename or path}: {exc.strerror}") from None
 
 
 def record_json(entry: RunEntry) -> str:
+    """The record as JSON, with the status `RunEntry.status` decides and the problem when there is one."""
     if entry.record is None:
         return json.dumps({"run_id": entry.run_id, "status": "failed", "problem": entry.problem}, indent=2)
-    return entry.record.model_dump_json(indent=2)
+    data = entry.record.model_dump(mode="json")
+    data["status"] = entry.status
+    if entry.problem is not None:
+        data["problem"] = entry.problem
+    return json.dumps(data, indent=2)

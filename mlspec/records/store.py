@@ -3,6 +3,7 @@ progresses, so a crash leaves the last consistent state), the resolved spec, log
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -10,13 +11,28 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlspec.errors import MlspecError, UsageError
 from mlspec.records.model import RunRecord
 
 DEFAULT_ROOT = Path(".mlspec") / "runs"
+RECORD_FILE = "record.json"
+# Left beside the record when it could not be saved (a full disk): the run failed, whatever record.json says.
+FAILED_MARKER = "record.failed"
 
 
 def new_run_id(name: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{secrets.token_hex(2)}"
+
+
+class RecordNotSaved(MlspecError):
+    """The run record could not be written (e.g. a full disk): the run cannot go on unrecorded."""
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """The low-level write of the record store."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class RunDir:
@@ -26,7 +42,11 @@ class RunDir:
 
     @property
     def record_file(self) -> Path:
-        return self.path / "record.json"
+        return self.path / RECORD_FILE
+
+    @property
+    def failed_marker(self) -> Path:
+        return self.path / FAILED_MARKER
 
     @property
     def objects(self) -> Path:
@@ -40,16 +60,50 @@ class RunDir:
     def logs(self) -> Path:
         return self.path / "logs"
 
+    def local_objects(self, root: str | None) -> Path:
+        """Where a local object store keeps this run's objects: `root/<run-id>` when the spec sets a root."""
+        return Path(root) / self.run_id if root else self.objects
+
     def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the runs directory {self.path.parent}: {exc.strerror}") from None
+        try:
+            self.path.mkdir()
+        except FileExistsError:
+            raise UsageError(f"run id {self.run_id} is taken ({self.path} exists): start the run again") from None
+        except OSError as exc:
+            raise UsageError(f"cannot create the run directory {self.path}: {exc.strerror}") from None
         self.logs.mkdir()
 
     def save(self, record: RunRecord) -> None:
+        """Replace the record atomically. When that fails, the temporary file goes, the run is marked
+        failed with the cause, and RecordNotSaved says what happened and where; nothing is retried
+        (a full disk stays full)."""
         data = record.model_dump_json(indent=1).encode()
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".record-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, self.record_file)
+        tmp: str | None = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".record-")
+            try:
+                write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.record_file)
+        except OSError as exc:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            cause = f"its record could not be saved in {self.path}: {exc.strerror or exc}"
+            self._mark_failed(cause)
+            raise RecordNotSaved(f"run {self.run_id} stopped: {cause}") from None
+
+    def _mark_failed(self, cause: str) -> None:
+        """Best effort on a full disk: the cause if a few bytes still fit, else an empty marker (a name only)."""
+        try:
+            self.failed_marker.write_text(cause)
+        except OSError:
+            with contextlib.suppress(OSError):  # the error `save` raises still says what happened
+                self.failed_marker.touch()
 
     def write_spec(self, spec: dict[str, object]) -> None:
         (self.path / "spec.json").write_text(json.dumps(spec, indent=1))

@@ -172,13 +172,13 @@ def test_corrupt_runs_are_failed_with_a_reason_and_unknown_ids_exit_2(runs_dir: 
     root = tmp_path / "runs"
     shutil.copytree(runs_dir, root)
     good = list_runs(root)[-1]
-    (root / "29990101-000000-quickstart-dead").mkdir()  # crashed before its first save
+    (root / "29990101-000000-quickstart-dead").mkdir()  # no record: not a run, never listed
     half = root / "29990101-000001-quickstart-half"
     half.mkdir()
     (half / "record.json").write_text(good.path.joinpath("record.json").read_text()[:300])
     listed = CliRunner().invoke(main, ["runs", "list", "--runs-dir", str(root)])
     assert listed.exit_code == 0
-    assert "no record.json" in listed.output and "corrupt" in listed.output
+    assert "quickstart-dead" not in listed.output and "corrupt" in listed.output
     # the latest readable run is still compared; the broken ones are named with the reason
     code, out = invoke("--runs-dir", str(root), "--format", "json")
     assert code == 0, out

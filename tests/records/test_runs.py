@@ -22,19 +22,19 @@ def make_run(root: Path, run_id: str, status: str = "succeeded") -> RunDir:
 
 def test_corrupt_and_half_written_runs_are_failed_with_a_reason(tmp_path: Path) -> None:
     make_run(tmp_path, "good")
-    (tmp_path / "crashed").mkdir()
+    (tmp_path / "crashed").mkdir()  # no record: not a run
     truncated = make_run(tmp_path, "truncated")
     truncated.record_file.write_text(truncated.record_file.read_text()[:40])
     wrong = make_run(tmp_path, "wrong")
     wrong.record_file.write_text('{"run_id": 3}')
     entries = {e.run_id: e for e in list_runs(tmp_path)}
     assert entries["good"].status == "succeeded" and entries["good"].problem is None
-    assert entries["crashed"].status == "failed" and "no record.json" in (entries["crashed"].problem or "")
+    assert "crashed" not in entries
     assert "corrupt" in (entries["truncated"].problem or "")
     assert "corrupt" in (entries["wrong"].problem or "")
     result = CliRunner().invoke(main, ["runs", "list", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "crashed" in result.output and "truncated" in result.output
+    assert "crashed" not in result.output and "truncated" in result.output
 
 
 def test_show_unknown_run_exits_2_and_rm_removes(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_show_unknown_run_exits_2_and_rm_removes(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown run 'nope'" in result.output
     shown = runner.invoke(main, ["runs", "show", "20260101", "--runs-dir", str(tmp_path)])
     assert shown.exit_code == 0 and '"run_id": "20260101-000000-demo-aaaa"' in shown.output
-    removed = runner.invoke(main, ["runs", "rm", "20260101-000000-demo-aaaa", "--runs-dir", str(tmp_path)])
+    removed = runner.invoke(main, ["runs", "rm", "20260101-000000-demo-aaaa", "--yes", "--runs-dir", str(tmp_path)])
     assert removed.exit_code == 0 and not (tmp_path / "20260101-000000-demo-aaaa").exists()
 
 
