@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlspec.errors import UsageError
 from mlspec.runtime.sync import PROTOCOLS, synchronizer
 from mlspec.storage import ObjectStore, ParamStore, StoreTimeout, open_object_store, open_param_store
 from tests.servers import create_azure_container, create_gcs_bucket
@@ -65,6 +66,12 @@ def test_object_store_large_object_round_trip(object_store: ObjectStore) -> None
     object_store.put("big/data.bin", data)
     assert object_store.get("big/data.bin") == data
     assert object_store.delete_prefix("big") == 1 and not object_store.exists("big/data.bin")
+
+
+def test_azure_blob_store_without_its_connection_string_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLSPEC_TEST_UNSET", raising=False)
+    with pytest.raises(UsageError, match=r"environment variable MLSPEC_TEST_UNSET .* is not set"):
+        open_object_store({"kind": "azure_blob", "container": "runs", "connection_string_env": "MLSPEC_TEST_UNSET"})
 
 
 def test_param_store_put_get_incr_delete(param_store: ParamStore) -> None:
