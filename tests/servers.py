@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -121,7 +121,7 @@ def gcs_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_port(port, proc, "gcp-storage-emulator")
+        _wait_port(port, proc, "gcp-storage-emulator", timeout_s=60)  # wide: a loaded machine starts it slowly
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.kill()
@@ -156,7 +156,7 @@ def azurite_server(workdir: Path) -> Iterator[str]:
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_port(port, proc, "azurite-blob")
+        _wait_port(port, proc, "azurite-blob", timeout_s=60)  # wide: node starts slowly on a loaded machine
         yield (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
                f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
     finally:
@@ -164,21 +164,20 @@ def azurite_server(workdir: Path) -> Iterator[str]:
         proc.wait()
 
 
-def create_gcs_bucket(endpoint: str, name: str) -> None:
+def _gcs_client(endpoint: str) -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    storage.Client(project="mlspec", credentials=AnonymousCredentials(),
-                   client_options={"api_endpoint": endpoint}).create_bucket(name)
+    return storage.Client(project="mlspec", credentials=AnonymousCredentials(),
+                          client_options={"api_endpoint": endpoint})
+
+
+def create_gcs_bucket(endpoint: str, name: str) -> None:
+    _gcs_client(endpoint).create_bucket(name)
 
 
 def gcs_object_names(endpoint: str, bucket: str) -> list[str]:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    client = storage.Client(project="mlspec", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": endpoint})
-    return [blob.name for blob in client.list_blobs(bucket)]
+    return [blob.name for blob in _gcs_client(endpoint).list_blobs(bucket)]
 
 
 def create_azure_container(connection_string: str, name: str) -> None:

@@ -13,6 +13,7 @@ class GCSObjectStore(ObjectStore):
         super().__init__()
         from google.api_core.exceptions import NotFound
         from google.cloud import storage
+        from google.cloud.storage.retry import DEFAULT_RETRY
 
         if endpoint_url:
             # Emulators take no credentials; the client still wants a project name.
@@ -25,12 +26,16 @@ class GCSObjectStore(ObjectStore):
         self.bucket = self.client.bucket(bucket)
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._not_found = NotFound
+        # The client retries unconditional uploads only when told to; a put rewrites the whole object with
+        # the same bytes, so retrying one is safe.
+        self._upload_retry = DEFAULT_RETRY
 
     def _key(self, key: str) -> str:
         return self.prefix + key.lstrip("/")
 
     def _put(self, key: str, data: bytes) -> None:
-        self.bucket.blob(self._key(key)).upload_from_string(data, content_type="application/octet-stream")
+        self.bucket.blob(self._key(key)).upload_from_string(data, content_type="application/octet-stream",
+                                                            retry=self._upload_retry)
 
     def _get(self, key: str) -> bytes:
         try:
