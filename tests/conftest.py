@@ -46,3 +46,19 @@ def s3_endpoint() -> Iterator[str]:
         os.environ.setdefault(var, value)
     with s3_server() as endpoint:
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint() -> Iterator[str]:
+    from tests.servers import gcs_server
+
+    with gcs_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.servers import azurite_server
+
+    with azurite_server(tmp_path_factory.mktemp("azurite")) as connection_string:
+        yield connection_string

@@ -1,8 +1,9 @@
-"""Real servers on loopback for the tests: redis-server and moto's S3-speaking server.
-Each is started on a free port and stopped afterwards; nothing is mocked."""
+"""Real servers on loopback for the tests: redis-server, moto's S3-speaking server, gcp-storage-emulator
+and Azurite's blob service. Each is started on a free port and stopped afterwards; nothing is mocked."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -20,11 +22,21 @@ def require_program(name: str, install_hint: str) -> str:
     """The program's path. Missing, it skips the test on a user's machine and fails it in CI, which installs it."""
     binary = shutil.which(name)
     if binary is None:
-        message = f"{name} is not installed ({install_hint}; bash .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(name, install_hint)
     return binary
+
+
+def require_module(name: str, install_hint: str) -> None:
+    """Like require_program, for a Python module run with `python -m`."""
+    if importlib.util.find_spec(name) is None:
+        _missing(name, install_hint)
+
+
+def _missing(name: str, install_hint: str) -> NoReturn:
+    message = f"{name} is not installed ({install_hint}; bash .ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def free_port() -> int:
@@ -96,3 +108,85 @@ def s3_server() -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def gcs_server() -> Iterator[str]:
+    """gcp-storage-emulator, in memory; yields its endpoint URL."""
+    require_module("gcp_storage_emulator", "pip install gcp-storage-emulator")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gcp_storage_emulator", "start", "-H", "127.0.0.1", "--port", str(port),
+         "--in-memory", "-q"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_port(port, proc, "gcp-storage-emulator", timeout_s=60)  # wide: a loaded machine starts it slowly
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+#: Where .ci/run installs Azurite (npm install --prefix); $MLSPEC_NPM_PREFIX overrides it.
+NPM_PREFIX = Path(os.environ.get("MLSPEC_NPM_PREFIX") or Path.home() / ".cache" / "mlspec-npm")
+#: Azurite's fixed development account (public, documented by Microsoft; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def _azurite_blob() -> str:
+    """The azurite-blob program: $AZURITE_BLOB, else the one .ci/run pinned in NPM_PREFIX, else on PATH."""
+    installed = NPM_PREFIX / "node_modules" / ".bin" / "azurite-blob"
+    if os.environ.get("AZURITE_BLOB"):
+        return os.environ["AZURITE_BLOB"]
+    if installed.is_file():
+        return str(installed)
+    return require_program("azurite-blob", f"npm install --prefix {NPM_PREFIX} azurite@3.35.0")
+
+
+@contextmanager
+def azurite_server(workdir: Path) -> Iterator[str]:
+    """Azurite's blob service, in memory; yields a connection string for its development account."""
+    port = free_port()
+    proc = subprocess.Popen(
+        # The SDK may speak a newer API version than this Azurite knows; the calls mlspec makes are old ones.
+        [_azurite_blob(), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+         "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_port(port, proc, "azurite-blob", timeout_s=60)  # wide: node starts slowly on a loaded machine
+        yield (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+               f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _gcs_client(endpoint: str) -> Any:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(project="mlspec", credentials=AnonymousCredentials(),
+                          client_options={"api_endpoint": endpoint})
+
+
+def create_gcs_bucket(endpoint: str, name: str) -> None:
+    _gcs_client(endpoint).create_bucket(name)
+
+
+def gcs_object_names(endpoint: str, bucket: str) -> list[str]:
+    return [blob.name for blob in _gcs_client(endpoint).list_blobs(bucket)]
+
+
+def create_azure_container(connection_string: str, name: str) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    BlobServiceClient.from_connection_string(connection_string).create_container(name)
+
+
+def azure_blob_names(connection_string: str, container: str) -> list[str]:
+    from azure.storage.blob import ContainerClient
+
+    return list(ContainerClient.from_connection_string(connection_string, container).list_blob_names())

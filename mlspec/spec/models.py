@@ -431,6 +431,42 @@ class S3ObjectStoreSpec(StrictModel):
     region: str | None = None
 
 
+class GcsObjectStoreSpec(StrictModel):
+    kind: Literal["gcs"]
+    bucket: str = Field(min_length=3, max_length=222)
+    prefix: str = Field("mlspec", description="Object name prefix; each run writes under PREFIX/<run-id>/")
+    endpoint_url: str | None = Field(
+        None, description="For a GCS emulator (anonymous credentials); default: Google Cloud Storage with the "
+        "standard credential chain (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server)",
+    )
+    project: str | None = Field(None, description="Google Cloud project; default: the credentials' project")
+
+
+AZURE_CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+
+
+class AzureBlobObjectStoreSpec(StrictModel):
+    kind: Literal["azure_blob"]
+    container: str = Field(min_length=3, max_length=63)
+    prefix: str = Field("mlspec", description="Blob name prefix; each run writes under PREFIX/<run-id>/")
+    connection_string_env: str = Field(
+        AZURE_CONNECTION_STRING_ENV, description="Name of the environment variable that holds the storage "
+        "account's connection string (the secret itself never goes in the spec); used without account_url",
+    )
+    account_url: str | None = Field(
+        None, description="e.g. https://ACCOUNT.blob.core.windows.net, signed in with DefaultAzureCredential",
+    )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AzureBlobObjectStoreSpec:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.connection_string_env):
+            raise ValueError("connection_string_env is the name of an environment variable (e.g. "
+                             f"{AZURE_CONNECTION_STRING_ENV}), not the connection string itself")
+        if self.account_url and "connection_string_env" in self.model_fields_set:
+            raise ValueError("give either account_url (DefaultAzureCredential) or connection_string_env, not both")
+        return self
+
+
 class LocalParamStoreSpec(StrictModel):
     kind: Literal["local"] = "local"
 
@@ -440,7 +476,10 @@ class RedisParamStoreSpec(StrictModel):
     url: str = Field(pattern=r"^rediss?://", description="e.g. redis://127.0.0.1:6379/0")
 
 
-ObjectStoreSpec = Annotated[LocalObjectStoreSpec | S3ObjectStoreSpec, Field(discriminator="kind")]
+ObjectStoreSpec = Annotated[
+    LocalObjectStoreSpec | S3ObjectStoreSpec | GcsObjectStoreSpec | AzureBlobObjectStoreSpec,
+    Field(discriminator="kind"),
+]
 ParamStoreSpec = Annotated[LocalParamStoreSpec | RedisParamStoreSpec, Field(discriminator="kind")]
 
 

@@ -14,6 +14,8 @@ from mlspec.storage.base import ObjectStore, ParamStore, StoreTimeout
 OBJECT_STORES = {
     "local": "mlspec.storage.local:open_local_object_store",
     "s3": "mlspec.storage.s3_store:open_s3_object_store",
+    "gcs": "mlspec.storage.gcs_store:open_gcs_object_store",
+    "azure_blob": "mlspec.storage.azure_blob_store:open_azure_blob_object_store",
 }
 PARAM_STORES = {
     "local": "mlspec.storage.local:open_local_param_store",

@@ -1,5 +1,5 @@
-"""The same behaviour from every store: local directories, a real redis-server and a real
-S3-speaking server (moto in server mode), all on loopback."""
+"""The same behaviour from every store: local directories, a real redis-server, a real S3-speaking
+server (moto in server mode), gcp-storage-emulator and Azurite, all on loopback."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlspec.errors import UsageError
 from mlspec.runtime.sync import PROTOCOLS, synchronizer
 from mlspec.storage import ObjectStore, ParamStore, StoreTimeout, open_object_store, open_param_store
+from tests.servers import create_azure_container, create_gcs_bucket
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -23,14 +25,24 @@ def param_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Para
         yield open_param_store({"kind": "redis", "url": request.getfixturevalue("redis_url")})
 
 
-@pytest.fixture(params=["local", "s3"])
-def object_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+@pytest.fixture(params=["local", "s3", "gcs", "azure_blob"])
+def object_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
     if request.param == "local":
         return open_object_store({"kind": "local", "root": str(tmp_path / "objects")})
+    bucket = f"b-{tmp_path.name.lower().replace('_', '-')[-40:]}"
+    if request.param == "gcs":
+        endpoint = request.getfixturevalue("gcs_endpoint")
+        create_gcs_bucket(endpoint, bucket)
+        return open_object_store({"kind": "gcs", "bucket": bucket, "prefix": "run", "endpoint_url": endpoint})
+    if request.param == "azure_blob":
+        connection_string = request.getfixturevalue("azurite_connection_string")
+        create_azure_container(connection_string, bucket)
+        monkeypatch.setenv("MLSPEC_TEST_AZURE", connection_string)
+        return open_object_store({"kind": "azure_blob", "container": bucket, "prefix": "run",
+                                  "connection_string_env": "MLSPEC_TEST_AZURE"})
     import boto3
 
     endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = f"b-{tmp_path.name.lower().replace('_', '-')[-40:]}"
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
     return open_object_store({"kind": "s3", "bucket": bucket, "prefix": "run", "endpoint_url": endpoint})
 
@@ -46,6 +58,20 @@ def test_object_store_round_trip_and_counting(object_store: ObjectStore) -> None
     assert object_store.counter.bytes_written == 7 and object_store.counter.bytes_read == 5
     assert object_store.delete_prefix("a/b") == 1
     assert object_store.list("a") == ["a/c/two.bin"]
+
+
+def test_object_store_large_object_round_trip(object_store: ObjectStore) -> None:
+    # Above google-cloud-storage's 8 MiB multipart limit, so GCS takes its resumable upload path.
+    data = np.random.default_rng(0).bytes(9 * 2**20)
+    object_store.put("big/data.bin", data)
+    assert object_store.get("big/data.bin") == data
+    assert object_store.delete_prefix("big") == 1 and not object_store.exists("big/data.bin")
+
+
+def test_azure_blob_store_without_its_connection_string_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLSPEC_TEST_UNSET", raising=False)
+    with pytest.raises(UsageError, match=r"environment variable MLSPEC_TEST_UNSET .* is not set"):
+        open_object_store({"kind": "azure_blob", "container": "runs", "connection_string_env": "MLSPEC_TEST_UNSET"})
 
 
 def test_param_store_put_get_incr_delete(param_store: ParamStore) -> None:
