@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 
 from mlspec.datasets.base import Dataset, DatasetError, Progress
+from mlspec.datasets.sources import ArchiveLimits
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
 REQUIRED = (*TRAIN_BATCHES, TEST_BATCH, META)
+# The official archive: 8 members, batch files of ~31 MB, ~0.19 GB in all once decompressed.
+ARCHIVE_LIMITS = ArchiveLimits(member=128 << 20, total=1 << 30, members=10_000)
 _LAYOUT = f"{FOLDER}/ with {', '.join(TRAIN_BATCHES[:1])}..5, {TEST_BATCH} and {META}"
 
 
@@ -151,16 +154,20 @@ def load_folder(path: Path, source: str, progress: Progress | None = None) -> Da
     return _build(read, lambda name: str(folder / name), source, progress)
 
 
+def wanted(name: str) -> bool:
+    """An archive member that is one of the batch files."""
+    return name.rpartition("/")[2] in REQUIRED
+
+
 def load_archive(archive: Path, source: str, progress: Progress | None = None) -> Dataset:
     """One streaming pass; the batch files may sit in any single folder of the archive (normally
     cifar-10-batches-py/)."""
     from mlspec.datasets.sources import iter_archive
 
     found: dict[str, dict[str, bytes]] = {}
-    for name, data in iter_archive(archive, progress):
+    for name, data in iter_archive(archive, ARCHIVE_LIMITS, wanted, progress):
         folder, _, base = name.rpartition("/")
-        if base in REQUIRED:
-            found.setdefault(folder, {})[base] = data
+        found.setdefault(folder, {})[base] = data
     complete = sorted(folder for folder, files in found.items() if len(files) == len(REQUIRED))
     if not complete:
         detail = ""

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlspec.datasets.base import IMDB_CLASSES, Dataset, DatasetError, Progress
+from mlspec.datasets.sources import ArchiveLimits
 
 FOLDER = "aclImdb"
 SPLITS = ("train", "test")
@@ -21,6 +22,9 @@ LABELS = {"neg": 0, "pos": 1}
 _LAYOUT = f"{FOLDER}/ with train/pos, train/neg, test/pos and test/neg holding <id>_<rating>.txt reviews"
 _MEMBER = re.compile(r"^(?:(?P<root>.*)/)?(?P<split>train|test)/(?P<label>pos|neg)/(?P<file>[^/]+\.txt)$")
 _NAME = re.compile(r"^(\d+)_(\d+)\.txt$")
+
+# The official archive: ~100,000 members, reviews of at most ~14 KB, ~0.3 GB in all once decompressed.
+ARCHIVE_LIMITS = ArchiveLimits(member=4 << 20, total=1 << 30, members=1_000_000)
 
 SortKey = tuple[int, int, str]
 # (split, label name) -> [(sort key, raw bytes)]
@@ -78,15 +82,19 @@ def load_folder(path: Path, source: str, progress: Progress | None = None) -> Da
     return _build(reviews, str(folder), source)
 
 
+def wanted(name: str) -> bool:
+    """An archive member that is a review of the train or test split."""
+    return _MEMBER.match(name) is not None
+
+
 def load_archive(archive: Path, source: str, progress: Progress | None = None) -> Dataset:
     """One streaming pass over the archive (much faster than random access to 50,000 small members)."""
     from mlspec.datasets.sources import iter_archive
 
     by_root: dict[str, Reviews] = {}
-    for name, data in iter_archive(archive, progress):
+    for name, data in iter_archive(archive, ARCHIVE_LIMITS, wanted, progress):
         match = _MEMBER.match(name)
-        if match is None:
-            continue
+        assert match is not None  # wanted() checked it
         root = match.group("root") or ""
         reviews = by_root.setdefault(root, {})
         reviews.setdefault((match.group("split"), match.group("label")), []).append((_key(match["file"]), data))

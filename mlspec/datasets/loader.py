@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mlspec.datasets.base import Dataset, Progress
 from mlspec.datasets.sources import SourceSpec, check_archive_header, locate, parse_config
 
 
-def _find_folder(spec: SourceSpec, path: Path) -> Path:
+def _format_module(spec: SourceSpec) -> ModuleType:
     if spec.format == "cifar10":
         from mlspec.datasets import cifar10
 
-        return cifar10.find_folder(path)
+        return cifar10
     from mlspec.datasets import imdb
 
-    return imdb.find_folder(path)
+    return imdb
 
 
 def verify_source(config: Mapping[str, Any], cache_dir: Path, progress: Progress | None = None) -> Path | None:
@@ -29,10 +30,12 @@ def verify_source(config: Mapping[str, Any], cache_dir: Path, progress: Progress
     if spec.path is None:
         return None
     located = locate(spec, Path(cache_dir), progress)
+    module = _format_module(spec)
     if located.is_archive:
-        check_archive_header(located.path)
+        check_archive_header(located.path, module.ARCHIVE_LIMITS, module.wanted)
         return located.path
-    return _find_folder(spec, located.path)
+    path: Path = module.find_folder(located.path)
+    return path
 
 
 def load_dataset(config: Mapping[str, Any], cache_dir: Path, progress: Progress | None = None) -> Dataset:
@@ -46,10 +49,7 @@ def load_dataset(config: Mapping[str, Any], cache_dir: Path, progress: Progress 
         data = make(spec.synthetic.train_size, spec.synthetic.test_size, spec.synthetic.seed)
     else:
         located = locate(spec, Path(cache_dir), progress)
-        if spec.format == "cifar10":
-            from mlspec.datasets import cifar10 as module
-        else:
-            from mlspec.datasets import imdb as module  # type: ignore[no-redef]
+        module = _format_module(spec)
         load = module.load_archive if located.is_archive else module.load_folder
         data = load(located.path, located.source, progress)
     return _limit(data, spec.max_train, spec.max_test)

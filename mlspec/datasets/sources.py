@@ -7,7 +7,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -277,10 +277,72 @@ def _decompressed(raw: IO[bytes]) -> io.BufferedIOBase | IO[bytes]:
     return raw
 
 
-def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tuple[str, bytes]]:
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """How large a format's archive may be once decompressed, so a decompression bomb (a few MB that
+    inflate to GBs) is refused from its headers or partway through, never after filling memory."""
+
+    member: int  # one wanted member, read into memory
+    total: int  # every decompressed byte, read or skipped
+    members: int  # entries in the archive
+
+
+#: pax and GNU long-name headers are read into memory whole; real ones are a few hundred bytes.
+MAX_HEADER_DATA = 1 << 20
+
+
+def _capped_tarinfo(archive: Path, limits: ArchiveLimits) -> type[Any]:
+    """A TarInfo that refuses oversized headers before tarfile reads them, and members larger than the whole
+    archive may be, or sparse ones (whose holes expand without limit), before their data is touched."""
+    import tarfile
+
+    meta_types = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                  tarfile.SOLARIS_XHDTYPE)  # fmt: skip
+
+    class CappedTarInfo(tarfile.TarInfo):
+        def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+            if self.type in meta_types and self.size > MAX_HEADER_DATA:
+                raise DatasetError(f"{archive}: corrupt archive: a {self.size}-byte tar header (decompression bomb?)")
+            member: tarfile.TarInfo = super()._proc_member(tar)  # type: ignore[misc]
+            if member.issparse():
+                raise DatasetError(f"{archive}: unsupported archive member {member.name!r} (a sparse file)")
+            if member.size > limits.total:
+                raise _too_large(archive, f"member {member.name!r} is {member.size} bytes", limits.total)
+            return member
+
+    return CappedTarInfo
+
+
+def _too_large(archive: Path, what: str, limit: int) -> DatasetError:
+    return DatasetError(f"{archive}: archive too large once decompressed: {what}, over the {limit}-byte limit "
+                        "for this dataset format (decompression bomb?)")
+
+
+class _CappedStream(io.RawIOBase):
+    """The decompressed stream, refusing to produce more than `limit` bytes in all."""
+
+    def __init__(self, stream: IO[bytes] | io.BufferedIOBase, archive: Path, limit: int) -> None:
+        super().__init__()
+        self._stream, self._archive, self._limit, self.produced = stream, archive, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size if size >= 0 else self._limit + 1 - self.produced)
+        self.produced += len(data)
+        if self.produced > self._limit:
+            raise _too_large(self._archive, f"over {self._limit} bytes", self._limit)
+        return data
+
+
+def iter_archive(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], bool] = lambda name: True,
+                 progress: Progress | None = None, headers_only: bool = False) -> Iterator[tuple[str, bytes]]:
     """One streaming pass over a (gzip/bz2/xz-compressed) tar: yields (member name, contents) for every
-    regular file, in archive order. Names are normalised ('./' stripped); unsafe names are refused. A
-    compressed archive is read to the end of its compressed stream, so truncation is always detected."""
+    regular file whose normalised name is `wanted`, in archive order (other members are skipped without
+    being held in memory). Names are normalised ('./' stripped); unsafe names are refused; `limits` are
+    enforced as the archive is read. A compressed archive is read to the end of its compressed stream, so
+    truncation is always detected. With `headers_only`, contents are not read (b"" is yielded)."""
     import lzma
     import tarfile
     import zlib
@@ -296,31 +358,44 @@ def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tu
         total = os.fstat(raw.fileno()).st_size
         reported = -1
         try:
-            stream = _decompressed(raw)
-            tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 (closed below)
+            decompressed = _decompressed(raw)
+            stream = _CappedStream(decompressed, archive, limits.total)
+            tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_capped_tarinfo(archive, limits))  # noqa: SIM115
+        except DatasetError:
+            raise
         except errors as exc:
             raise _corrupt(archive, exc) from None
-        with stream, tar:
+        with decompressed, tar:
+            count = 0
             while True:
                 try:
                     member = tar.next()
+                    tar.members.clear()  # type: ignore[attr-defined]  # a streaming pass keeps no index
                     if member is None:
                         # tarfile stops quietly on a short header: make the decompressor reach its
                         # end-of-stream marker (EOFError when the file is cut short)
-                        while stream is not raw and stream.read(_CHUNK):
+                        while decompressed is not raw and stream.read(_CHUNK):
                             pass
                         break
+                    count += 1
+                    if count > limits.members:
+                        raise _too_large(archive, f"more than {limits.members} entries", limits.members)
                     name = _safe_name(archive, member.name)
-                    if not member.isfile():
+                    if not member.isfile() or not wanted(name):
                         continue
-                    handle = tar.extractfile(member)
-                    data = handle.read() if handle is not None else b""
+                    if member.size > limits.member:
+                        raise _too_large(archive, f"member {member.name!r} is {member.size} bytes", limits.member)
+                    if headers_only:
+                        data = b""
+                    else:
+                        handle = tar.extractfile(member)
+                        data = handle.read() if handle is not None else b""
+                        if len(data) != member.size:
+                            raise DatasetError(f"{archive}: corrupt archive: {member.name} is truncated")
                 except DatasetError:
                     raise
                 except errors as exc:
                     raise _corrupt(archive, exc) from None
-                if len(data) != member.size:
-                    raise DatasetError(f"{archive}: corrupt archive: {member.name} is truncated")
                 if progress is not None and raw.tell() - reported >= _CHUNK:
                     reported = raw.tell()
                     progress(f"reading {archive.name}", reported, total)
@@ -329,7 +404,8 @@ def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tu
             progress(f"reading {archive.name}", total, total)
 
 
-def check_archive_header(archive: Path) -> None:
-    """Cheap sanity check: the file opens as a (compressed) tar and its first member header reads."""
-    for _ in iter_archive(archive):
+def check_archive_header(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], bool]) -> None:
+    """Cheap sanity check: the file opens as a (compressed) tar and the headers up to its first wanted member
+    read and are within `limits`. Reads headers only: no member's contents are held in memory."""
+    for _ in iter_archive(archive, limits, wanted, headers_only=True):
         break
