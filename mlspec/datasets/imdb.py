@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlspec.datasets.base import IMDB_CLASSES, Dataset, DatasetError, Progress
+from mlspec.datasets.base import IMDB_CLASSES, DataRejected, Dataset, DatasetError, Progress
 from mlspec.datasets.sources import ArchiveLimits
 
 FOLDER = "aclImdb"
@@ -39,7 +39,7 @@ def _key(file_name: str) -> SortKey:
 def _build(reviews: Reviews, where: str, source: str) -> Dataset:
     empty = [f"{split}/{label}" for split in SPLITS for label in LABELS if not reviews.get((split, label))]
     if empty:
-        raise DatasetError(f"{where}: no reviews in {', '.join(empty)}: expected {_LAYOUT}")
+        raise DataRejected(f"{where}: no reviews in {', '.join(empty)}: expected {_LAYOUT}")
     out: list[tuple[list[str], np.ndarray]] = []
     for split in SPLITS:
         rows = sorted(
@@ -57,7 +57,7 @@ def find_folder(path: Path) -> Path:
     for candidate in (path, path / FOLDER):
         if all((candidate / split / label).is_dir() for split in SPLITS for label in LABELS):
             return candidate
-    raise DatasetError(f"{path}: not an IMDb folder: expected {_LAYOUT}")
+    raise DataRejected(f"{path}: not an IMDb folder: expected {_LAYOUT}")
 
 
 def load_folder(path: Path, source: str, progress: Progress | None = None) -> Dataset:
@@ -99,9 +99,9 @@ def load_archive(archive: Path, source: str, progress: Progress | None = None) -
         reviews = by_root.setdefault(root, {})
         reviews.setdefault((match.group("split"), match.group("label")), []).append((_key(match["file"]), data))
     if not by_root:
-        raise DatasetError(f"{archive}: not an IMDb archive: expected {_LAYOUT}")
+        raise DataRejected(f"{archive}: not an IMDb archive: expected {_LAYOUT}")
     if len(by_root) > 1:
         roots = ", ".join(sorted(root or "top level" for root in by_root))
-        raise DatasetError(f"{archive}: several IMDb folders inside ({roots}); keep one")
+        raise DataRejected(f"{archive}: several IMDb folders inside ({roots}); keep one")
     ((root, reviews),) = by_root.items()
     return _build(reviews, f"{archive}:{root or '.'}", source)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mlspec.datasets.base import FORMATS, DatasetError, Progress
+from mlspec.datasets.base import FORMATS, DataRejected, DatasetError, Progress
 
 #: The official cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html): 170,498,071 bytes.
 CIFAR10_OFFICIAL_NAME = "cifar-10-python.tar.gz"
@@ -128,7 +128,7 @@ def hash_file(path: Path, algorithms: list[str], progress: Progress | None = Non
 def check_digests(where: str, expected: dict[str, str], actual: dict[str, str], hint: str = "") -> None:
     for algo, want in expected.items():
         if actual[algo] != want:
-            raise DatasetError(f"{where}: {algo} mismatch: expected {want}, got {actual[algo]}{hint}")
+            raise DataRejected(f"{where}: {algo} mismatch: expected {want}, got {actual[algo]}{hint}")
 
 
 def verify_file(path: Path, expected: dict[str, str], hint: str, progress: Progress | None) -> None:
@@ -251,13 +251,13 @@ def _safe_name(archive: Path, name: str) -> str:
         clean = clean[2:]
     parts = clean.split("/")
     if clean.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", clean):
-        raise DatasetError(f"{archive}: unsafe archive member {name!r} (absolute path or '..')")
+        raise DataRejected(f"{archive}: unsafe archive member {name!r} (absolute path or '..')")
     return "/".join(part for part in parts if part not in ("", "."))
 
 
 def _corrupt(archive: Path, exc: BaseException) -> DatasetError:
     detail = str(exc) or type(exc).__name__
-    return DatasetError(f"{archive}: corrupt archive: {detail}")
+    return DataRejected(f"{archive}: corrupt archive: {detail}")
 
 
 def _decompressed(raw: IO[bytes]) -> io.BufferedIOBase | IO[bytes]:
@@ -302,10 +302,10 @@ def _capped_tarinfo(archive: Path, limits: ArchiveLimits) -> type[Any]:
     class CappedTarInfo(tarfile.TarInfo):
         def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
             if self.type in meta_types and self.size > MAX_HEADER_DATA:
-                raise DatasetError(f"{archive}: corrupt archive: a {self.size}-byte tar header (decompression bomb?)")
+                raise DataRejected(f"{archive}: corrupt archive: a {self.size}-byte tar header (decompression bomb?)")
             member: tarfile.TarInfo = super()._proc_member(tar)  # type: ignore[misc]
             if member.issparse():
-                raise DatasetError(f"{archive}: unsupported archive member {member.name!r} (a sparse file)")
+                raise DataRejected(f"{archive}: unsupported archive member {member.name!r} (a sparse file)")
             if member.size > limits.total:
                 raise _too_large(archive, f"member {member.name!r} is {member.size} bytes", limits.total)
             return member
@@ -314,7 +314,7 @@ def _capped_tarinfo(archive: Path, limits: ArchiveLimits) -> type[Any]:
 
 
 def _too_large(archive: Path, what: str, limit: int) -> DatasetError:
-    return DatasetError(f"{archive}: archive too large once decompressed: {what}, over the {limit}-byte limit "
+    return DataRejected(f"{archive}: archive too large once decompressed: {what}, over the {limit}-byte limit "
                         "for this dataset format (decompression bomb?)")
 
 
@@ -391,7 +391,7 @@ def iter_archive(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], b
                         handle = tar.extractfile(member)
                         data = handle.read() if handle is not None else b""
                         if len(data) != member.size:
-                            raise DatasetError(f"{archive}: corrupt archive: {member.name} is truncated")
+                            raise DataRejected(f"{archive}: corrupt archive: {member.name} is truncated")
                 except DatasetError:
                     raise
                 except errors as exc:
