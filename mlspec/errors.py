@@ -41,6 +41,13 @@ class RequestError(MlspecError):
         self.status = status
 
 
+def shown_path(name: str, limit: int = 200) -> str:
+    """A file name short enough for a one-line message (a hostile name can be thousands of characters)."""
+    if len(name) <= limit:
+        return name
+    return f"{name[: limit // 2]}...{name[-limit // 2:]} ({len(name)} characters)"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One located problem in a spec: `file:line:col: message` (line and column are 1-based)."""

@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 from mlspec.datasets.base import Dataset, Progress
-from mlspec.datasets.sources import SourceSpec, check_archive_header, locate, parse_config
+from mlspec.datasets.sources import Located, SourceSpec, check_archive_header, is_remote, locate, parse_config
 
 
 def _format_module(spec: SourceSpec) -> ModuleType:
@@ -29,7 +29,23 @@ def verify_source(config: Mapping[str, Any], cache_dir: Path, progress: Progress
     spec = parse_config(config)
     if spec.path is None:
         return None
-    located = locate(spec, Path(cache_dir), progress)
+    return _check_usable(spec, locate(spec, Path(cache_dir), progress))
+
+
+def check_local_source(config: Mapping[str, Any]) -> str | None:
+    """What `mlspec validate` checks of a source, without downloading or hashing anything: a local file or
+    folder exists, reads and looks usable (as in verify_source). Returns a note when it checked nothing (a
+    URL). Raises DatasetError."""
+    spec = parse_config(config)
+    if spec.path is None:
+        return None
+    if is_remote(spec.path):
+        return f"{spec.path}: a URL, not checked here (mlspec run downloads and verifies it)"
+    _check_usable(spec, locate(spec, Path(), None, verify=False))
+    return None
+
+
+def _check_usable(spec: SourceSpec, located: Located) -> Path:
     module = _format_module(spec)
     if located.is_archive:
         check_archive_header(located.path, module.ARCHIVE_LIMITS, module.wanted)

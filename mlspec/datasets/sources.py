@@ -7,12 +7,14 @@ import hashlib
 import io
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from mlspec.datasets.base import FORMATS, DataRejected, DatasetError, Progress
+from mlspec.errors import shown_path
 
 #: The official cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html): 170,498,071 bytes.
 CIFAR10_OFFICIAL_NAME = "cifar-10-python.tar.gz"
@@ -139,8 +141,15 @@ def verify_file(path: Path, expected: dict[str, str], hint: str, progress: Progr
 # ---------------------------------------------------------------- locating
 
 
-def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None) -> Located:
-    """Local path, file:// URI or http(s):// URL -> a verified file or folder on local disk."""
+def is_remote(path: str) -> bool:
+    """Whether a dataset path names something to download rather than a local file."""
+    match = _SCHEME.match(path)
+    return match is not None and match.group(1).lower() in ("http", "https")
+
+
+def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None, verify: bool = True) -> Located:
+    """Local path, file:// URI or http(s):// URL -> a file or folder on local disk, its checksums verified
+    (unless `verify` is false)."""
     assert spec.path is not None
     text = spec.path
     match = _SCHEME.match(text)
@@ -153,15 +162,23 @@ def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None) -> Loca
     elif scheme:
         raise DatasetError(f"{text}: unsupported scheme {scheme}:// (use a local path, file://, https://)")
     else:
-        path = Path(text).expanduser()
-    if path.is_dir():
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:
+            raise DatasetError(f"{shown_path(text)}: cannot expand {text.split('/')[0]!r}: no such user") from None
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DatasetError(f"{shown_path(str(path))}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{shown_path(str(path))}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISDIR(mode):
         return Located(path, False, str(path.absolute()))
-    if not path.exists():
-        raise DatasetError(f"{path}: no such file")
-    if not path.is_file():
+    if not stat.S_ISREG(mode):
         raise DatasetError(f"{path}: not a regular file or folder")
-    expected, hint = expected_checksums(spec, path.name)
-    verify_file(path, expected, hint, progress)
+    if verify:
+        expected, hint = expected_checksums(spec, path.name)
+        verify_file(path, expected, hint, progress)
     return Located(path, True, str(path.absolute()))
 
 

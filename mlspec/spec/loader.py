@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from mlspec.errors import Problem, SpecError
+from mlspec.errors import Problem, SpecError, shown_path
 from mlspec.spec.models import REFERENCE_KINDS, Pipeline
 
 MAX_SPEC_BYTES = 1 << 20
@@ -34,6 +34,8 @@ _CORE_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 KeyPath = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -101,13 +103,6 @@ def read_spec_text(path: Path) -> str:
         line = text[: text.index("\x00")].count("\n") + 1
         raise SpecError([Problem(name, line, 1, "contains NUL bytes (binary file?)")])
     return text.removeprefix("\ufeff")
-
-
-def shown_path(name: str, limit: int = 200) -> str:
-    """A file name short enough for a one-line message (a hostile name can be thousands of characters)."""
-    if len(name) <= limit:
-        return name
-    return f"{name[: limit // 2]}...{name[-limit // 2:]} ({len(name)} characters)"
 
 
 def parse_yaml(text: str, file: str) -> Located:
@@ -239,6 +234,43 @@ def _to_plain(node: Any, path: KeyPath, located: Located, depth: int, file: str)
         return None
     # Timestamps and other implicit types are passed on as text; the models decide.
     return str(node)
+
+
+def resolve_dataset_paths(pipeline: Pipeline, located: Located, spec_dir: Path, file: str,
+                          note: Callable[[str], None]) -> None:  # fmt: skip
+    """Make every local dataset path absolute, as DVC and Compose users expect: a path written in the spec
+    is relative to the spec's folder, one given with --set to the current directory. A path in the spec that
+    exists only relative to the current directory (the old rule) still works, with a note."""
+    spec_dir = Path(os.path.abspath(spec_dir))
+    for name, dataset in pipeline.datasets.items():
+        text = dataset.path
+        if text is None or _URL.match(text) or text.lower().startswith("file:"):
+            continue
+        where: KeyPath = ("datasets", name, "path")
+        try:
+            path = Path(text.strip()).expanduser()
+        except RuntimeError:  # ~user for a user that does not exist
+            user = text.strip().split("/")[0]
+            raise SpecError([located.locate(where, file, f"cannot expand {user!r}: no such user")]) from None
+        if path.is_absolute():
+            dataset.path = os.path.normpath(path)
+            continue
+        from_command_line = any(where[:i] in located.overrides for i in range(1, len(where) + 1))
+        base = Path.cwd() if from_command_line else spec_dir
+        if not from_command_line and not _exists(spec_dir / path) and _exists(path):
+            note(f"{file}: dataset {name!r}: {text} is found relative to the current directory; relative "
+                 f"dataset paths now resolve against the spec's folder ({spec_dir}): write it relative to "
+                 "that folder or absolute (the current-directory fallback will go)")
+            base = Path.cwd()
+        dataset.path = os.path.normpath(base / path)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except (OSError, ValueError):  # missing, name too long, NUL in the name, ...
+        return False
+    return True
 
 
 def validate(located: Located, file: str) -> Pipeline:
