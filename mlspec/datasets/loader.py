@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from mlspec.datasets.base import Dataset, Progress
-from mlspec.datasets.sources import Located, SourceSpec, check_archive_header, is_remote, locate, parse_config
+from mlspec.datasets.sources import (
+    Located,
+    SourceSpec,
+    check_archive,
+    check_archive_header,
+    is_remote,
+    locate,
+    parse_config,
+)
 
 
 def _format_module(spec: SourceSpec) -> ModuleType:
@@ -29,7 +37,7 @@ def verify_source(config: Mapping[str, Any], cache_dir: Path, progress: Progress
     spec = parse_config(config)
     if spec.path is None:
         return None
-    return _check_usable(spec, locate(spec, Path(cache_dir), progress))
+    return _check_usable(spec, locate(spec, Path(cache_dir), progress, check=_archive_check(spec)))
 
 
 def check_local_source(config: Mapping[str, Any]) -> str | None:
@@ -43,6 +51,12 @@ def check_local_source(config: Mapping[str, Any]) -> str | None:
         return f"{spec.path}: a URL, not checked here (mlspec run downloads and verifies it)"
     _check_usable(spec, locate(spec, Path(), None, verify=False))
     return None
+
+
+def _archive_check(spec: SourceSpec) -> Callable[[Path], None]:
+    """What a download must pass before it is cached: a full pass over it as this format's archive."""
+    module = _format_module(spec)
+    return lambda path: check_archive(path, module.ARCHIVE_LIMITS, module.wanted)
 
 
 def _check_usable(spec: SourceSpec, located: Located) -> Path:
@@ -64,7 +78,7 @@ def load_dataset(config: Mapping[str, Any], cache_dir: Path, progress: Progress 
         make = synthetic.cifar10 if spec.format == "cifar10" else synthetic.imdb
         data = make(spec.synthetic.train_size, spec.synthetic.test_size, spec.synthetic.seed)
     else:
-        located = locate(spec, Path(cache_dir), progress)
+        located = locate(spec, Path(cache_dir), progress, check=_archive_check(spec))
         module = _format_module(spec)
         load = module.load_archive if located.is_archive else module.load_folder
         data = load(located.path, located.source, progress)

@@ -8,6 +8,7 @@ import io
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,15 +148,16 @@ def is_remote(path: str) -> bool:
     return match is not None and match.group(1).lower() in ("http", "https")
 
 
-def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None, verify: bool = True) -> Located:
+def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None, verify: bool = True,
+           check: Callable[[Path], None] | None = None) -> Located:  # fmt: skip
     """Local path, file:// URI or http(s):// URL -> a file or folder on local disk, its checksums verified
-    (unless `verify` is false)."""
+    (unless `verify` is false); `check` vets a download before it is cached."""
     assert spec.path is not None
     text = spec.path
     match = _SCHEME.match(text)
     scheme = match.group(1).lower() if match else ""
     if scheme in ("http", "https"):
-        path = download(text, spec, cache_dir, progress)
+        path = download(text, spec, cache_dir, progress, check)
         return Located(path, True, text)
     if scheme == "file" or text.lower().startswith("file:"):
         path = file_uri_path(text)
@@ -202,9 +204,11 @@ def cache_path(url: str, cache_dir: Path) -> Path:
     return cache_dir / f"{hashlib.sha256(url.encode()).hexdigest()}-{base}"
 
 
-def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | None) -> Path:
+def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | None,
+             check: Callable[[Path], None] | None = None) -> Path:  # fmt: skip
     """Fetch `url` into `cache_dir` (reusing a cached copy that verifies). The file only gets its final name
-    after the checksums match, so a cached file is always complete."""
+    after the checksums match and `check` (a full pass over the archive) accepts it, so a cached file is
+    always complete; one that is not (cached by an older version) is removed with a note and fetched again."""
     import http.client
     import tempfile
     import urllib.error
@@ -214,11 +218,11 @@ def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | N
     name = target.name.partition("-")[2]
     expected, hint = expected_checksums(spec, name)
     if target.is_file():
-        if not expected:
+        problem = _cached_problem(target, expected, check, progress)
+        if problem is None:
             return target
-        actual = hash_file(target, list(expected), progress)
-        if all(actual[algo] == want for algo, want in expected.items()):
-            return target
+        print(f"note: {target}: cached download is unusable ({problem}); fetching it again", file=sys.stderr)
+        target.unlink(missing_ok=True)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{target.name}.", suffix=".part")
@@ -252,11 +256,53 @@ def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | N
         if total is not None and done != total:
             raise DatasetError(f"{url}: download failed: got {done} of {total} bytes")
         check_digests(url, expected, {algo: h.hexdigest() for algo, h in hashers.items()}, hint)
+        if check is not None:
+            try:
+                check(tmp)
+            except DatasetError as exc:  # e.g. cut short by a server that sent no Content-Length
+                reason = str(exc).replace(f"{tmp}: ", "")
+                raise DatasetError(f"{url}: download failed: not a usable archive: {reason}") from None
         os.replace(tmp, target)
+        if not expected:  # with checksums, those are what a cached copy is checked against
+            _mark_verified(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def _marker(target: Path) -> Path:
+    return target.with_name(f"{target.name}.verified")
+
+
+def _mark_verified(target: Path) -> None:
+    """Remember that `target`, as it is now (size, mtime), passed the archive check."""
+    info = target.stat()
+    _marker(target).write_text(f"{info.st_size} {info.st_mtime_ns}\n")
+
+
+def _cached_problem(target: Path, expected: dict[str, str], check: Callable[[Path], None] | None,
+                    progress: Progress | None) -> str | None:  # fmt: skip
+    """Why a cached download cannot be used, or None. Checksums are checked each time; without them the
+    archive check runs once per file version (then remembered beside it)."""
+    if expected:
+        actual = hash_file(target, list(expected), progress)
+        bad = [algo for algo, want in expected.items() if actual[algo] != want]
+        return f"{bad[0]} mismatch" if bad else None
+    if check is None:
+        return None
+    try:
+        info = target.stat()
+        if _marker(target).read_text().split() == [str(info.st_size), str(info.st_mtime_ns)]:
+            return None
+    except OSError:
+        pass
+    try:
+        check(target)
+    except DatasetError as exc:
+        return str(exc).replace(f"{target}: ", "")
+    _mark_verified(target)
+    return None
 
 
 # ---------------------------------------------------------------- archives
@@ -419,6 +465,13 @@ def iter_archive(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], b
                 yield name, data
         if progress is not None:
             progress(f"reading {archive.name}", total, total)
+
+
+def check_archive(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], bool]) -> None:
+    """A full pass over the archive's headers (contents decompressed and skipped, never held): it opens, is
+    complete to the end of its compressed stream, and stays within `limits`."""
+    for _ in iter_archive(archive, limits, wanted, headers_only=True):
+        pass
 
 
 def check_archive_header(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], bool]) -> None:
