@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlspec.datasets.base import DataRejected, Dataset, DatasetError, Progress
-from mlspec.datasets.sources import ArchiveLimits
+from mlspec.datasets.sources import ArchiveLimits, within
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -147,9 +147,13 @@ def load_folder(path: Path, source: str, progress: Progress | None = None) -> Da
 
     def read(name: str) -> bytes:
         try:
-            return (folder / name).read_bytes()
+            with within(path, folder / name).open("rb") as f:
+                data = f.read(ARCHIVE_LIMITS.member + 1)
         except OSError as exc:
             raise DatasetError(f"{folder / name}: cannot read: {exc.strerror or exc}") from None
+        if len(data) > ARCHIVE_LIMITS.member:
+            raise DataRejected(f"{folder / name}: larger than {ARCHIVE_LIMITS.member} bytes; not a CIFAR-10 batch")
+        return data
 
     return _build(read, lambda name: str(folder / name), source, progress)
 

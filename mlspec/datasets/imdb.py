@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlspec.datasets.base import IMDB_CLASSES, DataRejected, Dataset, DatasetError, Progress
-from mlspec.datasets.sources import ArchiveLimits
+from mlspec.datasets.sources import ArchiveLimits, within
 
 FOLDER = "aclImdb"
 SPLITS = ("train", "test")
@@ -24,6 +24,7 @@ _MEMBER = re.compile(r"^(?:(?P<root>.*)/)?(?P<split>train|test)/(?P<label>pos|ne
 _NAME = re.compile(r"^(\d+)_(\d+)\.txt$")
 
 # The official archive: ~100,000 members, reviews of at most ~14 KB, ~0.3 GB in all once decompressed.
+# `member` also caps a review file read from a folder.
 ARCHIVE_LIMITS = ArchiveLimits(member=4 << 20, total=1 << 30, members=1_000_000)
 
 SortKey = tuple[int, int, str]
@@ -66,17 +67,20 @@ def load_folder(path: Path, source: str, progress: Progress | None = None) -> Da
     done = 0
     for split in SPLITS:
         for label in LABELS:
-            directory = folder / split / label
+            directory = within(path, folder / split / label)
             items = reviews.setdefault((split, label), [])
             try:
                 with os.scandir(directory) as entries:
-                    names = [e.name for e in entries if e.name.endswith(".txt") and e.is_file()]
-                for name in names:
-                    with open(directory / name, "rb") as f:
-                        items.append((_key(name), f.read()))
+                    files = [(e.name, within(path, Path(e.path)) if e.is_symlink() else Path(e.path))
+                             for e in entries if e.name.endswith(".txt") and e.is_file()]  # fmt: skip
+                for name, file in files:
+                    with open(file, "rb") as f:
+                        items.append((_key(name), f.read(ARCHIVE_LIMITS.member + 1)))
+                    if len(items[-1][1]) > ARCHIVE_LIMITS.member:
+                        raise DataRejected(f"{file}: larger than {ARCHIVE_LIMITS.member} bytes; not a review")
             except OSError as exc:
                 raise DatasetError(f"{directory}: cannot read: {exc.strerror or exc}") from None
-            done += len(names)
+            done += len(files)
             if progress is not None:
                 progress(f"reading {folder.name}", done, None)
     return _build(reviews, str(folder), source)

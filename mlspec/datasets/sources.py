@@ -184,6 +184,16 @@ def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None, verify:
     return Located(path, True, str(path.absolute()))
 
 
+def within(root: Path, path: Path) -> Path:
+    """`path` with its symlinks resolved, refusing one that leads outside the dataset folder `root` (a link
+    to /etc/passwd would otherwise end up in the vocabulary and the serving bundle)."""
+    real, boundary = path.resolve(), root.resolve()
+    if not real.is_relative_to(boundary):
+        raise DataRejected(f"{path}: a symlink to {real}, outside the dataset folder {boundary}; refusing it "
+                           "(copy the file in, or point the dataset path at the real folder)")
+    return real
+
+
 def file_uri_path(uri: str) -> Path:
     from urllib.parse import urlparse
     from urllib.request import url2pathname
