@@ -231,7 +231,8 @@ def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | N
         problem = _cached_problem(target, expected, check, progress)
         if problem is None:
             return target
-        print(f"note: {target}: cached download is unusable ({problem}); fetching it again", file=sys.stderr)
+        print(f"note: {target}: cached download is unusable ({problem}); fetching it again", file=sys.stderr,
+              flush=True)
         target.unlink(missing_ok=True)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from mlspec.spec.overrides import apply_overrides
 
 
 def _print_note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
+    print(f"note: {message}", file=sys.stderr, flush=True)
 
 
 def load(path: str | Path, overrides: list[str] | None = None,
