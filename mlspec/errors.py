@@ -7,9 +7,25 @@ from dataclasses import dataclass
 
 class MlspecError(Exception):
     """An error caused by the user's input or environment. `exit_code` follows the CLI convention:
-    2 for bad input (spec, arguments), 1 for a run that failed."""
+    2 for bad input (spec, arguments), 1 for a run that failed. `permanent`: retrying cannot help (the input
+    itself is bad), so a function failing with it is not restarted."""
 
     exit_code = 1
+    permanent = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.permanent:
+            _PERMANENT.add(cls.__name__)
+
+
+_PERMANENT: set[str] = set()
+
+
+def is_permanent(error: str | None) -> bool:
+    """Whether an invocation's error, which every executor reports as `TypeName: message`, is a permanent
+    MlspecError (one of the classes marked so, all imported by the coordinator before any stage runs)."""
+    return (error or "").partition(":")[0] in _PERMANENT
 
 
 class UsageError(MlspecError):
@@ -23,6 +39,13 @@ class RequestError(MlspecError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def shown_path(name: str, limit: int = 200) -> str:
+    """A file name short enough for a one-line message (a hostile name can be thousands of characters)."""
+    if len(name) <= limit:
+        return name
+    return f"{name[: limit // 2]}...{name[-limit // 2:]} ({len(name)} characters)"
 
 
 @dataclass(frozen=True)
@@ -50,3 +73,9 @@ class SpecError(UsageError):
 
 class RunFailed(MlspecError):
     exit_code = 1
+
+
+class RunRejected(RunFailed):
+    """A run that failed because a function found its input unusable (a permanent error): bad input."""
+
+    exit_code = 2

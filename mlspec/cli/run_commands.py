@@ -39,12 +39,14 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
 
     from mlspec import spec as spec_module
     from mlspec.cli.progress import RichReporter, summary_table
+    from mlspec.cli.spec_commands import check_datasets
     from mlspec.errors import RunFailed
     from mlspec.executors import make_executor
     from mlspec.executors.base import Limits
     from mlspec.executors.coordinator import new_run_dir, run_pipeline
 
     pipeline = spec_module.load(spec, list(overrides))
+    check_datasets(pipeline)  # before a run directory is named: it would never be created
     console = Console(stderr=True)
     local = pipeline.targets.local
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)

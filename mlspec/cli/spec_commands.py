@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from mlspec.spec import Pipeline
 
 TEMPLATES = ("quickstart", "cifar10", "imdb", "tune", "kmeans")
 
@@ -32,12 +36,29 @@ def init(template: str, schema_path: str | None) -> None:
     click.echo(template_text(template, schema_path), nl=False)
 
 
+def check_datasets(pipeline: Pipeline, quiet: bool = False) -> None:
+    """The cheap dataset checks (local files exist, read and look usable; nothing downloaded or hashed), as
+    a UsageError; a note on stderr for what was not checked."""
+    from mlspec.datasets import DatasetError, check_local_source
+    from mlspec.errors import UsageError
+
+    for name, dataset in pipeline.datasets.items():
+        try:
+            note = check_local_source(dataset.model_dump())
+        except DatasetError as exc:
+            raise UsageError(f"dataset {name!r}: {exc}") from None
+        if note and not quiet:
+            click.echo(f"note: dataset {name!r}: {note}", err=True)
+
+
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a value (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the spec is valid.")
 def validate(spec: Path, overrides: tuple[str, ...], quiet: bool) -> None:
-    """Check a spec; errors are printed as FILE:LINE:COL: message (exit status 2).
+    """Check a spec and its local dataset files; errors are printed as FILE:LINE:COL: message (exit status 2).
+
+    Relative dataset paths in the spec are relative to the spec's folder; URLs are not downloaded.
 
     \b
     Example:
@@ -46,6 +67,7 @@ def validate(spec: Path, overrides: tuple[str, ...], quiet: bool) -> None:
     from mlspec import spec as spec_module
 
     pipeline = spec_module.load(spec, list(overrides))
+    check_datasets(pipeline, quiet)
     if not quiet:
         counts = f"{len(pipeline.datasets)} datasets, {len(pipeline.stages)} stages"
         click.echo(f"{spec}: ok ({pipeline.name}: {counts}; targets: {', '.join(pipeline.targets.configured())})")

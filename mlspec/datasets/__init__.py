@@ -6,7 +6,7 @@ Importing this package only loads numpy; archive, network and pickle code is imp
 from __future__ import annotations
 
 from mlspec.datasets.base import CIFAR10_CLASSES, IMDB_CLASSES, Dataset, DatasetError, Progress, shard_indices
-from mlspec.datasets.loader import load_dataset, verify_source
+from mlspec.datasets.loader import check_local_source, load_dataset, verify_source
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -14,6 +14,7 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "Progress",
+    "check_local_source",
     "load_dataset",
     "shard_indices",
     "verify_source",

@@ -27,6 +27,14 @@ class DatasetError(MlspecError):
     failed download. The message is one line, meant to be shown to the user as is."""
 
 
+class DataRejected(DatasetError):
+    """A dataset whose contents are unusable (corrupt archive or pickle, unsafe or oversized member, refused
+    pickle, wrong layout, checksum mismatch): the same on every try, so bad input and never retried."""
+
+    exit_code = 2
+    permanent = True
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A loaded dataset. cifar10: `*_x` are uint8 arrays (N, 32, 32, 3) in HWC order; imdb: `*_x` are

@@ -12,20 +12,23 @@ from typing import Any
 
 import numpy as np
 
-from mlspec.datasets.base import Dataset, DatasetError, Progress
+from mlspec.datasets.base import DataRejected, Dataset, DatasetError, Progress
+from mlspec.datasets.sources import ArchiveLimits, within
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
 REQUIRED = (*TRAIN_BATCHES, TEST_BATCH, META)
+# The official archive: 8 members, batch files of ~31 MB, ~0.19 GB in all once decompressed.
+ARCHIVE_LIMITS = ArchiveLimits(member=128 << 20, total=1 << 30, members=10_000)
 _LAYOUT = f"{FOLDER}/ with {', '.join(TRAIN_BATCHES[:1])}..5, {TEST_BATCH} and {META}"
 
 
 def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
     """`_codecs.encode` as used by Python 3 protocol-2 pickles of bytes, limited to latin-1."""
     if encoding.replace("-", "").replace("_", "").lower() not in ("latin1", "iso88591"):
-        raise DatasetError(f"refusing _codecs.encode with encoding {encoding!r} in a CIFAR-10 pickle")
+        raise DataRejected(f"refusing _codecs.encode with encoding {encoding!r} in a CIFAR-10 pickle")
     return obj.encode("latin-1", errors)
 
 
@@ -55,12 +58,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise DatasetError(
+            raise DataRejected(
                 f"{self._where}: refusing to unpickle {module}.{name} (only numpy arrays are allowed)"
             ) from None
 
     def persistent_load(self, pid: Any) -> Any:
-        raise DatasetError(f"{self._where}: refusing a pickle with persistent ids")
+        raise DataRejected(f"{self._where}: refusing a pickle with persistent ids")
 
 
 def safe_unpickle(data: bytes, where: str) -> Any:
@@ -69,22 +72,22 @@ def safe_unpickle(data: bytes, where: str) -> Any:
     except DatasetError:
         raise
     except Exception as exc:  # a malformed pickle can raise nearly any exception type
-        raise DatasetError(f"{where}: corrupt pickle: {type(exc).__name__}: {exc}") from None
+        raise DataRejected(f"{where}: corrupt pickle: {type(exc).__name__}: {exc}") from None
 
 
 def _entry(batch: Any, key: str, where: str) -> Any:
     if not isinstance(batch, dict):
-        raise DatasetError(f"{where}: not a CIFAR-10 batch (expected a dict, got {type(batch).__name__})")
+        raise DataRejected(f"{where}: not a CIFAR-10 batch (expected a dict, got {type(batch).__name__})")
     for k in (key.encode(), key):
         if k in batch:
             return batch[k]
-    raise DatasetError(f"{where}: not a CIFAR-10 batch (no {key!r} entry)")
+    raise DataRejected(f"{where}: not a CIFAR-10 batch (no {key!r} entry)")
 
 
 def parse_meta(data: bytes, where: str) -> list[str]:
     names = _entry(safe_unpickle(data, where), "label_names", where)
     if not isinstance(names, list | tuple) or not names or not all(isinstance(n, bytes | str) for n in names):
-        raise DatasetError(f"{where}: label_names must be a non-empty list of strings")
+        raise DataRejected(f"{where}: label_names must be a non-empty list of strings")
     return [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
 
 
@@ -100,15 +103,15 @@ def parse_batch(data: bytes, where: str, num_classes: int) -> tuple[np.ndarray, 
         or (pixels.shape[1] != 3 * 32 * 32)
     ):
         got = f"{pixels.dtype} {pixels.shape}" if isinstance(pixels, np.ndarray) else type(pixels).__name__
-        raise DatasetError(f"{where}: data must be a uint8 array of shape (N, 3072), got {got}")
+        raise DataRejected(f"{where}: data must be a uint8 array of shape (N, 3072), got {got}")
     try:
         labels = np.asarray(labels_raw, dtype=np.int64)
     except (TypeError, ValueError, OverflowError):
-        raise DatasetError(f"{where}: labels must be a list of integers") from None
+        raise DataRejected(f"{where}: labels must be a list of integers") from None
     if labels.shape != (pixels.shape[0],):
-        raise DatasetError(f"{where}: {labels.size} labels for {pixels.shape[0]} images")
+        raise DataRejected(f"{where}: {labels.size} labels for {pixels.shape[0]} images")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise DatasetError(f"{where}: labels must be in 0..{num_classes - 1}")
+        raise DataRejected(f"{where}: labels must be in 0..{num_classes - 1}")
     images = np.ascontiguousarray(pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return images, labels
 
@@ -135,8 +138,8 @@ def find_folder(path: Path) -> Path:
         present = [name for name in REQUIRED if (candidate / name).is_file()]
         if present:
             missing = ", ".join(name for name in REQUIRED if name not in present)
-            raise DatasetError(f"{candidate}: incomplete CIFAR-10 folder: missing {missing}")
-    raise DatasetError(f"{path}: not a CIFAR-10 folder: expected {_LAYOUT}")
+            raise DataRejected(f"{candidate}: incomplete CIFAR-10 folder: missing {missing}")
+    raise DataRejected(f"{path}: not a CIFAR-10 folder: expected {_LAYOUT}")
 
 
 def load_folder(path: Path, source: str, progress: Progress | None = None) -> Dataset:
@@ -144,11 +147,20 @@ def load_folder(path: Path, source: str, progress: Progress | None = None) -> Da
 
     def read(name: str) -> bytes:
         try:
-            return (folder / name).read_bytes()
+            with within(path, folder / name).open("rb") as f:
+                data = f.read(ARCHIVE_LIMITS.member + 1)
         except OSError as exc:
             raise DatasetError(f"{folder / name}: cannot read: {exc.strerror or exc}") from None
+        if len(data) > ARCHIVE_LIMITS.member:
+            raise DataRejected(f"{folder / name}: larger than {ARCHIVE_LIMITS.member} bytes; not a CIFAR-10 batch")
+        return data
 
     return _build(read, lambda name: str(folder / name), source, progress)
+
+
+def wanted(name: str) -> bool:
+    """An archive member that is one of the batch files."""
+    return name.rpartition("/")[2] in REQUIRED
 
 
 def load_archive(archive: Path, source: str, progress: Progress | None = None) -> Dataset:
@@ -157,10 +169,9 @@ def load_archive(archive: Path, source: str, progress: Progress | None = None) -
     from mlspec.datasets.sources import iter_archive
 
     found: dict[str, dict[str, bytes]] = {}
-    for name, data in iter_archive(archive, progress):
+    for name, data in iter_archive(archive, ARCHIVE_LIMITS, wanted, progress):
         folder, _, base = name.rpartition("/")
-        if base in REQUIRED:
-            found.setdefault(folder, {})[base] = data
+        found.setdefault(folder, {})[base] = data
     complete = sorted(folder for folder, files in found.items() if len(files) == len(REQUIRED))
     if not complete:
         detail = ""
@@ -168,9 +179,9 @@ def load_archive(archive: Path, source: str, progress: Progress | None = None) -
             folder, files = max(found.items(), key=lambda item: len(item[1]))
             missing = ", ".join(name for name in REQUIRED if name not in files)
             detail = f" ({folder or 'top level'} lacks {missing})"
-        raise DatasetError(f"{archive}: not a CIFAR-10 archive: expected {_LAYOUT}{detail}")
+        raise DataRejected(f"{archive}: not a CIFAR-10 archive: expected {_LAYOUT}{detail}")
     if len(complete) > 1:
-        raise DatasetError(f"{archive}: several CIFAR-10 folders inside ({', '.join(complete)}); keep one")
+        raise DataRejected(f"{archive}: several CIFAR-10 folders inside ({', '.join(complete)}); keep one")
     folder = complete[0]
     files = found.pop(folder)
     found.clear()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlspec.datasets.base import IMDB_CLASSES, Dataset, DatasetError, Progress
+from mlspec.datasets.base import IMDB_CLASSES, DataRejected, Dataset, DatasetError, Progress
+from mlspec.datasets.sources import ArchiveLimits, within
 
 FOLDER = "aclImdb"
 SPLITS = ("train", "test")
@@ -21,6 +22,10 @@ LABELS = {"neg": 0, "pos": 1}
 _LAYOUT = f"{FOLDER}/ with train/pos, train/neg, test/pos and test/neg holding <id>_<rating>.txt reviews"
 _MEMBER = re.compile(r"^(?:(?P<root>.*)/)?(?P<split>train|test)/(?P<label>pos|neg)/(?P<file>[^/]+\.txt)$")
 _NAME = re.compile(r"^(\d+)_(\d+)\.txt$")
+
+# The official archive: ~100,000 members, reviews of at most ~14 KB, ~0.3 GB in all once decompressed.
+# `member` also caps a review file read from a folder.
+ARCHIVE_LIMITS = ArchiveLimits(member=4 << 20, total=1 << 30, members=1_000_000)
 
 SortKey = tuple[int, int, str]
 # (split, label name) -> [(sort key, raw bytes)]
@@ -35,7 +40,7 @@ def _key(file_name: str) -> SortKey:
 def _build(reviews: Reviews, where: str, source: str) -> Dataset:
     empty = [f"{split}/{label}" for split in SPLITS for label in LABELS if not reviews.get((split, label))]
     if empty:
-        raise DatasetError(f"{where}: no reviews in {', '.join(empty)}: expected {_LAYOUT}")
+        raise DataRejected(f"{where}: no reviews in {', '.join(empty)}: expected {_LAYOUT}")
     out: list[tuple[list[str], np.ndarray]] = []
     for split in SPLITS:
         rows = sorted(
@@ -53,7 +58,7 @@ def find_folder(path: Path) -> Path:
     for candidate in (path, path / FOLDER):
         if all((candidate / split / label).is_dir() for split in SPLITS for label in LABELS):
             return candidate
-    raise DatasetError(f"{path}: not an IMDb folder: expected {_LAYOUT}")
+    raise DataRejected(f"{path}: not an IMDb folder: expected {_LAYOUT}")
 
 
 def load_folder(path: Path, source: str, progress: Progress | None = None) -> Dataset:
@@ -62,20 +67,28 @@ def load_folder(path: Path, source: str, progress: Progress | None = None) -> Da
     done = 0
     for split in SPLITS:
         for label in LABELS:
-            directory = folder / split / label
+            directory = within(path, folder / split / label)
             items = reviews.setdefault((split, label), [])
             try:
                 with os.scandir(directory) as entries:
-                    names = [e.name for e in entries if e.name.endswith(".txt") and e.is_file()]
-                for name in names:
-                    with open(directory / name, "rb") as f:
-                        items.append((_key(name), f.read()))
+                    files = [(e.name, within(path, Path(e.path)) if e.is_symlink() else Path(e.path))
+                             for e in entries if e.name.endswith(".txt") and e.is_file()]  # fmt: skip
+                for name, file in files:
+                    with open(file, "rb") as f:
+                        items.append((_key(name), f.read(ARCHIVE_LIMITS.member + 1)))
+                    if len(items[-1][1]) > ARCHIVE_LIMITS.member:
+                        raise DataRejected(f"{file}: larger than {ARCHIVE_LIMITS.member} bytes; not a review")
             except OSError as exc:
                 raise DatasetError(f"{directory}: cannot read: {exc.strerror or exc}") from None
-            done += len(names)
+            done += len(files)
             if progress is not None:
                 progress(f"reading {folder.name}", done, None)
     return _build(reviews, str(folder), source)
+
+
+def wanted(name: str) -> bool:
+    """An archive member that is a review of the train or test split."""
+    return _MEMBER.match(name) is not None
 
 
 def load_archive(archive: Path, source: str, progress: Progress | None = None) -> Dataset:
@@ -83,17 +96,16 @@ def load_archive(archive: Path, source: str, progress: Progress | None = None) -
     from mlspec.datasets.sources import iter_archive
 
     by_root: dict[str, Reviews] = {}
-    for name, data in iter_archive(archive, progress):
+    for name, data in iter_archive(archive, ARCHIVE_LIMITS, wanted, progress):
         match = _MEMBER.match(name)
-        if match is None:
-            continue
+        assert match is not None  # wanted() checked it
         root = match.group("root") or ""
         reviews = by_root.setdefault(root, {})
         reviews.setdefault((match.group("split"), match.group("label")), []).append((_key(match["file"]), data))
     if not by_root:
-        raise DatasetError(f"{archive}: not an IMDb archive: expected {_LAYOUT}")
+        raise DataRejected(f"{archive}: not an IMDb archive: expected {_LAYOUT}")
     if len(by_root) > 1:
         roots = ", ".join(sorted(root or "top level" for root in by_root))
-        raise DatasetError(f"{archive}: several IMDb folders inside ({roots}); keep one")
+        raise DataRejected(f"{archive}: several IMDb folders inside ({roots}); keep one")
     ((root, reviews),) = by_root.items()
     return _build(reviews, f"{archive}:{root or '.'}", source)

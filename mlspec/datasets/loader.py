@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mlspec.datasets.base import Dataset, Progress
-from mlspec.datasets.sources import SourceSpec, check_archive_header, locate, parse_config
+from mlspec.datasets.sources import (
+    Located,
+    SourceSpec,
+    check_archive,
+    check_archive_header,
+    is_remote,
+    locate,
+    parse_config,
+)
 
 
-def _find_folder(spec: SourceSpec, path: Path) -> Path:
+def _format_module(spec: SourceSpec) -> ModuleType:
     if spec.format == "cifar10":
         from mlspec.datasets import cifar10
 
-        return cifar10.find_folder(path)
+        return cifar10
     from mlspec.datasets import imdb
 
-    return imdb.find_folder(path)
+    return imdb
 
 
 def verify_source(config: Mapping[str, Any], cache_dir: Path, progress: Progress | None = None) -> Path | None:
@@ -28,11 +37,35 @@ def verify_source(config: Mapping[str, Any], cache_dir: Path, progress: Progress
     spec = parse_config(config)
     if spec.path is None:
         return None
-    located = locate(spec, Path(cache_dir), progress)
+    return _check_usable(spec, locate(spec, Path(cache_dir), progress, check=_archive_check(spec)))
+
+
+def check_local_source(config: Mapping[str, Any]) -> str | None:
+    """What `mlspec validate` checks of a source, without downloading or hashing anything: a local file or
+    folder exists, reads and looks usable (as in verify_source). Returns a note when it checked nothing (a
+    URL). Raises DatasetError."""
+    spec = parse_config(config)
+    if spec.path is None:
+        return None
+    if is_remote(spec.path):
+        return f"{spec.path}: a URL, not checked here (mlspec run downloads and verifies it)"
+    _check_usable(spec, locate(spec, Path(), None, verify=False))
+    return None
+
+
+def _archive_check(spec: SourceSpec) -> Callable[[Path], None]:
+    """What a download must pass before it is cached: a full pass over it as this format's archive."""
+    module = _format_module(spec)
+    return lambda path: check_archive(path, module.ARCHIVE_LIMITS, module.wanted)
+
+
+def _check_usable(spec: SourceSpec, located: Located) -> Path:
+    module = _format_module(spec)
     if located.is_archive:
-        check_archive_header(located.path)
+        check_archive_header(located.path, module.ARCHIVE_LIMITS, module.wanted)
         return located.path
-    return _find_folder(spec, located.path)
+    path: Path = module.find_folder(located.path)
+    return path
 
 
 def load_dataset(config: Mapping[str, Any], cache_dir: Path, progress: Progress | None = None) -> Dataset:
@@ -45,11 +78,8 @@ def load_dataset(config: Mapping[str, Any], cache_dir: Path, progress: Progress 
         make = synthetic.cifar10 if spec.format == "cifar10" else synthetic.imdb
         data = make(spec.synthetic.train_size, spec.synthetic.test_size, spec.synthetic.seed)
     else:
-        located = locate(spec, Path(cache_dir), progress)
-        if spec.format == "cifar10":
-            from mlspec.datasets import cifar10 as module
-        else:
-            from mlspec.datasets import imdb as module  # type: ignore[no-redef]
+        located = locate(spec, Path(cache_dir), progress, check=_archive_check(spec))
+        module = _format_module(spec)
         load = module.load_archive if located.is_archive else module.load_folder
         data = load(located.path, located.source, progress)
     return _limit(data, spec.max_train, spec.max_test)

@@ -7,12 +7,15 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterator, Mapping
+import stat
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mlspec.datasets.base import FORMATS, DatasetError, Progress
+from mlspec.datasets.base import FORMATS, DataRejected, DatasetError, Progress
+from mlspec.errors import shown_path
 
 #: The official cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html): 170,498,071 bytes.
 CIFAR10_OFFICIAL_NAME = "cifar-10-python.tar.gz"
@@ -128,7 +131,7 @@ def hash_file(path: Path, algorithms: list[str], progress: Progress | None = Non
 def check_digests(where: str, expected: dict[str, str], actual: dict[str, str], hint: str = "") -> None:
     for algo, want in expected.items():
         if actual[algo] != want:
-            raise DatasetError(f"{where}: {algo} mismatch: expected {want}, got {actual[algo]}{hint}")
+            raise DataRejected(f"{where}: {algo} mismatch: expected {want}, got {actual[algo]}{hint}")
 
 
 def verify_file(path: Path, expected: dict[str, str], hint: str, progress: Progress | None) -> None:
@@ -139,30 +142,56 @@ def verify_file(path: Path, expected: dict[str, str], hint: str, progress: Progr
 # ---------------------------------------------------------------- locating
 
 
-def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None) -> Located:
-    """Local path, file:// URI or http(s):// URL -> a verified file or folder on local disk."""
+def is_remote(path: str) -> bool:
+    """Whether a dataset path names something to download rather than a local file."""
+    match = _SCHEME.match(path)
+    return match is not None and match.group(1).lower() in ("http", "https")
+
+
+def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None, verify: bool = True,
+           check: Callable[[Path], None] | None = None) -> Located:  # fmt: skip
+    """Local path, file:// URI or http(s):// URL -> a file or folder on local disk, its checksums verified
+    (unless `verify` is false); `check` vets a download before it is cached."""
     assert spec.path is not None
     text = spec.path
     match = _SCHEME.match(text)
     scheme = match.group(1).lower() if match else ""
     if scheme in ("http", "https"):
-        path = download(text, spec, cache_dir, progress)
+        path = download(text, spec, cache_dir, progress, check)
         return Located(path, True, text)
     if scheme == "file" or text.lower().startswith("file:"):
         path = file_uri_path(text)
     elif scheme:
         raise DatasetError(f"{text}: unsupported scheme {scheme}:// (use a local path, file://, https://)")
     else:
-        path = Path(text).expanduser()
-    if path.is_dir():
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:
+            raise DatasetError(f"{shown_path(text)}: cannot expand {text.split('/')[0]!r}: no such user") from None
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DatasetError(f"{shown_path(str(path))}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{shown_path(str(path))}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISDIR(mode):
         return Located(path, False, str(path.absolute()))
-    if not path.exists():
-        raise DatasetError(f"{path}: no such file")
-    if not path.is_file():
+    if not stat.S_ISREG(mode):
         raise DatasetError(f"{path}: not a regular file or folder")
-    expected, hint = expected_checksums(spec, path.name)
-    verify_file(path, expected, hint, progress)
+    if verify:
+        expected, hint = expected_checksums(spec, path.name)
+        verify_file(path, expected, hint, progress)
     return Located(path, True, str(path.absolute()))
+
+
+def within(root: Path, path: Path) -> Path:
+    """`path` with its symlinks resolved, refusing one that leads outside the dataset folder `root` (a link
+    to /etc/passwd would otherwise end up in the vocabulary and the serving bundle)."""
+    real, boundary = path.resolve(), root.resolve()
+    if not real.is_relative_to(boundary):
+        raise DataRejected(f"{path}: a symlink to {real}, outside the dataset folder {boundary}; refusing it "
+                           "(copy the file in, or point the dataset path at the real folder)")
+    return real
 
 
 def file_uri_path(uri: str) -> Path:
@@ -185,9 +214,11 @@ def cache_path(url: str, cache_dir: Path) -> Path:
     return cache_dir / f"{hashlib.sha256(url.encode()).hexdigest()}-{base}"
 
 
-def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | None) -> Path:
+def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | None,
+             check: Callable[[Path], None] | None = None) -> Path:  # fmt: skip
     """Fetch `url` into `cache_dir` (reusing a cached copy that verifies). The file only gets its final name
-    after the checksums match, so a cached file is always complete."""
+    after the checksums match and `check` (a full pass over the archive) accepts it, so a cached file is
+    always complete; one that is not (cached by an older version) is removed with a note and fetched again."""
     import http.client
     import tempfile
     import urllib.error
@@ -197,11 +228,12 @@ def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | N
     name = target.name.partition("-")[2]
     expected, hint = expected_checksums(spec, name)
     if target.is_file():
-        if not expected:
+        problem = _cached_problem(target, expected, check, progress)
+        if problem is None:
             return target
-        actual = hash_file(target, list(expected), progress)
-        if all(actual[algo] == want for algo, want in expected.items()):
-            return target
+        print(f"note: {target}: cached download is unusable ({problem}); fetching it again", file=sys.stderr,
+              flush=True)
+        target.unlink(missing_ok=True)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{target.name}.", suffix=".part")
@@ -235,11 +267,53 @@ def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | N
         if total is not None and done != total:
             raise DatasetError(f"{url}: download failed: got {done} of {total} bytes")
         check_digests(url, expected, {algo: h.hexdigest() for algo, h in hashers.items()}, hint)
+        if check is not None:
+            try:
+                check(tmp)
+            except DatasetError as exc:  # e.g. cut short by a server that sent no Content-Length
+                reason = str(exc).replace(f"{tmp}: ", "")
+                raise DatasetError(f"{url}: download failed: not a usable archive: {reason}") from None
         os.replace(tmp, target)
+        if not expected:  # with checksums, those are what a cached copy is checked against
+            _mark_verified(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def _marker(target: Path) -> Path:
+    return target.with_name(f"{target.name}.verified")
+
+
+def _mark_verified(target: Path) -> None:
+    """Remember that `target`, as it is now (size, mtime), passed the archive check."""
+    info = target.stat()
+    _marker(target).write_text(f"{info.st_size} {info.st_mtime_ns}\n")
+
+
+def _cached_problem(target: Path, expected: dict[str, str], check: Callable[[Path], None] | None,
+                    progress: Progress | None) -> str | None:  # fmt: skip
+    """Why a cached download cannot be used, or None. Checksums are checked each time; without them the
+    archive check runs once per file version (then remembered beside it)."""
+    if expected:
+        actual = hash_file(target, list(expected), progress)
+        bad = [algo for algo, want in expected.items() if actual[algo] != want]
+        return f"{bad[0]} mismatch" if bad else None
+    if check is None:
+        return None
+    try:
+        info = target.stat()
+        if _marker(target).read_text().split() == [str(info.st_size), str(info.st_mtime_ns)]:
+            return None
+    except OSError:
+        pass
+    try:
+        check(target)
+    except DatasetError as exc:
+        return str(exc).replace(f"{target}: ", "")
+    _mark_verified(target)
+    return None
 
 
 # ---------------------------------------------------------------- archives
@@ -251,13 +325,13 @@ def _safe_name(archive: Path, name: str) -> str:
         clean = clean[2:]
     parts = clean.split("/")
     if clean.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", clean):
-        raise DatasetError(f"{archive}: unsafe archive member {name!r} (absolute path or '..')")
+        raise DataRejected(f"{archive}: unsafe archive member {name!r} (absolute path or '..')")
     return "/".join(part for part in parts if part not in ("", "."))
 
 
 def _corrupt(archive: Path, exc: BaseException) -> DatasetError:
     detail = str(exc) or type(exc).__name__
-    return DatasetError(f"{archive}: corrupt archive: {detail}")
+    return DataRejected(f"{archive}: corrupt archive: {detail}")
 
 
 def _decompressed(raw: IO[bytes]) -> io.BufferedIOBase | IO[bytes]:
@@ -277,10 +351,72 @@ def _decompressed(raw: IO[bytes]) -> io.BufferedIOBase | IO[bytes]:
     return raw
 
 
-def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tuple[str, bytes]]:
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """How large a format's archive may be once decompressed, so a decompression bomb (a few MB that
+    inflate to GBs) is refused from its headers or partway through, never after filling memory."""
+
+    member: int  # one wanted member, read into memory
+    total: int  # every decompressed byte, read or skipped
+    members: int  # entries in the archive
+
+
+#: pax and GNU long-name headers are read into memory whole; real ones are a few hundred bytes.
+MAX_HEADER_DATA = 1 << 20
+
+
+def _capped_tarinfo(archive: Path, limits: ArchiveLimits) -> type[Any]:
+    """A TarInfo that refuses oversized headers before tarfile reads them, and members larger than the whole
+    archive may be, or sparse ones (whose holes expand without limit), before their data is touched."""
+    import tarfile
+
+    meta_types = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                  tarfile.SOLARIS_XHDTYPE)  # fmt: skip
+
+    class CappedTarInfo(tarfile.TarInfo):
+        def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+            if self.type in meta_types and self.size > MAX_HEADER_DATA:
+                raise DataRejected(f"{archive}: corrupt archive: a {self.size}-byte tar header (decompression bomb?)")
+            member: tarfile.TarInfo = super()._proc_member(tar)  # type: ignore[misc]
+            if member.issparse():
+                raise DataRejected(f"{archive}: unsupported archive member {member.name!r} (a sparse file)")
+            if member.size > limits.total:
+                raise _too_large(archive, f"member {member.name!r} is {member.size} bytes", limits.total)
+            return member
+
+    return CappedTarInfo
+
+
+def _too_large(archive: Path, what: str, limit: int) -> DatasetError:
+    return DataRejected(f"{archive}: archive too large once decompressed: {what}, over the {limit}-byte limit "
+                        "for this dataset format (decompression bomb?)")
+
+
+class _CappedStream(io.RawIOBase):
+    """The decompressed stream, refusing to produce more than `limit` bytes in all."""
+
+    def __init__(self, stream: IO[bytes] | io.BufferedIOBase, archive: Path, limit: int) -> None:
+        super().__init__()
+        self._stream, self._archive, self._limit, self.produced = stream, archive, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size if size >= 0 else self._limit + 1 - self.produced)
+        self.produced += len(data)
+        if self.produced > self._limit:
+            raise _too_large(self._archive, f"over {self._limit} bytes", self._limit)
+        return data
+
+
+def iter_archive(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], bool] = lambda name: True,
+                 progress: Progress | None = None, headers_only: bool = False) -> Iterator[tuple[str, bytes]]:
     """One streaming pass over a (gzip/bz2/xz-compressed) tar: yields (member name, contents) for every
-    regular file, in archive order. Names are normalised ('./' stripped); unsafe names are refused. A
-    compressed archive is read to the end of its compressed stream, so truncation is always detected."""
+    regular file whose normalised name is `wanted`, in archive order (other members are skipped without
+    being held in memory). Names are normalised ('./' stripped); unsafe names are refused; `limits` are
+    enforced as the archive is read. A compressed archive is read to the end of its compressed stream, so
+    truncation is always detected. With `headers_only`, contents are not read (b"" is yielded)."""
     import lzma
     import tarfile
     import zlib
@@ -296,31 +432,44 @@ def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tu
         total = os.fstat(raw.fileno()).st_size
         reported = -1
         try:
-            stream = _decompressed(raw)
-            tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 (closed below)
+            decompressed = _decompressed(raw)
+            stream = _CappedStream(decompressed, archive, limits.total)
+            tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_capped_tarinfo(archive, limits))  # noqa: SIM115
+        except DatasetError:
+            raise
         except errors as exc:
             raise _corrupt(archive, exc) from None
-        with stream, tar:
+        with decompressed, tar:
+            count = 0
             while True:
                 try:
                     member = tar.next()
+                    tar.members.clear()  # type: ignore[attr-defined]  # a streaming pass keeps no index
                     if member is None:
                         # tarfile stops quietly on a short header: make the decompressor reach its
                         # end-of-stream marker (EOFError when the file is cut short)
-                        while stream is not raw and stream.read(_CHUNK):
+                        while decompressed is not raw and stream.read(_CHUNK):
                             pass
                         break
+                    count += 1
+                    if count > limits.members:
+                        raise _too_large(archive, f"more than {limits.members} entries", limits.members)
                     name = _safe_name(archive, member.name)
-                    if not member.isfile():
+                    if not member.isfile() or not wanted(name):
                         continue
-                    handle = tar.extractfile(member)
-                    data = handle.read() if handle is not None else b""
+                    if member.size > limits.member:
+                        raise _too_large(archive, f"member {member.name!r} is {member.size} bytes", limits.member)
+                    if headers_only:
+                        data = b""
+                    else:
+                        handle = tar.extractfile(member)
+                        data = handle.read() if handle is not None else b""
+                        if len(data) != member.size:
+                            raise DataRejected(f"{archive}: corrupt archive: {member.name} is truncated")
                 except DatasetError:
                     raise
                 except errors as exc:
                     raise _corrupt(archive, exc) from None
-                if len(data) != member.size:
-                    raise DatasetError(f"{archive}: corrupt archive: {member.name} is truncated")
                 if progress is not None and raw.tell() - reported >= _CHUNK:
                     reported = raw.tell()
                     progress(f"reading {archive.name}", reported, total)
@@ -329,7 +478,15 @@ def iter_archive(archive: Path, progress: Progress | None = None) -> Iterator[tu
             progress(f"reading {archive.name}", total, total)
 
 
-def check_archive_header(archive: Path) -> None:
-    """Cheap sanity check: the file opens as a (compressed) tar and its first member header reads."""
-    for _ in iter_archive(archive):
+def check_archive(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], bool]) -> None:
+    """A full pass over the archive's headers (contents decompressed and skipped, never held): it opens, is
+    complete to the end of its compressed stream, and stays within `limits`."""
+    for _ in iter_archive(archive, limits, wanted, headers_only=True):
+        pass
+
+
+def check_archive_header(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], bool]) -> None:
+    """Cheap sanity check: the file opens as a (compressed) tar and the headers up to its first wanted member
+    read and are within `limits`. Reads headers only: no member's contents are held in memory."""
+    for _ in iter_archive(archive, limits, wanted, headers_only=True):
         break

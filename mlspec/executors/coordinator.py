@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from mlspec import __version__
 from mlspec.compile import FunctionNode, graph
-from mlspec.errors import RunFailed, UsageError
+from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
 from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, new_run_id
 from mlspec.records.model import RunPurpose
@@ -163,7 +163,7 @@ def run_stage(node: FunctionNode, run: StageRun) -> None:
             stage.retries += 1
             time.sleep(min(2.0**stage.retries, 10.0))  # give a restarting store a moment
         else:
-            fail_stage(stage, run, _describe(cause))
+            fail_stage(stage, run, _describe(cause), is_permanent(cause.error))
         run.run_dir.save(run.record)
     lead = outcomes[0].result or {}  # worker 0: the full history, resumed epochs included
     finish_stage(stage, run, lead.get("metrics", {}), lead.get("history", []))
@@ -190,12 +190,12 @@ def record_outcomes(stage: StageRecord, record: RunRecord, outcomes: list[Outcom
     stage.peak_rss_mb = max(peaks, default=None)
 
 
-def fail_stage(stage: StageRecord, run: StageRun, error: str) -> None:
+def fail_stage(stage: StageRecord, run: StageRun, error: str, permanent: bool = False) -> None:
     stage.wall_s = time.time() - (stage.started_at or time.time())
     stage.status, stage.error = "failed", error
     run.reporter.stage_finished(stage)
     _finish(run.record, run.run_dir, "failed", f"stage {stage.name!r} failed: {error}")
-    raise RunFailed(run.record.error)
+    raise (RunRejected if permanent else RunFailed)(run.record.error)
 
 
 def finish_stage(stage: StageRecord, run: StageRun, metrics: dict[str, Any], history: list[Any]) -> None:
@@ -251,10 +251,10 @@ class _Checkpoints:
 
 
 def _retryable(cause: InvocationRecord, progressed: bool) -> bool:
-    """Crashes and lost stores are retried; running out of memory would only happen again, and a
-    time limit is worth retrying only when the last attempt got further (a new checkpoint)."""
+    """Crashes and lost stores are retried (unless the input itself was refused); running out of memory would
+    only happen again, and a time limit is worth retrying only when the last attempt got further."""
     if cause.status == "error":
-        return True
+        return not is_permanent(cause.error)
     return cause.status == "timeout" and progressed
 
 

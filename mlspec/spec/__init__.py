@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from mlspec.spec.loader import Located, parse_yaml, read_spec_text, validate
+from mlspec.spec.loader import Located, parse_yaml, read_spec_text, resolve_dataset_paths, validate
 from mlspec.spec.models import Pipeline
 from mlspec.spec.overrides import apply_overrides
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> Pipeline:
-    """Load and validate a spec file; raises SpecError with file:line:col problems."""
-    return load_text(read_spec_text(Path(path)), str(path), overrides)
+def _print_note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def load(path: str | Path, overrides: list[str] | None = None,
+         note: Callable[[str], None] = _print_note) -> Pipeline:  # fmt: skip
+    """Load and validate a spec file; raises SpecError with file:line:col problems. Relative local dataset
+    paths become absolute: those in the file against the file's folder, those given with --set against the
+    current directory. `note` gets one-line notices (deprecated path forms)."""
+    file = str(path)
+    pipeline, located = _load(read_spec_text(Path(path)), file, overrides)
+    resolve_dataset_paths(pipeline, located, Path(path).parent, file, note)
+    return pipeline
 
 
 def load_text(text: str, file: str = "<spec>", overrides: list[str] | None = None) -> Pipeline:
+    return _load(text, file, overrides)[0]
+
+
+def _load(text: str, file: str, overrides: list[str] | None) -> tuple[Pipeline, Located]:
     located = parse_yaml(text, file)
     apply_overrides(located, overrides or [])
-    return validate(located, file)
+    return validate(located, file), located
 
 
 def json_schema() -> dict[str, object]:

@@ -7,18 +7,24 @@ from each key path to its position, and pydantic errors are located through that
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import re
+import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from mlspec.errors import Problem, SpecError
+from mlspec.errors import Problem, SpecError, shown_path
 from mlspec.spec.models import REFERENCE_KINDS, Pipeline
 
 MAX_SPEC_BYTES = 1 << 20
 MAX_DEPTH = 64
+# Python refuses to convert integers of more than 4,300 digits; no spec value comes near 100.
+MAX_NUMBER_DIGITS = 100
+_NUMBER = re.compile(r"^[-+]?(0[xob])?[0-9a-fA-F_.:]+([eE][-+]?[0-9_]+)?$")
 _CORE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -28,6 +34,8 @@ _CORE_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 KeyPath = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -60,16 +68,29 @@ class Located:
 
 
 def read_spec_text(path: Path) -> str:
-    """The file's text, or a SpecError for a missing, huge or non-UTF-8 file."""
-    name = str(path)
+    """The file's text, or a SpecError for a missing, huge or non-UTF-8 file, or anything but a regular
+    file (a device such as /dev/zero never ends; a FIFO blocks until someone writes)."""
+    name = shown_path(str(path))
     try:
-        raw = path.read_bytes()[: MAX_SPEC_BYTES + 1]
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            if path.is_dir():
+                raise IsADirectoryError
+            raise SpecError([Problem(name, None, None, "not a regular file (a device, FIFO or socket); "
+                                     "expected a pipeline.yaml file")])
+        # O_NONBLOCK: should the file be swapped for a FIFO after the check, opening it still returns.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise SpecError([Problem(name, None, None, "not a regular file; expected a pipeline.yaml file")])
+            raw = f.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         raise SpecError([Problem(name, None, None, "no such file")]) from None
     except IsADirectoryError:
         raise SpecError([Problem(name, None, None, "is a directory, expected a pipeline.yaml file")]) from None
     except OSError as exc:
-        raise SpecError([Problem(name, None, None, f"cannot read: {exc.strerror}")]) from None
+        raise SpecError([Problem(name, None, None, f"cannot read: {exc.strerror or exc}")]) from None
+    except ValueError as exc:  # e.g. an embedded NUL in the name
+        raise SpecError([Problem(name, None, None, f"not a usable file name: {exc}")]) from None
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecError([Problem(name, None, None, f"larger than {MAX_SPEC_BYTES} bytes; not a pipeline spec")])
     try:
@@ -128,22 +149,31 @@ def _yaml_message(exc: Any) -> str:
 
 def _check_events(events: Iterable[Any], file: str) -> None:
     """Reject what a spec never needs before anything is built from the YAML."""
-    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, MappingStartEvent, NodeEvent
 
     state = {"documents": 0, "depth": 0}
+    # Per open collection: whether it is a mapping, and how many nodes it holds so far (even -> next is a key).
+    open_collections: list[list[int]] = []
     for event in events:
+        is_key = False
+        if isinstance(event, NodeEvent) and open_collections:
+            parent = open_collections[-1]
+            is_key = bool(parent[0]) and parent[1] % 2 == 0
+            parent[1] += 1
         if isinstance(event, CollectionStartEvent):
             state["depth"] += 1
+            open_collections.append([isinstance(event, MappingStartEvent), 0])
         elif isinstance(event, CollectionEndEvent):
             state["depth"] -= 1
-        message = _event_problem(event, state)
+            open_collections.pop()
+        message = _event_problem(event, state, is_key)
         if message:
             mark = event.start_mark
             line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
             raise SpecError([Problem(file, line, col, message)])
 
 
-def _event_problem(event: Any, state: dict[str, int]) -> str | None:
+def _event_problem(event: Any, state: dict[str, int], is_key: bool) -> str | None:
     from ruamel.yaml.events import AliasEvent, CollectionStartEvent, DocumentStartEvent, NodeEvent, ScalarEvent
 
     if isinstance(event, DocumentStartEvent):
@@ -159,6 +189,12 @@ def _event_problem(event: Any, state: dict[str, int]) -> str | None:
         full = tag if tag.startswith("tag:") else tag.replace("!!", "tag:yaml.org,2002:", 1)
         if full not in _CORE_TAGS:
             return f"YAML tag {tag} is not allowed in a spec"
+    if isinstance(event, ScalarEvent) and event.style is None:
+        if is_key and event.value == "<<":
+            return "YAML merge keys (<<) are not allowed in a spec; write the keys out"
+        digits = sum(c.isdigit() for c in event.value)
+        if digits > MAX_NUMBER_DIGITS and _NUMBER.match(event.value):
+            return f"a number with {digits} digits is not a spec value (quote it if it is text)"
     if state["depth"] > MAX_DEPTH:
         return f"nested deeper than {MAX_DEPTH} levels"
     return None
@@ -198,6 +234,43 @@ def _to_plain(node: Any, path: KeyPath, located: Located, depth: int, file: str)
         return None
     # Timestamps and other implicit types are passed on as text; the models decide.
     return str(node)
+
+
+def resolve_dataset_paths(pipeline: Pipeline, located: Located, spec_dir: Path, file: str,
+                          note: Callable[[str], None]) -> None:  # fmt: skip
+    """Make every local dataset path absolute, as DVC and Compose users expect: a path written in the spec
+    is relative to the spec's folder, one given with --set to the current directory. A path in the spec that
+    exists only relative to the current directory (the old rule) still works, with a note."""
+    spec_dir = Path(os.path.abspath(spec_dir))
+    for name, dataset in pipeline.datasets.items():
+        text = dataset.path
+        if text is None or _URL.match(text) or text.lower().startswith("file:"):
+            continue
+        where: KeyPath = ("datasets", name, "path")
+        try:
+            path = Path(text.strip()).expanduser()
+        except RuntimeError:  # ~user for a user that does not exist
+            user = text.strip().split("/")[0]
+            raise SpecError([located.locate(where, file, f"cannot expand {user!r}: no such user")]) from None
+        if path.is_absolute():
+            dataset.path = os.path.normpath(path)
+            continue
+        from_command_line = any(where[:i] in located.overrides for i in range(1, len(where) + 1))
+        base = Path.cwd() if from_command_line else spec_dir
+        if not from_command_line and not _exists(spec_dir / path) and _exists(path):
+            note(f"{file}: dataset {name!r}: {text} is found relative to the current directory; relative "
+                 f"dataset paths now resolve against the spec's folder ({spec_dir}): write it relative to "
+                 "that folder or absolute (the current-directory fallback will go)")
+            base = Path.cwd()
+        dataset.path = os.path.normpath(base / path)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except (OSError, ValueError):  # missing, name too long, NUL in the name, ...
+        return False
+    return True
 
 
 def validate(located: Located, file: str) -> Pipeline:
