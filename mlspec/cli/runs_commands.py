@@ -106,7 +106,7 @@ def rm_command(run_ids: tuple[str, ...], yes: bool, runs_dir: Path) -> None:
       mlspec runs rm 20261123-101500-quickstart-ab12 --yes   # from a script
     """
     from mlspec.errors import UsageError
-    from mlspec.records.runs import removable, remove_run
+    from mlspec.records.runs import remote_objects, removable, remove_remote_objects, remove_run
 
     targets = {entry.run_id: (entry, paths) for entry, paths in (removable(runs_dir, r) for r in run_ids)}
     what = _count(len(targets), "run")
@@ -117,6 +117,10 @@ def rm_command(run_ids: tuple[str, ...], yes: bool, runs_dir: Path) -> None:
             click.echo(f"  {entry.run_id} ({entry.status}): {', '.join(str(p) for p in paths)}", err=True)
         click.confirm(f"remove {what}?", abort=True, err=True)
     for entry, paths in targets.values():
+        remote = remote_objects(entry)
+        if remote is not None:
+            count = remove_remote_objects(remote)
+            click.echo(f"removed {_count(count, 'object')} of {entry.run_id} from its {remote['kind']} store")
         remove_run(paths)
         click.echo(f"removed {entry.run_id}" + "".join(f" and {p}" for p in paths[1:]))
     click.echo(f"removed {what}")

@@ -129,11 +129,7 @@ def run_pipeline(
 
 def run_stores(pipeline: Pipeline, run_dir: RunDir) -> dict[str, dict[str, Any]]:
     """Store configs for this run's events: every run gets its own namespace in each store."""
-    objects = pipeline.storage.object_store.model_dump()
-    if objects["kind"] == "local":
-        objects["root"] = str(run_dir.local_objects(objects["root"]))
-    else:
-        objects["prefix"] = f"{objects['prefix']}/{run_dir.run_id}"
+    objects = run_dir.object_store(pipeline.storage.object_store.model_dump())
     params = pipeline.storage.param_store.model_dump()
     if params["kind"] == "local":
         params["root"] = str(run_dir.params)

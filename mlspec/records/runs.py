@@ -12,12 +12,14 @@ import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from mlspec.errors import MlspecError, UsageError
 from mlspec.records.model import RunRecord
 from mlspec.records.store import FAILED_MARKER, RECORD_FILE, RunDir
+from mlspec.storage import open_object_store
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,25 @@ def _stored_elsewhere(entry: RunEntry) -> list[Path]:
         return []
     path = RunDir(entry.path.parent, entry.run_id).local_objects(objects["root"])
     return [path] if path.is_dir() and not path.is_symlink() else []
+
+
+def remote_objects(entry: RunEntry) -> dict[str, Any] | None:
+    """The config of the run's namespace in an object store that is not a local directory (S3, GCS, ...)."""
+    if entry.record is None or entry.record.run_id != entry.run_id:
+        return None
+    objects = (entry.record.spec.get("storage") or {}).get("object_store") or {}
+    if objects.get("kind", "local") == "local":
+        return None
+    return RunDir(entry.path.parent, entry.run_id).object_store(objects)
+
+
+def remove_remote_objects(config: dict[str, Any]) -> int:
+    """Delete the run's objects from its remote object store; how many there were."""
+    try:
+        return open_object_store(config).delete_prefix("")
+    except Exception as exc:  # any client error: the caller reports it and keeps the record
+        raise MlspecError(f"cannot remove the run's objects from its {config['kind']} store: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def remove_run(paths: list[Path]) -> None:

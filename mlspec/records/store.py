@@ -10,6 +10,7 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from mlspec.errors import MlspecError, UsageError
 from mlspec.records.model import RunRecord
@@ -63,6 +64,15 @@ class RunDir:
     def local_objects(self, root: str | None) -> Path:
         """Where a local object store keeps this run's objects: `root/<run-id>` when the spec sets a root."""
         return Path(root) / self.run_id if root else self.objects
+
+    def object_store(self, spec_store: dict[str, Any]) -> dict[str, Any]:
+        """The spec's object store config narrowed to this run's namespace: its own directory, or prefix."""
+        store = dict(spec_store)
+        if store.get("kind", "local") == "local":
+            store["root"] = str(self.local_objects(store.get("root")))
+        else:
+            store["prefix"] = f"{store.get('prefix', '')}/{self.run_id}"
+        return store
 
     def create(self) -> None:
         try:

@@ -150,6 +150,32 @@ def test_rm_removes_what_the_run_stored_in_a_custom_object_store_root(tmp_path: 
     assert not (runs / run_id).exists() and not stored.exists() and (objects / "another-run").is_dir()
 
 
+def test_rm_removes_the_run_objects_from_an_s3_store_and_nothing_else(tmp_path: Path, s3_endpoint: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="rm-runs")
+    s3.put_object(Bucket="rm-runs", Key="team/another-run/model.npz", Body=b"kept")
+    spec = tmp_path / "km.yaml"
+    spec.write_text(TINY_KMEANS + "storage:\n  object_store: {kind: s3, bucket: rm-runs, prefix: team, "
+                    f"endpoint_url: '{s3_endpoint}'}}\n")
+    runs = tmp_path / "runs"
+    ran = cli("run", str(spec), "--runs-dir", str(runs))
+    assert ran.exit_code == 0, ran.stderr
+    (run_id,) = [p.name for p in runs.iterdir()]
+
+    def keys(prefix: str) -> list[str]:
+        return [o["Key"] for o in s3.list_objects_v2(Bucket="rm-runs", Prefix=prefix).get("Contents", [])]
+
+    stored = keys(f"team/{run_id}/")
+    assert stored, "the run stored nothing in S3"
+    removed = cli("runs", "rm", run_id, "--yes", "--runs-dir", str(runs))
+    assert removed.exit_code == 0, removed.stderr
+    assert f"removed {len(stored)} objects of {run_id} from its s3 store" in removed.stdout
+    assert keys(f"team/{run_id}/") == [] and keys("team/another-run/") == ["team/another-run/model.npz"]
+    assert not (runs / run_id).exists()
+
+
 def test_rm_refuses_links_and_never_follows_them(tmp_path: Path) -> None:
     elsewhere = make_run(tmp_path / "elsewhere", "20260101-000000-demo-aaaa")
     documents = tmp_path / "Documents"
