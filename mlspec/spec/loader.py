@@ -248,8 +248,10 @@ def _problems_from_validation(exc: ValidationError, located: Located, file: str)
                                      prefer_key=True)
         elif path and path[-1] == "[key]":  # a mapping key outside a fixed set (e.g. a tune stage's space)
             key_path = path[:-1]
-            problem = located.locate(key_path, file, f"unknown key {key_path[-1]!r} in {_parent(key_path)}: "
-                                     f"{_plain_words(error)}", prefer_key=True)
+            expected = (error.get("ctx") or {}).get("expected")
+            why = f"expected {expected}" if expected else _plain_words(error)
+            problem = located.locate(key_path, file, f"unknown key {key_path[-1]!r} in {_parent(key_path)} ({why})",
+                                     prefer_key=True)
         elif kind == "union_tag_not_found":
             field_name = str(error.get("ctx", {}).get("discriminator", "kind")).strip("'")
             problem = located.locate(path, file, f"missing required key {field_name!r} in {_dotted(path)}",
