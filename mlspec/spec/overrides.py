@@ -28,8 +28,8 @@ def _scalar(raw: str, assignment: str) -> Any:
     except YAMLError:
         return raw
     except ValueError:  # Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard)
-        key = assignment.partition("=")[0]
-        raise SpecError([Problem(f"--set {key}=<{len(raw)} characters>", None, None, "number too large")]) from None
+        key, digits = assignment.partition("=")[0], sum(c.isdigit() for c in raw)
+        raise SpecError([Problem(f"--set {key}=<{digits} digits>", None, None, "too large for any setting")]) from None
     if isinstance(value, dict | list):
         raise SpecError([Problem(f"--set {assignment}", None, None, "value must be a single scalar")])
     return value
