@@ -253,12 +253,11 @@ def _problems_from_validation(exc: ValidationError, located: Located, file: str)
             problem = located.locate(key_path, file, f"unknown key {key_path[-1]!r} in {_parent(key_path)} ({why})",
                                      prefer_key=True)
         elif kind == "union_tag_not_found":
-            field_name = str(error.get("ctx", {}).get("discriminator", "kind")).strip("'")
-            problem = located.locate(path, file, f"missing required key {field_name!r} in {_dotted(path)}",
+            problem = located.locate(path, file, f"missing required key {_discriminator(error)!r} in {_dotted(path)}",
                                      prefer_key=True)
         else:
             if kind == "union_tag_invalid":  # the tag's own value is what is wrong (and what --set may have set)
-                path = (*path, str(error.get("ctx", {}).get("discriminator", "kind")).strip("'"))
+                path = (*path, _discriminator(error))
             elif kind == "value_error" and path not in located.overrides:  # a model's own check across its fields
                 path = _overridden_below(path, located) or path
             problem = _at(located, path, file, _plain_words(error))
@@ -273,7 +272,8 @@ _PLAIN = {
     "int_type": "must be a whole number", "int_parsing": "must be a whole number",
     "int_from_float": "must be a whole number", "float_type": "must be a number", "float_parsing": "must be a number",
     "finite_number": "must be a finite number", "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false", "string_type": "must be text", "string_too_short": "is too short",
+    "bool_parsing": "must be true or false", "string_type": "must be text",
+    "string_too_short": "must be at least {min_length} characters",
     "string_too_long": "must be at most {max_length} characters", "string_pattern_mismatch": "must be {pattern}",
     "greater_than": "must be above {gt}", "greater_than_equal": "must be at least {ge}",
     "less_than": "must be below {lt}", "less_than_equal": "must be at most {le}", "literal_error": "must be {expected}",
@@ -296,16 +296,22 @@ def _plain_words(error: Any) -> str:
         return "is too large a number"
     if kind == "string_pattern_mismatch":
         ctx["pattern"] = _PATTERN_WORDS.get(ctx.get("pattern", ""), f"text matching {ctx.get('pattern')}")
-    for key in ("discriminator", "expected_tags"):
-        if key in ctx:
-            ctx[key] = str(ctx[key]).replace("'", "")
+    if "expected_tags" in ctx:
+        ctx.update(discriminator=_discriminator(error), expected_tags=str(ctx["expected_tags"]).replace("'", ""))
     if kind in _PLAIN:
         message = _PLAIN[kind].format(**{k: (f"{v:g}" if isinstance(v, float) else v) for k, v in ctx.items()})
     else:
         message = str(error["msg"]).replace("Input should be", "must be")
-    if isinstance(value, str | int | float | bool) and len(repr(value)) < 60:
+    if isinstance(value, bool):  # as the YAML says it
+        message += f" (got {str(value).lower()})"
+    elif isinstance(value, str | int | float) and len(repr(value)) < 60:
         message += f" (got {value!r})"
     return message
+
+
+def _discriminator(error: Any) -> str:
+    """The field naming a union's member (`kind`), which pydantic gives quoted."""
+    return str((error.get("ctx") or {}).get("discriminator", "kind")).strip("'")
 
 
 def _entry_made_by_override(path: KeyPath, located: Located) -> tuple[str, str] | None:

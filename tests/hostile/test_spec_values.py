@@ -155,14 +155,14 @@ def test_search_values_the_train_stage_takes_still_load() -> None:
      ("seed=-1", "must be at least 0"),
      ("datasets.images.synthetic.seed=-1", "must be at least 0"),
      ("datasets.images.synthetic.seed=4294967296", "must be at most 4294967295"),
-     ("stages.train_images.workers=true", "must be a whole number (got True)"),
+     ("stages.train_images.workers=true", "must be a whole number (got true)"),
      ("stages.train_images.epochs=2.5", "must be a whole number (got 2.5)"),
      ("stages.train_images.epochs=1e300", "must be a whole number"),
      ("stages.train_images.memory_mb=100000000000000000000", "must be at most 1048576"),
      ("targets.aws-lambda.memory_mb=1", "must be at least 64"),
      ("stages.train_images.timeout_s=1e300", "must be at most 31622400"),
      ("stages.prep_reviews.min_df=100000000", "must be at most 1000000"),
-     ("stages.train_images.learning_rate=true", "must be a number (got True)"),
+     ("stages.train_images.learning_rate=true", "must be a number (got true)"),
      ("stages.train_images.workers=1001", "must be at most 1000")],
 )  # fmt: skip
 def test_values_that_would_fail_later_are_refused_now(quickstart: Path, override: str, message: str) -> None:
