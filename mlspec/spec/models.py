@@ -141,8 +141,8 @@ class TrainStage(StageBase):
     model: Literal["small_cnn", "logistic_regression"] = Field(
         description="small_cnn (images, torch) or logistic_regression (TF-IDF text, scikit-learn)"
     )
-    # 1,000: AWS Lambda's default concurrency quota, the largest in the catalog; bsp/ssp need every worker
-    # running at once, so more could never pass a barrier.
+    # 1,000: the largest concurrency quota in the catalog (AWS Lambda's default, Azure Flex's); bsp/ssp need
+    # every worker running at once, so more could never pass a barrier.
     workers: int = Field(1, ge=1, le=1000, description="Number of parallel training functions")
     epochs: int = Field(3, ge=1, le=10_000)
     batch_size: int = Field(
@@ -220,7 +220,7 @@ class SearchRange(StrictModel):
         return self
 
 
-# What a tune stage may search; integers are rounded.
+# What a tune stage may search; batch_size and epochs take whole numbers.
 Tunable = Literal["learning_rate", "weight_decay", "momentum", "batch_size", "epochs", "admm_rho"]
 INTEGER_HYPERPARAMETERS = ("batch_size", "epochs")
 _BOUNDS = {"gt": (operator.gt, "above"), "ge": (operator.ge, "at least"), "lt": (operator.lt, "below"),

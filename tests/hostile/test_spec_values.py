@@ -314,7 +314,6 @@ def test_plan_json_options_that_overflowed_are_refused(quickstart: Path, tmp_pat
 
 
 def test_plan_json_is_standard_json(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO / "tests" / "planner"))
     from tests.planner.conftest import cifar10_usage, write_run
 
     pipeline = spec.load(REPO / "examples" / "cifar10.yaml")
