@@ -5,6 +5,7 @@ Nothing heavy is imported: no torch, and scikit-learn only for `plan --optimizer
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ from mlspec.records import DEFAULT_ROOT
               help="Most workers tried for a train stage (also capped by each platform's concurrency quota).")
 @click.option("--sync", "pattern", type=click.Choice(["allreduce", "scatter_reduce"]), default="allreduce",
               show_default=True, help="Synchronisation pattern modelled for training.")
-@click.option("--usd-per-hour", type=click.FloatRange(min=0), default=None,
+# Bounded: cost + an infinite (or overflowing) price on time has no least value to plan for.
+@click.option("--usd-per-hour", type=click.FloatRange(min=0, max=1_000_000), default=None,
               help="Minimise cost + this price on each hour of pipeline time (a weighted mix).")
 @click.option("--free-tier", is_flag=True, help="Subtract the platforms' monthly free allowances.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of Bayesian optimisation.")
@@ -75,11 +77,27 @@ def plan(spec: Path, overrides: tuple[str, ...], optimizer: str, as_json: bool, 
     result = make_plan(pipeline, source.usages, source.explanations, options, objective_of(pipeline, usd_per_hour),
                        source.describe())
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_json(result.to_dict())
     else:
         render(result, Console(width=max(Console().width, 160)))
     if not result.choice.feasible:
         raise UsageError(result.choice.message or "the objective cannot be met")
+
+
+def write_json(data: Any) -> None:
+    """Standard JSON on stdout (what jq and other languages read): a number that is not finite (an unbounded
+    or overflowed figure) is written as null, never as Python's `Infinity`/`NaN`."""
+    sys.stdout.write(json.dumps(_finite_or_null(data), indent=2, allow_nan=False) + "\n")
+
+
+def _finite_or_null(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite_or_null(value) for value in data]
+    return data
 
 
 def _fact_rows(obj: Any, prefix: str) -> list[dict[str, Any]]:
@@ -102,7 +120,7 @@ def providers(as_json: bool) -> None:
     from mlspec.providers import all_offerings, all_providers
 
     if as_json:
-        sys.stdout.write(json.dumps([p.to_dict() for p in all_providers()], indent=2) + "\n")
+        write_json([p.to_dict() for p in all_providers()])
         return
     from rich.console import Console
     from rich.table import Table
@@ -158,7 +176,7 @@ def price(target: str, memory_mb: float, seconds: float, invocations: int, vcpu:
     cost = price_of(offering, memory_mb, seconds, invocations, vcpu=vcpu,
                     storage_requests={"put": put, "get": get}, egress_gb=egress_gb, free_tier=free_tier)
     if as_json:
-        sys.stdout.write(json.dumps({"target": offering.id, **cost.to_dict()}, indent=2) + "\n")
+        write_json({"target": offering.id, **cost.to_dict()})
         return
     from rich.console import Console
     from rich.table import Table

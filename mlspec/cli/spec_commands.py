@@ -62,7 +62,8 @@ def validate(spec: Path, overrides: tuple[str, ...], quiet: bool) -> None:
 
     \b
     Example:
-      mlspec validate pipeline.yaml --set stages.train.workers=4
+      mlspec init > pipeline.yaml
+      mlspec validate pipeline.yaml --set stages.train_images.workers=4
     """
     from mlspec import spec as spec_module
 

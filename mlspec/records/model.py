@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 InvocationStatus = Literal["ok", "error", "timeout", "memory", "killed"]
 StageStatus = Literal["pending", "running", "succeeded", "failed"]
@@ -12,7 +12,13 @@ RunStatus = Literal["running", "succeeded", "failed"]
 RunPurpose = Literal["run", "profile"]
 
 
-class InvocationRecord(BaseModel):
+class _Measured(BaseModel):
+    # A diverged training's loss is a real NaN: written as the JSON string "NaN" (and read back as a float),
+    # where JSON has no such number (pydantic's default would write null, which the record then cannot read).
+    model_config = ConfigDict(ser_json_inf_nan="strings")
+
+
+class InvocationRecord(_Measured):
     """One function invocation, as measured by the executor that ran it."""
 
     id: str
@@ -40,7 +46,7 @@ class InvocationRecord(BaseModel):
     request_id: str | None = Field(None, description="The platform's id of the request, to find its logs")
 
 
-class TrialRecord(BaseModel):
+class TrialRecord(_Measured):
     """One hyperparameter trial of a tune stage; scores are on the validation part of the training split."""
 
     index: int = Field(description="0 is the spec's own (default) configuration")
@@ -54,7 +60,7 @@ class TrialRecord(BaseModel):
     error: str | None = None
 
 
-class StageRecord(BaseModel):
+class StageRecord(_Measured):
     name: str
     kind: str
     status: StageStatus = "pending"
@@ -72,7 +78,7 @@ class StageRecord(BaseModel):
     error: str | None = None
 
 
-class RunRecord(BaseModel):
+class RunRecord(_Measured):
     """`.mlspec/runs/<run_id>/record.json`. All figures are measured on `target`."""
 
     schema_version: int = 1

@@ -116,4 +116,5 @@ class RunDir:
                 self.failed_marker.touch()
 
     def write_spec(self, spec: dict[str, object]) -> None:
-        (self.path / "spec.json").write_text(json.dumps(spec, indent=1))
+        # A validated spec holds only finite numbers: anything else is a bug, shown before the run starts.
+        (self.path / "spec.json").write_text(json.dumps(spec, indent=1, allow_nan=False))

@@ -7,6 +7,7 @@ from each key path to its position, and pydantic errors are located through that
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -18,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlspec.errors import Problem, SpecError, shown_path
-from mlspec.spec.models import REFERENCE_KINDS, Pipeline
+from mlspec.spec.models import NAME_PATTERN, REFERENCE_KINDS, Pipeline
 
 MAX_SPEC_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -275,6 +276,11 @@ def _exists(path: Path) -> bool:
 
 def validate(located: Located, file: str) -> Pipeline:
     """Pydantic validation, then cross-references; every problem located in the file."""
+    non_finite = [_at(located, path, file, f"{value} is not a finite number (.inf and .nan are not allowed in a "
+                      "spec: they cannot be written to a run record)")
+                  for path, value in _non_finite_floats(located.data, ())]  # fmt: skip
+    if non_finite:
+        raise SpecError(non_finite)
     try:
         pipeline = Pipeline.model_validate(located.data)
     except ValidationError as exc:
@@ -285,28 +291,123 @@ def validate(located: Located, file: str) -> Pipeline:
     return pipeline
 
 
+def _non_finite_floats(data: Any, path: KeyPath) -> Iterable[tuple[KeyPath, float]]:
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _non_finite_floats(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _non_finite_floats(value, (*path, i))
+
+
 def _problems_from_validation(exc: ValidationError, located: Located, file: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for error in exc.errors(include_url=False):
         path = _data_path(error["loc"], located.data)
         kind = error["type"]
-        where = ".".join(str(p) for p in path) or "the top level"
-        if kind == "extra_forbidden":
+        new_entry = _entry_made_by_override(path, located)
+        if new_entry:
+            collection, name = new_entry
+            known = ", ".join(n for n in located.data.get(collection, {}) if (collection, n) in located.key_positions)
+            problem = located.locate(new_entry, file, f"no {collection.removesuffix('s')} {name!r} in {file} "
+                                     f"({collection}: {known or 'none'})")
+        elif kind == "extra_forbidden":
             problem = located.locate(path, file, f"unknown key {path[-1]!r} in {_parent(path)}", prefer_key=True)
         elif kind == "missing":
             problem = located.locate(path[:-1], file, f"missing required key {path[-1]!r} in {_parent(path)}",
                                      prefer_key=True)
-        elif kind == "union_tag_invalid" or kind == "union_tag_not_found":
-            problem = located.locate(path, file, f"{where}: {error['msg']}")
+        elif path and path[-1] == "[key]":  # a mapping key outside a fixed set (e.g. a tune stage's space)
+            key_path = path[:-1]
+            expected = (error.get("ctx") or {}).get("expected")
+            why = f"expected {expected}" if expected else _plain_words(error)
+            problem = located.locate(key_path, file, f"unknown key {key_path[-1]!r} in {_parent(key_path)} ({why})",
+                                     prefer_key=True)
+        elif kind == "union_tag_not_found":
+            problem = located.locate(path, file, f"missing required key {_discriminator(error)!r} in {_dotted(path)}",
+                                     prefer_key=True)
         else:
-            value = error.get("input")
-            shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) and len(repr(value)) < 60 else ""
-            problem = located.locate(path, file, f"{where}: {error['msg']}{shown}")
+            if kind == "union_tag_invalid":  # the tag's own value is what is wrong (and what --set may have set)
+                path = (*path, _discriminator(error))
+            elif kind == "value_error" and path not in located.overrides:  # a model's own check across its fields
+                path = _overridden_below(path, located) or path
+            problem = _at(located, path, file, _plain_words(error))
         if str(problem) not in seen:
             seen.add(str(problem))
             problems.append(problem)
     return problems
+
+
+# Pydantic's error types in plain words; {name} is filled from the error's context.
+_PLAIN = {
+    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number", "float_type": "must be a number", "float_parsing": "must be a number",
+    "finite_number": "must be a finite number", "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false", "string_type": "must be text",
+    "string_too_short": "must be at least {min_length} characters",
+    "string_too_long": "must be at most {max_length} characters", "string_pattern_mismatch": "must be {pattern}",
+    "greater_than": "must be above {gt}", "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be below {lt}", "less_than_equal": "must be at most {le}", "literal_error": "must be {expected}",
+    "dict_type": "must be a mapping (key: value)", "model_type": "must be a mapping (key: value)",
+    "model_attributes_type": "must be a mapping (key: value)", "list_type": "must be a list",
+    "too_short": "must have at least {min_length} item(s)", "too_long": "must have at most {max_length} item(s)",
+    "union_tag_invalid": "unknown {discriminator} {tag!r}; expected one of {expected_tags}",
+}
+_PATTERN_WORDS = {NAME_PATTERN: "a name (a letter, then up to 62 letters, digits, _ or -)",
+                  r"^[0-9a-fA-F]{64}$": "64 hexadecimal digits", r"^[0-9a-fA-F]{32}$": "32 hexadecimal digits",
+                  r"^rediss?://": "a redis:// or rediss:// URL"}
+
+
+def _plain_words(error: Any) -> str:
+    """The error as the user should read it: no pydantic wording, error types or links."""
+    kind, ctx, value = error["type"], dict(error.get("ctx") or {}), error.get("input")
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("float_type", "float_parsing") and isinstance(value, int) and not isinstance(value, bool):
+        return "is too large a number"
+    if kind == "string_pattern_mismatch":
+        ctx["pattern"] = _PATTERN_WORDS.get(ctx.get("pattern", ""), f"text matching {ctx.get('pattern')}")
+    if "expected_tags" in ctx:
+        ctx.update(discriminator=_discriminator(error), expected_tags=str(ctx["expected_tags"]).replace("'", ""))
+    if kind in _PLAIN:
+        message = _PLAIN[kind].format(**{k: (f"{v:g}" if isinstance(v, float) else v) for k, v in ctx.items()})
+    else:
+        message = str(error["msg"]).replace("Input should be", "must be")
+    if isinstance(value, bool):  # as the YAML says it
+        message += f" (got {str(value).lower()})"
+    elif isinstance(value, str | int | float) and len(repr(value)) < 60:
+        message += f" (got {value!r})"
+    return message
+
+
+def _discriminator(error: Any) -> str:
+    """The field naming a union's member (`kind`), which pydantic gives quoted."""
+    return str((error.get("ctx") or {}).get("discriminator", "kind")).strip("'")
+
+
+def _entry_made_by_override(path: KeyPath, located: Located) -> tuple[str, str] | None:
+    """("stages", name) or ("datasets", name) when a --set made up that entry (it is not in the file)."""
+    if len(path) >= 2 and path[0] in ("stages", "datasets") and path[:2] in located.overrides \
+            and path[:2] not in located.key_positions:
+        return str(path[0]), str(path[1])
+    return None
+
+
+def _overridden_below(path: KeyPath, located: Located) -> KeyPath | None:
+    """The last --set under `path`: a model's check across its fields failing there was caused by that flag."""
+    below = [p for p in located.overrides if len(p) > len(path) and p[: len(path)] == path]
+    return below[-1] if below else None
+
+
+def _at(located: Located, path: KeyPath, file: str, message: str) -> Problem:
+    """`message` about the value at `path`, which it names unless a --set KEY=VALUE (naming it) is blamed."""
+    return located.locate(path, file, message if path in located.overrides else f"{_dotted(path)}: {message}")
+
+
+def _dotted(path: KeyPath) -> str:
+    return ".".join(str(p) for p in path) or "the top level"
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> KeyPath:
@@ -372,6 +473,7 @@ def _tune_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
     for name, stage in pipeline.stages.items():
         if not isinstance(stage, TuneStage):
             continue
+        out.extend((("stages", name, *where), message) for where, message in stage.space_problems())
         users = [(n, s) for n, s in pipeline.stages.items()
                  if isinstance(s, TrainStage) and s.hyperparameters == name]  # fmt: skip
         if len(users) != 1:
@@ -387,11 +489,20 @@ def _tune_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
 
 
 def _model_data_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
-    from mlspec.spec.models import TrainStage
+    from mlspec.spec.models import IterativeStage, PreprocessStage, TrainStage
 
     needs = {"small_cnn": "cifar10", "logistic_regression": "imdb"}
     out: list[tuple[KeyPath, str]] = []
     for name, stage in pipeline.stages.items():
+        dataset_name = pipeline.dataset_of(name)
+        dataset = pipeline.datasets[dataset_name]
+        examples = dataset.train_examples()
+        if isinstance(stage, PreprocessStage) and dataset.format == "imdb" and stage.min_df > examples:
+            out.append((("stages", name, "min_df"), f"min_df {stage.min_df} is more than the {examples} training "
+                        f"documents of dataset {dataset_name!r}: every term would be dropped"))
+        if isinstance(stage, TrainStage | IterativeStage) and stage.workers > examples:
+            out.append((("stages", name, "workers"), f"{stage.workers} workers but only {examples} training "
+                        f"examples in dataset {dataset_name!r}: each worker needs a shard of at least one"))
         if isinstance(stage, TrainStage):
             fmt = pipeline.datasets[pipeline.dataset_of(name)].format
             if needs[stage.model] != fmt:

@@ -6,6 +6,7 @@ Targets are a mapping keyed by platform name so `--set targets.local.timeout_s=5
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Annotated, Any, Literal
 
@@ -16,7 +17,15 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # strict: `workers: true` or `epochs: 2.5` are mistakes, not 1 and 2; no .inf/.nan in any float field.
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
+
+
+# Every seed ends up in numpy's and scikit-learn's legacy generators, which take 0..2**32-1.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+# The most memory any target offers a function: a local machine's (the clouds stop at 48 GB, IBM Code Engine).
+MAX_MEMORY_MB = 1_048_576
+MemoryMb = Annotated[int, Field(ge=64, le=MAX_MEMORY_MB)]
 
 
 # ---------------------------------------------------------------- units
@@ -47,7 +56,9 @@ def _parse_usd(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
+# A year: longer than any platform's time limit or deadline, and well inside what OS timers accept.
+MAX_SECONDS = 366 * 86400
+Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0, le=MAX_SECONDS)]
 Usd = Annotated[float, BeforeValidator(_parse_usd), Field(gt=0)]
 
 
@@ -59,7 +70,7 @@ class SyntheticOptions(StrictModel):
 
     train_size: int = Field(2000, ge=20, le=1_000_000)
     test_size: int = Field(500, ge=10, le=1_000_000)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class DatasetSpec(StrictModel):
@@ -77,13 +88,22 @@ class DatasetSpec(StrictModel):
     max_train: int | None = Field(None, ge=10, description="Keep only the first N training examples")
     max_test: int | None = Field(None, ge=10, description="Keep only the first N test examples")
 
+    def train_examples(self) -> int:
+        """The most training examples this dataset yields (its official training split's size for a path)."""
+        size = self.synthetic.train_size if self.path is None else OFFICIAL_TRAIN_EXAMPLES[self.format]
+        return size if self.max_train is None else min(size, self.max_train)
+
+
+# Training examples in the official releases: CIFAR-10's 5 batches of 10,000; IMDb's train/ folder.
+OFFICIAL_TRAIN_EXAMPLES = {"cifar10": 50_000, "imdb": 25_000}
+
 
 # ---------------------------------------------------------------- stages
 
 
 class StageBase(StrictModel):
     description: str | None = None
-    memory_mb: int | None = Field(None, ge=64, description="This stage's functions only; default: the target's")
+    memory_mb: MemoryMb | None = Field(None, description="This stage's functions only; default: the target's")
     timeout_s: Seconds | None = Field(None, description="This stage's functions only; default: the target's")
     retries: int = Field(2, ge=0, le=20, description="Restarts from the last checkpoint after a failure")
 
@@ -103,7 +123,11 @@ class PreprocessStage(StageBase):
     dataset: Name = Field(description="Name of a dataset under `datasets`")
     max_features: int = Field(200_000, ge=16, le=5_000_000, description="Text: TF-IDF vocabulary size")
     ngram_max: int = Field(2, ge=1, le=3, description="Text: longest word n-gram")
-    min_df: int = Field(2, ge=1, description="Text: ignore terms in fewer documents")
+    min_df: int = Field(
+        2, ge=1, le=1_000_000,
+        description="Text: ignore terms in fewer documents (at most the training documents: TF-IDF keeps terms "
+        "in up to all of them)",
+    )  # fmt: skip
 
     def dataset_refs(self) -> dict[str, str]:
         return {"dataset": self.dataset}
@@ -117,6 +141,8 @@ class TrainStage(StageBase):
     model: Literal["small_cnn", "logistic_regression"] = Field(
         description="small_cnn (images, torch) or logistic_regression (TF-IDF text, scikit-learn)"
     )
+    # 1,000: the largest concurrency quota in the catalog (AWS Lambda's default, Azure Flex's); bsp/ssp need
+    # every worker running at once, so more could never pass a barrier.
     workers: int = Field(1, ge=1, le=1000, description="Number of parallel training functions")
     epochs: int = Field(3, ge=1, le=10_000)
     batch_size: int = Field(
@@ -194,9 +220,24 @@ class SearchRange(StrictModel):
         return self
 
 
-# What a tune stage may search; integers are rounded.
+# What a tune stage may search; batch_size and epochs take whole numbers.
 Tunable = Literal["learning_rate", "weight_decay", "momentum", "batch_size", "epochs", "admm_rho"]
 INTEGER_HYPERPARAMETERS = ("batch_size", "epochs")
+_BOUNDS = {"gt": (operator.gt, "above"), "ge": (operator.ge, "at least"), "lt": (operator.lt, "below"),
+           "le": (operator.le, "at most")}
+
+
+def tunable_problem(name: str, value: float) -> str | None:
+    """Why the train stage would refuse this value of a hyperparameter (None: it takes it): its own
+    constraints on that field, so a trial never asks for what the spec itself could not say."""
+    if name in INTEGER_HYPERPARAMETERS and value != round(value):
+        return f"{name} takes whole numbers (got {value:g})"
+    for constraint in TrainStage.model_fields[name].metadata:
+        for attr, (holds, words) in _BOUNDS.items():
+            bound = getattr(constraint, attr, None)
+            if bound is not None and not holds(value, bound):
+                return f"{name} must be {words} {bound:g} (got {value:g})"
+    return None
 
 
 class TuneStage(StageBase):
@@ -210,15 +251,16 @@ class TuneStage(StageBase):
         "random", description="grid: every combination of values; random: sampled; bayes: Optuna's TPE"
     )
     trials: int = Field(8, ge=1, le=1000, description="random/bayes: trials besides the default; grid: a cap")
-    parallel: int | None = Field(None, ge=1, description="Trials at once; default: all (capped by the target)")
+    parallel: int | None = Field(None, ge=1, le=1000,
+                                 description="Trials at once; default: all (capped by the target)")
     space: dict[Tunable, SearchRange] = Field(min_length=1, description="Hyperparameter -> range searched")
-    epochs: int | None = Field(None, ge=1, description="Epochs per trial; default: the tuned stage's")
+    epochs: int | None = Field(None, ge=1, le=10_000, description="Epochs per trial; default: the tuned stage's")
     validation_fraction: float = Field(0.2, gt=0, lt=0.9, description="Of the training split, held out to score")
     early_stopping: Literal["median", "none"] = Field(
         "median", description="median: stop a trial whose validation accuracy is below the median of the "
         "others at the same epoch"
     )
-    grace_epochs: int = Field(1, ge=1, description="Epochs every trial runs before it may be stopped")
+    grace_epochs: int = Field(1, ge=1, le=10_000, description="Epochs every trial runs before it may be stopped")
 
     @model_validator(mode="after")
     def _grid_has_values(self) -> TuneStage:
@@ -227,6 +269,20 @@ class TuneStage(StageBase):
             if ranges:
                 raise ValueError(f"search grid needs values: [...] for {', '.join(ranges)}")
         return self
+
+    def space_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(path within this stage, message) for every listed value, low or high the tuned train stage refuses."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        for name, r in self.space.items():
+            points: list[tuple[tuple[str | int, ...], float | None]] = (
+                [(("values", i), v) for i, v in enumerate(r.values)] if r.values is not None
+                else [(("low",), r.low), (("high",), r.high)]
+            )  # fmt: skip
+            for where, value in points:
+                problem = None if value is None else tunable_problem(name, value)
+                if problem:
+                    out.append((("space", name, *where), problem))
+        return out
 
     def stage_refs(self) -> dict[str, str]:
         return {"data": self.data}
@@ -270,7 +326,8 @@ class IterativeStage(StageBase):
         description="kmeans: Lloyd's k-means (needs clusters); logistic_regression: multinomial, full-batch "
         "gradient descent (held-out accuracy reported)"
     )
-    workers: int = Field(1, ge=1, le=1000, description="Number of parallel functions, one shard each")
+    workers: int = Field(1, ge=1, le=1000, description="Number of parallel functions, one shard each (at most "
+                         "1,000, as for train stages: every iteration waits for all of them)")
     iterations: int = Field(100, ge=1, le=100_000, description="At most this many iterations")
     tolerance: float = Field(
         1e-4, ge=0, description="Stop when the shared state moves less than this (L2 norm of the change / norm)"
@@ -325,20 +382,20 @@ REFERENCE_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
 
 
 class TargetBase(StrictModel):
-    memory_mb: int = Field(ge=64, description="Memory per function instance (MB)")
+    memory_mb: MemoryMb = Field(description="Memory per function instance (MB)")
     timeout_s: Seconds = Field(description="Time limit per invocation; longer work is chained")
 
 
 class LocalTarget(TargetBase):
     """This machine: each invocation is an OS process with memory and time limits enforced."""
 
-    memory_mb: int = Field(2048, ge=64, le=1_048_576)
+    memory_mb: MemoryMb = 2048
     timeout_s: Seconds = 3600.0
     max_workers: int | None = Field(None, ge=1, description="Cap on concurrent invocations")
 
 
 class AwsLambdaTarget(TargetBase):
-    memory_mb: int = 1769
+    memory_mb: MemoryMb = 1769
     timeout_s: Seconds = 900.0
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     max_concurrency: int = Field(1000, ge=1)
@@ -346,7 +403,7 @@ class AwsLambdaTarget(TargetBase):
 
 
 class GcpCloudRunTarget(TargetBase):
-    memory_mb: int = 2048
+    memory_mb: MemoryMb = 2048
     vcpu: float = Field(1.0, gt=0, le=8)
     timeout_s: Seconds = 3600.0
     mode: Literal["service", "job"] = "service"
@@ -360,7 +417,7 @@ class AzureFunctionsTarget(TargetBase):
     plan: Literal["consumption", "flex", "premium"] = Field(
         "flex", description="Hosting plan priced by the planner; `mlspec deploy` needs premium (Elastic Premium), "
         "the only one that runs mlspec's full Functions container images")
-    memory_mb: int = 2048
+    memory_mb: MemoryMb = 2048
     timeout_s: Seconds = 1800.0
     max_instances: int = Field(100, ge=1)
     region: str = "eastus"
@@ -371,7 +428,7 @@ class AzureFunctionsTarget(TargetBase):
 
 
 class IbmCodeEngineTarget(TargetBase):
-    memory_mb: int = 4096
+    memory_mb: MemoryMb = 4096
     vcpu: float = Field(1.0, gt=0, le=12)
     timeout_s: Seconds = 600.0
     max_instances: int = Field(100, ge=1)
@@ -379,7 +436,7 @@ class IbmCodeEngineTarget(TargetBase):
 
 
 class OracleFunctionsTarget(TargetBase):
-    memory_mb: int = 1024
+    memory_mb: MemoryMb = 1024
     timeout_s: Seconds = 300.0
     max_instances: int = Field(100, ge=1)
     region: str = "us-ashburn-1"
@@ -519,7 +576,7 @@ class Pipeline(StrictModel):
 
     name: Name
     description: str | None = None
-    seed: int = Field(0, ge=0, description="Seeds data order, initialisation and sharding")
+    seed: Seed = Field(0, description="Seeds data order, initialisation and sharding")
     datasets: dict[Name, DatasetSpec] = Field(min_length=1)
     stages: dict[Name, Stage] = Field(min_length=1)
     targets: Targets = Field(default_factory=Targets)

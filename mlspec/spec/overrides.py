@@ -27,6 +27,9 @@ def _scalar(raw: str, assignment: str) -> Any:
         value = YAML(typ="safe", pure=True).load(raw)
     except YAMLError:
         return raw
+    except ValueError:  # Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard)
+        key, digits = assignment.partition("=")[0], sum(c.isdigit() for c in raw)
+        raise SpecError([Problem(f"--set {key}=<{digits} digits>", None, None, "too large for any setting")]) from None
     if isinstance(value, dict | list):
         raise SpecError([Problem(f"--set {assignment}", None, None, "value must be a single scalar")])
     return value
@@ -40,6 +43,7 @@ def apply_overrides(located: Located, assignments: list[str]) -> None:
             child = node.get(part)
             if child is None:
                 child = node[part] = {}
+                located.overrides.setdefault(parts[: depth + 1], assignment)  # a problem there is this flag's
             if not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
                 raise SpecError([Problem(f"--set {assignment}", None, None, f"{where} is not a mapping")])

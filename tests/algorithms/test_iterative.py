@@ -166,7 +166,7 @@ def test_param_store_lock_is_exclusive_and_times_out(tmp_path: Path, redis_url: 
      ("algorithm: logistic_regression, clusters: 4", "clusters is for algorithm kmeans"),
      ("algorithm: kmeans, clusters: 4, learning_rate: 0.5", "learning_rate is for algorithm logistic_regression"),
      ("algorithm: kmeans, clusters: 4, shared_state: locked", "lock_based"),
-     ("algorithm: kmeans, clusters: 4, workers: 0", "greater than or equal to 1")],
+     ("algorithm: kmeans, clusters: 4, workers: 0", "must be at least 1")],
 )  # fmt: skip
 def test_invalid_iterative_stages_are_reported(stage: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):

@@ -44,8 +44,7 @@ def test_good_spec_loads_with_defaults() -> None:
 
 def test_wrong_type_points_at_the_value() -> None:
     assert problems(GOOD.replace("workers: 2", "workers: two")) == [
-        "p.yaml:10:14: stages.train.workers: Input should be a valid integer, unable to parse string as an "
-        "integer (got 'two')"
+        "p.yaml:10:14: stages.train.workers: must be a whole number (got 'two')"
     ]
 
 
