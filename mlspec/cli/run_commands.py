@@ -32,7 +32,8 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
     \b
     Examples:
       mlspec run examples/quickstart.yaml
-      mlspec run examples/imdb.yaml --set datasets.imdb.path=aclImdb_v1.tar.gz --set stages.train.workers=4
+      mlspec run examples/imdb.yaml --set stages.train.workers=4 \
+        --set datasets.imdb.path=https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
       mlspec run examples/quickstart.yaml --executor lithops
     """
     from rich.console import Console

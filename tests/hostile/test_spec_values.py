@@ -192,7 +192,7 @@ def test_a_five_thousand_digit_integer_is_one_line(tmp_path: Path, quickstart: P
     code, out = cli("validate", str(bad))
     assert code == 2
     assert_one_plain_line(out)
-    assert out.startswith(f"{bad}:4:7: a number of 5000 digits: too large")
+    assert out.startswith(f"{bad}:4:7: a number with 5000 digits is not a spec value")
     code, out = cli("validate", str(quickstart), "--set", f"seed={digits}")
     assert code == 2
     assert_one_plain_line(out)
