@@ -37,25 +37,30 @@ def list_command(runs_dir: Path) -> None:
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mlspec.records.runs import list_runs
+    from mlspec.redaction import printable
 
-    table = Table(title=f"runs in {runs_dir} (times measured)")
+    def shown(text: str) -> Text:  # the user's text, neither markup nor terminal control
+        return Text(printable(text))
+
+    table = Table(title=shown(f"runs in {runs_dir} (times measured)"))
     for column in ("run", "status", "started", "wall s", "metrics / problem"):
         table.add_column(column)
     for entry in list_runs(runs_dir):
         record = entry.record
         if record is None or entry.problem:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.started_at))
-            table.add_row(entry.run_id, "[red]failed[/]", started, "-", entry.problem or "")
+            table.add_row(shown(entry.run_id), "[red]failed[/]", started, "-", shown(entry.problem or ""))
             continue
         metrics = ", ".join(
             f"{name}.{k}={v:.4f}" for name, s in record.stages.items() for k, v in s.metrics.items()
             if k == "test_accuracy" and s.kind == "evaluate"
         )  # fmt: skip
         table.add_row(
-            record.run_id, record.status, time.strftime("%Y-%m-%d %H:%M", time.localtime(record.started_at)),
-            f"{record.wall_s:.1f}" if record.wall_s else "-", metrics or (record.error or ""),
+            shown(record.run_id), record.status, time.strftime("%Y-%m-%d %H:%M", time.localtime(record.started_at)),
+            f"{record.wall_s:.1f}" if record.wall_s else "-", shown(metrics or (record.error or "")),
         )  # fmt: skip
     Console().print(table)
 

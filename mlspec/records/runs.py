@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from mlspec.errors import UsageError
 from mlspec.records.model import RunRecord
+from mlspec.redaction import redact
 
 
 @dataclass(frozen=True)
@@ -100,4 +101,4 @@ def remove_run(entry: RunEntry) -> None:
 def record_json(entry: RunEntry) -> str:
     if entry.record is None:
         return json.dumps({"run_id": entry.run_id, "status": "failed", "problem": entry.problem}, indent=2)
-    return entry.record.model_dump_json(indent=2)
+    return redact(entry.record.model_dump_json(indent=2))  # also records written before redaction

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from mlspec.records.model import RunRecord
+from mlspec.redaction import redact_data
 
 DEFAULT_ROOT = Path(".mlspec") / "runs"
 
@@ -45,11 +46,12 @@ class RunDir:
         self.logs.mkdir()
 
     def save(self, record: RunRecord) -> None:
-        data = record.model_dump_json(indent=1).encode()
+        # Through JSON and back so that floats pydantic writes as null (nan, inf) stay valid JSON.
+        data = json.dumps(redact_data(json.loads(record.model_dump_json())), indent=1).encode()
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".record-")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, self.record_file)
 
     def write_spec(self, spec: dict[str, object]) -> None:
-        (self.path / "spec.json").write_text(json.dumps(spec, indent=1))
+        (self.path / "spec.json").write_text(json.dumps(redact_data(spec), indent=1))

@@ -15,9 +15,23 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.serving.conftest import SPEC, Server, TrainedRun, run_spec, start_server
+from tests.serving.conftest import Server, TrainedRun, run_spec, start_server
 
 CLIENTS = 200
+SPEC = """
+name: hostile
+seed: 0
+datasets:
+  reviews: {format: imdb, synthetic: {train_size: 200, test_size: 64, seed: 0}}
+  images: {format: cifar10, synthetic: {train_size: 100, test_size: 64, seed: 0}}
+stages:
+  prep_reviews: {kind: preprocess, dataset: reviews, max_features: 2000}
+  train_reviews: {kind: train, data: prep_reviews, model: logistic_regression, epochs: 1}
+  serve_reviews: {kind: serve, model: train_reviews}
+  prep_images: {kind: preprocess, dataset: images}
+  train_images: {kind: train, data: prep_images, model: small_cnn, epochs: 1, batch_size: 50}
+  serve_images: {kind: serve, model: train_images}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +39,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     return run_spec(tmp_path_factory.mktemp("hostile-serve"), SPEC)
 
 
+@pytest.fixture(scope="module")
+def shared_server(trained: TrainedRun) -> Iterator[Server]:
+    """A reviews server for the tests that do not stop it or need other options."""
+    started = start_server(trained, "--stage", "serve_reviews")
+    yield started
+    if started.proc.poll() is None:
+        started.stop()
+
+
 @pytest.fixture()
 def server(trained: TrainedRun, request: pytest.FixtureRequest) -> Iterator[Server]:
-    """A reviews server; `@pytest.mark.parametrize("server", [[ARGS...]], indirect=True)` adds arguments."""
+    """A reviews server of the test's own; `@pytest.mark.parametrize("server", [[ARGS...]], indirect=True)`
+    adds arguments."""
     started = start_server(trained, "--stage", "serve_reviews", *getattr(request, "param", []))
     yield started
     if started.proc.poll() is None:
@@ -47,13 +71,13 @@ def _read_reply(sock: socket.socket) -> bytes:
     return reply
 
 
-def test_200_clients_at_once_all_get_an_answer(server: Server) -> None:
+def test_200_clients_at_once_all_get_an_answer(shared_server: Server) -> None:
     start = threading.Barrier(CLIENTS)
 
     def client(i: int) -> int | str:
         start.wait(timeout=120)  # every client connects at the same moment
         try:
-            status, body = server.predict({"inputs": [f"review number {i}: a wonderful, moving film"]})
+            status, body = shared_server.predict({"inputs": [f"review number {i}: a wonderful, moving film"]})
         except OSError as exc:  # no answer within the client's 60 s, or refused
             return f"{type(exc).__name__}: {exc}"
         return status if len(body.get("labels", [])) == 1 else str(body)
@@ -112,8 +136,8 @@ BODY = b'{"inputs": ["fine"]}'
         ([f"Content-Length: +{len(BODY)}"], "Content-Length is not a number"),
     ],
 )
-def test_ambiguous_body_framing_gets_400(server: Server, headers: list[str], message: str) -> None:
-    sock = _connect(server)
+def test_ambiguous_body_framing_gets_400(shared_server: Server, headers: list[str], message: str) -> None:
+    sock = _connect(shared_server)
     head = "\r\n".join(["POST /predict HTTP/1.1", "Host: x", "Content-Type: application/json", *headers])
     sock.sendall(head.encode() + b"\r\n\r\n" + BODY)
     reply = _read_reply(sock)
