@@ -28,7 +28,7 @@ ENDPOINTS = ", ".join(f"{method} {path}" for path, method in ROUTES.items())
 WORKERS = 16  # handler threads: connections beyond them wait their turn instead of each taking a thread
 REQUEST_TIMEOUT_S = 30.0  # to receive one whole request (or, on a kept-alive connection, for the next one)
 LISTEN_BACKLOG = 1024  # connections the kernel holds before they are accepted (capped by net.core.somaxconn)
-QUEUE_LIMIT = 1024  # accepted connections waiting for a handler thread; one more gets 503
+QUEUE_PER_WORKER = 64  # accepted connections that may wait for a handler thread, per thread; one more gets 503
 
 
 class PredictionServer(HTTPServer):
@@ -42,7 +42,7 @@ class PredictionServer(HTTPServer):
         self.request_timeout_s = request_timeout_s
         self.clients_gone = 0  # connections closed or reset by the client before its answer was sent
         self._count_lock = threading.Lock()
-        self._waiting: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(QUEUE_LIMIT)
+        self._waiting: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(QUEUE_PER_WORKER * workers)
         super().__init__(address, _Handler)
         self._workers = [threading.Thread(target=self._work, name=f"serve-{i}", daemon=True) for i in range(workers)]
         for worker in self._workers:
@@ -66,7 +66,7 @@ class PredictionServer(HTTPServer):
             self._refuse(request)
 
     def _refuse(self, request: socket.socket) -> None:
-        data = json.dumps({"error": f"the server is busy ({QUEUE_LIMIT} connections waiting): retry later"})
+        data = json.dumps({"error": f"the server is busy ({self._waiting.maxsize} connections waiting): retry later"})
         head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(data)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")  # fmt: skip
         request.setblocking(False)  # a fresh connection's send buffer is empty: this never waits
@@ -94,8 +94,15 @@ class PredictionServer(HTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
+        while True:  # connections still waiting are closed unanswered, so that the stop signals fit the queue
+            try:
+                item = self._waiting.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self.shutdown_request(item[0])
         for _ in self._workers:
-            self._waiting.put(None)
+            self._waiting.put_nowait(None)
 
 
 class _RequestTimeout(Exception):

@@ -4,6 +4,7 @@ slow clients, ambiguous framing, clients that go away, and the example it prints
 from __future__ import annotations
 
 import json
+import selectors
 import socket
 import struct
 import subprocess
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from mlspec.serving.http import QUEUE_PER_WORKER
 from tests.serving.conftest import Server, TrainedRun, run_spec, start_server
 
 CLIENTS = 200
@@ -86,6 +88,32 @@ def test_200_clients_at_once_all_get_an_answer(shared_server: Server) -> None:
         outcomes = list(pool.map(client, range(CLIENTS)))
     failed = [o for o in outcomes if o != 200]
     assert not failed, f"{len(failed)} of {CLIENTS} clients got no 200: {failed[:5]}"
+
+
+@pytest.mark.parametrize("server", [["--workers", "1"]], indirect=True)
+def test_connections_beyond_the_queue_get_503_at_once(server: Server) -> None:
+    """One handler thread, held by a silent client, and QUEUE_PER_WORKER connections waiting behind it:
+    the connections after those are answered 503 at once, not left hanging."""
+    extra = 6
+    silent = [_connect(server) for _ in range(1 + QUEUE_PER_WORKER + extra)]
+    with selectors.DefaultSelector() as selector:
+        for i, sock in enumerate(silent):
+            selector.register(sock, selectors.EVENT_READ, i)
+        answered: dict[int, bytes] = {}
+        for _ in range(100):  # until the refused ones have answers; 50 s at most
+            for key, _ in selector.select(timeout=0.5):
+                answered[key.data] = _read_reply(silent[key.data])
+                selector.unregister(silent[key.data])
+            if len(answered) >= extra:
+                break
+    refused = sorted(answered)
+    assert refused[-extra:] == list(range(1 + QUEUE_PER_WORKER, 1 + QUEUE_PER_WORKER + extra)), refused
+    assert refused[0] >= QUEUE_PER_WORKER  # only those beyond the queue (one more if the thread was slow)
+    for reply in answered.values():
+        assert reply.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"the server is busy" in reply, reply
+    for sock in silent:
+        sock.close()
+    assert server.request("GET", "/healthz") == (200, {"status": "ok"})  # the waiting ones were let go
 
 
 # Part of a request, then one byte every 0.2 s: never idle long enough for a per-read timeout.
