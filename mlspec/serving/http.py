@@ -43,6 +43,7 @@ class PredictionServer(HTTPServer):
         self.clients_gone = 0  # connections closed or reset by the client before its answer was sent
         self._count_lock = threading.Lock()
         self._waiting: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(QUEUE_PER_WORKER * workers)
+        self._workers: list[threading.Thread] = []  # none yet: a failed bind closes the server at once
         super().__init__(address, _Handler)
         self._workers = [threading.Thread(target=self._work, name=f"serve-{i}", daemon=True) for i in range(workers)]
         for worker in self._workers:
