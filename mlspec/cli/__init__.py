@@ -13,6 +13,7 @@ import click
 
 from mlspec import __version__
 from mlspec.errors import MlspecError, SpecError
+from mlspec.redaction import printable
 
 
 class _Main(click.Group):
@@ -23,7 +24,7 @@ class _Main(click.Group):
             return super().invoke(ctx)
         except MlspecError as exc:
             # Spec problems already read FILE:LINE:COL: message.
-            click.echo(str(exc) if isinstance(exc, SpecError) else f"error: {exc}", err=True)
+            click.echo(printable(str(exc) if isinstance(exc, SpecError) else f"error: {exc}"), err=True)
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
@@ -33,8 +34,8 @@ class _Main(click.Group):
         except Exception as exc:  # a bug in mlspec: say so briefly, show the trace only on request
             if os.environ.get("MLSPEC_DEBUG"):
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (set MLSPEC_DEBUG=1 for the traceback)",
-                       err=True)
+            click.echo(printable(f"internal error: {type(exc).__name__}: {exc} (set MLSPEC_DEBUG=1 for the "
+                                 "traceback)"), err=True)  # fmt: skip
             sys.exit(1)
 
 

@@ -20,6 +20,7 @@ class Check:
     name: str
     ok: bool
     detail: str  # what was found, or (when missing) what was looked for and the fix
+    problem: str = "missing"  # the status shown when not ok
 
 
 def _engine(name: str) -> Check:
@@ -76,20 +77,27 @@ def _redis_server() -> Check:
 
 
 def _redis_url(url: str) -> Check:
+    from mlspec.redaction import redact
+
+    name = f"redis {redact(url)}"
     try:
         import redis
     except ImportError:
-        return Check(f"redis {url}", False, "the redis client is not installed: pip install 'mlspec[stores]'")
+        return Check(name, False, "the redis client is not installed: pip install 'mlspec[stores]'")
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
     except redis.RedisError as exc:
-        return Check(f"redis {url}", False, f"not reachable ({type(exc).__name__}): start redis-server or fix the URL")
-    return Check(f"redis {url}", True, "reachable (PING)")
+        return Check(name, False, f"not reachable ({type(exc).__name__}): start redis-server or fix the URL")
+    return Check(name, True, "reachable (PING)")
 
 
 def _credentials(name: str, find: Callable[[], str]) -> Check:
+    from mlspec.deploy.base import InvalidCredentialsError
+
     try:
         return Check(name, True, find())
+    except InvalidCredentialsError as exc:  # found, but unreadable or unparsable: says which file and why
+        return Check(name, False, str(exc), "invalid")
     except MlspecError as exc:  # CredentialsError: names the chain tried and the fix
         return Check(name, False, str(exc))
 
@@ -147,7 +155,7 @@ def doctor(redis_url: str | None, strict: bool) -> None:
     results = checks(redis_url)
     width = max(len(c.name) for c in results)
     for check in results:
-        click.echo(f"{'ok' if check.ok else 'missing':8} {check.name:{width}}  {check.detail}")
+        click.echo(f"{'ok' if check.ok else check.problem:8} {check.name:{width}}  {check.detail}")
     if strict and not all(c.ok for c in results):
         raise SystemExit(1)
 

@@ -48,13 +48,18 @@ def list_command(show_all: bool, runs_dir: Path) -> None:
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mlspec.records.runs import list_runs
+    from mlspec.redaction import printable
+
+    def plain(text: str) -> Text:  # the user's text, neither markup nor terminal control
+        return Text(printable(text))
 
     everything = list_runs(runs_dir, profiles=True, must_exist=True)
     shown = [e for e in everything if show_all or not e.is_profile]
     hidden = len(everything) - len(shown)
-    table = Table(title=f"runs in {runs_dir} (times measured)", caption=_count(len(shown), "run") + (
+    table = Table(title=plain(f"runs in {runs_dir} (times measured)"), caption=_count(len(shown), "run") + (
         f"; {_count(hidden, 'profiling run')} hidden (--all shows them)" if hidden else ""))  # fmt: skip
     for column in ("run", "status", "started", "wall s", "metrics / problem"):
         table.add_column(column)
@@ -63,15 +68,15 @@ def list_command(show_all: bool, runs_dir: Path) -> None:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.started_at))
         status = "[red]failed[/]" if entry.status == "failed" else entry.status
         if record is None:
-            table.add_row(entry.run_id, status, started, "-", entry.problem or "")
+            table.add_row(plain(entry.run_id), status, started, "-", plain(entry.problem or ""))
             continue
         metrics = ", ".join(
             f"{name}.{k}={v:.4f}" for name, s in record.stages.items() for k, v in s.metrics.items()
             if k in LISTED_METRICS.get(s.kind, ())
         )  # fmt: skip
         table.add_row(
-            record.run_id, status + (" (profile)" if entry.is_profile else ""), started,
-            f"{record.wall_s:.1f}" if record.wall_s else "-", entry.problem or metrics or (record.error or ""),
+            plain(record.run_id), status + (" (profile)" if entry.is_profile else ""), started,
+            f"{record.wall_s:.1f}" if record.wall_s else "-", plain(entry.problem or metrics or (record.error or "")),
         )  # fmt: skip
     Console().print(table)
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import errno
 import json
+import shlex
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from mlspec.cli.runs_commands import runs_dir_option
 from mlspec.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlspec.serving.bundle import Bundle
 
 
 @click.command("serve")
@@ -25,8 +30,13 @@ from mlspec.errors import UsageError
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (no authentication).")
 @click.option("--stage", default=None, help="Serve or train stage to serve, when the run has several.")
 @click.option("--log", is_flag=True, help="Log every request to stderr.")
+@click.option("--workers", type=click.IntRange(1, 1024), default=16, show_default=True,
+              help="Requests answered at once; more connections wait their turn (503 when too many wait).")
+@click.option("--request-timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+              help="Seconds a client has to send a whole request; a slower one gets 408.")
 @runs_dir_option
-def serve(run_id: str, port: int | None, host: str, stage: str | None, log: bool, runs_dir: Path) -> None:
+def serve(run_id: str, port: int | None, host: str, stage: str | None, log: bool, workers: int,
+          request_timeout: float, runs_dir: Path) -> None:  # fmt: skip
     """Answer predictions from RUN_ID's trained model over HTTP until Ctrl-C.
 
     POST /predict with {"inputs": [...]} (texts as strings; images as nested lists HxWxC or CxHxW of
@@ -51,27 +61,37 @@ def serve(run_id: str, port: int | None, host: str, stage: str | None, log: bool
     predictor = Predictor(served.bundle)
     address = (host, served.port if port is None else port)
     try:
-        server = PredictionServer(address, predictor, {"run_id": served.run_id, "stage": served.stage}, log)
+        server = PredictionServer(address, predictor, {"run_id": served.run_id, "stage": served.stage}, log,
+                                  workers, request_timeout)  # fmt: skip
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise UsageError(f"port {address[1]} on {host} is in use: pick another with --port (0: any free)") from None
         raise UsageError(f"cannot listen on {host}:{address[1]}: {exc.strerror}") from None
-    h, w, c = served.bundle.input.image_shape
-    sample = "A wonderful, moving film." if served.bundle.input.kind == "text" else f"<base64 of {h}x{w}x{c} uint8>"
-    example = {"inputs": [sample]}
     click.echo(
         f"serving stage {served.stage!r} of run {served.run_id}: {served.bundle.model}, "
         f"classes {', '.join(served.bundle.classes)}"
     )
     click.echo(f"listening on {server.url} (Ctrl-C to stop)")
-    click.echo(f"try: curl -s {server.url}/predict -H 'Content-Type: application/json' -d '{json.dumps(example)}'")
+    body = _example_body(served.bundle)
+    click.echo(f"try: curl -s {server.url}/predict -H 'Content-Type: application/json' -d {body}")
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        click.echo("stopped", err=True)
+        gone = server.clients_gone
+        click.echo(f"stopped ({gone} client(s) went away before their answer)" if gone else "stopped", err=True)
     finally:
         server.server_close()
+
+
+def _example_body(bundle: Bundle) -> str:
+    """A request body for curl's -d, quoted for a POSIX shell, that the bundle answers with 200: a text, or
+    an all-black image as base64, made by the shell so that the line stays short."""
+    if bundle.input.kind == "text":
+        return shlex.quote(json.dumps({"inputs": ["A wonderful, moving film."]}))
+    h, w, c = bundle.input.image_shape
+    image = f"$(head -c {h * w * c} /dev/zero | base64 | tr -d '\\n')"
+    return '"{\\"inputs\\": [\\"' + image + '\\"]}"'
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

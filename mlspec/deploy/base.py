@@ -25,6 +25,11 @@ class CredentialsError(MlspecError):
     exit_code = 2
 
 
+class InvalidCredentialsError(CredentialsError):
+    """Credentials were found (a key file, a config file, a certificate) but cannot be read or parsed: says
+    which and why, never their content."""
+
+
 @dataclass(frozen=True)
 class FunctionDeployment:
     """One function of the pipeline on one platform."""

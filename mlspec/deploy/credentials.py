@@ -7,9 +7,10 @@ command that installs it instead of failing on import."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
-from mlspec.deploy.base import CredentialsError
+from mlspec.deploy.base import CredentialsError, InvalidCredentialsError, one_line
 
 AWS_CHAIN = ("environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), AWS_PROFILE and the "
              "shared credentials file (~/.aws/credentials), the config file (~/.aws/config: profiles, SSO, "
@@ -35,7 +36,7 @@ def aws_session(region: str | None = None) -> Any:
     try:
         import boto3
         import botocore.session
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, ConfigParseError
     except ImportError:
         raise CredentialsError("boto3 is not installed: pip install 'mlspec[aws]'") from None
     core = botocore.session.get_session()
@@ -45,7 +46,10 @@ def aws_session(region: str | None = None) -> Any:
     try:
         session = boto3.Session(botocore_session=core, region_name=region)
         credentials = session.get_credentials()
-    except BotoCoreError as exc:  # a named profile that does not exist, a broken config file
+    except (ConfigParseError, OSError) as exc:  # a config or shared credentials file that cannot be read
+        raise InvalidCredentialsError(f"invalid AWS configuration: {one_line(exc)}; fix or remove the file, or "
+                                      f"{AWS_FIX}") from None
+    except BotoCoreError as exc:  # a named profile that does not exist
         raise CredentialsError(f"AWS credentials: {exc} (tried: {AWS_CHAIN}); {AWS_FIX}") from None
     if credentials is None:
         raise CredentialsError(f"no AWS credentials found (tried: {AWS_CHAIN}); {AWS_FIX}")
@@ -73,9 +77,23 @@ def gcp_credentials() -> tuple[Any, str | None]:
         raise CredentialsError("google-auth is not installed: pip install google-auth") from None
     try:
         credentials, project = google.auth.default()
-    except DefaultCredentialsError:
-        raise CredentialsError(f"no Google Cloud credentials found (tried: {GCP_CHAIN}); {GCP_FIX}") from None
+    except (DefaultCredentialsError, OSError) as exc:
+        key_file = _gcp_key_file()
+        if key_file is None:
+            raise CredentialsError(f"no Google Cloud credentials found (tried: {GCP_CHAIN}); {GCP_FIX}") from None
+        why = " ".join(one_line(arg) for arg in exc.args) if isinstance(exc, DefaultCredentialsError) else (
+            f"cannot read it: {exc.strerror}")  # fmt: skip
+        raise InvalidCredentialsError(f"invalid Google Cloud key file {key_file}: {why}; {GCP_FIX}") from None
     return credentials, project
+
+
+def _gcp_key_file() -> str | None:
+    """The credentials file google.auth.default() read, if one exists: GOOGLE_APPLICATION_CREDENTIALS when set,
+    else gcloud's application-default credentials file."""
+    from google.auth._cloud_sdk import get_application_default_credentials_path
+
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or get_application_default_credentials_path()
+    return key_file if os.path.exists(key_file) else None
 
 
 def azure_credential() -> Any:
@@ -85,7 +103,11 @@ def azure_credential() -> Any:
         from azure.identity import DefaultAzureCredential
     except ImportError:
         raise CredentialsError("azure-identity is not installed: pip install azure-identity") from None
-    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    try:
+        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    except (ValueError, OSError) as exc:  # e.g. AZURE_CLIENT_CERTIFICATE_PATH names a file that is no certificate
+        raise InvalidCredentialsError(f"invalid Azure credentials in the environment: {one_line(exc)}; "
+                                      f"{AZURE_FIX}") from None
     # azure.identity logs every link of the chain that failed as a warning; the error below says it once.
     logger = logging.getLogger("azure.identity")
     level = logger.level

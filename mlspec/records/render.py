@@ -1,6 +1,7 @@
 """Comparison tables rendered as rich terminal tables, Markdown, CSV, JSON or (via `report`) HTML.
 
-Input: the plain dataclasses of `mlspec.records.compare`; output: text (or rich renderables)."""
+Input: the plain dataclasses of `mlspec.records.compare`; output: text (or rich renderables). Spec strings
+in them are the user's: every output passes them through `printable` (or, for JSON, `redact_data`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlspec.records.compare import Cell, PlatformComparison, RunsTable
+from mlspec.redaction import printable, redact_data
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -23,16 +25,16 @@ Comparison = PlatformComparison | RunsTable
 
 def render(data: Comparison, fmt: str) -> str:
     """`data` as text in `fmt` (md, csv, json, html; terminal gives plain text of the rich tables)."""
-    if fmt == "json":
-        return json.dumps(data.to_dict(), indent=2, default=str) + "\n"
+    if fmt == "json":  # json.dumps escapes control characters itself
+        return json.dumps(redact_data(data.to_dict()), indent=2, default=str) + "\n"
     if fmt == "html":
         from mlspec.records.report import html_report
 
-        return html_report(data)
+        return printable(html_report(data))
     if fmt == "md":
-        return markdown(data)
+        return printable(markdown(data))
     if fmt == "csv":
-        return platforms_csv(data) if isinstance(data, PlatformComparison) else runs_csv(data)
+        return printable(platforms_csv(data) if isinstance(data, PlatformComparison) else runs_csv(data))
     if fmt == "terminal":
         from rich.console import Console
 
@@ -41,7 +43,7 @@ def render(data: Comparison, fmt: str) -> str:
             console.print(part)
         out = console.file
         assert isinstance(out, io.StringIO)
-        return out.getvalue()
+        return printable(out.getvalue())
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -195,12 +197,12 @@ def terminal(data: Comparison) -> list[RenderableType]:
     from rich.text import Text
 
     def table(title: str, header: list[str], rows: list[list[str]], first_left: bool = True) -> Table:
-        tab = Table(title=title, title_justify="left")
+        tab = Table(title=Text(printable(title)), title_justify="left")
         for i, h in enumerate(header):
             left = i == 0 or (i == 1 and not first_left)
-            tab.add_column(Text(h), justify="left" if left else "right", overflow="fold")
+            tab.add_column(Text(printable(h)), justify="left" if left else "right", overflow="fold")
         for row in rows:
-            tab.add_row(*(Text(c) for c in row))
+            tab.add_row(*(Text(printable(c)) for c in row))
         return tab
 
     out: list[RenderableType] = []
@@ -209,7 +211,7 @@ def terminal(data: Comparison) -> list[RenderableType]:
         title = f"Training time and cost per task on every platform — run {data.run_id}"
         out.append(table(title, h, r, first_left=False))
         tasks = "; ".join(f"{t.name}: {t.title}" for t in data.tasks)
-        out.append(Text(f"tasks: {tasks}", style="dim"))
+        out.append(Text(printable(f"tasks: {tasks}"), style="dim"))
         h, r = model_check_rows(data)
         out.append(table("Model check on the platform the run executed on", h, r))
         for stage, trials in data.trials.items():
@@ -219,7 +221,7 @@ def terminal(data: Comparison) -> list[RenderableType]:
         h, r = runs_rows(data, transpose=True)
         out.append(table(f"{len(data.rows)} runs side by side", h, r, first_left=False))
         notes = data.notes
-    out.append(Text("\n".join(f"• {n}" for n in notes), style="dim"))
+    out.append(Text(printable("\n".join(f"• {n}" for n in notes)), style="dim"))
     return out
 
 

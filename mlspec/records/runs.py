@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from mlspec.errors import MlspecError, UsageError
 from mlspec.records.model import RunRecord
 from mlspec.records.store import FAILED_MARKER, RECORD_FILE, RunDir
+from mlspec.redaction import redact
 from mlspec.storage import open_object_store
 
 
@@ -204,4 +205,4 @@ def record_json(entry: RunEntry) -> str:
     data["status"] = entry.status
     if entry.problem is not None:
         data["problem"] = entry.problem
-    return json.dumps(data, indent=2)
+    return redact(json.dumps(data, indent=2))  # also records written before redaction

@@ -14,6 +14,7 @@ from typing import Any
 
 from mlspec.errors import MlspecError, UsageError
 from mlspec.records.model import RunRecord
+from mlspec.redaction import redact_data
 
 DEFAULT_ROOT = Path(".mlspec") / "runs"
 RECORD_FILE = "record.json"
@@ -91,7 +92,8 @@ class RunDir:
         """Replace the record atomically. When that fails, the temporary file goes, the run is marked
         failed with the cause, and RecordNotSaved says what happened and where; nothing is retried
         (a full disk stays full)."""
-        data = record.model_dump_json(indent=1).encode()
+        # Through JSON and back so that floats pydantic writes as null (nan, inf) stay valid JSON.
+        data = json.dumps(redact_data(json.loads(record.model_dump_json())), indent=1).encode()
         tmp: str | None = None
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".record-")
@@ -117,4 +119,4 @@ class RunDir:
 
     def write_spec(self, spec: dict[str, object]) -> None:
         # A validated spec holds only finite numbers: anything else is a bug, shown before the run starts.
-        (self.path / "spec.json").write_text(json.dumps(spec, indent=1, allow_nan=False))
+        (self.path / "spec.json").write_text(json.dumps(redact_data(spec), indent=1, allow_nan=False))
