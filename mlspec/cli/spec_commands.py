@@ -41,6 +41,7 @@ def check_datasets(pipeline: Pipeline, quiet: bool = False) -> None:
     a UsageError; a note on stderr for what was not checked."""
     from mlspec.datasets import DatasetError, check_local_source
     from mlspec.errors import UsageError
+    from mlspec.redaction import printable
 
     for name, dataset in pipeline.datasets.items():
         try:
@@ -48,7 +49,7 @@ def check_datasets(pipeline: Pipeline, quiet: bool = False) -> None:
         except DatasetError as exc:
             raise UsageError(f"dataset {name!r}: {exc}") from None
         if note and not quiet:
-            click.echo(f"note: dataset {name!r}: {note}", err=True)
+            click.echo(printable(f"note: dataset {name!r}: {note}"), err=True)
 
 
 @click.command()
