@@ -56,6 +56,9 @@ def deploy(spec: Path, target: str, dry_run: bool, build_dir: Path, overrides: t
     deployment = _deployment(spec, target, overrides, build_dir)
     report = deploy_functions(make_deployer(target, deployment.settings), deployment, dry_run)
     where = f"{deployment.pipeline} on {target} ({deployment.region})"
+    if report.state_unknown:
+        click.echo(f"existing state unknown: {report.state_unknown}; listing every call a deploy into an empty "
+                   "account would make")
     if not report.calls:
         click.echo(f"no changes: {where} is up to date")
     else:

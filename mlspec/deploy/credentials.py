@@ -7,9 +7,10 @@ command that installs it instead of failing on import."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from mlspec.deploy.base import CredentialsError
+from mlspec.deploy.base import CredentialsError, Unreachable
 
 AWS_CHAIN = ("environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), AWS_PROFILE and the "
              "shared credentials file (~/.aws/credentials), the config file (~/.aws/config: profiles, SSO, "
@@ -22,6 +23,10 @@ GCP_FIX = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATIO
 AZURE_CHAIN = ("DefaultAzureCredential: environment (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET...), "
                "workload identity, managed identity, Azure CLI, Azure PowerShell, Azure Developer CLI")
 AZURE_FIX = "run `az login`, or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET"
+# How azure-identity words a link of the chain that found credentials but could not reach its endpoint
+# (the chain's error keeps only each link's message).
+AZURE_UNREACHABLE = re.compile(r"Failed to (establish a new connection|resolve)|Connection (refused|reset)|timed out",
+                               re.IGNORECASE)
 # Error codes with which AWS rejects credentials that were found but are not (or no longer) valid.
 AWS_REJECTED_CODES = frozenset({
     "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
@@ -78,21 +83,25 @@ def gcp_credentials() -> tuple[Any, str | None]:
     return credentials, project
 
 
-def azure_credential() -> Any:
-    """DefaultAzureCredential, checked by asking it for an Azure Resource Manager token."""
+def azure_credential(**options: Any) -> Any:
+    """DefaultAzureCredential, checked by asking it for an Azure Resource Manager token. `options` go to
+    every link of the chain (a dry run's: no retries, short timeouts)."""
     try:
         from azure.core.exceptions import ClientAuthenticationError
         from azure.identity import DefaultAzureCredential
     except ImportError:
         raise CredentialsError("azure-identity is not installed: pip install azure-identity") from None
-    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True, **options)
     # azure.identity logs every link of the chain that failed as a warning; the error below says it once.
     logger = logging.getLogger("azure.identity")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
         credential.get_token("https://management.azure.com/.default")
-    except ClientAuthenticationError:
+    except ClientAuthenticationError as exc:
+        unreachable = [line.strip() for line in str(exc).splitlines() if AZURE_UNREACHABLE.search(line)]
+        if unreachable:
+            raise Unreachable(f"Azure credentials: could not get a token: {unreachable[0]}") from None
         raise CredentialsError(f"no Azure credentials found (tried: {AZURE_CHAIN}); {AZURE_FIX}") from None
     finally:
         logger.setLevel(level)
