@@ -136,7 +136,8 @@ class CloudRunDeployer:
     @property
     def clients(self) -> GcpClients:
         if self._clients is None:
-            self._clients = default_clients(self.settings.get("project"), "rest" if self._dry_run else None)
+            project = self.settings.get("project")
+            self._clients = default_clients(project, "rest") if self._dry_run else default_clients(project)
         return self._clients
 
     @property
