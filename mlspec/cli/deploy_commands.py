@@ -35,7 +35,8 @@ def _deployment(spec: Path, target: str, overrides: tuple[str, ...], build_dir: 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--target", "-t", required=True, type=click.Choice(DEPLOY_TARGETS), help="Platform to deploy to.")
-@click.option("--dry-run", is_flag=True, help="Print every API call deploy would make (with parameters); make none.")
+@click.option("--dry-run", is_flag=True, help="Print every API call deploy would make (with parameters); make none. "
+              "Needs no account or network: state it cannot read is marked 'existing state unknown'.")
 @click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
               show_default=True, help="Where `mlspec build --out` wrote the contexts and manifest.json.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec value (repeatable).")
