@@ -46,6 +46,8 @@ class RichReporter:
             if "test_accuracy" in progress:
                 status += f"  test acc {progress['test_accuracy']:.3f}"
             self.bars.update(task, completed=progress["epoch"], status=status)
+        elif "unit" in progress:  # the stage counts its own units (a tune stage: trials), its phase says how
+            self.bars.update(task, total=progress["total"], completed=progress["done"], status=progress["phase"])
         elif "phase" in progress:
             detail = progress["phase"]
             if progress.get("total"):
@@ -57,6 +59,8 @@ class RichReporter:
         if stage.status == "succeeded":
             total = self.bars.tasks[task].total
             self.bars.update(task, completed=total, status=f"[green]done[/] in {stage.wall_s:.1f}s")
+            if "early_stopping_saved_trial_epochs" in stage.metrics:
+                self.console.print(f"{stage.name}: {early_stopping_saving(stage.metrics)}")
         else:
             self.bars.update(task, status=f"[red]failed[/]: {stage.error}")
 
@@ -75,6 +79,14 @@ def summary_table(record: RunRecord) -> Table:
             metrics or stage.status,
         )  # fmt: skip
     return table
+
+
+def early_stopping_saving(metrics: dict[str, float]) -> str:
+    """A tune stage's saving from early stopping, its time modelled from the trials' measured epoch times."""
+    line = f"early stopping saved {metrics['early_stopping_saved_trial_epochs']:.3g} trial-epochs"
+    if "early_stopping_saved_s_modelled" in metrics:
+        line += f" (~{metrics['early_stopping_saved_s_modelled']:.1f} s modelled)"
+    return line
 
 
 def _fmt(value: float) -> str:

@@ -5,10 +5,11 @@ Each platform is one module with a Deployer (see base.py); the registry maps the
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
-from mlspec.deploy.base import ApiCall, CredentialsError, Deployer, DeployError, Deployment, DeployReport
+from mlspec.deploy.base import ApiCall, CredentialsError, Deployer, DeployError, Deployment, DeployReport, Unreachable
 from mlspec.errors import UsageError
 
 DEPLOYERS = {
@@ -28,18 +29,39 @@ def make_deployer(target: str, settings: dict[str, Any]) -> Deployer:
 
 
 def deploy(deployer: Deployer, deployment: Deployment, dry_run: bool = False) -> DeployReport:
-    """Read the platform's state, then make (or, dry, only list) the calls that close the gap."""
-    calls = deployer.plan_calls(deployment)
-    notes = [f"image {f.image} was not built by `mlspec build`, so it was not pushed: {f.name} points at "
+    """Read the platform's state, then make (or, dry, only list) the calls that close the gap. A dry run
+    needs no account and no network: when the state cannot be read it lists every call a deploy into an
+    empty account would make, each marked with why the state is unknown."""
+    unknown: str | None = None
+    notes: list[str] = []
+    if dry_run:
+        deployer.for_dry_run()
+        try:
+            calls = deployer.plan_calls(deployment)
+        except (CredentialsError, Unreachable) as exc:
+            unknown = state_unknown_reason(exc)
+            notes.append(f"existing state unknown: {exc}")
+            deployer.assume_nothing_deployed()
+            calls = [dataclasses.replace(call, why=f"{call.why}; existing state unknown: {unknown}")
+                     for call in deployer.plan_calls(deployment)]  # fmt: skip
+    else:
+        calls = deployer.plan_calls(deployment)
+    notes += [f"image {f.image} was not built by `mlspec build`, so it was not pushed: {f.name} points at "
              "where it will be (a real platform refuses that until it is there); build it with a container "
              "engine and deploy again"
              for f in deployment.functions if not f.image_built]  # fmt: skip
     if not dry_run:
         deployer.apply(calls)
-    return DeployReport(deployment.target, calls, dry_run, notes)
+    return DeployReport(deployment.target, calls, dry_run, notes, unknown)
+
+
+def state_unknown_reason(exc: CredentialsError | Unreachable) -> str:
+    if isinstance(exc, Unreachable):
+        return "could not connect"
+    return "no credentials" if str(exc).startswith("no ") else "no usable credentials"
 
 
 __all__ = [
     "DEPLOYERS", "ApiCall", "CredentialsError", "DeployError", "DeployReport", "Deployer", "Deployment",
-    "deploy", "make_deployer",
+    "Unreachable", "deploy", "make_deployer",
 ]  # fmt: skip

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mlspec.deploy.base import ApiCall, CredentialsError, DeployError, Deployment, FunctionDeployment
+from mlspec.deploy.base import ApiCall, CredentialsError, DeployError, Deployment, FunctionDeployment, Unreachable
 from mlspec.deploy.credentials import AWS_CHAIN, AWS_FIX, AWS_REJECTED_CODES, aws_credentials_source, aws_rejected
 from mlspec.deploy.images import RegistryLogin, push_with_engine, split_image
 from mlspec.deploy.plan import resource_name
@@ -48,6 +48,9 @@ HINTS = {
     "LimitExceededException": "an account quota is reached: ask AWS for a higher quota or lower the stage's workers",
     "BucketAlreadyExists": "bucket names are global: choose another storage.object_store.bucket",
 }
+# A dry run's reads: fail fast offline instead of retrying with backoff for tens of seconds.
+DRY_RUN_CONFIG = {"connect_timeout": 3, "read_timeout": 10, "retries": {"total_max_attempts": 1}}
+ACCOUNT_PLACEHOLDER = "<account-id>"  # where the account could not be read
 NOT_FOUND = frozenset({"404", "NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException",
                        "RepositoryNotFoundException", "ImageNotFoundException", "NoSuchTagSet"})
 
@@ -92,6 +95,8 @@ class AwsLambdaDeployer:
         self._session = session
         self._clients: dict[str, Any] = dict(clients or {})
         self._s3_endpoint: str | None = None
+        self._client_config: dict[str, Any] = {}
+        self._blind = False  # assume_nothing_deployed: no reads at all
         self.sleep: Callable[[float], None] = time.sleep
 
     # ------------------------------------------------------------ clients and errors
@@ -108,8 +113,20 @@ class AwsLambdaDeployer:
         if service not in self._clients:
             # The spec's S3 endpoint (an S3-speaking server) wins for S3; otherwise boto3's own resolution.
             endpoint = self._s3_endpoint if service == "s3" else None
-            self._clients[service] = self.session.client(service, region_name=self.region, endpoint_url=endpoint)
+            config = None
+            if self._client_config:
+                from botocore.config import Config
+
+                config = Config(**self._client_config)
+            self._clients[service] = self.session.client(service, region_name=self.region, endpoint_url=endpoint,
+                                                         config=config)
         return self._clients[service]
+
+    def for_dry_run(self) -> None:
+        self._client_config = DRY_RUN_CONFIG
+
+    def assume_nothing_deployed(self) -> None:
+        self._blind = True
 
     def _bind(self, deployment: Deployment) -> None:
         if deployment.object_store.get("kind") == "s3":
@@ -118,7 +135,8 @@ class AwsLambdaDeployer:
     @contextmanager
     def errors(self, doing: str) -> Iterator[None]:
         """botocore's errors as one line: rejected credentials name the chain; the rest say what failed."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
+        from botocore.exceptions import ConnectionError as EndpointUnreachable
 
         try:
             yield
@@ -130,13 +148,17 @@ class AwsLambdaDeployer:
             raise DeployError(f"{doing}: {code}: {_message(exc)}{hint}") from None
         except NoCredentialsError:
             raise CredentialsError(f"no AWS credentials found (tried: {AWS_CHAIN}); {AWS_FIX}") from None
+        except (EndpointUnreachable, HTTPClientError) as exc:  # refused, timed out, no route, no DNS
+            raise Unreachable(f"{doing}: {exc}") from None
         except BotoCoreError as exc:  # endpoint unreachable, bad parameters caught before sending
             raise DeployError(f"{doing}: {exc}") from None
 
     def _lookup(self, service: str, operation: str, **params: Any) -> dict[str, Any] | None:
-        """The response, or None when the resource does not exist."""
+        """The response, or None when the resource does not exist (or, assuming nothing deployed, always)."""
         from botocore.exceptions import ClientError
 
+        if self._blind:
+            return None
         with self.errors(f"{service}.{operation}"):
             try:
                 response: dict[str, Any] = getattr(self.client(service), operation)(**params)
@@ -147,6 +169,8 @@ class AwsLambdaDeployer:
         return response
 
     def account(self) -> str:
+        if self._blind:
+            return ACCOUNT_PLACEHOLDER
         with self.errors("sts.get_caller_identity"):
             return str(self.client("sts").get_caller_identity()["Account"])
 
@@ -163,19 +187,10 @@ class AwsLambdaDeployer:
         return calls
 
     def _bucket_calls(self, deployment: Deployment) -> list[ApiCall]:
-        from botocore.exceptions import ClientError
 
         bucket = deployment.bucket
-        with self.errors(f"s3.head_bucket {bucket}"):
-            try:
-                self.client("s3").head_bucket(Bucket=bucket)
-                return []
-            except ClientError as exc:
-                if _code(exc) == "403":
-                    raise DeployError(f"bucket {bucket!r} exists but these credentials cannot use it (another "
-                                      "account's?): choose another storage.object_store.bucket") from None
-                if _code(exc) != "404":
-                    raise
+        if self._exists_bucket(bucket):
+            return []
         create: dict[str, Any] = {"Bucket": bucket}
         if self.region != "us-east-1":  # us-east-1 rejects an explicit location constraint
             create["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
@@ -184,6 +199,23 @@ class AwsLambdaDeployer:
             ApiCall("s3", "create_bucket", create, f"missing: object store bucket {bucket}"),
             ApiCall("s3", "put_bucket_tagging", {"Bucket": bucket, "Tagging": tagging}, "tag it as mlspec's"),
         ]
+
+    def _exists_bucket(self, bucket: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        if self._blind:
+            return False
+        with self.errors(f"s3.head_bucket {bucket}"):
+            try:
+                self.client("s3").head_bucket(Bucket=bucket)
+                return True
+            except ClientError as exc:
+                if _code(exc) == "403":
+                    raise DeployError(f"bucket {bucket!r} exists but these credentials cannot use it (another "
+                                      "account's?): choose another storage.object_store.bucket") from None
+                if _code(exc) != "404":
+                    raise
+        return False
 
     def _role_calls(self, deployment: Deployment) -> list[ApiCall]:
         name = role_name(deployment)

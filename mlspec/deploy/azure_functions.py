@@ -35,7 +35,16 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from mlspec.deploy.base import ApiCall, CredentialsError, DeployError, Deployment, FunctionDeployment, changes, one_line
+from mlspec.deploy.base import (
+    ApiCall,
+    CredentialsError,
+    DeployError,
+    Deployment,
+    FunctionDeployment,
+    Unreachable,
+    changes,
+    one_line,
+)
 from mlspec.deploy.credentials import AZURE_CHAIN, AZURE_FIX, azure_credential
 from mlspec.deploy.images import RegistryLogin, image_name, push_with_engine
 from mlspec.deploy.plan import resource_name
@@ -56,6 +65,8 @@ FUNCTION_ROUTE = "invoke"  # the shim's route: POST /api/invoke
 FUNCTION_NAME = "invoke_http"  # the shim's function, whose key the executor reads
 REGISTRY_NAME_LENGTH = 50
 APP_NAME_LENGTH = 60
+# A dry run's reads (and its token): one try each, so it answers at once offline.
+DRY_RUN_OPTIONS = {"retry_total": 0, "connection_timeout": 3, "read_timeout": 10}
 
 
 @dataclass
@@ -79,22 +90,32 @@ def setting(settings: dict[str, Any], key: str, variable: str) -> str:
     return str(value)
 
 
-def default_clients(settings: dict[str, Any]) -> AzureClients:
+def default_clients(settings: dict[str, Any], **options: Any) -> AzureClients:
+    """Clients on DefaultAzureCredential; `options` go to the credential and every client (a dry run's)."""
     from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
     from azure.mgmt.web import WebSiteManagementClient
     from azure.storage.blob import BlobServiceClient
 
-    subscription = setting(settings, "subscription_id", "AZURE_SUBSCRIPTION_ID")
-    group = setting(settings, "resource_group", "AZURE_RESOURCE_GROUP")
-    account = setting(settings, "storage_account", "AZURE_STORAGE_ACCOUNT")
-    credential = azure_credential()
+    names = names_only(settings)
+    subscription, account = names.subscription_id, names.storage_account
+    credential = azure_credential(**options)
     return AzureClients(
-        web=WebSiteManagementClient(credential, subscription),
-        registry=ContainerRegistryManagementClient(credential, subscription),
-        blob=BlobServiceClient(f"https://{account}.blob.core.windows.net", credential=credential),
-        subscription_id=subscription, resource_group=group, storage_account=account, credential=credential,
-        authorization=AuthorizationManagementClient(credential, subscription),
+        web=WebSiteManagementClient(credential, subscription, **options),
+        registry=ContainerRegistryManagementClient(credential, subscription, **options),
+        blob=BlobServiceClient(f"https://{account}.blob.core.windows.net", credential=credential, **options),
+        subscription_id=subscription, resource_group=names.resource_group, storage_account=account,
+        credential=credential, authorization=AuthorizationManagementClient(credential, subscription, **options),
+    )  # fmt: skip
+
+
+def names_only(settings: dict[str, Any]) -> AzureClients:
+    """No clients, only the names the settings give (what a plan needs when nothing can be read)."""
+    return AzureClients(
+        web=None, registry=None, blob=None,
+        subscription_id=setting(settings, "subscription_id", "AZURE_SUBSCRIPTION_ID"),
+        resource_group=setting(settings, "resource_group", "AZURE_RESOURCE_GROUP"),
+        storage_account=setting(settings, "storage_account", "AZURE_STORAGE_ACCOUNT"),
     )  # fmt: skip
 
 
@@ -144,9 +165,11 @@ def function_timeout(seconds: float) -> str:
 
 def sdk_error(call: ApiCall, exc: Exception) -> Exception:
     """An azure-core error as one line naming the call and what to do."""
-    from azure.core.exceptions import ClientAuthenticationError
+    from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
     where = f"{call.service}.{call.operation}"
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):  # no connection, or none answered
+        return Unreachable(f"{where}: {one_line(exc)}")
     error = getattr(exc, "error", None)
     code = str(getattr(error, "code", None) or "")
     message = one_line(getattr(error, "message", None) or getattr(exc, "message", None) or exc)
@@ -182,12 +205,21 @@ class AzureFunctionsDeployer:
         self.settings = settings
         self._clients = clients
         self._principals: dict[str, str | None] = {}  # app -> its identity, from the create call's response
+        self._options: dict[str, Any] = {}
+        self._blind = False  # assume_nothing_deployed: no reads at all
 
     @property
     def clients(self) -> AzureClients:
         if self._clients is None:
-            self._clients = default_clients(self.settings)
+            blind = self._blind
+            self._clients = names_only(self.settings) if blind else default_clients(self.settings, **self._options)
         return self._clients
+
+    def for_dry_run(self) -> None:
+        self._options = DRY_RUN_OPTIONS
+
+    def assume_nothing_deployed(self) -> None:
+        self._blind = True
 
     # ------------------------------------------------------------------ names
 
@@ -408,9 +440,12 @@ class AzureFunctionsDeployer:
         return getattr(group[call.service], call.operation)
 
     def read(self, service: str, operation: str, params: dict[str, Any]) -> Any:
-        """A get: the resource (as its REST JSON mapping), or None where it does not exist."""
+        """A get: the resource (as its REST JSON mapping), or None where it does not exist (or, assuming
+        nothing deployed, always)."""
         from azure.core.exceptions import ResourceNotFoundError
 
+        if self._blind:
+            return None
         call = ApiCall(service, operation, params, "read")
         with translated_errors(call):
             try:

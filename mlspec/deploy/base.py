@@ -19,6 +19,10 @@ class DeployError(MlspecError):
     exit_code = 1
 
 
+class Unreachable(DeployError):
+    """The platform (or its sign-in endpoint) could not be reached: offline, a closed port, DNS."""
+
+
 class CredentialsError(MlspecError):
     """No usable credentials: names the chain that was tried, never the values found."""
 
@@ -78,6 +82,7 @@ class DeployReport:
     calls: list[ApiCall]
     dry_run: bool
     notes: list[str] = field(default_factory=list)  # what was left undone and why (e.g. an unbuilt image)
+    state_unknown: str | None = None  # a dry run that could not read the platform: why ("no credentials", ...)
 
     @property
     def changed(self) -> bool:
@@ -99,6 +104,15 @@ class Deployer(Protocol):
 
     def plan_calls(self, deployment: Deployment) -> list[ApiCall]:
         """Read the platform's current state; the calls that would make it match `deployment`."""
+        ...
+
+    def for_dry_run(self) -> None:
+        """Read with short connect timeouts and no retries from now on: a dry run answers at once offline."""
+        ...
+
+    def assume_nothing_deployed(self) -> None:
+        """Plan without reading the platform, as if none of the deployment existed yet (a dry run that
+        could not read it); names that only the platform knows (an account id) are shown as placeholders."""
         ...
 
     def apply(self, calls: list[ApiCall]) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
-from mlspec.deploy.base import CredentialsError, InvalidCredentialsError, one_line
+from mlspec.deploy.base import CredentialsError, InvalidCredentialsError, Unreachable, one_line
 
 AWS_CHAIN = ("environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), AWS_PROFILE and the "
              "shared credentials file (~/.aws/credentials), the config file (~/.aws/config: profiles, SSO, "
@@ -23,6 +24,10 @@ GCP_FIX = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATIO
 AZURE_CHAIN = ("DefaultAzureCredential: environment (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET...), "
                "workload identity, managed identity, Azure CLI, Azure PowerShell, Azure Developer CLI")
 AZURE_FIX = "run `az login`, or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET"
+# How azure-identity words a link of the chain that found credentials but could not reach its endpoint
+# (the chain's error keeps only each link's message).
+AZURE_UNREACHABLE = re.compile(r"Failed to (establish a new connection|resolve)|Connection (refused|reset)|timed out",
+                               re.IGNORECASE)
 # Error codes with which AWS rejects credentials that were found but are not (or no longer) valid.
 AWS_REJECTED_CODES = frozenset({
     "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
@@ -96,15 +101,16 @@ def _gcp_key_file() -> str | None:
     return key_file if os.path.exists(key_file) else None
 
 
-def azure_credential() -> Any:
-    """DefaultAzureCredential, checked by asking it for an Azure Resource Manager token."""
+def azure_credential(**options: Any) -> Any:
+    """DefaultAzureCredential, checked by asking it for an Azure Resource Manager token. `options` go to
+    every link of the chain (a dry run's: no retries, short timeouts)."""
     try:
         from azure.core.exceptions import ClientAuthenticationError
         from azure.identity import DefaultAzureCredential
     except ImportError:
         raise CredentialsError("azure-identity is not installed: pip install azure-identity") from None
     try:
-        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True, **options)
     except (ValueError, OSError) as exc:  # e.g. AZURE_CLIENT_CERTIFICATE_PATH names a file that is no certificate
         raise InvalidCredentialsError(f"invalid Azure credentials in the environment: {one_line(exc)}; "
                                       f"{AZURE_FIX}") from None
@@ -114,7 +120,10 @@ def azure_credential() -> Any:
     logger.setLevel(logging.ERROR)
     try:
         credential.get_token("https://management.azure.com/.default")
-    except ClientAuthenticationError:
+    except ClientAuthenticationError as exc:
+        unreachable = [line.strip() for line in str(exc).splitlines() if AZURE_UNREACHABLE.search(line)]
+        if unreachable:
+            raise Unreachable(f"Azure credentials: could not get a token: {unreachable[0]}") from None
         raise CredentialsError(f"no Azure credentials found (tried: {AZURE_CHAIN}); {AZURE_FIX}") from None
     finally:
         logger.setLevel(level)

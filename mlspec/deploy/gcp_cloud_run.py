@@ -15,6 +15,7 @@ only), `tag` and `push`."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,16 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from mlspec.deploy.base import ApiCall, CredentialsError, DeployError, Deployment, FunctionDeployment, changes, one_line
+from mlspec.deploy.base import (
+    ApiCall,
+    CredentialsError,
+    DeployError,
+    Deployment,
+    FunctionDeployment,
+    Unreachable,
+    changes,
+    one_line,
+)
 from mlspec.deploy.credentials import GCP_CHAIN, GCP_FIX, gcp_credentials
 from mlspec.deploy.images import RegistryLogin, image_name, push_with_engine
 from mlspec.deploy.plan import resource_name
@@ -35,6 +45,8 @@ OPERATION_TIMEOUT_S = 600.0
 
 SERVICES, JOBS, REGISTRY, BUCKETS = "run.v2.Services", "run.v2.Jobs", "artifactregistry.v1", "storage.Buckets"
 REGISTRY_USER = "oauth2accesstoken"  # Artifact Registry's user name for an OAuth access token
+DRY_RUN_TIMEOUT_S = 10.0  # a dry run's reads: one try each, so it answers at once offline
+PROJECT_PLACEHOLDER = "<project>"  # where no project is configured and the credentials could not be read
 
 
 @dataclass
@@ -49,8 +61,9 @@ class GcpClients:
     credentials: Any = None  # google.auth credentials, for the registry login of a push
 
 
-def default_clients(project: str | None) -> GcpClients:
-    """Clients on the application-default credentials; a missing credential is one clear line."""
+def default_clients(project: str | None, transport: str | None = None) -> GcpClients:
+    """Clients on the application-default credentials; a missing credential is one clear line. The REST
+    transport (a dry run's) refreshes the credentials before it opens any connection."""
     from google.cloud import artifactregistry_v1, run_v2
     from google.cloud.storage import Client as StorageClient
 
@@ -60,9 +73,9 @@ def default_clients(project: str | None) -> GcpClients:
         raise CredentialsError("no Google Cloud project: set `project` in the gcp-cloud-run target, or "
                                "GOOGLE_CLOUD_PROJECT, or `gcloud config set project ...`")
     return GcpClients(
-        services=run_v2.ServicesClient(credentials=credentials),
-        jobs=run_v2.JobsClient(credentials=credentials),
-        registry=artifactregistry_v1.ArtifactRegistryClient(credentials=credentials),
+        services=run_v2.ServicesClient(credentials=credentials, transport=transport),
+        jobs=run_v2.JobsClient(credentials=credentials, transport=transport),
+        registry=artifactregistry_v1.ArtifactRegistryClient(credentials=credentials, transport=transport),
         storage=StorageClient(project=project, credentials=credentials),
         project=project,
         credentials=credentials,
@@ -73,12 +86,17 @@ def sdk_error(call: ApiCall, exc: Exception) -> Exception:
     """A google-api-core or google-auth error as one line naming the call and what to do. The REST
     and gRPC transports raise different classes for one refusal (Forbidden vs PermissionDenied), but
     both carry the HTTP status as `code`."""
-    from google.auth.exceptions import GoogleAuthError
+    import requests
+    from google.api_core.exceptions import RetryError
+    from google.auth.exceptions import GoogleAuthError, TransportError
 
     where = f"{call.service}.{call.operation}"
     # The REST transport prefixes the request line ("POST https://...: "); the platform's words follow.
     message = re.sub(r"^[A-Z]+ \S+: ", "", one_line(getattr(exc, "message", None) or exc))
     code = getattr(exc, "code", None)
+    unreachable = TransportError | RetryError | requests.ConnectionError | requests.Timeout
+    if isinstance(exc, unreachable) or code in UNREACHABLE_CODES:
+        return Unreachable(f"{where}: {type(exc).__name__}: {message}")
     if isinstance(exc, GoogleAuthError) or code == HTTPStatus.UNAUTHORIZED:
         return CredentialsError(f"{where}: Google Cloud credentials were refused or expired (tried: {GCP_CHAIN}): "
                                 f"{message}; {GCP_FIX}")
@@ -91,6 +109,10 @@ def sdk_error(call: ApiCall, exc: Exception) -> Exception:
     if code == HTTPStatus.NOT_FOUND:
         return DeployError(f"{where}: not found: {message}")
     return DeployError(f"{where}: {type(exc).__name__}: {message}")
+
+
+# gRPC's "no connection" (UNAVAILABLE, as HTTP 503) and a deadline passed waiting for one.
+UNREACHABLE_CODES = (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.GATEWAY_TIMEOUT)
 
 
 def cpu_limit(vcpu: float) -> str:
@@ -108,17 +130,32 @@ class CloudRunDeployer:
     def __init__(self, settings: dict[str, Any], clients: GcpClients | None = None) -> None:
         self.settings = settings
         self._clients = clients
+        self._dry_run = False
+        self._blind = False  # assume_nothing_deployed: no reads at all
 
     @property
     def clients(self) -> GcpClients:
         if self._clients is None:
-            self._clients = default_clients(self.settings.get("project"))
+            project = self.settings.get("project")
+            self._clients = default_clients(project, "rest") if self._dry_run else default_clients(project)
         return self._clients
+
+    @property
+    def project(self) -> str:
+        if self._blind and self._clients is None:
+            return str(self.settings.get("project") or os.environ.get("GOOGLE_CLOUD_PROJECT") or PROJECT_PLACEHOLDER)
+        return self.clients.project
+
+    def for_dry_run(self) -> None:
+        self._dry_run = True
+
+    def assume_nothing_deployed(self) -> None:
+        self._blind = True
 
     # ------------------------------------------------------------------ names
 
     def location(self, deployment: Deployment) -> str:
-        return f"projects/{self.clients.project}/locations/{deployment.region}"
+        return f"projects/{self.project}/locations/{deployment.region}"
 
     def repository_id(self, deployment: Deployment) -> str:
         return resource_name("mlspec", deployment.pipeline)
@@ -130,7 +167,7 @@ class CloudRunDeployer:
     def image_uri(self, deployment: Deployment, function: FunctionDeployment) -> str:
         """Where the function's image lives in Artifact Registry: the local tag's last path part."""
         package, tag = image_name(function.image)
-        return f"{registry_host(deployment)}/{self.clients.project}/{self.repository_id(deployment)}/{package}:{tag}"
+        return f"{registry_host(deployment)}/{self.project}/{self.repository_id(deployment)}/{package}:{tag}"
 
     def labels(self, deployment: Deployment, function: FunctionDeployment | None = None) -> dict[str, str]:
         labels = {**MANAGED_BY, "mlspec-pipeline": label(deployment.pipeline)}
@@ -293,14 +330,17 @@ class CloudRunDeployer:
                 BUCKETS: clients.storage}[service]  # fmt: skip
 
     def read(self, service: str, operation: str, params: dict[str, Any]) -> Any:
-        """A get: the resource, or None where it does not exist."""
+        """A get: the resource, or None where it does not exist (or, assuming nothing deployed, always)."""
         from google.api_core.exceptions import NotFound
 
+        if self._blind:
+            return None
+        once: dict[str, Any] = {"retry": None, "timeout": DRY_RUN_TIMEOUT_S} if self._dry_run else {}
         with translated_errors(ApiCall(service, operation, params, "read")):
             try:
                 if service == BUCKETS:
-                    return self.clients.storage.lookup_bucket(params["bucket_name"])
-                return getattr(self.client(service), operation)(request=params)
+                    return self.clients.storage.lookup_bucket(params["bucket_name"], **once)
+                return getattr(self.client(service), operation)(request=params, **once)
             except NotFound:
                 return None
 
@@ -338,10 +378,12 @@ def registry_host(deployment: Deployment) -> str:
 @contextmanager
 def translated_errors(call: ApiCall) -> Iterator[None]:
     """google-api-core and google-auth errors leave as one-line DeployError / CredentialsError."""
+    import requests
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
 
     try:
         yield
-    except (GoogleAPIError, GoogleAuthError) as exc:
+    # The storage client (and a REST transport) let requests' own connection errors through.
+    except (GoogleAPIError, GoogleAuthError, requests.ConnectionError, requests.Timeout) as exc:
         raise sdk_error(call, exc) from None

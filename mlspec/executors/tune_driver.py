@@ -7,7 +7,10 @@ store, where the train stage naming this tune stage in `hyperparameters` reads i
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import statistics
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -44,6 +47,7 @@ def run_tune_stage(node: FunctionNode, run: StageRun) -> None:
     proposals: list[Config | None] = [settings["default"]]  # trial 0: the spec's own values
     with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="trial") as pool:
         while True:
+            # Refill every free slot as soon as any trial ends (one stopped early included), not per batch.
             while len(pending) < slots:
                 config = proposals.pop(0) if proposals else search.ask()
                 if config is None:
@@ -70,29 +74,52 @@ def run_tune_stage(node: FunctionNode, run: StageRun) -> None:
         "best_validation_accuracy": best.validation_accuracy,
         "stopped_early": sum(t.status == "stopped" for t in stage.trials),
         "failed_trials": sum(t.status == "failed" for t in stage.trials),
+        **trials.saving(),
     }  # fmt: skip
     if default.validation_accuracy is not None:
         metrics["default_validation_accuracy"] = default.validation_accuracy
     finish_stage(stage, run, metrics, trials.histories.get(best.index, []))
 
 
+def planned_trials(settings: dict[str, Any]) -> int:
+    """How many trials the search will run, the default included (a grid may be smaller than `trials`)."""
+    if settings["search"] == "grid":
+        return 1 + min(settings["trials"], math.prod(len(r["values"]) for r in settings["space"].values()))
+    return 1 + int(settings["trials"])
+
+
 class _Trials:
     """Runs one trial per call (from the pool's threads), retrying it from its own checkpoint after
-    a crash, and feeds its progress to the stopping rule."""
+    a crash, feeds its progress to the stopping rule, and reports how many trials are done, running
+    and stopped."""
 
     def __init__(self, node: FunctionNode, run: StageRun, limits: Limits, settings: dict[str, Any]) -> None:
         self.node, self.run_, self.limits = node, run, limits
         self.stopping = STOPPING_RULES[settings["early_stopping"]](settings["grace_epochs"])
         self.params = open_param_store(run.stores["param_store"])
         self.lock = threading.Lock()
+        self.total = planned_trials(settings)
         self.next_index = 0
+        self.running = 0
         self.records: list[TrialRecord] = []
         self.histories: dict[int, list[dict[str, float]]] = {}
-        self.finished = 0
+        self.epochs_run: dict[int, float] = {}  # of the stopped trials, a partly run last epoch counted pro rata
+        self.epoch_ends: dict[int, list[float]] = {}  # trial -> when each of its epochs was reported (monotonic)
+
+    def report(self, invocation: str, detail: str = "") -> None:
+        """The stage's progress in trials (the caller holds the lock, so the counts are consistent)."""
+        done = len(self.records)
+        stopped = sum(t.status == "stopped" for t in self.records)
+        phase = f"trial {done}/{self.total} done, {self.running} running, {stopped} stopped early"
+        self.run_.reporter.progress(self.node.stage, invocation, {
+            "phase": phase + (f"; {detail}" if detail else ""), "unit": "trials", "done": done, "total": self.total,
+            "running": self.running, "stopped": stopped})  # fmt: skip
 
     def run(self, config: Config) -> TrialRecord:
         with self.lock:
             index, self.next_index = self.next_index, self.next_index + 1
+            self.running += 1
+            self.report(f"{self.node.stage}.trial-{index}", f"trial {index} started")
         started = time.monotonic()
         namespace = f"{self.run_.record.run_id}/{self.node.stage}/trial-{index}"
         event = base_event(self.node, self.run_, 0, namespace)
@@ -106,9 +133,9 @@ class _Trials:
             if "validation_accuracy" not in progress:
                 return
             epoch, accuracy = int(progress["epoch"]), float(progress["validation_accuracy"])
-            self.run_.reporter.progress(self.node.stage, invocation, {
-                "phase": f"trial {index} epoch {epoch}: validation acc {accuracy:.3f}",
-                "done": self.finished, "total": self.next_index})  # fmt: skip
+            with self.lock:
+                self.epoch_ends.setdefault(index, []).append(time.monotonic())
+                self.report(invocation, f"trial {index} epoch {epoch}: validation acc {accuracy:.3f}")
             # The default configuration always runs to the end: it is the reference the best is shown against.
             if self.stopping.observe(index, epoch, accuracy) and index != 0 and not stop_requested:
                 stop_requested = True
@@ -147,6 +174,25 @@ class _Trials:
         with self.lock:
             self.records.append(trial)
             self.histories[index] = history
-            self.finished += 1
+            if status == "stopped":
+                self.epochs_run[index] = float(result.get("epochs_run", len(history)))
+            self.running -= 1
+            self.report(outcome.record.id, f"trial {index} {'stopped early' if status == 'stopped' else status}")
             self.run_.run_dir.save(self.run_.record)
         return trial
+
+    def saving(self) -> dict[str, float]:
+        """What early stopping saved: the epochs the stopped trials did not run and, modelled, their time
+        at each trial's own measured epoch time (the time between its epoch reports; the stage's mean
+        epoch time for a trial stopped after one epoch). Empty when no trial was stopped."""
+        if not self.epochs_run:
+            return {}
+        epochs = self.node.config["epochs"]
+        saved = {index: epochs - run for index, run in self.epochs_run.items()}
+        gaps = {index: [b - a for a, b in itertools.pairwise(ends)] for index, ends in self.epoch_ends.items()}
+        every_gap = [gap for trial_gaps in gaps.values() for gap in trial_gaps]
+        metrics = {"early_stopping_saved_trial_epochs": sum(saved.values())}
+        if every_gap:
+            metrics["early_stopping_saved_s_modelled"] = sum(
+                n * statistics.fmean(gaps.get(index) or every_gap) for index, n in saved.items())
+        return metrics

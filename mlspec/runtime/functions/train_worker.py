@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,11 +24,14 @@ from mlspec.runtime.context import Context
 from mlspec.runtime.hyperparameters import with_hyperparameters
 from mlspec.runtime.layout import checkpoint_key
 from mlspec.runtime.sync import agree_to_stop, synchronizer
-from mlspec.storage import ObjectStore
+from mlspec.storage import ObjectStore, ParamStore
 
 # Stop early when less than this many epoch-durations (plus the fixed margin) remain.
 EPOCH_SAFETY_FACTOR = 1.5
 STOP_MARGIN_S = 2.0
+# A tune trial looks for its stop key this often within an epoch (and at every epoch end), so a
+# trial judged hopeless frees its slot within a fraction of a second, not at the end of a long epoch.
+STOP_POLL_S = 0.2
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -58,6 +62,8 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     sync_every = 0 if trainer.exchanges_every_step else event.get("sync_every_steps") or 0
     sync_s, longest_epoch_s = 0.0, 0.0
     completed, stopped_early = True, False
+    stop_requested = _stop_flag(params, event.get("stop_key"))
+    epochs_run = float(len(history))
     for epoch in range(first_epoch, event["epochs"] + 1):
         started = time.monotonic()
         # Seeded per epoch, so a resumed worker sees exactly the batches it would have seen.
@@ -65,6 +71,9 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         order = rng.permutation(len(y))
         loss_sum, correct, seen = 0.0, 0, 0
         for step in range(steps):
+            if stop_requested():  # a trial is one worker: leaving mid-epoch breaks no synchronisation
+                stopped_early, epochs_run = True, epoch - 1 + step / steps
+                break
             rows = order[step * batch : (step + 1) * batch]
             loss, right = trainer.step(augment(x[rows], rng), y[rows], epoch_end=step + 1 == steps)
             loss_sum += loss * len(rows)
@@ -72,6 +81,9 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             seen += len(rows)
             if sync_every and (step + 1) % sync_every == 0:
                 sync_s += _sync(trainer, epoch_end=step + 1 == steps)
+        if stopped_early:  # the unfinished epoch is not recorded: the checkpoint stays at the last whole one
+            break
+        epochs_run = float(epoch)
         if not trainer.exchanges_every_step and (not sync_every or steps % sync_every):
             sync_s += _sync(trainer, epoch_end=True)
         if epoch == event["epochs"]:
@@ -92,7 +104,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         stop = agree_to_stop(sync, want_stop)
         if worker == 0:
             _save(objects, event, model, history)
-        if event.get("stop_key") and params.get(event["stop_key"]) is not None:
+        if stop_requested(poll_now=True):
             stopped_early = epoch < event["epochs"]  # the tune driver judged this trial hopeless
             break
         if stop and epoch < event["epochs"]:
@@ -101,7 +113,23 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     metrics = {k: v for k, v in history[-1].items() if k != "epoch"} if history else {}
     metrics.update(sync_rounds=sync.round, sync_s=sync_s, steps_per_epoch=steps, first_epoch=first_epoch,
                    **sync.stats())
-    return {"history": history, "metrics": metrics, "completed": completed, "stopped_early": stopped_early}
+    return {"history": history, "metrics": metrics, "completed": completed, "stopped_early": stopped_early,
+            "epochs_run": epochs_run}
+
+
+def _stop_flag(params: ParamStore, key: str | None) -> Callable[..., bool]:
+    """Whether the tune driver has judged this trial hopeless (its stop key is set); between epoch
+    ends the key is read at most every STOP_POLL_S."""
+    next_poll = 0.0
+
+    def requested(poll_now: bool = False) -> bool:
+        nonlocal next_poll
+        if key is None or (not poll_now and time.monotonic() < next_poll):
+            return False
+        next_poll = time.monotonic() + STOP_POLL_S
+        return params.get(key) is not None
+
+    return requested
 
 
 def _hold_out(x: Any, y: np.ndarray, fraction: float, seed: int) -> tuple[Any, np.ndarray, tuple[Any, np.ndarray]]:
