@@ -35,6 +35,8 @@ QUICKSTART = REPO / "examples" / "quickstart.yaml"
 # Fewer epochs: the comparison needs the same work on both executors, not the full quick start.
 OVERRIDES = ["stages.train_images.epochs=1", "stages.train_reviews.epochs=2"]
 TIMINGS: dict[str, float] = {}  # measured, printed at the end with -s
+# The first test builds the base and the function images (torch into each): minutes, more on a loaded machine.
+pytestmark = pytest.mark.timeout(1800)
 
 
 @pytest.fixture(scope="session")
