@@ -35,9 +35,9 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
       mlspec run examples/imdb.yaml --set datasets.imdb.path=aclImdb_v1.tar.gz --set stages.train.workers=4
       mlspec run examples/quickstart.yaml --executor lithops
     """
-    from rich.console import Console
 
     from mlspec import spec as spec_module
+    from mlspec.cli.console import console as make_console
     from mlspec.cli.progress import RichReporter, summary_table
     from mlspec.errors import RunFailed
     from mlspec.executors import make_executor
@@ -45,7 +45,7 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
     from mlspec.executors.coordinator import new_run_dir, run_pipeline
 
     pipeline = spec_module.load(spec, list(overrides))
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     local = pipeline.targets.local
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
     run_dir = new_run_dir(runs_dir, pipeline)

@@ -35,9 +35,9 @@ def list_command(runs_dir: Path) -> None:
     Example:
       mlspec runs list --runs-dir .mlspec/runs
     """
-    from rich.console import Console
     from rich.table import Table
 
+    from mlspec.cli.console import console
     from mlspec.records.runs import list_runs
 
     table = Table(title=f"runs in {runs_dir} (times measured)")
@@ -57,7 +57,7 @@ def list_command(runs_dir: Path) -> None:
             record.run_id, record.status, time.strftime("%Y-%m-%d %H:%M", time.localtime(record.started_at)),
             f"{record.wall_s:.1f}" if record.wall_s else "-", metrics or (record.error or ""),
         )  # fmt: skip
-    Console().print(table)
+    console().print(table)
 
 
 @runs.command("show")

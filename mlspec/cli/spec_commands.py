@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from mlspec.wording import plural
+
 TEMPLATES = ("quickstart", "cifar10", "imdb", "tune", "kmeans")
 
 
@@ -47,7 +49,7 @@ def validate(spec: Path, overrides: tuple[str, ...], quiet: bool) -> None:
 
     pipeline = spec_module.load(spec, list(overrides))
     if not quiet:
-        counts = f"{len(pipeline.datasets)} datasets, {len(pipeline.stages)} stages"
+        counts = f"{plural(len(pipeline.datasets), 'dataset')}, {plural(len(pipeline.stages), 'stage')}"
         click.echo(f"{spec}: ok ({pipeline.name}: {counts}; targets: {', '.join(pipeline.targets.configured())})")
 
 
