@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -16,8 +16,33 @@ from mlspec.errors import MlspecError, SpecError
 from mlspec.redaction import printable
 
 
+def _click_error(exc: click.ClickException) -> NoReturn:
+    """Click's own errors (bad options, missing arguments) in mlspec's style: one line, `error: ...`,
+    with where to find help, instead of click's usage block and `Error: ...`."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):  # a bare `mlspec runs`: the help is the answer
+        exc.show()
+        sys.exit(exc.exit_code)
+    message = exc.format_message().rstrip(".")
+    if message[1:2].islower():  # "Missing argument" -> "missing argument", but "SPEC ..." stays
+        message = message[0].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        message += f" (see `{ctx.command_path} --help`)"
+    click.echo(f"error: {message}", err=True)
+    sys.exit(exc.exit_code)
+
+
 class _Main(click.Group):
-    """Turns user-facing errors into one clear message and an exit status, never a traceback."""
+    """Turns user-facing errors into one clear message and an exit status, never a traceback.
+
+    Every error line starts `error: ` (or, for a spec, FILE:LINE:COL:), whether mlspec or click raised it."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:  # `mlspec --no-such-option`
+            _click_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -26,7 +51,9 @@ class _Main(click.Group):
             # Spec problems already read FILE:LINE:COL: message.
             click.echo(printable(str(exc) if isinstance(exc, SpecError) else f"error: {exc}"), err=True)
             sys.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+        except click.ClickException as exc:
+            _click_error(exc)
+        except (click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -34,8 +61,8 @@ class _Main(click.Group):
         except Exception as exc:  # a bug in mlspec: say so briefly, show the trace only on request
             if os.environ.get("MLSPEC_DEBUG"):
                 raise
-            click.echo(printable(f"internal error: {type(exc).__name__}: {exc} (set MLSPEC_DEBUG=1 for the "
-                                 "traceback)"), err=True)  # fmt: skip
+            click.echo(printable(f"error: internal error in mlspec: {type(exc).__name__}: {exc} "
+                                 "(set MLSPEC_DEBUG=1 for the traceback)"), err=True)  # fmt: skip
             sys.exit(1)
 
 

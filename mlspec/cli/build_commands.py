@@ -64,15 +64,15 @@ def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_ima
       mlspec build pipeline.yaml --engine podman --base-image localhost/python-base:3.11
       mlspec build pipeline.yaml --target local --bootstrap-base --wheelhouse ~/.cache/mlspec/wheels
     """
-    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from mlspec import spec as spec_module
+    from mlspec.cli.console import console as make_console
     from mlspec.compile.build import BuildError
     from mlspec.compile.build import build as build_contexts
 
     pipeline = spec_module.load(spec, list(overrides))
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                     TextColumn("{task.fields[status]}"), console=console, transient=False)
     if bootstrap_base:

@@ -14,12 +14,13 @@ from mlspec.records import DEFAULT_ROOT
 @click.option("--view", type=click.Choice(["auto", "platforms", "runs"]), default="auto", show_default=True,
               help="platforms: one run timed and priced on every platform; runs: runs side by side. "
                    "auto: platforms for one run (or none: the latest), runs for two or more "
-                   "(or none with --only-changed/--sort-by/--last).")
+                   "(or none with --all/--sort-by/--last).")
 @click.option("--format", "fmt", type=click.Choice(["terminal", "md", "csv", "json", "html"]), default="terminal",
               show_default=True, help="Output format; html is one self-contained file with plots.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE instead of stdout.")
-@click.option("--only-changed", is_flag=True, help="Runs view: only the spec parameters that differ (metrics stay).")
+@click.option("--all", "show_all", is_flag=True,
+              help="Runs view: every spec parameter, not only those that differ between the runs.")
 @click.option("--sort-by", metavar="COLUMN", help="Runs view: sort rows by COLUMN; prefix '-' for descending.")
 @click.option("--keep", multiple=True, metavar="REGEX", help="Only columns (or platforms) matching REGEX (repeatable).")
 @click.option("--drop", multiple=True, metavar="REGEX", help="Hide columns (or platforms) matching REGEX (repeatable).")
@@ -29,7 +30,7 @@ from mlspec.records import DEFAULT_ROOT
               help="Runs view: the platform the modelled cost column prices on.")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
               show_default=True, help="Where run records are kept.")
-def compare(run_ids: tuple[str, ...], view: str, fmt: str, output: Path | None, only_changed: bool,
+def compare(run_ids: tuple[str, ...], view: str, fmt: str, output: Path | None, show_all: bool,
             sort_by: str | None, keep: tuple[str, ...], drop: tuple[str, ...], last: int | None, platform: str,
             runs_dir: Path) -> None:  # fmt: skip
     """Compare runs: time, cost and accuracy per task on every platform, or runs side by side.
@@ -41,7 +42,8 @@ def compare(run_ids: tuple[str, ...], view: str, fmt: str, output: Path | None, 
     Examples:
       mlspec compare                                  # latest run: tasks x platforms
       mlspec compare --format md                      # the same as Markdown tables
-      mlspec compare RUN_A RUN_B --only-changed       # side by side, differing parameters
+      mlspec compare RUN_A RUN_B                      # side by side: the parameters that differ
+      mlspec compare RUN_A RUN_B --all                # ... and every other parameter
       mlspec compare --last 3 --sort-by=-train_reviews.test_accuracy
       mlspec compare --format html -o report.html     # one file with tables and plots
     """
@@ -50,7 +52,7 @@ def compare(run_ids: tuple[str, ...], view: str, fmt: str, output: Path | None, 
     from mlspec.records.runs import find_run
 
     if view == "auto":
-        wants_runs = only_changed or sort_by is not None or last is not None
+        wants_runs = show_all or sort_by is not None or last is not None
         view = "runs" if len(run_ids) >= 2 or (not run_ids and wants_runs) else "platforms"
     data: cmp.PlatformComparison | cmp.RunsTable
     notes: list[str]
@@ -65,15 +67,15 @@ def compare(run_ids: tuple[str, ...], view: str, fmt: str, output: Path | None, 
         data.notes.extend(notes)
     else:
         records, notes = cmp.select_runs(runs_dir, run_ids, last or 5)
-        data = cmp.compare_runs(records, only_changed=only_changed, sort_by=sort_by, keep=keep, drop=drop,
+        data = cmp.compare_runs(records, only_changed=not show_all, sort_by=sort_by, keep=keep, drop=drop,
                                 platform=platform)  # fmt: skip
         data.notes.extend(notes)
     if fmt == "terminal" and output is None:
-        from rich.console import Console
+        from mlspec.cli.console import console
 
-        console = Console()
+        out = console()
         for part in terminal(data):
-            console.print(part)
+            out.print(part)
         return
     text = render(data, fmt)
     if output is None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mlspec.deploy import DEPLOYERS
+from mlspec.wording import plural
 
 if TYPE_CHECKING:
     from mlspec.deploy.base import ApiCall, Deployment
@@ -63,7 +64,7 @@ def deploy(spec: Path, target: str, dry_run: bool, build_dir: Path, overrides: t
     if not report.calls:
         click.echo(f"no changes: {where} is up to date")
     else:
-        click.echo(f"{'would make' if dry_run else 'made'} {len(report.calls)} calls for {where}:")
+        click.echo(f"{'would make' if dry_run else 'made'} {plural(len(report.calls), 'call')} for {where}:")
         _print_calls(report.calls, with_params=dry_run)
         if dry_run:
             click.echo("dry run: nothing was changed")
@@ -96,7 +97,7 @@ def destroy(spec: Path, target: str, dry_run: bool, yes: bool, overrides: tuple[
     if not calls:
         click.echo(f"nothing to destroy: {where} has nothing deployed")
         return
-    click.echo(f"{'would make' if dry_run else 'removing with'} {len(calls)} calls for {where}:")
+    click.echo(f"{'would make' if dry_run else 'removing with'} {plural(len(calls), 'call')} for {where}:")
     _print_calls(calls, with_params=dry_run)
     if dry_run:
         click.echo("dry run: nothing was changed")

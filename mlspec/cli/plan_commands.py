@@ -22,6 +22,8 @@ from mlspec.records import DEFAULT_ROOT
 @click.option("--optimizer", type=click.Choice(["grid", "bayes"]), default="grid", show_default=True,
               help="grid: every point (the ground truth); bayes: Gaussian process + expected improvement.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
+@click.option("--explain", is_flag=True, help="Also print why each stage is placed where it is, and each "
+              "alternative's placement.")
 @click.option("--from-run", metavar="RUN_ID", help="Take measured stage usage from this run (id or prefix).")
 @click.option("--profile", is_flag=True,
               help="Measure usage with a short real local run (1 epoch, fewer examples) and scale it to the spec.")
@@ -41,9 +43,10 @@ from mlspec.records import DEFAULT_ROOT
               help="Minimise cost + this price on each hour of pipeline time (a weighted mix).")
 @click.option("--free-tier", is_flag=True, help="Subtract the platforms' monthly free allowances.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of Bayesian optimisation.")
-def plan(spec: Path, overrides: tuple[str, ...], optimizer: str, as_json: bool, from_run: str | None,
-         profile: bool, runs_dir: Path, all_platforms: bool, include_local: bool, memory_sizes: int,
-         max_workers: int, pattern: str, usd_per_hour: float | None, free_tier: bool, seed: int) -> None:
+def plan(spec: Path, overrides: tuple[str, ...], optimizer: str, as_json: bool, explain: bool,
+         from_run: str | None, profile: bool, runs_dir: Path, all_platforms: bool, include_local: bool,
+         memory_sizes: int, max_workers: int, pattern: str, usd_per_hour: float | None, free_tier: bool,
+         seed: int) -> None:
     """Place every stage on a platform, memory size and worker count for the spec's objective.
 
     Stage usage is measured locally and modelled on each platform (time = compute scaled to the
@@ -60,9 +63,8 @@ def plan(spec: Path, overrides: tuple[str, ...], optimizer: str, as_json: bool, 
       mlspec plan examples/cifar10.yaml --optimizer bayes --all-platforms --json
       mlspec plan examples/cifar10.yaml --set objective.deadline=10m --from-run 20261123-1015
     """
-    from rich.console import Console
-
     from mlspec import spec as spec_module
+    from mlspec.cli.console import console
     from mlspec.errors import UsageError
     from mlspec.planner.plan import PlanOptions, objective_of
     from mlspec.planner.plan import plan as make_plan
@@ -79,7 +81,7 @@ def plan(spec: Path, overrides: tuple[str, ...], optimizer: str, as_json: bool, 
     if as_json:
         write_json(result.to_dict())
     else:
-        render(result, Console(width=max(Console().width, 160)))
+        render(result, console(), explain)
     if not result.choice.feasible:
         raise UsageError(result.choice.message or "the objective cannot be met")
 
@@ -100,50 +102,102 @@ def _finite_or_null(data: Any) -> Any:
     return data
 
 
-def _fact_rows(obj: Any, prefix: str) -> list[dict[str, Any]]:
-    from mlspec.providers import iter_facts
+def _number_text(value: float) -> str:
+    """Small prices without an exponent: 0.0000166667, not 1.66667e-05."""
+    if 0 < abs(value) < 1e-3:
+        return f"{value:.10f}".rstrip("0").rstrip(".")
+    return f"{value:.10g}"
 
-    return [{"figure": f"{prefix}.{path}", **fact.to_dict()} for path, fact in iter_facts(obj)]
+
+def _limit_text(value: float | None) -> str:
+    return "no limit" if value is None else f"{value:g}"
+
+
+def _memory_text(o: Any) -> str:
+    if o.allowed_memory_mb is None:
+        step = o.memory_step_mb.value
+        return f"{o.memory_min_mb.value}–{o.memory_max_mb.value}" + (f" step {step}" if step != 1 else "")
+    sizes = o.allowed_memory_mb.value
+    return "/".join(str(m) for m in sizes) if len(sizes) <= 4 else f"{sizes[0]}–{sizes[-1]} ({len(sizes)} sizes)"
+
+
+def _fact_text(fact: Any) -> str:
+    """A catalog value in words: None (the platform sets none) reads as the fact's note, or 'no limit'."""
+    value = fact.value
+    if value is None:
+        return fact.note or "no limit"
+    if isinstance(value, float):
+        return _number_text(value)
+    if isinstance(value, tuple | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _offerings(platform: str | None) -> list[Any]:
+    from mlspec.errors import UsageError
+    from mlspec.providers import all_offerings
+
+    offerings = list(all_offerings())
+    if platform is None:
+        return offerings
+    chosen = [o for o in offerings if platform in (o.id, o.provider_key)]
+    if not chosen:
+        names = sorted({o.provider_key for o in offerings} | {o.id for o in offerings})
+        raise UsageError(f"unknown platform {platform!r}; platforms: {', '.join(names)}")
+    return chosen
 
 
 @click.command()
+@click.option("--platform", metavar="P", help="Only this provider or provider:offering, e.g. aws-lambda or "
+              "gcp-cloud-run:job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON on stdout.")
-def providers(as_json: bool) -> None:
+def providers(platform: str | None, as_json: bool) -> None:
     """List the provider catalog: every figure with its source, date and status.
 
     Status is official (the platform's own documentation), 3rd-party (unconfirmed) or assumed.
 
     \b
-    Example:
+    Examples:
+      mlspec providers --platform aws-lambda
       mlspec providers --json | jq '.[0].offerings[0].price_per_gb_second'
     """
-    from mlspec.providers import all_offerings, all_providers
+    from mlspec.providers import all_providers, iter_facts
 
+    offerings = _offerings(platform)
     if as_json:
-        write_json([p.to_dict() for p in all_providers()])
+        ids = {o.id for o in offerings}
+        catalog = []
+        for p in all_providers():
+            shown = [o for o in p.offerings if o.id in ids]
+            if shown:
+                catalog.append({**p.to_dict(), "offerings": [o.to_dict() for o in shown]})
+        write_json(catalog)
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 160))
-    summary = Table(title="offerings (every figure below with its source)")
-    for header in ("offering", "memory MB", "vCPU rule", "$/GB-s", "$/vCPU-s", "$/1M req", "time limit s",
-                   "concurrency", "cold start s"):
-        summary.add_column(header)
-    for o in all_offerings():
-        mem = (("/".join(str(m) for m in o.allowed_memory_mb.value)) if o.allowed_memory_mb
-               else f"{o.memory_min_mb.value}–{o.memory_max_mb.value} step {o.memory_step_mb.value}")
-        summary.add_row(o.id, mem, type(o.vcpu_rule).__name__, f"{o.price_per_gb_second.value:.10g}",
-                        f"{o.price_per_vcpu_second.value:.10g}", f"{o.price_per_million_requests.value:g}",
-                        str(o.timeout_max_s.value), str(o.concurrency_limit.value), f"{o.cold_start_s.value:g}")
-    console.print(summary)
-    facts = Table(title="catalog figures", show_lines=False)
-    for header in ("figure", "value", "status", "date", "source"):
-        facts.add_column(header, overflow="fold")
-    for o in all_offerings():
-        for row in _fact_rows(o, o.id):
-            facts.add_row(row["figure"], json.dumps(row["value"]), row["status"], row["date"], row["source"])
-    console.print(facts)
+    from mlspec.cli.console import console
+
+    out = console()
+    summary = Table(title="offerings (catalog figures, each with its source below)", title_justify="left")
+    for header, justify in (("offering", "left"), ("memory MB", "left"), ("vCPU", "left"), ("$/GB-s", "right"),
+                            ("$/vCPU-s", "right"), ("$/1M requests", "right"), ("time limit s", "right"),
+                            ("concurrency", "right"), ("cold start s", "right")):
+        summary.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for o in offerings:
+        summary.add_row(o.id, _memory_text(o), o.vcpu_rule.describe(), _number_text(o.price_per_gb_second.value),
+                        _number_text(o.price_per_vcpu_second.value), _number_text(o.price_per_million_requests.value),
+                        _limit_text(o.timeout_max_s.value), _limit_text(o.concurrency_limit.value),
+                        f"{o.cold_start_s.value:g}")  # fmt: skip
+    out.print(summary)
+    facts = Table(title="catalog figures", title_justify="left")
+    for header, widest in (("figure", None), ("value", 60), ("status", None), ("date", None), ("source", 80)):
+        facts.add_column(header, overflow="fold", max_width=widest)  # long notes and pair lists fold, even in a pipe
+    for o in offerings:
+        for i, (path, fact) in enumerate(iter_facts(o)):
+            facts.add_row(f"{o.id}.{path}" if i == 0 else f"  .{path}", _fact_text(fact), fact.status, fact.date,
+                          fact.source)  # fmt: skip
+        facts.add_section()
+    out.print(facts)
 
 
 @click.command()
@@ -178,8 +232,9 @@ def price(target: str, memory_mb: float, seconds: float, invocations: int, vcpu:
     if as_json:
         write_json({"target": offering.id, **cost.to_dict()})
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from mlspec.cli.console import console
 
     table = Table(title=f"{offering.display_name}: {invocations} x {seconds:g} s at {memory_mb:g} MB "
                         f"({cost.vcpu:.3g} vCPU){' with free tier' if free_tier else ''}")
@@ -189,7 +244,7 @@ def price(target: str, memory_mb: float, seconds: float, invocations: int, vcpu:
         sources = "; ".join(f"{name}={fact.value:g} ({fact.cite()}, {fact.date})" for name, fact in c.facts)
         table.add_row(c.name, f"{c.usd:.4f}", c.label, sources)
     table.add_row("total", f"{cost.total_usd:.4f}", "assumed", "")
-    Console(width=max(Console().width, 160)).print(table)
+    console().print(table)
 
 
 COMMANDS: tuple[click.Command, ...] = (plan, providers, price)

@@ -36,9 +36,9 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
         --set datasets.imdb.path=https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
       mlspec run examples/quickstart.yaml --executor lithops
     """
-    from rich.console import Console
 
     from mlspec import spec as spec_module
+    from mlspec.cli.console import console as make_console
     from mlspec.cli.progress import RichReporter, summary_table
     from mlspec.cli.spec_commands import check_datasets
     from mlspec.errors import RunFailed
@@ -48,7 +48,7 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
 
     pipeline = spec_module.load(spec, list(overrides))
     check_datasets(pipeline)  # before a run directory is named: it would never be created
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     local = pipeline.targets.local
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
     run_dir = new_run_dir(runs_dir, pipeline)

@@ -46,10 +46,10 @@ def list_command(show_all: bool, runs_dir: Path) -> None:
     Example:
       mlspec runs list --runs-dir .mlspec/runs
     """
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    from mlspec.cli.console import console
     from mlspec.records.runs import list_runs
     from mlspec.redaction import printable
 
@@ -78,7 +78,7 @@ def list_command(show_all: bool, runs_dir: Path) -> None:
             plain(record.run_id), status + (" (profile)" if entry.is_profile else ""), started,
             f"{record.wall_s:.1f}" if record.wall_s else "-", plain(entry.problem or metrics or (record.error or "")),
         )  # fmt: skip
-    Console().print(table)
+    console().print(table)
 
 
 @runs.command("show")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mlspec.wording import plural
+
 if TYPE_CHECKING:
     from mlspec.spec import Pipeline
 
@@ -71,7 +73,7 @@ def validate(spec: Path, overrides: tuple[str, ...], quiet: bool) -> None:
     pipeline = spec_module.load(spec, list(overrides))
     check_datasets(pipeline, quiet)
     if not quiet:
-        counts = f"{len(pipeline.datasets)} datasets, {len(pipeline.stages)} stages"
+        counts = f"{plural(len(pipeline.datasets), 'dataset')}, {plural(len(pipeline.stages), 'stage')}"
         click.echo(f"{spec}: ok ({pipeline.name}: {counts}; targets: {', '.join(pipeline.targets.configured())})")
 
 

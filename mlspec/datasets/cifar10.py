@@ -14,6 +14,7 @@ import numpy as np
 
 from mlspec.datasets.base import DataRejected, Dataset, DatasetError, Progress
 from mlspec.datasets.sources import ArchiveLimits, within
+from mlspec.wording import plural
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -109,7 +110,7 @@ def parse_batch(data: bytes, where: str, num_classes: int) -> tuple[np.ndarray, 
     except (TypeError, ValueError, OverflowError):
         raise DataRejected(f"{where}: labels must be a list of integers") from None
     if labels.shape != (pixels.shape[0],):
-        raise DataRejected(f"{where}: {labels.size} labels for {pixels.shape[0]} images")
+        raise DataRejected(f"{where}: {plural(labels.size, 'label')} for {plural(pixels.shape[0], 'image')}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise DataRejected(f"{where}: labels must be in 0..{num_classes - 1}")
     images = np.ascontiguousarray(pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))

@@ -27,6 +27,7 @@ from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.executors.http import CACHE_DIR, THROTTLE_DELAYS_S, failed, run_at_once, short
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus
+from mlspec.wording import plural
 
 THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
 # Lambda's longest time limit is 900 s; a synchronous Invoke holds the connection that long.
@@ -111,7 +112,7 @@ class AwsLambdaExecutor:
                     return failed(self.name, inv, limits, started, "error", f"{code}: {message}")
                 if delay is None:
                     return failed(self.name, inv, limits, started, "error",
-                                  f"throttled by Lambda ({code}) {attempt} times; gave up")
+                                  f"throttled by Lambda ({code}) {plural(attempt, 'time')}; gave up")
                 on_progress(inv.id, {"phase": f"throttled ({code}); retry {attempt} in {delay:g} s"})
                 self.sleep(delay)
         outcome = self._finished(inv, limits, started, response)

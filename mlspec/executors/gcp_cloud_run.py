@@ -24,6 +24,7 @@ from mlspec.deploy.credentials import GCP_CHAIN, GCP_FIX, gcp_credentials
 from mlspec.deploy.gcp_cloud_run import default_clients, translated_errors
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.executors.http import CACHE_DIR, HttpEndpoint, failed, post_group, succeeded
+from mlspec.wording import plural
 
 
 def id_token(audience: str) -> str:
@@ -110,8 +111,9 @@ class CloudRunExecutor:
             },
         }  # fmt: skip
         started = time.time()
+        tasks = plural(len(invocations), "task")
         for inv in invocations:
-            on_progress(inv.id, {"phase": f"job execution of {len(invocations)} tasks started on {self.name}"})
+            on_progress(inv.id, {"phase": f"job execution of {tasks} started on {self.name}"})
         try:
             with translated_errors(ApiCall("run.v2.Jobs", "run_job", {"name": request["name"]}, "run")):
                 execution = self.clients.jobs.run_job(request=request).result(timeout=limits.timeout_s + 600)
@@ -124,7 +126,7 @@ class CloudRunExecutor:
             if done:
                 outcomes.append(succeeded(self.name, inv, limits, started, wall_s, None, execution.name))
             else:
-                error = (f"job execution {execution.name}: {execution.failed_count} of {len(invocations)} tasks "
+                error = (f"job execution {execution.name}: {execution.failed_count} of {tasks} "
                          "failed (see the tasks' logs in Cloud Logging)")
                 outcomes.append(failed(self.name, inv, limits, started, "error", error, execution.name))
             on_progress(inv.id, {"phase": f"finished on {self.name}: {outcomes[-1].record.status}"})

@@ -20,6 +20,7 @@ from mlspec.deploy.base import one_line
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus
+from mlspec.wording import plural
 
 CACHE_DIR = "/tmp/mlspec-cache"  # the only writable directory on Lambda, Cloud Run and Azure Functions
 THROTTLE_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
@@ -109,7 +110,7 @@ def post_one(target: str, session: Any, endpoint: HttpEndpoint, inv: Invocation,
         if reply.status_code not in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE):
             break
         if delay is None:
-            throttled = f"throttled (HTTP {reply.status_code}) {attempt} times"
+            throttled = f"throttled (HTTP {reply.status_code}) {plural(attempt, 'time')}"
             return failed(target, inv, limits, started, "error", throttled)
         on_progress(inv.id, {"phase": f"throttled (HTTP {reply.status_code}); retry {attempt} in {delay:g} s"})
         sleep(delay)

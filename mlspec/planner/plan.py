@@ -27,6 +27,7 @@ from mlspec.planner.timemodel import Pattern
 from mlspec.planner.usage import StageUsage
 from mlspec.providers.catalog import Offering
 from mlspec.spec.models import Pipeline
+from mlspec.wording import plural
 
 LABELS = {
     "memory_mb": "setting", "workers": "setting", "vcpu": "assumed (catalog)",
@@ -80,12 +81,13 @@ class PlanResult:
                                             if self.objective.budget_usd is not None else "")
         else:
             head = f"least cost + ${self.objective.usd_per_hour:g}/h x time"
-        parts = [head, f"{e.workers} worker(s) x {e.chained + 1} invocation(s): compute {e.compute_s:.1f} s"]
+        parts = [head, f"{plural(e.workers, 'worker')} x {plural(e.chained + 1, 'invocation')}: "
+                       f"compute {e.compute_s:.1f} s"]
         if e.sync_s:
-            parts[-1] += f" + sync {e.sync_s:.1f} s ({e.sync_rounds} {e.pattern} rounds)"
+            parts[-1] += f" + sync {e.sync_s:.1f} s ({plural(e.sync_rounds, f'{e.pattern} round')})"
         parts[-1] += f" + cold starts {e.cold_start_s:.1f} s"
         if e.chained:
-            parts.append(f"{e.chained} extra chained invocation(s) per worker forced by the time limit")
+            parts.append(f"{plural(e.chained, 'extra chained invocation')} per worker forced by the time limit")
         if ps.egress_usd or ps.egress_gb:
             parts.append(f"egress {ps.egress_gb:.3f} GB from {ps.egress_from} ${ps.egress_usd:.4f}")
         if usage:

@@ -1,39 +1,74 @@
-"""Rich tables for `mlspec plan`: the chosen placement, the best plan per platform, and a footer."""
+"""Rich tables for `mlspec plan`: which platforms were considered, the chosen placement (one line per
+stage), the best plan per platform, and a footer. `explain` adds each stage's reasons and placements."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mlspec.planner.plan import PlanResult
+from mlspec.wording import plural
 
 
-def render(result: PlanResult, console: Any) -> None:
+def considered(result: PlanResult) -> str:
+    """Which platforms the plan weighed, and why those: the spec's cloud targets, or every cloud."""
+    ids = list(result.result.alternatives)
+    clouds = [i for i in ids if not i.startswith("local:")]
+    providers = sorted({i.split(":")[0] for i in clouds})
+    targets = [t for t in result.pipeline.targets.configured() if t != "local"]
+    offerings = f"{plural(len(clouds), 'offering')}, {plural(len(providers), 'provider')}"
+    if result.options.all_platforms:
+        text = f"every cloud in the catalog ({offerings}), as --all-platforms asks"
+    elif targets:
+        text = f"the spec's cloud targets, {', '.join(providers)} ({offerings})"
+    else:
+        text = f"every cloud in the catalog ({offerings}), because the spec's targets name none"
+    if result.options.include_local:
+        text += "; and this machine (--include-local)"
+    else:
+        text += "; not this machine (--include-local adds it)"
+    return f"platforms considered: {text}"
+
+
+def render(result: PlanResult, console: Any, explain: bool = False) -> None:
+    from rich import box
     from rich.table import Table
 
     data = result.to_dict()
     chosen = data["plan"]
+    console.print(considered(result))
     title = f"plan for {data['pipeline']} ({data['optimizer']}; usage from {data['usage_source']})"
-    table = Table(title=title, show_lines=True)
-    for header, justify in (("stage", "left"), ("platform", "left"), ("memory MB (setting)", "right"),
-                            ("vCPU (assumed)", "right"), ("workers (setting)", "right"),
-                            ("time s (modelled)", "right"), ("cost $ (modelled)", "right"), ("why", "left")):
-        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for s in chosen["stages"]:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header, justify in (("stage", "left"), ("platform", "left"), ("memory MB\nsetting", "right"),
+                            ("vCPU\nassumed", "right"), ("workers\nsetting", "right"),
+                            ("time s\nmodelled", "right"), ("cost $\nmodelled", "right")):
+        # on a narrow terminal only the platform folds: a stage stays one line as long as it can
+        table.add_column(header, justify=justify, overflow="fold", no_wrap=header != "platform")  # type: ignore[arg-type]
+    stages = chosen["stages"]
+    for i, s in enumerate(stages):
         table.add_row(s["stage"], s["platform"], str(s["memory_mb"]), f"{s['vcpu']:.2f}", str(s["workers"]),
-                      f"{s['time_s']:.1f}", f"{s['cost_usd']:.5f}", s["why"])
-    table.add_row("total", "", "", "", "", f"{chosen['time_s']:.1f}", f"{chosen['cost_usd']:.5f}", "")
+                      f"{s['time_s']:.1f}", f"{s['cost_usd']:.5f}", end_section=i == len(stages) - 1)
+    table.add_row("total", "", "", "", "", f"{chosen['time_s']:.1f}", f"{chosen['cost_usd']:.5f}")
     console.print(table)
+    if explain:
+        console.print("why each stage is placed there:")
+        for s in stages:
+            console.print(f"  {s['stage']}: {s['why']}", highlight=False)
 
-    alt = Table(title="considered alternatives: best plan with every stage on one platform")
-    for header in ("platform", "time s (modelled)", "cost $ (modelled)", "meets objective", "placement"):
-        alt.add_column(header, overflow="fold")
+    alt = Table(title="alternatives: the best plan with every stage on one platform", title_justify="left",
+                box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header, justify in (("platform", "left"), ("time s\nmodelled", "right"), ("cost $\nmodelled", "right"),
+                            ("meets\nobjective", "left")):
+        alt.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    if explain:
+        alt.add_column("placement", overflow="fold")
     for platform, a in data["alternatives"].items():
         if not a["available"]:
-            alt.add_row(platform, "-", "-", "-", "cannot run every stage (memory or limits)")
+            alt.add_row(platform, "-", "-", "no: cannot run every stage (memory or limits)")
             continue
-        placement = ", ".join(f"{s['stage']}: {s['memory_mb']} MB x {s['workers']}" for s in a["stages"])
-        alt.add_row(platform, f"{a['time_s']:.1f}", f"{a['cost_usd']:.5f}", "yes" if a["feasible"] else "no",
-                    placement)
+        row = [platform, f"{a['time_s']:.1f}", f"{a['cost_usd']:.5f}", "yes" if a["feasible"] else "no"]
+        if explain:
+            row.append(", ".join(f"{s['stage']}: {s['memory_mb']} MB x {s['workers']}" for s in a["stages"]))
+        alt.add_row(*row)
     console.print(alt)
 
     ev = data["evaluations"]
@@ -41,6 +76,5 @@ def render(result: PlanResult, console: Any) -> None:
     console.print(f"objective: {data['objective']['description']} — {met}; "
                   f"pipeline {chosen['time_s']:.1f} s, ${chosen['cost_usd']:.5f} (modelled)")
     console.print(f"evaluations: {ev['total']} of a {ev['grid_size']}-point grid "
-                  f"({100 * ev['fraction_of_grid']:.1f} %) in {data['elapsed_s']:.2f} s")
-    if chosen["message"]:
-        console.print(f"[bold red]{chosen['message']}[/]")
+                  f"({100 * ev['fraction_of_grid']:.1f} %) in {data['elapsed_s']:.2f} s"
+                  + ("" if explain else "; --explain gives the reasons"))

@@ -17,6 +17,7 @@ from mlspec.planner.usage import StageUsage, usage_from_record
 from mlspec.records import RunRecord
 from mlspec.records.runs import find_run, list_runs
 from mlspec.spec.models import Pipeline, PreprocessStage, TrainStage
+from mlspec.wording import plural
 
 # Training-set sizes of the official datasets (used only when a spec's dataset differs from the one
 # measured and the full size was not itself measured).
@@ -78,7 +79,7 @@ def scale_usage(record: RunRecord, pipeline: Pipeline, usages: dict[str, StageUs
             measured_ex = int(value) if value else None
         now_ex = _train_examples(pipeline, dataset, measured_ex, datasets_then.get(dataset) or {})
         ex_ratio = now_ex / measured_ex if (prep is not None and measured_ex and now_ex) else 1.0
-        base = (f"measured in run {record.run_id} ({record.target}, {u.workers} worker(s)): "
+        base = (f"measured in run {record.run_id} ({record.target}, {plural(u.workers, 'worker')}): "
                 f"{u.cpu_s:.1f} CPU-s, peak {u.peak_rss_mb:.0f} MB")
         if isinstance(stage, TrainStage):
             epochs_then = int(then.get("epochs") or stage.epochs)
@@ -102,9 +103,9 @@ def scale_usage(record: RunRecord, pipeline: Pipeline, usages: dict[str, StageUs
             )  # fmt: skip
             notes[name] = (f"{base}; scaled x{work:.3g} = epochs {stage.epochs}/{epochs_then} x training examples "
                            f"{now_ex or '?'}/{measured_ex or '?'}; sync rounds {u.sync_rounds} -> {rounds} per "
-                           f"worker at {u.workers} worker(s)"
+                           f"worker at {plural(u.workers, 'worker')}"
                            + (", fewer per worker as workers grow (every "
-                              f"{sync_now} steps)" if sync_now else ", once per epoch whatever the workers"))
+                              f"{plural(sync_now, 'step')})" if sync_now else ", once per epoch whatever the workers"))
         elif isinstance(stage, PreprocessStage):
             out[name] = replace(
                 u, cpu_s=u.cpu_s * ex_ratio, wall_s_per_invocation=u.wall_s_per_invocation * ex_ratio,
@@ -125,9 +126,9 @@ def _from_record(kind: str, record: RunRecord, pipeline: Pipeline) -> UsageSourc
     if missing or wrong:
         parts = []
         if missing:
-            parts.append(f"no successful measurement of stage(s) {', '.join(missing)}")
+            parts.append(f"no successful measurement of {plural(len(missing), 'stage')} ({', '.join(missing)})")
         if wrong:
-            parts.append(f"stage(s) {', '.join(wrong)} are of another kind there")
+            parts.append(f"{plural(len(wrong), 'stage')} of another kind there ({', '.join(wrong)})")
         raise UsageError(f"run {record.run_id} cannot be used to plan {pipeline.name!r}: {'; '.join(parts)}. "
                          "Run `mlspec run SPEC` first or pass --profile")
     usages, notes = scale_usage(record, pipeline, measured)

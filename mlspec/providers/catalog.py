@@ -124,6 +124,10 @@ class VcpuRule:
     def memory_bounds_for_vcpu(self, vcpu: float, where: str) -> tuple[int, int]:
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """The rule in a few words, for tables (`mlspec providers`)."""
+        raise NotImplementedError
+
     def _implied(self, implied: float, requested: float | None, where: str, fact: Fact[Any]) -> float:
         if requested is not None and not math.isclose(requested, implied, rel_tol=1e-3, abs_tol=1e-3):
             raise ProviderLimitError(
@@ -152,6 +156,9 @@ class ProportionalVcpu(VcpuRule):
         exact = math.ceil(vcpu * self.mb_per_vcpu.value - _EPS)
         return exact, exact
 
+    def describe(self) -> str:
+        return f"1 per {self.mb_per_vcpu.value:g} MB of memory, at most {self.max_vcpu.value:g}"
+
 
 @dataclass(frozen=True)
 class FixedVcpu(VcpuRule):
@@ -166,6 +173,9 @@ class FixedVcpu(VcpuRule):
         raise ProviderLimitError(
             f"{where}: vCPU is fixed at {self.vcpu.value:g} and does not bound memory (source: {self.vcpu.cite()})"
         )
+
+    def describe(self) -> str:
+        return f"{self.vcpu.value:g} whatever the memory"
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,12 @@ class PairedVcpu(VcpuRule):
 
     def memory_choices(self) -> tuple[int, ...]:
         return tuple(sorted({m for _, m in self.pairs.value}))
+
+    def describe(self) -> str:
+        pairs = sorted(self.pairs.value)
+        if len(pairs) <= 4:
+            return "set by the size: " + ", ".join(f"{v:g} with {m} MB" for v, m in pairs)
+        return f"one of {len(pairs)} vCPU/memory pairs, {pairs[0][0]:g} to {pairs[-1][0]:g}"
 
 
 @dataclass(frozen=True)
@@ -265,6 +281,9 @@ class BandedVcpu(VcpuRule):
         _, _, lo, hi = self._band(vcpu, where)
         return lo, hi
 
+    def describe(self) -> str:
+        return f"chosen ({self._describe()}); each bounds the memory"
+
 
 @dataclass(frozen=True)
 class HostVcpu(VcpuRule):
@@ -284,6 +303,9 @@ class HostVcpu(VcpuRule):
 
     def memory_bounds_for_vcpu(self, vcpu: float, where: str) -> tuple[int, int]:
         raise ProviderLimitError(f"{where}: vCPU does not bound memory on this machine")
+
+    def describe(self) -> str:
+        return f"up to this host's {self.host_vcpus.value} CPUs"
 
 
 # ---------------------------------------------------------------- offering parts

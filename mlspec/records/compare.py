@@ -12,6 +12,7 @@ or HTML. Every figure carries its label (DESIGN.md, "Rules that keep the numbers
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import typing
@@ -478,12 +479,14 @@ def compare_runs(records: Sequence[RunRecord], only_changed: bool = False, sort_
                  keep: Sequence[str] = (), drop: Sequence[str] = (),
                  platform: str = DEFAULT_COST_PLATFORM) -> RunsTable:  # fmt: skip
     """Runs side by side: spec parameters, metrics (`stage.metric`), measured wall time and cost modelled on
-    `platform`. `only_changed` keeps the parameters that differ between runs (metrics always stay)."""
+    `platform`. `only_changed` keeps the parameters that differ between runs (metrics always stay); with one
+    run, nothing differs, so every parameter is shown."""
     from mlspec.providers import registry
 
     offering = registry.get_offering(platform)
     params = [flatten(r.spec) for r in records]
     param_names = sorted({k for p in params for k in p})
+    only_changed = only_changed and len(records) > 1
     if only_changed:
         param_names = [k for k in param_names if len({repr(p.get(k)) for p in params}) > 1]
     metric_names: list[str] = []
@@ -513,7 +516,7 @@ def compare_runs(records: Sequence[RunRecord], only_changed: bool = False, sort_
         rows = _sorted(rows, sort_by, [c.name for c in columns])
     notes[:0] = [
         "parameters are the resolved spec (after --set overrides and defaults), as dotted keys"
-        + ("; only those that differ between the runs are shown" if only_changed else ""),
+        + ("; only those that differ between the runs are shown (--all shows every one)" if only_changed else ""),
         "metrics and wall_s are measured where each run executed (target: "
         + ", ".join(sorted({r.target for r in records})) + ")",
         f"{cost_name} is modelled: each run's measured usage priced on {offering.id} at the spec's memory "
@@ -541,7 +544,10 @@ def _sorted(rows: list[dict[str, Any]], sort_by: str, names: list[str]) -> list[
     if key not in names:
         matches = [n for n in names if re.fullmatch(key, n)] if _valid_regex(key) else []
         if len(matches) != 1:
-            raise UsageError(f"--sort-by {key!r} is not a shown column; columns: {', '.join(names)}")
+            close = [n for n in names if n.rsplit(".", 1)[-1] == key][:3] or difflib.get_close_matches(key, names, n=3)
+            hint = (f"did you mean {', '.join(close)}?" if close
+                    else f"{len(names)} columns are shown; --format csv lists them in its first line")
+            raise UsageError(f"--sort-by {key!r} is not a shown column; {hint}")
         key = matches[0]
 
     values = [r.get(key) for r in rows if r.get(key) is not None]

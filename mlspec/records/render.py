@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mlspec.records.compare import Cell, PlatformComparison, RunsTable
 from mlspec.redaction import printable, redact_data
+from mlspec.wording import plural
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -219,7 +220,7 @@ def terminal(data: Comparison) -> list[RenderableType]:
         notes = data.notes + problems(data)
     else:
         h, r = runs_rows(data, transpose=True)
-        out.append(table(f"{len(data.rows)} runs side by side", h, r, first_left=False))
+        out.append(table(f"{plural(len(data.rows), 'run')} side by side", h, r, first_left=False))
         notes = data.notes
     out.append(Text(printable("\n".join(f"• {n}" for n in notes)), style="dim"))
     return out
@@ -254,7 +255,7 @@ def markdown(data: Comparison) -> str:
             parts.append(md_table(*trial_rows(trials)))
         notes = data.notes + problems(data)
     else:
-        parts.append(f"# {len(data.rows)} runs side by side\n")
+        parts.append(f"# {plural(len(data.rows), 'run')} side by side\n")
         parts.append(md_table(*runs_rows(data, transpose=True)))
         notes = data.notes
     parts.append("## Notes\n")

@@ -12,6 +12,7 @@ from typing import Any
 
 from mlspec.records.compare import PlatformComparison, RunsTable
 from mlspec.records.render import model_check_rows, platform_rows, problems, runs_rows, trial_rows
+from mlspec.wording import plural
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 1.5rem auto; max-width: 1400px;
@@ -35,7 +36,7 @@ def html_report(data: PlatformComparison | RunsTable) -> str:
         title = f"mlspec: run {data.run_id} ({data.name}) on every platform"
         body = _platforms_body(data)
     else:
-        title = f"mlspec: {len(data.rows)} runs side by side"
+        title = f"mlspec: {plural(len(data.rows), 'run')} side by side"
         body = _runs_body(data)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     return (

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlspec.errors import RequestError
+from mlspec.wording import plural
 
 
 class InputError(RequestError):
@@ -58,7 +59,8 @@ def decode_request(payload: Any, spec: InputSpec) -> list[str] | np.ndarray:
         raise InputError(f'expected a JSON object {{"inputs": [...]}}, got {_json_type(payload)}')
     unknown = sorted(set(payload) - {"inputs"})
     if unknown:
-        raise InputError(f'unknown field(s) {", ".join(map(repr, unknown))}: send {{"inputs": [...]}}')
+        raise InputError(f'{plural(len(unknown), "unknown field")}: {", ".join(map(repr, unknown))}; '
+                         'send {"inputs": [...]}')
     if "inputs" not in payload:
         raise InputError('missing field "inputs": send {"inputs": [...]}')
     inputs = payload["inputs"]

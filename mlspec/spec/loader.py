@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from mlspec.errors import Problem, SpecError, shown_path
 from mlspec.spec.models import NAME_PATTERN, REFERENCE_KINDS, Pipeline
+from mlspec.wording import article
 
 MAX_SPEC_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -455,7 +456,7 @@ def reference_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
             actual = pipeline.stages[target].kind
             if allowed and actual not in allowed:
                 problems.append(
-                    (path, f"stage {target!r} is a {actual} stage; {stage.kind}.{field_name} needs "
+                    (path, f"stage {target!r} is {article(actual)} stage; {stage.kind}.{field_name} needs "
                      + " or ".join(allowed))
                 )
     if problems:
@@ -508,5 +509,5 @@ def _model_data_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
             if needs[stage.model] != fmt:
                 out.append((("stages", name, "model"),
                             f"model {stage.model} trains on {needs[stage.model]} data, but {stage.data!r} "
-                            f"reads a {fmt} dataset"))
+                            f"reads {article(fmt)} dataset"))
     return out

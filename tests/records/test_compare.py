@@ -138,7 +138,7 @@ def test_html_is_one_self_contained_file_with_embedded_plots(runs_dir: Path, tmp
 
 
 def test_only_changed_shows_exactly_the_changed_parameter_plus_metrics(runs_dir: Path) -> None:
-    code, out = invoke("--runs-dir", str(runs_dir), "--only-changed", "--format", "json")
+    code, out = invoke("--runs-dir", str(runs_dir), "--view", "runs", "--format", "json")
     assert code == 0, out
     data = json.loads(out)
     assert data["view"] == "runs" and len(data["rows"]) == 2
@@ -151,14 +151,14 @@ def test_only_changed_shows_exactly_the_changed_parameter_plus_metrics(runs_dir:
     assert labels["wall_s"] == "measured" and labels["cost_usd[aws-lambda:x86_64]"] == "modelled"
     assert all(r["cost_usd[aws-lambda:x86_64]"] > 0 for r in data["rows"])
     # the Markdown table says the same
-    code, out = invoke("--runs-dir", str(runs_dir), "--only-changed", "--format", "md")
+    code, out = invoke("--runs-dir", str(runs_dir), "--view", "runs", "--format", "md")
     assert code == 0 and "stages.train_reviews.epochs" in out and "stages.train_images.epochs" not in out
 
 
 def test_sort_keep_and_drop_apply_to_columns(runs_dir: Path) -> None:
     ids = [e.run_id for e in list_runs(runs_dir)]
     code, out = invoke(*ids, "--runs-dir", str(runs_dir), "--format", "csv", "--sort-by=-stages.train_reviews.epochs",
-                       "--keep", r"epochs$|test_accuracy$", "--drop", "^eval_")  # fmt: skip
+                       "--keep", r"epochs$|test_accuracy$", "--drop", "^eval_", "--all")  # fmt: skip
     assert code == 0, out
     rows = list(csv.DictReader(io.StringIO(out)))
     assert list(rows[0]) == ["run", "stages.train_images.epochs", "stages.train_reviews.epochs",
@@ -185,7 +185,7 @@ def test_corrupt_runs_are_failed_with_a_reason_and_unknown_ids_exit_2(runs_dir: 
     data = json.loads(out)
     assert data["run_id"] == good.run_id
     assert any("quickstart-half" in n and "corrupt" in n for n in data["notes"])
-    code, out = invoke("--runs-dir", str(root), "--only-changed", "--format", "json")
+    code, out = invoke("--runs-dir", str(root), "--view", "runs", "--format", "json")
     assert code == 0 and len(json.loads(out)["rows"]) == 2
     code, out = invoke("nope", "--runs-dir", str(root))
     assert code == 2 and "unknown run 'nope'" in out

@@ -39,7 +39,7 @@ def test_images_in_every_accepted_form_decode_to_the_same_hwc_uint8_array() -> N
     [
         ({"inputs": []}, 400, '"inputs" is empty: send 1 to 3 inputs'),
         ({"inputs": ["a"] * 4}, 413, "4 inputs exceed max_batch=3"),
-        ({"inputs": ["a"], "extra": 1}, 400, "unknown field(s) 'extra'"),
+        ({"inputs": ["a"], "extra": 1}, 400, "1 unknown field: 'extra'"),
         ({"inputs": {"a": 1}}, 400, '"inputs" must be a list, got an object'),
         ({"inputs": [["a"]]}, 400, "inputs[0]: expected a text (string), got a list"),
         ({"inputs": [True]}, 400, "inputs[0]: expected a text (string), got a boolean"),

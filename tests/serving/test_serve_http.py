@@ -75,7 +75,7 @@ def test_describe_and_health(reviews_server: Server) -> None:
         (b"\xff\xfe", "application/json", 400, "not UTF-8"),
         (b"[" * 10_000 + b"]" * 10_000, "application/json", 400, "nested too deeply"),
         (b'{"inputs": []}', "application/json", 400, '"inputs" is empty'),
-        (b'{"texts": ["a"]}', "application/json", 400, "unknown field(s) 'texts'"),
+        (b'{"texts": ["a"]}', "application/json", 400, "1 unknown field: 'texts'"),
         (b"{}", "application/json", 400, 'missing field "inputs"'),
         (b'["a"]', "application/json", 400, "expected a JSON object"),
         (b'{"inputs": "a review"}', "application/json", 400, '"inputs" must be a list, got a string'),

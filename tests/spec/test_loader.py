@@ -69,7 +69,7 @@ def test_unknown_stage_kind() -> None:
     [
         ("dataset: imdb}", "dataset: imbd}", "p.yaml:5:37: unknown dataset 'imbd' (datasets: imdb)"),
         ("model: train}", "model: trian}", "p.yaml:11:33: unknown stage 'trian' (stages: prep, train, eval)"),
-        ("data: prep", "data: eval", "p.yaml:8:11: stage 'eval' is a evaluate stage; train.data needs preprocess"),
+        ("data: prep", "data: eval", "p.yaml:8:11: stage 'eval' is an evaluate stage; train.data needs preprocess"),
         ("format: imdb", "format: cifar10",
          "p.yaml:9:12: model logistic_regression trains on imdb data, but 'prep' reads a cifar10 dataset"),
     ],
