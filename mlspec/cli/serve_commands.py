@@ -14,6 +14,7 @@ import click
 
 from mlspec.cli.runs_commands import runs_dir_option
 from mlspec.errors import UsageError
+from mlspec.wording import plural
 
 if TYPE_CHECKING:
     from mlspec.serving.bundle import Bundle
@@ -79,7 +80,7 @@ def serve(run_id: str, port: int | None, host: str, stage: str | None, log: bool
         server.serve_forever()
     except KeyboardInterrupt:
         gone = server.clients_gone
-        click.echo(f"stopped ({gone} client(s) went away before their answer)" if gone else "stopped", err=True)
+        click.echo(f"stopped ({plural(gone, 'client')} went away before their answer)" if gone else "stopped", err=True)
     finally:
         server.server_close()
 

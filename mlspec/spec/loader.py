@@ -353,7 +353,7 @@ _PLAIN = {
     "less_than": "must be below {lt}", "less_than_equal": "must be at most {le}", "literal_error": "must be {expected}",
     "dict_type": "must be a mapping (key: value)", "model_type": "must be a mapping (key: value)",
     "model_attributes_type": "must be a mapping (key: value)", "list_type": "must be a list",
-    "too_short": "must have at least {min_length} item(s)", "too_long": "must have at most {max_length} item(s)",
+    "too_short": "must have at least {min_length} items", "too_long": "must have at most {max_length} items",
     "union_tag_invalid": "unknown {discriminator} {tag!r}; expected one of {expected_tags}",
 }
 _PATTERN_WORDS = {NAME_PATTERN: "a name (a letter, then up to 62 letters, digits, _ or -)",

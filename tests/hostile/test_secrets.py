@@ -133,7 +133,7 @@ stages:
         assert run.returncode == 0, run.stderr[-3000:]
         run_ids.append(json.loads(run.stdout)["run_id"])
     assert json.loads(run.stdout)["spec"]["description"] == hostile  # kept as written in the record
-    outputs = {fmt: mlspec("compare", *run_ids, "--runs-dir", "runs", "--format", fmt, cwd=tmp_path)
+    outputs = {fmt: mlspec("compare", *run_ids, "--runs-dir", "runs", "--all", "--format", fmt, cwd=tmp_path)
                for fmt in ("terminal", "md", "csv")}  # fmt: skip
     outputs["runs list"] = mlspec("runs", "list", "--runs-dir", "runs", cwd=tmp_path)
     outputs["runs show"] = mlspec("runs", "show", run_ids[0], "--runs-dir", "runs", cwd=tmp_path)

@@ -187,7 +187,7 @@ def test_clients_that_go_away_mid_answer_leave_no_traceback(server: Server) -> N
     assert server.request("GET", "/healthz") == (200, {"status": "ok"})
     status, err = server.stop()
     assert status == 0 and "Traceback" not in err and "Error" not in err, err[-3000:]
-    assert "client(s) went away before their answer" in err, err
+    assert "went away before their answer" in err, err
 
 
 @pytest.mark.parametrize("stage", ["serve_reviews", "serve_images"])
