@@ -19,8 +19,10 @@ from typing import IO, Any
 
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.records import InvocationRecord
+from mlspec.runtime.process import PARENT_PID_ENV
 
 POLL_S = 0.02
+STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL when the run is stopped from outside (Ctrl-C, SIGTERM)
 
 
 def _proc_status(pid: int) -> dict[str, int]:
@@ -60,6 +62,25 @@ class LocalProcessExecutor:
     def __init__(self, log_dir: Path, target: str = "local") -> None:
         self.log_dir = log_dir
         self.target = target
+        # Every invocation alive now, across threads (a tune stage runs groups from several), so that
+        # stop() reaches them all; once stopped, no new one starts.
+        self._live: dict[str, _Running] = {}
+        self._live_lock = threading.Lock()
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Stops every running invocation (SIGTERM to its process group, then SIGKILL after a short
+        grace) and refuses new ones: the run is being abandoned (Ctrl-C, SIGTERM, an error)."""
+        with self._live_lock:
+            self._stopped = True
+            live = list(self._live.values())
+        for run in live:
+            self._terminate(run)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while any(_alive(run.proc.pid) for run in live) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        for run in live:
+            self._kill(run, "killed", "stopped: the run was interrupted")
 
     def run_group(self, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback) -> list[Outcome]:
         cap = limits.max_concurrency or len(invocations)
@@ -79,6 +100,8 @@ class LocalProcessExecutor:
                 self._check(run, limits)
                 if run.done:
                     del running[run.inv.id]
+                    with self._live_lock:
+                        self._live.pop(run.inv.id, None)
                     finished[run.inv.id] = run
                     if run.status != "ok" and failed_first is None:
                         failed_first = run
@@ -98,9 +121,13 @@ class LocalProcessExecutor:
         env = dict(os.environ)
         env.update(thread_env(threads))
         env["MLSPEC_INVOCATION_ID"] = inv.id  # like a platform's request id; lets tools find the process
+        env[PARENT_PID_ENV] = str(os.getpid())  # the shim exits when this process dies (even by SIGKILL)
         return [sys.executable, "-m", "mlspec.runtime.process"], env
 
     def _start(self, inv: Invocation, limits: Limits, threads: int, messages: queue.Queue[Any]) -> _Running:
+        with self._live_lock:
+            if self._stopped:
+                raise KeyboardInterrupt  # the run is being stopped: start nothing more
         command, env = self._command(inv, limits, threads)
         log = open(self.log_dir / f"{inv.id}.log", "ab")  # noqa: SIM115 - closed when the process ends
         proc = subprocess.Popen(
@@ -116,6 +143,8 @@ class LocalProcessExecutor:
         except BrokenPipeError:
             pass
         threading.Thread(target=_read_lines, args=(inv.id, proc.stdout, messages), daemon=True).start()
+        with self._live_lock:
+            self._live[inv.id] = run
         return run
 
     def _drain(
@@ -174,6 +203,11 @@ class LocalProcessExecutor:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(run.proc.pid, signal.SIGKILL)
 
+    def _terminate(self, run: _Running) -> None:
+        """Asks the invocation to end (SIGTERM to its process group); stop() kills what remains."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.proc.pid, signal.SIGTERM)
+
     def _not_started(self, inv: Invocation, limits: Limits, cause: _Running | None) -> Outcome:
         record = InvocationRecord(
             id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
@@ -203,6 +237,15 @@ class LocalProcessExecutor:
             io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
         )  # fmt: skip
         return Outcome(record, result)
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid is still running (a zombie that is not yet reaped counts as ended)."""
+    status = Path(f"/proc/{pid}/stat")
+    try:
+        return status.read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def thread_env(threads: int) -> dict[str, str]:

@@ -7,10 +7,16 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 import traceback
 from typing import IO, Any
+
+# The executor that started this process puts its pid here; when that process dies, so does this one.
+PARENT_PID_ENV = "MLSPEC_PARENT_PID"
+PARENT_POLL_S = 0.5
 
 
 def _emit(channel: IO[str], message: dict[str, Any]) -> None:
@@ -18,7 +24,21 @@ def _emit(channel: IO[str], message: dict[str, Any]) -> None:
     channel.flush()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Ends this invocation (its whole process group when it leads one, as the executor starts it) once
+    its parent is gone: a coordinator killed with SIGKILL cannot stop its workers itself, and a worker
+    left running would hold its memory until its time limit."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(1)
+
+
 def main() -> int:
+    if os.environ.get(PARENT_PID_ENV):
+        parent = int(os.environ[PARENT_PID_ENV])
+        threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr

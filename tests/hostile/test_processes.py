@@ -1,0 +1,116 @@
+"""How invocations are stopped: a coordinator interrupted with Ctrl-C (SIGINT) or SIGTERM, or killed with
+SIGKILL, leaves no worker process of its run alive, and its record says what happened. Real processes,
+found by walking the process tree; every wait polls for a condition with a generous timeout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from mlspec.records.runs import read_entry
+
+# A training stage far longer than any test waits for: the run is always stopped mid-stage.
+SPEC = """\
+name: procs
+seed: 0
+datasets:
+  images: {format: cifar10, synthetic: {train_size: 600, test_size: 200, seed: 0}}
+stages:
+  prep: {kind: preprocess, dataset: images}
+  train: {kind: train, data: prep, model: small_cnn, workers: 2, epochs: 500, batch_size: 32}
+"""
+GONE_WITHIN_S = 30.0
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout_s:g} s: {what}")
+
+
+def workers_of(coordinator: psutil.Process) -> list[psutil.Process]:
+    """The coordinator's descendants that run an invocation of the train stage."""
+    found = []
+    for child in coordinator.children(recursive=True):
+        try:
+            if child.environ().get("MLSPEC_INVOCATION_ID", "").startswith("train."):
+                found.append(child)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    def running(p: psutil.Process) -> bool:
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    return [p for p in processes if running(p)]
+
+
+def start_training(tmp_path: Path) -> tuple[subprocess.Popen[str], list[psutil.Process], Path]:
+    """Starts `mlspec run` and returns once both train workers are alive, with every descendant of the
+    coordinator at that moment (the workers and anything they started)."""
+    spec = tmp_path / "procs.yaml"
+    spec.write_text(SPEC)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--runs-dir", str(runs)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    coordinator = psutil.Process(proc.pid)
+    wait_until(lambda: len(workers_of(coordinator)) == 2, 180, "two train workers running")
+    # Both have trained an epoch: past start-up, deep in the synchronised loop.
+    wait_until(lambda: list(runs.glob("*/objects/models/train/checkpoint/latest.json")), 180, "a checkpoint")
+    return proc, coordinator.children(recursive=True), runs
+
+
+def record_of(runs: Path) -> dict[str, Any]:
+    (record_file,) = runs.glob("*/record.json")
+    record: dict[str, Any] = json.loads(record_file.read_text())
+    return record
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_interrupted_run_stops_every_invocation_and_says_so(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, descendants, runs = start_training(tmp_path)
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=GONE_WITHIN_S)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    assert not alive(descendants), [p.cmdline() for p in alive(descendants)]
+    record = record_of(runs)
+    assert record["status"] == "failed" and record["error"] == "interrupted"
+    assert record["stages"]["train"]["status"] == "running"  # stopped mid-stage, not failed on its own
+    # The parameter store was cleaned only after the workers were gone: nothing of the run is left in it.
+    assert not [p for p in (runs / record["run_id"] / "params").rglob("*") if p.is_file()]
+
+
+def test_killed_coordinator_leaves_no_worker_alive(tmp_path: Path) -> None:
+    proc, descendants, runs = start_training(tmp_path)
+    # Worker 1 frozen: worker 0 soon waits for it at a synchronisation barrier, silent (it writes nothing a
+    # dead coordinator's closed pipe could end it with) until its time limit, 600 s away.
+    (frozen,) = [p for p in workers_of(psutil.Process(proc.pid)) if p.environ()["MLSPEC_INVOCATION_ID"].endswith("#1")]
+    frozen.suspend()
+    proc.kill()  # SIGKILL: the coordinator cannot clean up; the workers notice their parent is gone
+    proc.communicate(timeout=GONE_WITHIN_S)
+    wait_until(lambda: alive(descendants) == [frozen], GONE_WITHIN_S, "all but the frozen worker gone")
+    frozen.resume()
+    wait_until(lambda: not alive(descendants), GONE_WITHIN_S, "the resumed worker gone too")
+    entry = read_entry(next(runs.iterdir()))
+    assert entry.record is not None and entry.record.status == "running"
+    assert entry.problem == "its coordinator process is gone: crashed or killed mid-run"
