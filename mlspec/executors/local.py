@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.records import InvocationRecord
-from mlspec.runtime.process import PARENT_PID_ENV
+from mlspec.runtime.process import PARENT_PID_ENV, process_alive
 
 POLL_S = 0.02
 STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL when the run is stopped from outside (Ctrl-C, SIGTERM)
@@ -77,7 +77,7 @@ class LocalProcessExecutor:
         for run in live:
             self._terminate(run)
         deadline = time.monotonic() + STOP_GRACE_S
-        while any(_alive(run.proc.pid) for run in live) and time.monotonic() < deadline:
+        while any(process_alive(run.proc.pid) for run in live) and time.monotonic() < deadline:
             time.sleep(POLL_S)
         for run in live:
             self._kill(run, "killed", "stopped: the run was interrupted")
@@ -237,15 +237,6 @@ class LocalProcessExecutor:
             io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
         )  # fmt: skip
         return Outcome(record, result)
-
-
-def _alive(pid: int) -> bool:
-    """Whether pid is still running (a zombie that is not yet reaped counts as ended)."""
-    status = Path(f"/proc/{pid}/stat")
-    try:
-        return status.read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def thread_env(threads: int) -> dict[str, str]:

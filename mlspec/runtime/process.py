@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import IO, Any
 
 # The executor that started this process puts its pid here; when that process dies, so does this one.
@@ -24,21 +25,32 @@ def _emit(channel: IO[str], message: dict[str, Any]) -> None:
     channel.flush()
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Ends this invocation (its whole process group when it leads one, as the executor starts it) once
-    its parent is gone: a coordinator killed with SIGKILL cannot stop its workers itself, and a worker
-    left running would hold its memory until its time limit."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_S)
-    if os.getpgrp() == os.getpid():
-        os.killpg(os.getpid(), signal.SIGKILL)
-    os._exit(1)
+def process_alive(pid: int) -> bool:
+    """Whether pid is running (a zombie, ended but not yet reaped, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def exit_with(pid: int) -> None:
+    """Ends this invocation (its whole process group when it leads one, as the executors start it) once
+    process pid, the coordinator that started it, is gone: one killed with SIGKILL cannot stop its
+    invocations itself, and one left running would hold its memory until its time limit."""
+
+    def watch() -> None:
+        while process_alive(pid):
+            time.sleep(PARENT_POLL_S)
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="coordinator-watch", daemon=True).start()
 
 
 def main() -> int:
     if os.environ.get(PARENT_PID_ENV):
-        parent = int(os.environ[PARENT_PID_ENV])
-        threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
+        exit_with(int(os.environ[PARENT_PID_ENV]))
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr

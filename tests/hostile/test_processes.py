@@ -43,11 +43,12 @@ def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any
 
 
 def workers_of(coordinator: psutil.Process) -> list[psutil.Process]:
-    """The coordinator's descendants that run an invocation of the train stage."""
+    """The coordinator's descendants that run an invocation of the train stage (or any Lithops call)."""
     found = []
     for child in coordinator.children(recursive=True):
         try:
-            if child.environ().get("MLSPEC_INVOCATION_ID", "").startswith("train."):
+            if (child.environ().get("MLSPEC_INVOCATION_ID", "").startswith("train.")
+                    or "run_job" in child.cmdline()):
                 found.append(child)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -64,18 +65,18 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return [p for p in processes if running(p)]
 
 
-def start_training(tmp_path: Path) -> tuple[subprocess.Popen[str], list[psutil.Process], Path]:
-    """Starts `mlspec run` and returns once both train workers are alive, with every descendant of the
-    coordinator at that moment (the workers and anything they started)."""
+def start_training(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], list[psutil.Process], Path]:
+    """Starts `mlspec run` and returns once both train workers have trained an epoch, with every
+    descendant of the coordinator at that moment (the workers and anything they started)."""
     spec = tmp_path / "procs.yaml"
     spec.write_text(SPEC)
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--runs-dir", str(runs)],
+    proc = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--runs-dir", str(runs), *args],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     coordinator = psutil.Process(proc.pid)
-    wait_until(lambda: len(workers_of(coordinator)) == 2, 180, "two train workers running")
-    # Both have trained an epoch: past start-up, deep in the synchronised loop.
+    # Past start-up, deep in the synchronised loop: a checkpoint is written once both finished an epoch.
     wait_until(lambda: list(runs.glob("*/objects/models/train/checkpoint/latest.json")), 180, "a checkpoint")
+    assert len(workers_of(coordinator)) >= 2
     return proc, coordinator.children(recursive=True), runs
 
 
@@ -85,9 +86,10 @@ def record_of(runs: Path) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_interrupted_run_stops_every_invocation_and_says_so(tmp_path: Path, sig: signal.Signals) -> None:
-    proc, descendants, runs = start_training(tmp_path)
+@pytest.mark.parametrize(("sig", "executor"), [(signal.SIGINT, "local"), (signal.SIGTERM, "local"),
+                                               (signal.SIGINT, "lithops")], ids=["sigint", "sigterm", "lithops"])
+def test_interrupted_run_stops_every_invocation_and_says_so(tmp_path: Path, sig: signal.Signals, executor: str) -> None:
+    proc, descendants, runs = start_training(tmp_path, "--executor", executor)
     os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=GONE_WITHIN_S)
     assert proc.returncode == 130, err[-2000:]
@@ -114,3 +116,29 @@ def test_killed_coordinator_leaves_no_worker_alive(tmp_path: Path) -> None:
     entry = read_entry(next(runs.iterdir()))
     assert entry.record is not None and entry.record.status == "running"
     assert entry.problem == "its coordinator process is gone: crashed or killed mid-run"
+
+
+def test_killed_coordinator_leaves_no_lithops_call_alive(tmp_path: Path) -> None:
+    proc, descendants, _ = start_training(tmp_path, "--executor", "lithops")
+    proc.kill()
+    proc.communicate(timeout=GONE_WITHIN_S)
+    wait_until(lambda: not alive(descendants), GONE_WITHIN_S, "every process of the run gone")
+
+
+def test_lithops_calls_run_with_mlspec_s_interpreter_not_python3_from_path(tmp_path: Path) -> None:
+    """mlspec run from a venv that is not on PATH: a `python3` found first on PATH (here one that fails,
+    as one without mlspec's dependencies does) must not run the functions."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    for name in ("python3", Path(sys.executable).name):
+        (shim / name).write_text("#!/bin/sh\necho 'not the interpreter running mlspec' >&2\nexit 1\n")
+        (shim / name).chmod(0o755)
+    spec = tmp_path / "prep.yaml"
+    spec.write_text("name: prep\ndatasets:\n  images: {format: cifar10, synthetic: {train_size: 100, test_size: 50}}\n"
+                    "stages:\n  prep: {kind: preprocess, dataset: images}\n")
+    env = {**os.environ, "PATH": f"{shim}:/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "mlspec", "run", str(spec), "--executor", "lithops", "--json",
+                           "--runs-dir", str(tmp_path / "runs")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["stages"]["prep"]["status"] == "succeeded"
