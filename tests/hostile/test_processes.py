@@ -4,6 +4,8 @@ found by walking the process tree; every wait polls for a condition with a gener
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -125,20 +127,59 @@ def test_killed_coordinator_leaves_no_lithops_call_alive(tmp_path: Path) -> None
     wait_until(lambda: not alive(descendants), GONE_WITHIN_S, "every process of the run gone")
 
 
-def test_lithops_calls_run_with_mlspec_s_interpreter_not_python3_from_path(tmp_path: Path) -> None:
-    """mlspec run from a venv that is not on PATH: a `python3` found first on PATH (here one that fails,
-    as one without mlspec's dependencies does) must not run the functions."""
+PREP_SPEC = """\
+name: prep
+datasets:
+  images: {format: cifar10, synthetic: {train_size: 100, test_size: 50}}
+stages:
+  prep: {kind: preprocess, dataset: images}
+"""
+
+
+def run_prep(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    spec = tmp_path / "prep.yaml"
+    spec.write_text(PREP_SPEC)
+    return subprocess.run([sys.executable, "-m", "mlspec", "run", str(spec), "--json", "--runs-dir",
+                           str(tmp_path / "runs"), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lithops_without_venv_on_path(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`mlspec run --executor lithops` from a venv that is not on PATH: a `python3` found first on PATH
+    (here one that fails, as one without mlspec's dependencies does) must not run the functions."""
+    tmp_path = tmp_path_factory.mktemp("lithops")
     shim = tmp_path / "bin"
     shim.mkdir()
     for name in ("python3", Path(sys.executable).name):
         (shim / name).write_text("#!/bin/sh\necho 'not the interpreter running mlspec' >&2\nexit 1\n")
         (shim / name).chmod(0o755)
-    spec = tmp_path / "prep.yaml"
-    spec.write_text("name: prep\ndatasets:\n  images: {format: cifar10, synthetic: {train_size: 100, test_size: 50}}\n"
-                    "stages:\n  prep: {kind: preprocess, dataset: images}\n")
-    env = {**os.environ, "PATH": f"{shim}:/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "mlspec", "run", str(spec), "--executor", "lithops", "--json",
-                           "--runs-dir", str(tmp_path / "runs")], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return tmp_path, run_prep(tmp_path, "--executor", "lithops", env={**os.environ, "PATH": f"{shim}:/usr/bin:/bin"})
+
+
+def test_lithops_calls_run_with_mlspec_s_interpreter_not_python3_from_path(
+    lithops_without_venv_on_path: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    _, done = lithops_without_venv_on_path
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["stages"]["prep"]["status"] == "succeeded"
+
+
+def test_recorded_spec_names_the_executor_that_ran(
+    lithops_without_venv_on_path: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    tmp_path, done = lithops_without_venv_on_path
+    lithops = json.loads(done.stdout)
+    assert lithops["executor"] == "lithops" and lithops["spec"]["execution"]["executor"] == "lithops"
+    spec_file = tmp_path / "runs" / lithops["run_id"] / "spec.json"
+    assert json.loads(spec_file.read_text())["execution"]["executor"] == "lithops"
+    local = json.loads(run_prep(tmp_path).stdout)
+    assert local["spec"]["execution"]["executor"] == "local"
+    compared = subprocess.run([sys.executable, "-m", "mlspec", "compare", lithops["run_id"], local["run_id"],
+                               "--only-changed", "--format", "csv", "--runs-dir", str(tmp_path / "runs")],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    rows = list(csv.DictReader(io.StringIO(compared.stdout)))
+    assert [row["execution.executor"] for row in rows] == ["lithops", "local"], compared.stdout
