@@ -65,12 +65,20 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
         from mlspec.deploy.runs import cloud_run
 
         name, options, limits = cloud_run(pipeline, target)
+    warnings: list[str] = []
+    if target == "local" and name != "lithops":  # Lithops sets its own process count
+        from mlspec.compile import graph
+        from mlspec.executors.local import host_limits
+
+        limits, warnings = host_limits(limits, graph(pipeline).nodes)
     backend = make_executor(name, run_dir.logs, options)
     console.print(f"run [bold]{run_dir.run_id}[/] → {run_dir.path}")
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     failure: RunFailed | None = None
     with RichReporter(console) as reporter:
         try:
-            run_pipeline(pipeline, str(spec), list(overrides), backend, run_dir, reporter, limits, target)
+            run_pipeline(pipeline, str(spec), list(overrides), backend, run_dir, reporter, limits, target, warnings)
         except RunFailed as exc:
             failure = exc
     from mlspec.records.model import RunRecord

@@ -11,7 +11,7 @@ import platform
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -88,6 +88,7 @@ def run_pipeline(
     reporter: Reporter,
     limits: Limits,
     target: str = "local",
+    warnings: Sequence[str] = (),
 ) -> RunRecord:
     """Execute every stage; returns the final record. Raises RunFailed (record saved) on failure."""
     from mlspec.datasets import DatasetError, verify_source
@@ -104,7 +105,7 @@ def run_pipeline(
     for node in functions.nodes:
         if node.together and limits.max_concurrency is not None and node.fan_out > limits.max_concurrency:
             raise UsageError(f"stage {node.stage!r} needs {node.fan_out} workers at once, but the "
-                             f"{target} target allows {limits.max_concurrency} (max_workers)")
+                             f"{target} target allows {limits.max_concurrency} ({limits.max_concurrency_source})")
     run_dir.create()
     record = RunRecord(
         run_id=run_dir.run_id, name=pipeline.name, spec_file=spec_file, overrides=overrides,
@@ -113,6 +114,7 @@ def run_pipeline(
         host={"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
               "name": platform.node()},
         stages={n.stage: StageRecord(name=n.stage, kind=n.kind, workers=n.fan_out) for n in functions.nodes},
+        warnings=list(warnings),
     )  # fmt: skip
     run_dir.write_spec(record.spec)
     run_dir.save(record)

@@ -14,14 +14,20 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from mlspec.compile import FunctionNode
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.records import InvocationRecord
 from mlspec.runtime.process import PARENT_PID_ENV, process_alive
 
 POLL_S = 0.02
+# Assumed: beyond this many invocations per CPU, workers that synchronise every round wait mostly for
+# their turn on a CPU; a run like that would take far longer than on any platform, so it is refused.
+MAX_INVOCATIONS_PER_CPU = 8
 STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL when the run is stopped from outside (Ctrl-C, SIGTERM)
 
 
@@ -237,6 +243,36 @@ class LocalProcessExecutor:
             io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
         )  # fmt: skip
         return Outcome(record, result)
+
+
+def host_limits(limits: Limits, nodes: Sequence[FunctionNode]) -> tuple[Limits, list[str]]:
+    """Limits for invocations run on this host: at most as many at once as fit in its available memory
+    (each may use its memory_mb) and MAX_INVOCATIONS_PER_CPU per CPU. Beyond that a stage whose workers
+    synchronise (they must all run at once) is refused by the coordinator, and one whose invocations are
+    independent (tune trials) is queued, as on a platform at its concurrency limit. Also a note for each
+    stage that will run more invocations at once than there are CPUs."""
+    cpus = os.cpu_count() or 1
+    available_mb = _available_memory_mb()
+    fit = max(1, min(available_mb // limits.memory_mb, MAX_INVOCATIONS_PER_CPU * cpus))
+    if limits.max_concurrency is not None and limits.max_concurrency <= fit:
+        bounded = limits
+    else:
+        source = (f"what this host runs at once: {available_mb:,} MB available / memory_mb={limits.memory_mb}, "
+                  f"at most {MAX_INVOCATIONS_PER_CPU} per CPU x {cpus} CPUs")
+        bounded = replace(limits, max_concurrency=fit, max_concurrency_source=source)
+    cap = bounded.max_concurrency or fit
+    notes = [f"stage {node.stage!r}: {min(node.fan_out, cap)} invocations at once share {cpus} CPUs "
+             f"(measured times are slower than on a platform)" for node in nodes
+             if cpus < min(node.fan_out, cap) and not (node.together and node.fan_out > cap)]  # fmt: skip
+    return bounded, notes
+
+
+def _available_memory_mb() -> int:
+    """MemAvailable from /proc/meminfo (the memory new processes can take without swapping)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
 
 
 def thread_env(threads: int) -> dict[str, str]:

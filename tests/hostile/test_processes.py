@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
+from mlspec.executors.local import MAX_INVOCATIONS_PER_CPU
 from mlspec.records.runs import read_entry
 
 # A training stage far longer than any test waits for: the run is always stopped mid-stage.
@@ -183,3 +184,40 @@ def test_recorded_spec_names_the_executor_that_ran(
     assert compared.returncode == 0, compared.stderr
     rows = list(csv.DictReader(io.StringIO(compared.stdout)))
     assert [row["execution.executor"] for row in rows] == ["lithops", "local"], compared.stdout
+
+
+WIDE_SPEC = """\
+name: wide
+datasets:
+  images: {{format: cifar10, synthetic: {{train_size: 300, test_size: 100, seed: 0}}}}
+stages:
+  prep: {{kind: preprocess, dataset: images}}
+  train: {{kind: train, data: prep, model: small_cnn, workers: {workers}, epochs: 1, batch_size: {batch}}}
+"""
+
+
+def run_wide(tmp_path: Path, workers: int) -> subprocess.CompletedProcess[str]:
+    spec = tmp_path / "wide.yaml"
+    spec.write_text(WIDE_SPEC.format(workers=workers, batch=8 * workers))
+    return subprocess.run([sys.executable, "-m", "mlspec", "run", str(spec), "--json", "--runs-dir",
+                           str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+
+def test_more_synchronised_workers_than_the_host_can_run_at_once_are_refused(tmp_path: Path) -> None:
+    workers = MAX_INVOCATIONS_PER_CPU * (os.cpu_count() or 1) + 1
+    done = run_wide(tmp_path, workers)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr
+    assert f"stage 'train' needs {workers} workers at once" in errors[0]
+    assert "what this host runs at once" in errors[0] and "MB available / memory_mb=" in errors[0]
+    assert not list((tmp_path / "runs").glob("*/record.json"))  # refused before anything started
+
+
+def test_workers_sharing_the_cpus_are_run_with_a_warning(tmp_path: Path) -> None:
+    workers = (os.cpu_count() or 1) + 1
+    done = run_wide(tmp_path, workers)
+    assert done.returncode == 0, done.stderr[-2000:]
+    note = f"stage 'train': {workers} invocations at once share {os.cpu_count()} CPUs"
+    assert [line for line in done.stderr.splitlines() if note in line]
+    assert [w for w in json.loads(done.stdout)["warnings"] if note in w]
