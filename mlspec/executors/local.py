@@ -69,9 +69,10 @@ class LocalProcessExecutor:
         self.log_dir = log_dir
         self.target = target
         # Every invocation alive now, across threads (a tune stage runs groups from several), so that
-        # stop() reaches them all; once stopped, no new one starts.
+        # stop() reaches them all; once stopped, no new one starts. Reentrant: stop() runs in a signal
+        # handler, which may interrupt the main thread while it holds the lock.
         self._live: dict[str, _Running] = {}
-        self._live_lock = threading.Lock()
+        self._live_lock = threading.RLock()
         self._stopped = False
 
     def stop(self) -> None:
