@@ -4,6 +4,7 @@ function prints goes to stderr, so it cannot corrupt the protocol."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -34,17 +35,21 @@ def process_alive(pid: int) -> bool:
 
 
 def exit_with(pid: int) -> None:
-    """Ends this invocation (its whole process group when it leads one, as the executors start it) once
-    process pid, the coordinator that started it, is gone: one killed with SIGKILL cannot stop its
-    invocations itself, and one left running would hold its memory until its time limit."""
+    """Ends this invocation once process pid, the coordinator that started it, is gone: one killed with
+    SIGKILL cannot stop its invocations itself, and one left running would hold its memory until its
+    time limit. The executors start each invocation in a process group of its own (Lithops' localhost
+    backend too: its task process and the call it forks), and the whole group goes."""
 
     def watch() -> None:
         while process_alive(pid):
             time.sleep(PARENT_POLL_S)
-        if os.getpgrp() == os.getpid():
-            os.killpg(os.getpid(), signal.SIGKILL)
+        if os.getpgrp() != coordinator_group:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
         os._exit(1)
 
+    coordinator_group = -1
+    with contextlib.suppress(OSError):
+        coordinator_group = os.getpgid(pid)
     threading.Thread(target=watch, name="coordinator-watch", daemon=True).start()
 
 

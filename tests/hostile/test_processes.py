@@ -59,6 +59,8 @@ def workers_of(coordinator: psutil.Process) -> list[psutil.Process]:
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those still running (a zombie, ended but not reaped by its parent, is not)."""
+
     def running(p: psutil.Process) -> bool:
         try:
             return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
@@ -83,6 +85,18 @@ def start_training(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], l
     return proc, coordinator.children(recursive=True), runs
 
 
+def freeze_a_worker(coordinator_pid: int) -> list[psutil.Process]:
+    """Suspends one train worker (its whole process group): the other soon waits for it at a
+    synchronisation barrier, silent (it writes nothing a gone coordinator's closed pipe could end it
+    with) until its time limit, 600 s away. So only the coordinator's own stopping can end them in time."""
+    coordinator = psutil.Process(coordinator_pid)
+    group = os.getpgid(workers_of(coordinator)[-1].pid)  # its process group: on Lithops a task and its call
+    frozen = [p for p in coordinator.children(recursive=True) if os.getpgid(p.pid) == group]
+    for process in frozen:
+        process.suspend()
+    return frozen
+
+
 def record_of(runs: Path) -> dict[str, Any]:
     (record_file,) = runs.glob("*/record.json")
     record: dict[str, Any] = json.loads(record_file.read_text())
@@ -93,11 +107,13 @@ def record_of(runs: Path) -> dict[str, Any]:
                                                (signal.SIGINT, "lithops")], ids=["sigint", "sigterm", "lithops"])
 def test_interrupted_run_stops_every_invocation_and_says_so(tmp_path: Path, sig: signal.Signals, executor: str) -> None:
     proc, descendants, runs = start_training(tmp_path, "--executor", executor)
+    freeze_a_worker(proc.pid)
     os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=GONE_WITHIN_S)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err
-    assert not alive(descendants), [p.cmdline() for p in alive(descendants)]
+    # (Lithops' own cleaner, which deletes the job's data, may take a moment to finish.)
+    wait_until(lambda: not alive(descendants), GONE_WITHIN_S, "every process of the run gone")
     record = record_of(runs)
     assert record["status"] == "failed" and record["error"] == "interrupted"
     assert record["stages"]["train"]["status"] == "running"  # stopped mid-stage, not failed on its own
@@ -107,14 +123,12 @@ def test_interrupted_run_stops_every_invocation_and_says_so(tmp_path: Path, sig:
 
 def test_killed_coordinator_leaves_no_worker_alive(tmp_path: Path) -> None:
     proc, descendants, runs = start_training(tmp_path)
-    # Worker 1 frozen: worker 0 soon waits for it at a synchronisation barrier, silent (it writes nothing a
-    # dead coordinator's closed pipe could end it with) until its time limit, 600 s away.
-    (frozen,) = [p for p in workers_of(psutil.Process(proc.pid)) if p.environ()["MLSPEC_INVOCATION_ID"].endswith("#1")]
-    frozen.suspend()
+    frozen = freeze_a_worker(proc.pid)
     proc.kill()  # SIGKILL: the coordinator cannot clean up; the workers notice their parent is gone
     proc.communicate(timeout=GONE_WITHIN_S)
-    wait_until(lambda: alive(descendants) == [frozen], GONE_WITHIN_S, "all but the frozen worker gone")
-    frozen.resume()
+    wait_until(lambda: alive(descendants) == frozen, GONE_WITHIN_S, "all but the frozen worker gone")
+    for process in frozen:
+        process.resume()
     wait_until(lambda: not alive(descendants), GONE_WITHIN_S, "the resumed worker gone too")
     entry = read_entry(next(runs.iterdir()))
     assert entry.record is not None and entry.record.status == "running"
@@ -123,8 +137,12 @@ def test_killed_coordinator_leaves_no_worker_alive(tmp_path: Path) -> None:
 
 def test_killed_coordinator_leaves_no_lithops_call_alive(tmp_path: Path) -> None:
     proc, descendants, _ = start_training(tmp_path, "--executor", "lithops")
+    frozen = freeze_a_worker(proc.pid)
     proc.kill()
     proc.communicate(timeout=GONE_WITHIN_S)
+    wait_until(lambda: not set(alive(descendants)) - set(frozen), GONE_WITHIN_S, "all but the frozen call gone")
+    for process in frozen:
+        process.resume()
     wait_until(lambda: not alive(descendants), GONE_WITHIN_S, "every process of the run gone")
 
 
