@@ -4,6 +4,7 @@ found by walking the process tree; every wait polls for a condition with a gener
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -12,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,20 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return [p for p in processes if running(p)]
 
 
-def start_training(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], list[psutil.Process], Path]:
+@pytest.fixture
+def started() -> Iterator[list[psutil.Process]]:
+    """The processes a test started: whatever is left of them afterwards (a failed test) is killed."""
+    processes: list[psutil.Process] = []
+    yield processes
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.resume()
+            process.kill()
+
+
+def start_training(
+    tmp_path: Path, started: list[psutil.Process], *args: str
+) -> tuple[subprocess.Popen[str], list[psutil.Process], Path]:
     """Starts `mlspec run` and returns once both train workers have trained an epoch, with every
     descendant of the coordinator at that moment (the workers and anything they started)."""
     spec = tmp_path / "procs.yaml"
@@ -82,7 +96,9 @@ def start_training(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], l
     # Past start-up, deep in the synchronised loop: a checkpoint is written once both finished an epoch.
     wait_until(lambda: list(runs.glob("*/objects/models/train/checkpoint/latest.json")), 180, "a checkpoint")
     assert len(workers_of(coordinator)) >= 2
-    return proc, coordinator.children(recursive=True), runs
+    descendants = coordinator.children(recursive=True)
+    started += [coordinator, *descendants]
+    return proc, descendants, runs
 
 
 def freeze_a_worker(coordinator_pid: int) -> list[psutil.Process]:
@@ -105,8 +121,10 @@ def record_of(runs: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("sig", "executor"), [(signal.SIGINT, "local"), (signal.SIGTERM, "local"),
                                                (signal.SIGINT, "lithops")], ids=["sigint", "sigterm", "lithops"])
-def test_interrupted_run_stops_every_invocation_and_says_so(tmp_path: Path, sig: signal.Signals, executor: str) -> None:
-    proc, descendants, runs = start_training(tmp_path, "--executor", executor)
+def test_interrupted_run_stops_every_invocation_and_says_so(
+    tmp_path: Path, started: list[psutil.Process], sig: signal.Signals, executor: str
+) -> None:
+    proc, descendants, runs = start_training(tmp_path, started, "--executor", executor)
     freeze_a_worker(proc.pid)
     os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=GONE_WITHIN_S)
@@ -121,8 +139,8 @@ def test_interrupted_run_stops_every_invocation_and_says_so(tmp_path: Path, sig:
     assert not [p for p in (runs / record["run_id"] / "params").rglob("*") if p.is_file()]
 
 
-def test_killed_coordinator_leaves_no_worker_alive(tmp_path: Path) -> None:
-    proc, descendants, runs = start_training(tmp_path)
+def test_killed_coordinator_leaves_no_worker_alive(tmp_path: Path, started: list[psutil.Process]) -> None:
+    proc, descendants, runs = start_training(tmp_path, started)
     frozen = freeze_a_worker(proc.pid)
     proc.kill()  # SIGKILL: the coordinator cannot clean up; the workers notice their parent is gone
     proc.communicate(timeout=GONE_WITHIN_S)
@@ -135,8 +153,8 @@ def test_killed_coordinator_leaves_no_worker_alive(tmp_path: Path) -> None:
     assert entry.problem == "its coordinator process is gone: crashed or killed mid-run"
 
 
-def test_killed_coordinator_leaves_no_lithops_call_alive(tmp_path: Path) -> None:
-    proc, descendants, _ = start_training(tmp_path, "--executor", "lithops")
+def test_killed_coordinator_leaves_no_lithops_call_alive(tmp_path: Path, started: list[psutil.Process]) -> None:
+    proc, descendants, _ = start_training(tmp_path, started, "--executor", "lithops")
     frozen = freeze_a_worker(proc.pid)
     proc.kill()
     proc.communicate(timeout=GONE_WITHIN_S)
