@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import get_args
 
 import click
 
 from mlspec.deploy.runs import RUN_TARGETS
-from mlspec.executors import EXECUTORS
 from mlspec.records import DEFAULT_ROOT
+from mlspec.spec.models import ExecutionSpec
+
+# What a spec's execution.executor may name (the cloud executors run through --target).
+SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
 
 
 @click.command()
@@ -18,8 +22,8 @@ from mlspec.records import DEFAULT_ROOT
               help="Override a spec value, validated like the file (repeatable).")
 @click.option("--target", default="local", show_default=True, type=click.Choice(RUN_TARGETS),
               help="Where the functions run (a cloud target runs the functions `mlspec deploy` created).")
-@click.option("--executor", type=click.Choice(list(EXECUTORS)),
-              help="Override the spec's execution.executor.")
+@click.option("--executor", type=click.Choice(SPEC_EXECUTORS),
+              help="Override the spec's execution.executor (same as --set execution.executor=NAME).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final run record as JSON on stdout.")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
               show_default=True, help="Where run records are kept.")
@@ -46,13 +50,15 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
     from mlspec.executors.base import Limits
     from mlspec.executors.coordinator import new_run_dir, run_pipeline
 
+    if executor is not None:  # an override like any other: the recorded spec says what ran
+        overrides = (*overrides, f"execution.executor={executor}")
     pipeline = spec_module.load(spec, list(overrides))
     check_datasets(pipeline)  # before a run directory is named: it would never be created
     console = make_console(stderr=True)
     local = pipeline.targets.local
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
     run_dir = new_run_dir(runs_dir, pipeline)
-    name = executor or pipeline.execution.executor
+    name: str = pipeline.execution.executor
     options = pipeline.execution.lithops if name == "lithops" else None
     if name == "local-container":
         from mlspec.executors.local_container import container_options
@@ -62,12 +68,21 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
         from mlspec.deploy.runs import cloud_run
 
         name, options, limits = cloud_run(pipeline, target)
+    warnings: list[str] = []
+    if target == "local" and name != "lithops":  # Lithops sets its own process count
+        from mlspec.compile import graph
+        from mlspec.executors.local import host_limits
+
+        limits, warnings = host_limits(limits, graph(pipeline).nodes)
     backend = make_executor(name, run_dir.logs, options)
     console.print(f"run [bold]{run_dir.run_id}[/] → {run_dir.path}")
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     failure: RunFailed | None = None
     with RichReporter(console) as reporter:
         try:
-            run_pipeline(pipeline, str(spec), list(overrides), backend, run_dir, reporter, limits, target)
+            run_pipeline(pipeline, str(spec), list(overrides), backend, run_dir, reporter, limits, target,
+                         warnings=warnings)
         except RunFailed as exc:
             failure = exc
     from mlspec.records.model import RunRecord

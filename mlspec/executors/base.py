@@ -25,6 +25,7 @@ class Limits:
     memory_mb: int
     timeout_s: float
     max_concurrency: int | None = None
+    max_concurrency_source: str = "max_workers"  # what sets max_concurrency, for the message that cites it
 
 
 # (invocation id, progress dict) from a running function

@@ -3,14 +3,18 @@ invocation, and keeps the run record on disk up to date (so a crash leaves a rea
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import platform
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol
 
 from mlspec import __version__
@@ -86,6 +90,7 @@ def run_pipeline(
     limits: Limits,
     target: str = "local",
     purpose: RunPurpose = "run",
+    warnings: Sequence[str] = (),
 ) -> RunRecord:
     """Execute every stage; returns the final record. Raises RunFailed (record saved) on failure."""
     from mlspec.datasets import DatasetError, verify_source
@@ -102,7 +107,7 @@ def run_pipeline(
     for node in functions.nodes:
         if node.together and limits.max_concurrency is not None and node.fan_out > limits.max_concurrency:
             raise UsageError(f"stage {node.stage!r} needs {node.fan_out} workers at once, but the "
-                             f"{target} target allows {limits.max_concurrency} (max_workers)")
+                             f"{target} target allows {limits.max_concurrency} ({limits.max_concurrency_source})")
     run_dir.create()
     record = RunRecord(
         run_id=run_dir.run_id, name=pipeline.name, spec_file=spec_file, overrides=overrides,
@@ -111,20 +116,55 @@ def run_pipeline(
         host={"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
               "name": platform.node()},
         stages={n.stage: StageRecord(name=n.stage, kind=n.kind, workers=n.fan_out) for n in functions.nodes},
+        warnings=list(warnings),
     )  # fmt: skip
     run_dir.save(record)  # first: a directory without a record is no run
     run_dir.write_spec(record.spec)
     run = StageRun(record, run_dir, executor, reporter, limits, run_stores(pipeline, run_dir), cache_dir)
     try:
-        for node in functions.nodes:
-            stage_driver(node.kind)(node, run)
-    except KeyboardInterrupt:
-        _finish(record, run_dir, "failed", "interrupted")
+        with _interrupt_on_signals(executor):
+            for node in functions.nodes:
+                stage_driver(node.kind)(node, run)
+    except BaseException as exc:
+        # Whatever ended the run (Ctrl-C, SIGTERM, a failed stage, a bug), no invocation outlives it:
+        # they are stopped before their parameter-store keys are deleted under them.
+        _stop(executor)
+        if record.status == "running":
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            _finish(record, run_dir, "failed", reason)
         raise
     finally:
         _collect_garbage(run.stores, record)
     _finish(record, run_dir, "succeeded", None)
     return record
+
+
+def _stop(executor: Executor) -> None:
+    """Stops the executor's running invocations, where it can (a cloud platform's run on to their limit)."""
+    stop: Callable[[], None] | None = getattr(executor, "stop", None)
+    if stop is not None:
+        stop()
+
+
+@contextlib.contextmanager
+def _interrupt_on_signals(executor: Executor) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the executor's invocations at once (stage drivers may be waiting for
+    them in other threads), then interrupt the run like Ctrl-C. Only the main thread can set handlers:
+    elsewhere (a run inside a test's thread) signals keep their disposition."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        _stop(executor)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_stores(pipeline: Pipeline, run_dir: RunDir) -> dict[str, dict[str, Any]]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,10 @@ def run_event(event: dict[str, Any]) -> dict[str, Any]:
 
     from mlspec.runtime import invoke, load_function
     from mlspec.runtime.context import Context
+    from mlspec.runtime.process import exit_with
 
+    if event.get("coordinator_pid"):  # on this host (localhost backend): end with the coordinator
+        exit_with(int(event["coordinator_pid"]))
     started = time.monotonic()
     context = Context(time_limit_s=event.get("time_limit_s"))
     envelope: dict[str, Any] = {}
@@ -78,10 +83,13 @@ class LithopsExecutor:
             # filled in, only when absent, is the localhost backend's process count: its default (one
             # per CPU) queues the calls beyond it, and calls that wait for each other at a barrier
             # would then wait for ever.
+            # Also the interpreter: Lithops' default is `python3` (its basename) from PATH, which need not
+            # be the one running mlspec (a venv not on PATH) and may lack mlspec and its dependencies.
             config = copy.deepcopy(self.config)
-            if config.get("lithops", {}).get("backend") == "localhost":
+            if _on_localhost(config):
                 section = config.setdefault("localhost", {}) or {}
                 section.setdefault("worker_processes", workers)
+                section.setdefault("runtime", sys.executable)
                 config["localhost"] = section
             return config
         # Lithops' localhost backend keeps its jobs, its localhost storage and its runner logs under
@@ -91,7 +99,8 @@ class LithopsExecutor:
             "lithops": {"backend": "localhost", "storage": "localhost", "data_cleaner": True},
             # One task process per call, all started at once (the localhost v2 backend starts
             # `worker_processes` consumer threads, each running one call's process at a time).
-            "localhost": {"worker_processes": max(workers, 1)},
+            # The calls run with this interpreter (and this environment), as every local executor's do.
+            "localhost": {"worker_processes": max(workers, 1), "runtime": sys.executable},
         }
 
     def run_group(self, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback) -> list[Outcome]:
@@ -101,7 +110,9 @@ class LithopsExecutor:
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
         config = self.lithops_config(len(invocations))
-        events = [{"event": dict(inv.event, time_limit_s=limits.timeout_s)} for inv in invocations]
+        # Calls on this host end when the coordinator does, even when it is killed with SIGKILL.
+        here = {"coordinator_pid": os.getpid()} if _on_localhost(config) else {}
+        events = [{"event": dict(inv.event, time_limit_s=limits.timeout_s, **here)} for inv in invocations]
         outcomes: dict[int, Outcome] = {}
         # log_level=None leaves logging as the caller set it up (Lithops would otherwise log at INFO to
         # stderr), unless the configuration asks for a level of its own.
@@ -255,6 +266,10 @@ def _call_exception(future: Any) -> tuple[InvocationStatus, str]:
     if isinstance(exc, MemoryError):
         return "memory", _one_line(exc)
     return "error", _one_line(exc)
+
+
+def _on_localhost(config: dict[str, Any]) -> bool:
+    return bool((config.get("lithops") or {}).get("backend") == "localhost")
 
 
 def _float(value: Any) -> float | None:

@@ -14,13 +14,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from mlspec.compile import FunctionNode
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.records import InvocationRecord
+from mlspec.runtime.process import PARENT_PID_ENV, process_alive
 
 POLL_S = 0.02
+# Assumed: beyond this many invocations per CPU, workers that synchronise every round wait mostly for
+# their turn on a CPU; a run like that would take far longer than on any platform, so it is refused.
+MAX_INVOCATIONS_PER_CPU = 8
+STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL when the run is stopped from outside (Ctrl-C, SIGTERM)
 
 
 def _proc_status(pid: int) -> dict[str, int]:
@@ -60,6 +68,26 @@ class LocalProcessExecutor:
     def __init__(self, log_dir: Path, target: str = "local") -> None:
         self.log_dir = log_dir
         self.target = target
+        # Every invocation alive now, across threads (a tune stage runs groups from several), so that
+        # stop() reaches them all; once stopped, no new one starts. Reentrant: stop() runs in a signal
+        # handler, which may interrupt the main thread while it holds the lock.
+        self._live: dict[str, _Running] = {}
+        self._live_lock = threading.RLock()
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Stops every running invocation (SIGTERM to its process group, then SIGKILL after a short
+        grace) and refuses new ones: the run is being abandoned (Ctrl-C, SIGTERM, an error)."""
+        with self._live_lock:
+            self._stopped = True
+            live = list(self._live.values())
+        for run in live:
+            self._terminate(run)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while any(process_alive(run.proc.pid) for run in live) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        for run in live:
+            self._kill(run, "killed", "stopped: the run was interrupted")
 
     def run_group(self, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback) -> list[Outcome]:
         cap = limits.max_concurrency or len(invocations)
@@ -79,6 +107,8 @@ class LocalProcessExecutor:
                 self._check(run, limits)
                 if run.done:
                     del running[run.inv.id]
+                    with self._live_lock:
+                        self._live.pop(run.inv.id, None)
                     finished[run.inv.id] = run
                     if run.status != "ok" and failed_first is None:
                         failed_first = run
@@ -98,9 +128,13 @@ class LocalProcessExecutor:
         env = dict(os.environ)
         env.update(thread_env(threads))
         env["MLSPEC_INVOCATION_ID"] = inv.id  # like a platform's request id; lets tools find the process
+        env[PARENT_PID_ENV] = str(os.getpid())  # the shim exits when this process dies (even by SIGKILL)
         return [sys.executable, "-m", "mlspec.runtime.process"], env
 
     def _start(self, inv: Invocation, limits: Limits, threads: int, messages: queue.Queue[Any]) -> _Running:
+        with self._live_lock:
+            if self._stopped:
+                raise KeyboardInterrupt  # the run is being stopped: start nothing more
         command, env = self._command(inv, limits, threads)
         log = open(self.log_dir / f"{inv.id}.log", "ab")  # noqa: SIM115 - closed when the process ends
         proc = subprocess.Popen(
@@ -116,6 +150,8 @@ class LocalProcessExecutor:
         except BrokenPipeError:
             pass
         threading.Thread(target=_read_lines, args=(inv.id, proc.stdout, messages), daemon=True).start()
+        with self._live_lock:
+            self._live[inv.id] = run
         return run
 
     def _drain(
@@ -174,6 +210,11 @@ class LocalProcessExecutor:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(run.proc.pid, signal.SIGKILL)
 
+    def _terminate(self, run: _Running) -> None:
+        """Asks the invocation to end (SIGTERM to its process group); stop() kills what remains."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.proc.pid, signal.SIGTERM)
+
     def _not_started(self, inv: Invocation, limits: Limits, cause: _Running | None) -> Outcome:
         record = InvocationRecord(
             id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
@@ -203,6 +244,36 @@ class LocalProcessExecutor:
             io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
         )  # fmt: skip
         return Outcome(record, result)
+
+
+def host_limits(limits: Limits, nodes: Sequence[FunctionNode]) -> tuple[Limits, list[str]]:
+    """Limits for invocations run on this host: at most as many at once as fit in its available memory
+    (each may use its memory_mb) and MAX_INVOCATIONS_PER_CPU per CPU. Beyond that a stage whose workers
+    synchronise (they must all run at once) is refused by the coordinator, and one whose invocations are
+    independent (tune trials) is queued, as on a platform at its concurrency limit. Also a note for each
+    stage that will run more invocations at once than there are CPUs."""
+    cpus = os.cpu_count() or 1
+    available_mb = _available_memory_mb()
+    fit = max(1, min(available_mb // limits.memory_mb, MAX_INVOCATIONS_PER_CPU * cpus))
+    if limits.max_concurrency is not None and limits.max_concurrency <= fit:
+        bounded = limits
+    else:
+        source = (f"what this host runs at once: {available_mb:,} MB available / memory_mb={limits.memory_mb}, "
+                  f"at most {MAX_INVOCATIONS_PER_CPU} per CPU x {cpus} CPUs")
+        bounded = replace(limits, max_concurrency=fit, max_concurrency_source=source)
+    cap = bounded.max_concurrency or fit
+    notes = [f"stage {node.stage!r}: {min(node.fan_out, cap)} invocations at once share {cpus} CPUs "
+             f"(measured times are slower than on a platform)" for node in nodes
+             if cpus < min(node.fan_out, cap) and not (node.together and node.fan_out > cap)]  # fmt: skip
+    return bounded, notes
+
+
+def _available_memory_mb() -> int:
+    """MemAvailable from /proc/meminfo (the memory new processes can take without swapping)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
 
 
 def thread_env(threads: int) -> dict[str, str]:

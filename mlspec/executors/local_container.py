@@ -21,7 +21,7 @@ from typing import Any
 
 from mlspec.errors import UsageError
 from mlspec.executors.base import Invocation, Limits
-from mlspec.executors.local import LocalProcessExecutor, _proc_status, _Running, thread_env
+from mlspec.executors.local import STOP_GRACE_S, LocalProcessExecutor, _proc_status, _Running, thread_env
 from mlspec.spec.models import Pipeline
 
 CONTAINER_PLATFORM = "local"  # the image whose shim speaks JSON lines on stdin/stdout
@@ -224,3 +224,18 @@ class LocalContainerExecutor(LocalProcessExecutor):
         container = self.containers.get(run.inv.id)
         if container is not None:
             subprocess.run([self.podman, "kill", container.name], capture_output=True)
+
+    def _terminate(self, run: _Running) -> None:
+        # The podman client does not pass SIGTERM on to the function (PID 1 in its container ignores
+        # it): the engine stops the container itself (SIGTERM, then SIGKILL after the grace).
+        container = self.containers.get(run.inv.id)
+        if container is not None:
+            subprocess.Popen([self.podman, "stop", "--time", f"{STOP_GRACE_S:.0f}", container.name],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        super()._terminate(run)
+
+    def stop(self) -> None:
+        names = [container.name for container in self.containers.values()]
+        super().stop()
+        for name in names:  # the stopped runs are never reaped by run_group, which removes the others
+            subprocess.run([self.podman, "rm", "--force", name], capture_output=True)

@@ -4,13 +4,21 @@ function prints goes to stderr, so it cannot corrupt the protocol."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 import traceback
+from pathlib import Path
 from typing import IO, Any
+
+# The executor that started this process puts its pid here; when that process dies, so does this one.
+PARENT_PID_ENV = "MLSPEC_PARENT_PID"
+PARENT_POLL_S = 0.5
 
 
 def _emit(channel: IO[str], message: dict[str, Any]) -> None:
@@ -18,7 +26,36 @@ def _emit(channel: IO[str], message: dict[str, Any]) -> None:
     channel.flush()
 
 
+def process_alive(pid: int) -> bool:
+    """Whether pid is running (a zombie, ended but not yet reaped, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def exit_with(pid: int) -> None:
+    """Ends this invocation once process pid, the coordinator that started it, is gone: one killed with
+    SIGKILL cannot stop its invocations itself, and one left running would hold its memory until its
+    time limit. The executors start each invocation in a process group of its own (Lithops' localhost
+    backend too: its task process and the call it forks), and the whole group goes."""
+
+    def watch() -> None:
+        while process_alive(pid):
+            time.sleep(PARENT_POLL_S)
+        if os.getpgrp() != coordinator_group:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        os._exit(1)
+
+    coordinator_group = -1
+    with contextlib.suppress(OSError):
+        coordinator_group = os.getpgid(pid)
+    threading.Thread(target=watch, name="coordinator-watch", daemon=True).start()
+
+
 def main() -> int:
+    if os.environ.get(PARENT_PID_ENV):
+        exit_with(int(os.environ[PARENT_PID_ENV]))
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr

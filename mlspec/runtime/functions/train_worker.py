@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,9 @@ STOP_MARGIN_S = 2.0
 # A tune trial looks for its stop key this often within an epoch (and at every epoch end), so a
 # trial judged hopeless frees its slot within a fraction of a second, not at the end of a long epoch.
 STOP_POLL_S = 0.2
+# A time limit counted in epochs instead of seconds: each invocation stops as if near its time limit
+# after this many epochs. For tests of chaining, which must not depend on how fast the machine is.
+EPOCHS_PER_INVOCATION_ENV = "MLSPEC_EPOCHS_PER_INVOCATION"
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -61,6 +65,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     augment = AUGMENTATIONS[meta["format"]]
     sync_every = 0 if trainer.exchanges_every_step else event.get("sync_every_steps") or 0
     sync_s, longest_epoch_s = 0.0, 0.0
+    epochs_per_invocation = int(os.environ.get(EPOCHS_PER_INVOCATION_ENV) or 0)
     completed, stopped_early = True, False
     stop_requested = _stop_flag(params, event.get("stop_key"))
     epochs_run = float(len(history))
@@ -101,6 +106,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         longest_epoch_s = max(longest_epoch_s, time.monotonic() - started)
         remaining = context.remaining_s()
         want_stop = remaining is not None and remaining < EPOCH_SAFETY_FACTOR * longest_epoch_s + STOP_MARGIN_S
+        want_stop = want_stop or 0 < epochs_per_invocation <= epoch - first_epoch + 1
         stop = agree_to_stop(sync, want_stop)
         if worker == 0:
             _save(objects, event, model, history)
