@@ -215,7 +215,7 @@ def test_recorded_spec_names_the_executor_that_ran(
     local = json.loads(run_prep(tmp_path).stdout)
     assert local["spec"]["execution"]["executor"] == "local"
     compared = subprocess.run([sys.executable, "-m", "mlspec", "compare", lithops["run_id"], local["run_id"],
-                               "--only-changed", "--format", "csv", "--runs-dir", str(tmp_path / "runs")],
+                               "--format", "csv", "--runs-dir", str(tmp_path / "runs")],
                               capture_output=True, text=True, timeout=120)  # fmt: skip
     assert compared.returncode == 0, compared.stderr
     rows = list(csv.DictReader(io.StringIO(compared.stdout)))
