@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,29 @@ def shared_archive(*names: str) -> Path:
         if path.is_file():
             return path
     pytest.skip(f"real dataset {' or '.join(names)} absent from {SHARED_DATA} (set MLSPEC_DATA to its folder)")
+
+
+#: The smallest real pipeline: a k-means stage on a synthetic CIFAR twin, a few seconds end to end.
+TINY_KMEANS = """\
+name: tinykm
+seed: 3
+datasets:
+  data: {format: cifar10, synthetic: {train_size: 300, test_size: 60, seed: 0}}
+stages:
+  prep: {kind: preprocess, dataset: data}
+  fit: {kind: iterative, data: prep, algorithm: kmeans, clusters: 3, workers: 1, iterations: 3}
+"""
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float, what: str = "the condition") -> Any:
+    """Poll `condition` until it is truthy (its value is returned) or `timeout_s` passes (AssertionError)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout_s:g} s: {what}")
 
 
 @pytest.fixture

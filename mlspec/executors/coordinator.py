@@ -23,6 +23,7 @@ from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
 from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, new_run_id
 from mlspec.records.model import RunPurpose
+from mlspec.records.store import RecordNotSaved
 from mlspec.runtime.layout import checkpoint_key
 from mlspec.spec.models import Pipeline
 
@@ -129,7 +130,7 @@ def run_pipeline(
         # Whatever ended the run (Ctrl-C, SIGTERM, a failed stage, a bug), no invocation outlives it:
         # they are stopped before their parameter-store keys are deleted under them.
         _stop(executor)
-        if record.status == "running":
+        if record.status == "running" and not isinstance(exc, RecordNotSaved):  # that one marked the run failed
             reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
             _finish(record, run_dir, "failed", reason)
         raise

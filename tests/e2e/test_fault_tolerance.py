@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlspec.runtime.functions.train_worker import EPOCHS_PER_INVOCATION_ENV
+from tests.conftest import wait_until
 from tests.servers import RedisServer
 
 SPEC = """\
@@ -67,16 +67,6 @@ def accuracy(record: dict[str, Any]) -> float:
     return float(record["stages"]["eval"]["metrics"]["test_accuracy"])
 
 
-def wait_until(condition: Callable[[], Any], timeout_s: float = 120) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def find_process(invocation_id: str) -> int | None:
     """The pid of a running invocation, found from outside through its environment."""
     for entry in Path("/proc").iterdir():
@@ -112,8 +102,8 @@ def test_worker_killed_with_sigkill_is_restarted_from_checkpoint(
 ) -> None:
     runs = tmp_path / "runs"
     proc = start_run(write_spec(tmp_path), runs)
-    wait_until(lambda: trained_epochs(runs) >= 2)
-    pid = wait_until(lambda: find_process("train.train_worker#1"))
+    wait_until(lambda: trained_epochs(runs) >= 2, 120, "two trained epochs")
+    pid = wait_until(lambda: find_process("train.train_worker#1"), 120, "worker 1")
     os.kill(pid, signal.SIGKILL)
     record = finish(proc)
     train = record["stages"]["train"]
@@ -149,7 +139,7 @@ def test_redis_restarted_mid_training_resumes_from_checkpoint(tmp_path: Path, un
         storage = f"storage:\n  param_store: {{kind: redis, url: '{server.url}'}}\n"
         runs = tmp_path / "runs"
         proc = start_run(write_spec(tmp_path, storage), runs)
-        wait_until(lambda: trained_epochs(runs) >= 2)
+        wait_until(lambda: trained_epochs(runs) >= 2, 120, "two trained epochs")
         server.stop()
         time.sleep(1.0)
         server.start()  # same port, empty: the per-iteration state is gone

@@ -12,8 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 
 from mlspec.executors.local import MAX_INVOCATIONS_PER_CPU
 from mlspec.records.runs import read_entry
+from tests.conftest import wait_until
 
 # A training stage far longer than any test waits for: the run is always stopped mid-stage.
 SPEC = """\
@@ -34,16 +34,6 @@ stages:
   train: {kind: train, data: prep, model: small_cnn, workers: 2, epochs: 500, batch_size: 32}
 """
 GONE_WITHIN_S = 30.0
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s:g} s: {what}")
 
 
 def workers_of(coordinator: psutil.Process) -> list[psutil.Process]:

@@ -19,16 +19,7 @@ from click.testing import CliRunner, Result
 
 from mlspec.cli import main
 from mlspec.records import RunDir, RunRecord
-
-TINY_KMEANS = """\
-name: tinykm
-seed: 3
-datasets:
-  data: {format: cifar10, synthetic: {train_size: 300, test_size: 60, seed: 0}}
-stages:
-  prep: {kind: preprocess, dataset: data}
-  fit: {kind: iterative, data: prep, algorithm: kmeans, clusters: 3, workers: 1, iterations: 3}
-"""
+from tests.conftest import TINY_KMEANS
 
 
 def cli(*args: str) -> Result:

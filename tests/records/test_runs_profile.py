@@ -15,16 +15,7 @@ from mlspec.cli import main
 from mlspec.planner.sources import latest_run, profile, resolve_usage
 from mlspec.records.compare import latest_record
 from mlspec.records.runs import list_runs
-
-TINY_KMEANS = """\
-name: tinykm
-seed: 3
-datasets:
-  data: {format: cifar10, synthetic: {train_size: 300, test_size: 60, seed: 0}}
-stages:
-  prep: {kind: preprocess, dataset: data}
-  fit: {kind: iterative, data: prep, algorithm: kmeans, clusters: 3, workers: 1, iterations: 3}
-"""
+from tests.conftest import TINY_KMEANS
 
 
 def cli(*args: str) -> Result:
