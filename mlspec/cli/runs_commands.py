@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mlspec.records import DEFAULT_ROOT
+from mlspec.wording import plural
 
 runs_dir_option = click.option(
     "--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT, show_default=True,
@@ -30,10 +31,6 @@ def runs() -> None:
 # Per stage kind, the figures `runs list` shows for a run.
 LISTED_METRICS = {"evaluate": ("test_accuracy",),
                   "iterative": ("test_accuracy", "test_purity", "test_inertia_per_point")}  # fmt: skip
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @runs.command("list")
@@ -59,8 +56,8 @@ def list_command(show_all: bool, runs_dir: Path) -> None:
     everything = list_runs(runs_dir, profiles=True, must_exist=True)
     shown = [e for e in everything if show_all or not e.is_profile]
     hidden = len(everything) - len(shown)
-    table = Table(title=plain(f"runs in {runs_dir} (times measured)"), caption=_count(len(shown), "run") + (
-        f"; {_count(hidden, 'profiling run')} hidden (--all shows them)" if hidden else ""))  # fmt: skip
+    table = Table(title=plain(f"runs in {runs_dir} (times measured)"), caption=plural(len(shown), "run") + (
+        f"; {plural(hidden, 'profiling run')} hidden (--all shows them)" if hidden else ""))  # fmt: skip
     for column in ("run", "status", "started", "wall s", "metrics / problem"):
         table.add_column(column)
     for entry in shown:
@@ -114,7 +111,7 @@ def rm_command(run_ids: tuple[str, ...], yes: bool, runs_dir: Path) -> None:
     from mlspec.records.runs import remote_objects, removable, remove_remote_objects, remove_run
 
     targets = {entry.run_id: (entry, paths) for entry, paths in (removable(runs_dir, r) for r in run_ids)}
-    what = _count(len(targets), "run")
+    what = plural(len(targets), "run")
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(f"not removing {what} without confirmation: pass --yes")
@@ -125,7 +122,7 @@ def rm_command(run_ids: tuple[str, ...], yes: bool, runs_dir: Path) -> None:
         remote = remote_objects(entry)
         if remote is not None:
             count = remove_remote_objects(remote)
-            click.echo(f"removed {_count(count, 'object')} of {entry.run_id} from its {remote['kind']} store")
+            click.echo(f"removed {plural(count, 'object')} of {entry.run_id} from its {remote['kind']} store")
         remove_run(paths)
         click.echo(f"removed {entry.run_id}" + "".join(f" and {p}" for p in paths[1:]))
     click.echo(f"removed {what}")
