@@ -158,25 +158,29 @@ def _refuse_link(path: Path) -> None:
         raise UsageError(f"{path} is a symbolic link, not a run: not following it (remove the link itself)")
 
 
+def _object_store(entry: RunEntry) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The spec's object store config and that config narrowed to this run; None without a readable record."""
+    if entry.record is None or entry.record.run_id != entry.run_id:
+        return None
+    objects = (entry.record.spec.get("storage") or {}).get("object_store") or {}
+    return objects, RunDir(entry.path.parent, entry.run_id).object_store(objects)
+
+
 def _stored_elsewhere(entry: RunEntry) -> list[Path]:
     """The run's objects in a local object store whose root the spec set outside the run directory."""
-    if entry.record is None or entry.record.run_id != entry.run_id:
+    found = _object_store(entry)
+    if found is None or found[0].get("kind", "local") != "local" or not found[0].get("root"):
         return []
-    objects = (entry.record.spec.get("storage") or {}).get("object_store") or {}
-    if objects.get("kind", "local") != "local" or not objects.get("root"):
-        return []
-    path = RunDir(entry.path.parent, entry.run_id).local_objects(objects["root"])
+    path = Path(found[1]["root"])
     return [path] if path.is_dir() and not path.is_symlink() else []
 
 
 def remote_objects(entry: RunEntry) -> dict[str, Any] | None:
     """The config of the run's namespace in an object store that is not a local directory (S3, GCS, ...)."""
-    if entry.record is None or entry.record.run_id != entry.run_id:
+    found = _object_store(entry)
+    if found is None or found[0].get("kind", "local") == "local":
         return None
-    objects = (entry.record.spec.get("storage") or {}).get("object_store") or {}
-    if objects.get("kind", "local") == "local":
-        return None
-    return RunDir(entry.path.parent, entry.run_id).object_store(objects)
+    return found[1]
 
 
 def remove_remote_objects(config: dict[str, Any]) -> int:
