@@ -121,14 +121,26 @@ def _mlspec_epoch(workers: int, train_size: int, epochs: int, batch: int, sync_e
         run_dir = new_run_dir(Path(tmp), pipeline)
         clock = _EpochClock()
         started = time.perf_counter()
-        record = run_pipeline(pipeline, "bench_engine.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir,
-                              clock, Limits(memory_mb=4096, timeout_s=1800))  # fmt: skip
+        record = run_pipeline(
+            pipeline,
+            "bench_engine.yaml",
+            [],
+            LocalProcessExecutor(run_dir.logs),
+            run_dir,
+            clock,
+            Limits(memory_mb=4096, timeout_s=1800),
+        )
         wall = time.perf_counter() - started
     ends = [clock.ends[e] for e in sorted(clock.ends)]
     train = record.stages["train"]
-    return {"epoch_s": _epoch_time(ends), "pipeline_wall_s": wall, "train_stage_wall_s": train.wall_s,
-            "sync_s_worker0": train.metrics.get("sync_s"), "steps_per_epoch": train.metrics.get("steps_per_epoch"),
-            "test_accuracy": train.metrics.get("test_accuracy")}  # fmt: skip
+    return {
+        "epoch_s": _epoch_time(ends),
+        "pipeline_wall_s": wall,
+        "train_stage_wall_s": train.wall_s,
+        "sync_s_worker0": train.metrics.get("sync_s"),
+        "steps_per_epoch": train.metrics.get("steps_per_epoch"),
+        "test_accuracy": train.metrics.get("test_accuracy"),
+    }
 
 
 def _baseline_epoch(workers: int, train_size: int, epochs: int, batch: int) -> dict[str, Any]:
@@ -143,11 +155,26 @@ def _baseline_epoch(workers: int, train_size: int, epochs: int, batch: int) -> d
     procs = []
     started = time.perf_counter()
     for rank in range(workers):
-        config = {"rank": rank, "world": workers, "port": port, "threads": threads, "train_size": train_size,
-                  "epochs": epochs, "batch": -(-batch // workers)}  # fmt: skip
+        config = {
+            "rank": rank,
+            "world": workers,
+            "port": port,
+            "threads": threads,
+            "train_size": train_size,
+            "epochs": epochs,
+            "batch": -(-batch // workers),
+        }
         code = "import json, sys; from benchmarks.bench_engine import baseline_main as m; m(json.loads(sys.argv[1]))"
-        procs.append(subprocess.Popen([sys.executable, "-c", code, json.dumps(config)], cwd=ROOT, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code, json.dumps(config)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = [p.communicate(timeout=1800) for p in procs]
     wall = time.perf_counter() - started
     for p, (_, err) in zip(procs, outputs, strict=True):
@@ -155,8 +182,12 @@ def _baseline_epoch(workers: int, train_size: int, epochs: int, batch: int) -> d
             raise RuntimeError(f"baseline rank failed ({p.returncode}): {err.strip()[-2000:]}")
     lines = [json.loads(line) for line in outputs[0][0].splitlines() if line.startswith("{")]
     ends = [line["t"] for line in lines if "epoch" in line]
-    return {"epoch_s": _epoch_time(ends), "wall_s": wall, "threads": threads,
-            "test_accuracy": lines[-1].get("test_accuracy") if lines else None}  # fmt: skip
+    return {
+        "epoch_s": _epoch_time(ends),
+        "wall_s": wall,
+        "threads": threads,
+        "test_accuracy": lines[-1].get("test_accuracy") if lines else None,
+    }
 
 
 def baseline_main(config: dict[str, Any]) -> None:
@@ -171,9 +202,10 @@ def baseline_main(config: dict[str, Any]) -> None:
     from mlspec.models.transforms import random_crop_flip
 
     rank, world = config["rank"], config["world"]
-    data = load_dataset({"format": "cifar10", "synthetic": {"train_size": config["train_size"],
-                                                            "test_size": TEST_SIZE, "seed": 0}},
-                        Path(tempfile.gettempdir()))  # fmt: skip
+    data = load_dataset(
+        {"format": "cifar10", "synthetic": {"train_size": config["train_size"], "test_size": TEST_SIZE, "seed": 0}},
+        Path(tempfile.gettempdir()),
+    )
     pixels = data.train_x.reshape(-1, 3).astype(np.float64) / 255.0
     meta = {"classes": data.classes, "mean": pixels.mean(0).tolist(), "std": pixels.std(0).tolist()}
     rows = shard_indices(len(data.train_y), world, rank, SEED)  # DistributedSampler-equivalent sharding
@@ -233,8 +265,15 @@ def _training(quick: bool, verbose: bool) -> list[dict[str, Any]]:
     n, epochs = TRAIN_SIZE[quick], EPOCHS[quick]
     rows = []
     one = {"baseline": _baseline_epoch(1, n, epochs, 64), "mlspec": _mlspec_epoch(1, n, epochs, 64, None)}
-    rows.append(_row("epoch_1w", "1-worker epoch (s): local executor / plain PyTorch loop",
-                     one["mlspec"]["epoch_s"], one["baseline"]["epoch_s"], one))  # fmt: skip
+    rows.append(
+        _row(
+            "epoch_1w",
+            "1-worker epoch (s): local executor / plain PyTorch loop",
+            one["mlspec"]["epoch_s"],
+            one["baseline"]["epoch_s"],
+            one,
+        )
+    )
     if verbose:
         print(
             f"  1 worker: mlspec {one['mlspec']['epoch_s']:.2f} s/epoch, plain {one['baseline']['epoch_s']:.2f} s/epoch"
@@ -242,8 +281,15 @@ def _training(quick: bool, verbose: bool) -> list[dict[str, Any]]:
     ddp = _baseline_epoch(2, n, epochs, 64)
     for every in (1, 4):
         ours = _mlspec_epoch(2, n, epochs, 64, every)
-        rows.append(_row(f"epoch_2w_sync{every}", f"2-worker epoch (s), sync every {every} step(s) / DDP gloo",
-                         ours["epoch_s"], ddp["epoch_s"], {"mlspec": ours, "baseline": ddp}))  # fmt: skip
+        rows.append(
+            _row(
+                f"epoch_2w_sync{every}",
+                f"2-worker epoch (s), sync every {every} step(s) / DDP gloo",
+                ours["epoch_s"],
+                ddp["epoch_s"],
+                {"mlspec": ours, "baseline": ddp},
+            )
+        )
         if verbose:
             print(
                 f"  2 workers, sync every {every}: mlspec {ours['epoch_s']:.2f} s/epoch "
@@ -255,8 +301,17 @@ def _training(quick: bool, verbose: bool) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------- figure 3
 
 
-def _sync_worker(url: str, namespace: str, pattern: str, worker: int, workers: int, floats: int, rounds: int,
-                 barrier: Any, results: Any) -> None:  # fmt: skip
+def _sync_worker(
+    url: str,
+    namespace: str,
+    pattern: str,
+    worker: int,
+    workers: int,
+    floats: int,
+    rounds: int,
+    barrier: Any,
+    results: Any,
+) -> None:
     import numpy as np
 
     from mlspec.runtime.sync import synchronizer
@@ -281,8 +336,12 @@ def _sync_round(url: str, pattern: str, workers: int, floats: int, rounds: int) 
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(workers), context.Queue()
     namespace = f"bench/{pattern}/{workers}"
-    procs = [context.Process(target=_sync_worker, args=(url, namespace, pattern, w, workers, floats, rounds,
-                                                        barrier, results)) for w in range(workers)]  # fmt: skip
+    procs = [
+        context.Process(
+            target=_sync_worker, args=(url, namespace, pattern, w, workers, floats, rounds, barrier, results)
+        )
+        for w in range(workers)
+    ]
     for p in procs:
         p.start()
     out = [results.get(timeout=1800) for _ in procs]
@@ -333,8 +392,13 @@ def _sync(quick: bool, verbose: bool) -> list[dict[str, Any]]:
 
     floats, rounds = SYNC_FLOATS[quick], SYNC_ROUNDS[quick]
     size = floats * 4
-    details: dict[str, Any] = {"update_bytes": size, "rounds": rounds, "protocol": "bsp", "cases": [],
-                               "workers_are": "processes (spawn), as are the raw clients"}  # fmt: skip
+    details: dict[str, Any] = {
+        "update_bytes": size,
+        "rounds": rounds,
+        "protocol": "bsp",
+        "cases": [],
+        "workers_are": "processes (spawn), as are the raw clients",
+    }
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
         server = RedisServer(Path(tmp))
         server.start()
@@ -349,9 +413,12 @@ def _sync(quick: bool, verbose: bool) -> list[dict[str, Any]]:
                     measured = _sync_round(server.url, pattern, workers, floats, rounds)
                     value_size = size if pattern == "allreduce" else math.ceil(floats / workers) * 4
                     raw = _raw_redis(server.url, value_size, workers, seconds)
-                    measured.update(value_bytes=value_size, raw_bytes_per_s=raw,
-                                    fraction_of_raw=measured["bytes_per_s"] / raw,
-                                    fraction_of_single_client=measured["bytes_per_s"] / single)  # fmt: skip
+                    measured.update(
+                        value_bytes=value_size,
+                        raw_bytes_per_s=raw,
+                        fraction_of_raw=measured["bytes_per_s"] / raw,
+                        fraction_of_single_client=measured["bytes_per_s"] / single,
+                    )
                     case[pattern] = measured
                 case["ratio"] = case["scatter_reduce"]["round_s"] / case["allreduce"]["round_s"]
                 details["cases"].append(case)
@@ -391,9 +458,10 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
             # NOOP_RETRIES times), so a flaky backend shows up in the details rather than in the figure.
             spent, failures[name] = 0.0, []
             for first in range(0, NOOP_CALLS, NOOP_GROUP):
-                group = [Invocation(id=f"noop-{i}", stage="noop", function="noop", worker=None,
-                                    event={"function": "noop"})
-                         for i in range(first, min(first + NOOP_GROUP, NOOP_CALLS))]  # fmt: skip
+                group = [
+                    Invocation(id=f"noop-{i}", stage="noop", function="noop", worker=None, event={"function": "noop"})
+                    for i in range(first, min(first + NOOP_GROUP, NOOP_CALLS))
+                ]
                 for _ in range(NOOP_RETRIES + 1):
                     started = time.perf_counter()
                     outcomes = executor.run_group(group, limits, lambda inv, progress: None)
@@ -405,8 +473,9 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
                         break
                     failures[name].append(f"{cause.id} {cause.status}: {cause.error}")
                 else:
-                    raise RuntimeError(f"{name}: a group of no-op calls failed {NOOP_RETRIES + 1} times: "
-                                       f"{failures[name][-1]}")  # fmt: skip
+                    raise RuntimeError(
+                        f"{name}: a group of no-op calls failed {NOOP_RETRIES + 1} times: {failures[name][-1]}"
+                    )
             per_call[name] = spent / NOOP_CALLS
     if verbose:
         print(
@@ -417,8 +486,15 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
             if problems:
                 print(f"  no-op: {name}: {len(problems)} failed group(s) run again, e.g. {problems[0][:160]}")
     details = {"calls": NOOP_CALLS, "group": NOOP_GROUP, "failed_groups": failures}
-    return [_row("noop", f"no-op invocation (s), {NOOP_CALLS} calls: local executor / Lithops localhost",
-                 per_call["local"], per_call["lithops"], details)]  # fmt: skip
+    return [
+        _row(
+            "noop",
+            f"no-op invocation (s), {NOOP_CALLS} calls: local executor / Lithops localhost",
+            per_call["local"],
+            per_call["lithops"],
+            details,
+        )
+    ]
 
 
 # ------------------------------------------------------------------------------------------- report
@@ -426,8 +502,16 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
 
 def _row(key: str, label: str, ours: float, baseline: float, details: dict[str, Any]) -> dict[str, Any]:
     ratio = ours / baseline
-    return {"figure": key, "label": label, "mlspec": ours, "baseline": baseline, "ratio": ratio,
-            "target": TARGETS[key], "met": ratio <= TARGETS[key], "details": details}  # fmt: skip
+    return {
+        "figure": key,
+        "label": label,
+        "mlspec": ours,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": TARGETS[key],
+        "met": ratio <= TARGETS[key],
+        "details": details,
+    }
 
 
 def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
@@ -444,9 +528,18 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
             rows += figure(quick, verbose)
         except Exception as exc:  # one broken figure must not hide the others
             message = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
-            rows.append({"figure": figure.__name__.strip("_"), "label": f"{figure.__name__.strip('_')} (FAILED)",
-                         "mlspec": None, "baseline": None, "ratio": None, "target": None, "met": None,
-                         "error": message})  # fmt: skip
+            rows.append(
+                {
+                    "figure": figure.__name__.strip("_"),
+                    "label": f"{figure.__name__.strip('_')} (FAILED)",
+                    "mlspec": None,
+                    "baseline": None,
+                    "ratio": None,
+                    "target": None,
+                    "met": None,
+                    "error": message,
+                }
+            )
             if verbose:
                 print(f"  {figure.__name__.strip('_')} failed: {message}")
     out = {

@@ -50,19 +50,37 @@ def _dataset(fmt: str, quick: bool) -> tuple[str, str]:
 
 
 def _stages(quick: bool) -> dict[str, dict[str, Any]]:
-    common = {"kind": "iterative", "data": "prep", "algorithm": "kmeans", "iterations": ITERATIONS[quick],
-              "tolerance": 0}  # fmt: skip
-    stages = {f"{design[5:]}{w}": {**common, "clusters": SPEEDUP_CLUSTERS, "workers": w, "shared_state": design}
-              for design in ("lock_based", "lock_free") for w in WORKERS}  # fmt: skip
-    stages.update({f"k{k}": {**common, "clusters": k, "workers": SWEEP_WORKERS, "shared_state": "lock_free"}
-                   for k in CLUSTER_SWEEP})  # fmt: skip
+    common = {
+        "kind": "iterative",
+        "data": "prep",
+        "algorithm": "kmeans",
+        "iterations": ITERATIONS[quick],
+        "tolerance": 0,
+    }
+    stages = {
+        f"{design[5:]}{w}": {**common, "clusters": SPEEDUP_CLUSTERS, "workers": w, "shared_state": design}
+        for design in ("lock_based", "lock_free")
+        for w in WORKERS
+    }
+    stages.update(
+        {
+            f"k{k}": {**common, "clusters": k, "workers": SWEEP_WORKERS, "shared_state": "lock_free"}
+            for k in CLUSTER_SWEEP
+        }
+    )
     return stages
 
 
 def _spec(fmt: str, quick: bool, param_store: str) -> str:
     dataset, _ = _dataset(fmt, quick)
-    lines = [f"name: bench-kmeans-{fmt}", f"seed: {SEED}", "datasets:", f"  data: {dataset}", "stages:",
-             f"  prep: {{kind: preprocess, dataset: data, max_features: {MAX_FEATURES}}}"]  # fmt: skip
+    lines = [
+        f"name: bench-kmeans-{fmt}",
+        f"seed: {SEED}",
+        "datasets:",
+        f"  data: {dataset}",
+        "stages:",
+        f"  prep: {{kind: preprocess, dataset: data, max_features: {MAX_FEATURES}}}",
+    ]
     for name, stage in _stages(quick).items():
         lines.append(f"  {name}: {{{', '.join(f'{k}: {v}' for k, v in stage.items())}}}")
     lines += ["storage:", f"  param_store: {param_store}"]
@@ -99,8 +117,15 @@ def _measure(fmt: str, quick: bool) -> dict[str, Any]:
             param_store = f"{{kind: redis, url: '{redis.url}'}}" if redis else "{kind: local}"
             pipeline = spec.load_text(_spec(fmt, quick, param_store))
             run_dir = new_run_dir(Path(tmp) / "runs", pipeline)
-            record = run_pipeline(pipeline, "bench-kmeans.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir,
-                                  _Quiet(), Limits(4096, 1800))  # fmt: skip
+            record = run_pipeline(
+                pipeline,
+                "bench-kmeans.yaml",
+                [],
+                LocalProcessExecutor(run_dir.logs),
+                run_dir,
+                _Quiet(),
+                Limits(4096, 1800),
+            )
             objects = open_object_store({"kind": "local", "root": str(run_dir.objects)})
             meta = read_meta(objects, "data/prep")
             x, y = load_training_set(objects, "data/prep", meta, 1, SEED)
@@ -113,31 +138,51 @@ def _measure(fmt: str, quick: bool) -> dict[str, Any]:
         metrics = record.stages[name].metrics
         baseline = sequential[stage["clusters"]]
         seq_s = baseline.iterate_s / baseline.state.round
-        rows.append({
-            "stage": name, "design": stage["shared_state"], "workers": stage["workers"], "clusters": stage["clusters"],
-            "seconds_per_iteration": metrics["seconds_per_iteration"], "sequential_seconds_per_iteration": seq_s,
-            "speedup": seq_s / metrics["seconds_per_iteration"],
-            "exchange_share": metrics["exchange_s"] / metrics["iterate_s"],
-            "inertia_vs_sequential": metrics["inertia"] / baseline.state.summary["inertia"] - 1,
-        })  # fmt: skip
-    return {"data": _dataset(fmt, quick)[1], "train_examples": int(meta["n_train"]), "features": x.shape[1],
-            "param_store": store_name, "iterations": ITERATIONS[quick], "rows": rows}  # fmt: skip
+        rows.append(
+            {
+                "stage": name,
+                "design": stage["shared_state"],
+                "workers": stage["workers"],
+                "clusters": stage["clusters"],
+                "seconds_per_iteration": metrics["seconds_per_iteration"],
+                "sequential_seconds_per_iteration": seq_s,
+                "speedup": seq_s / metrics["seconds_per_iteration"],
+                "exchange_share": metrics["exchange_s"] / metrics["iterate_s"],
+                "inertia_vs_sequential": metrics["inertia"] / baseline.state.summary["inertia"] - 1,
+            }
+        )
+    return {
+        "data": _dataset(fmt, quick)[1],
+        "train_examples": int(meta["n_train"]),
+        "features": x.shape[1],
+        "param_store": store_name,
+        "iterations": ITERATIONS[quick],
+        "rows": rows,
+    }
 
 
 def _print(fmt: str, result: dict[str, Any]) -> None:
-    print(f"\nk-means on {fmt}: {result['data']}, {result['train_examples']} training examples x "
-          f"{result['features']} features; parameter store: {result['param_store']}; "
-          f"{result['iterations']} iterations; all times measured")  # fmt: skip
-    header = (f"  {'design':10}  {'workers':>7}  {'k':>4}  {'s/iter':>8}  {'seq s/iter':>10}  {'speedup':>7}  "
-              f"{'exchange':>8}  {'inertia vs seq':>14}")  # fmt: skip
-    for title, keep in (("speedup over the sequential baseline", lambda r: not r["stage"].startswith("k")),
-                        ("lock-free cost as clusters grow", lambda r: r["stage"].startswith("k"))):  # fmt: skip
+    print(
+        f"\nk-means on {fmt}: {result['data']}, {result['train_examples']} training examples x "
+        f"{result['features']} features; parameter store: {result['param_store']}; "
+        f"{result['iterations']} iterations; all times measured"
+    )
+    header = (
+        f"  {'design':10}  {'workers':>7}  {'k':>4}  {'s/iter':>8}  {'seq s/iter':>10}  {'speedup':>7}  "
+        f"{'exchange':>8}  {'inertia vs seq':>14}"
+    )
+    for title, keep in (
+        ("speedup over the sequential baseline", lambda r: not r["stage"].startswith("k")),
+        ("lock-free cost as clusters grow", lambda r: r["stage"].startswith("k")),
+    ):
         print(f" {title}:")
         print(header)
         for r in filter(keep, result["rows"]):
-            print(f"  {r['design']:10}  {r['workers']:>7}  {r['clusters']:>4}  {r['seconds_per_iteration']:>8.4f}  "
-                  f"{r['sequential_seconds_per_iteration']:>10.4f}  {r['speedup']:>6.2f}x  "
-                  f"{r['exchange_share']:>8.0%}  {r['inertia_vs_sequential']:>+14.2e}")  # fmt: skip
+            print(
+                f"  {r['design']:10}  {r['workers']:>7}  {r['clusters']:>4}  {r['seconds_per_iteration']:>8.4f}  "
+                f"{r['sequential_seconds_per_iteration']:>10.4f}  {r['speedup']:>6.2f}x  "
+                f"{r['exchange_share']:>8.0%}  {r['inertia_vs_sequential']:>+14.2e}"
+            )
 
 
 def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:

@@ -18,15 +18,37 @@ from mlspec.planner.usage import StageUsage
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _usage(stage: str, kind: str, workers: int, cpu_s: float, rss_mb: float, model_bytes: int = 0,
-           rounds: int = 0, per_steps: bool = False, read: int = 0, written: int = 0) -> StageUsage:
+def _usage(
+    stage: str,
+    kind: str,
+    workers: int,
+    cpu_s: float,
+    rss_mb: float,
+    model_bytes: int = 0,
+    rounds: int = 0,
+    per_steps: bool = False,
+    read: int = 0,
+    written: int = 0,
+) -> StageUsage:
     return StageUsage(
-        stage=stage, kind=kind, workers=workers, invocations=workers, cpu_s=cpu_s,
-        wall_s_per_invocation=cpu_s / workers * 1.1, init_s_per_invocation=1.5, peak_rss_mb=rss_mb,
-        host_vcpus_per_invocation=1.0, object_bytes=read + written, param_bytes=2 * model_bytes * rounds * workers,
-        object_requests=20 * workers, sync_rounds=rounds, model_bytes=model_bytes,
-        rounds_scale_with_workers=per_steps, object_bytes_read=read, object_bytes_written=written,
-    )  # fmt: skip
+        stage=stage,
+        kind=kind,
+        workers=workers,
+        invocations=workers,
+        cpu_s=cpu_s,
+        wall_s_per_invocation=cpu_s / workers * 1.1,
+        init_s_per_invocation=1.5,
+        peak_rss_mb=rss_mb,
+        host_vcpus_per_invocation=1.0,
+        object_bytes=read + written,
+        param_bytes=2 * model_bytes * rounds * workers,
+        object_requests=20 * workers,
+        sync_rounds=rounds,
+        model_bytes=model_bytes,
+        rounds_scale_with_workers=per_steps,
+        object_bytes_read=read,
+        object_bytes_written=written,
+    )
 
 
 USAGE: dict[str, dict[str, StageUsage]] = {
@@ -61,23 +83,33 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
                 times = []
                 for _ in range(repeats):
                     t = time.perf_counter()
-                    result = plan(pipeline, usages, objective=objective,
-                                  options=PlanOptions(optimizer=optimizer, all_platforms=True))  # type: ignore[arg-type]
+                    result = plan(
+                        pipeline,
+                        usages,
+                        objective=objective,
+                        options=PlanOptions(optimizer=optimizer, all_platforms=True),
+                    )  # type: ignore[arg-type]
                     times.append(time.perf_counter() - t)
                 best[optimizer] = result.objective_value(result.choice.plan)
-                row[optimizer] = {"seconds": statistics.median(times), "evaluations": result.result.total_evaluations,
-                                  "grid_size": result.result.grid_size, "best_objective": best[optimizer],
-                                  "feasible": result.choice.feasible,
-                                  "platforms": len({o.split(":")[0] for o in result.result.alternatives})}
+                row[optimizer] = {
+                    "seconds": statistics.median(times),
+                    "evaluations": result.result.total_evaluations,
+                    "grid_size": result.result.grid_size,
+                    "best_objective": best[optimizer],
+                    "feasible": result.choice.feasible,
+                    "platforms": len({o.split(":")[0] for o in result.result.alternatives}),
+                }
             row["bayes_over_grid_objective"] = best["bayes"] / best["grid"]
             row["bayes_over_grid_evaluations"] = row["bayes"]["evaluations"] / row["grid"]["evaluations"]
             out["cases"].append(row)
             if verbose:
                 g, b = row["grid"], row["bayes"]
-                print(f"{name:8} {label:15} grid {g['seconds']:.3f} s {g['evaluations']:5d} evals "
-                      f"({g['platforms']} platforms) | bayes {b['seconds']:.3f} s {b['evaluations']:4d} evals | "
-                      f"objective ratio {row['bayes_over_grid_objective']:.4f}, "
-                      f"evaluations ratio {row['bayes_over_grid_evaluations']:.3f}")
+                print(
+                    f"{name:8} {label:15} grid {g['seconds']:.3f} s {g['evaluations']:5d} evals "
+                    f"({g['platforms']} platforms) | bayes {b['seconds']:.3f} s {b['evaluations']:4d} evals | "
+                    f"objective ratio {row['bayes_over_grid_objective']:.4f}, "
+                    f"evaluations ratio {row['bayes_over_grid_evaluations']:.3f}"
+                )
     if verbose:
         print(f"scikit-learn import (once, not in the figures above): {out['sklearn_import_s']:.2f} s")
     return out

@@ -49,8 +49,11 @@ def _train(workdir: Path, images: bool) -> str:
     (workdir / "pipeline.yaml").write_text(SPEC + (IMAGE_STAGES if images else ""))
     proc = subprocess.run(
         [sys.executable, "-m", "mlspec", "run", "pipeline.yaml", "--json", "--runs-dir", "runs"],
-        cwd=workdir, capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"mlspec run failed: {proc.stderr[-500:]}")
     return str(json.loads(proc.stdout)["run_id"])
@@ -96,8 +99,9 @@ def _load(url: str, body: bytes, seconds: float, connections: int, out: Any) -> 
         t.start()
     for t in threads:
         t.join()
-    out.put({"latencies": [x for lat in latencies for x in lat], "wall_s": time.perf_counter() - started,
-             "errors": errors})  # fmt: skip
+    out.put(
+        {"latencies": [x for lat in latencies for x in lat], "wall_s": time.perf_counter() - started, "errors": errors}
+    )
 
 
 def _http(url: str, body: bytes, seconds: float) -> dict[str, float]:
@@ -110,8 +114,12 @@ def _http(url: str, body: bytes, seconds: float) -> dict[str, float]:
     if result["errors"]:
         raise RuntimeError(f"requests failed: {result['errors'][0]}")
     lat = np.array(result["latencies"]) * 1000
-    return {"requests_per_s": len(lat) / result["wall_s"], "p50_ms": float(np.percentile(lat, 50)),
-            "p99_ms": float(np.percentile(lat, 99)), "requests": float(len(lat))}  # fmt: skip
+    return {
+        "requests_per_s": len(lat) / result["wall_s"],
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "requests": float(len(lat)),
+    }
 
 
 def _in_process(predictor: Any, body: bytes, seconds: float) -> float:
@@ -126,8 +134,11 @@ def _in_process(predictor: Any, body: bytes, seconds: float) -> float:
 def _serve(workdir: Path, run_id: str, stage: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlspec", "serve", run_id, "--runs-dir", "runs", "--port", "0", "--stage", stage],
-        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         match = re.search(r"listening on (http://\S+)", line)
@@ -152,14 +163,22 @@ def _task(workdir: Path, run_id: str, task: str, quick: bool, verbose: bool) -> 
             body = json.dumps({"inputs": _inputs(workdir, run_id, task, batch)}).encode()
             http_figures = _http(url, body, SECONDS[quick])
             baseline = _in_process(predictor, body, SECONDS[quick])
-            row = {"task": task, "batch": batch, "body_bytes": len(body), **http_figures,
-                   "inputs_per_s": http_figures["requests_per_s"] * batch,
-                   "in_process_calls_per_s": baseline, "ratio": http_figures["requests_per_s"] / baseline}  # fmt: skip
+            row = {
+                "task": task,
+                "batch": batch,
+                "body_bytes": len(body),
+                **http_figures,
+                "inputs_per_s": http_figures["requests_per_s"] * batch,
+                "in_process_calls_per_s": baseline,
+                "ratio": http_figures["requests_per_s"] / baseline,
+            }
             rows.append(row)
             if verbose:
-                print(f"  {task:8} batch {batch:3d}: {row['requests_per_s']:8.1f} req/s ({row['inputs_per_s']:8.1f} "
-                      f"inputs/s), p50 {row['p50_ms']:7.2f} ms, p99 {row['p99_ms']:7.2f} ms | in-process "
-                      f"{baseline:8.1f} calls/s, ratio {row['ratio']:.2f}  (measured)")  # fmt: skip
+                print(
+                    f"  {task:8} batch {batch:3d}: {row['requests_per_s']:8.1f} req/s ({row['inputs_per_s']:8.1f} "
+                    f"inputs/s), p50 {row['p50_ms']:7.2f} ms, p99 {row['p99_ms']:7.2f} ms | in-process "
+                    f"{baseline:8.1f} calls/s, ratio {row['ratio']:.2f}  (measured)"
+                )
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
@@ -171,8 +190,10 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
     tasks = ("reviews",) if quick else ("reviews", "images")
     if verbose:
         mode = " [quick]" if quick else ""
-        print(f"serve: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; {CONNECTIONS} "
-              f"connections from a second process, {SECONDS[quick]:g} s per figure{mode}")  # fmt: skip
+        print(
+            f"serve: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; {CONNECTIONS} "
+            f"connections from a second process, {SECONDS[quick]:g} s per figure{mode}"
+        )
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         workdir = Path(tmp)
         train_started = time.perf_counter()
@@ -180,5 +201,11 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
         if verbose:
             print(f"  trained {', '.join(tasks)} in {time.perf_counter() - train_started:.1f} s (measured)")
         rows = [row for task in tasks for row in _task(workdir, run_id, task, quick, verbose)]
-    return {"quick": quick, "cpus": os.cpu_count(), "connections": CONNECTIONS, "seconds_per_figure": SECONDS[quick],
-            "figures": rows, "seconds": time.perf_counter() - started}  # fmt: skip
+    return {
+        "quick": quick,
+        "cpus": os.cpu_count(),
+        "connections": CONNECTIONS,
+        "seconds_per_figure": SECONDS[quick],
+        "figures": rows,
+        "seconds": time.perf_counter() - started,
+    }

@@ -45,7 +45,7 @@ def shown_path(name: str, limit: int = 200) -> str:
     """A file name short enough for a one-line message (a hostile name can be thousands of characters)."""
     if len(name) <= limit:
         return name
-    return f"{name[: limit // 2]}...{name[-limit // 2:]} ({len(name)} characters)"
+    return f"{name[: limit // 2]}...{name[-limit // 2 :]} ({len(name)} characters)"
 
 
 @dataclass(frozen=True)

@@ -73,10 +73,23 @@ class RedisServer:
     def start(self) -> None:
         binary = require_program("redis-server", "apt-get install redis-server")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), *(["--requirepass", self.password] if self.password else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                *(["--requirepass", self.password] if self.password else []),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _wait_port(self.port, self.proc, "redis-server")
 
     def stop(self) -> None:
@@ -102,8 +115,9 @@ def s3_server() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_port(port, proc, "moto server")
         yield f"http://127.0.0.1:{port}"
@@ -118,10 +132,21 @@ def gcs_server() -> Iterator[str]:
     require_module("gcp_storage_emulator", "pip install gcp-storage-emulator")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "-H", "127.0.0.1", "--port", str(port),
-         "--in-memory", "-q"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gcp_storage_emulator",
+            "start",
+            "-H",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "-q",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_port(port, proc, "gcp-storage-emulator", timeout_s=60)  # wide: a loaded machine starts it slowly
         yield f"http://127.0.0.1:{port}"
@@ -153,14 +178,27 @@ def azurite_server(workdir: Path) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         # The SDK may speak a newer API version than this Azurite knows; the calls mlspec makes are old ones.
-        [_azurite_blob(), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
-         "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            _azurite_blob(),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--inMemoryPersistence",
+            "--silent",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_port(port, proc, "azurite-blob", timeout_s=60)  # wide: node starts slowly on a loaded machine
-        yield (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-               f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
+        yield (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+        )
     finally:
         proc.kill()
         proc.wait()
@@ -170,8 +208,9 @@ def _gcs_client(endpoint: str) -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    return storage.Client(project="mlspec", credentials=AnonymousCredentials(),
-                          client_options={"api_endpoint": endpoint})
+    return storage.Client(
+        project="mlspec", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
+    )
 
 
 def create_gcs_bucket(endpoint: str, name: str) -> None:

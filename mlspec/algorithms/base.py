@@ -58,16 +58,22 @@ def merge(partials: list[Partial]) -> Partial:
     return out
 
 
-def advance(algorithm: IterativeAlgorithm, previous: State | None, merged: Partial, iterations: int,
-            tolerance: float) -> State:  # fmt: skip
+def advance(
+    algorithm: IterativeAlgorithm, previous: State | None, merged: Partial, iterations: int, tolerance: float
+) -> State:
     """The state after one more round, given the sum of that round's partials."""
     if previous is None:
         return State(0, algorithm.initial_params(merged))
     params = algorithm.update(previous.params, merged)
     movement = float(np.linalg.norm(params - previous.params) / max(float(np.linalg.norm(previous.params)), 1e-12))
     number = previous.round + 1
-    return State(number, params, done=movement <= tolerance or number >= iterations, movement=movement,
-                 summary=algorithm.summary(merged))  # fmt: skip
+    return State(
+        number,
+        params,
+        done=movement <= tolerance or number >= iterations,
+        movement=movement,
+        summary=algorithm.summary(merged),
+    )
 
 
 def build(config: dict[str, Any], meta: dict[str, Any]) -> IterativeAlgorithm:

@@ -26,8 +26,7 @@ def read_meta(objects: ObjectStore, data: str) -> dict[str, Any]:
     return meta
 
 
-def load_shard(objects: ObjectStore, data: str, meta: dict[str, Any], workers: int, worker: int,
-               seed: int) -> Shard:  # fmt: skip
+def load_shard(objects: ObjectStore, data: str, meta: dict[str, Any], workers: int, worker: int, seed: int) -> Shard:
     x, y = unpack_xy(objects.get(f"{data}/shards-{workers}/{worker}.npz"))
     return Shard(features(x, meta), y, shard_indices(meta["n_train"], workers, worker, seed))
 
@@ -37,8 +36,9 @@ def load_test_set(objects: ObjectStore, data: str, meta: dict[str, Any]) -> tupl
     return features(x, meta), y
 
 
-def load_training_set(objects: ObjectStore, data: str, meta: dict[str, Any], workers: int,
-                      seed: int) -> tuple[Any, np.ndarray]:  # fmt: skip
+def load_training_set(
+    objects: ObjectStore, data: str, meta: dict[str, Any], workers: int, seed: int
+) -> tuple[Any, np.ndarray]:
     """The whole training set in its original order, put back together from `workers` shards (for the
     sequential baseline, which must see the rows where the workers' row indices say they are)."""
     shards = [load_shard(objects, data, meta, workers, w, seed) for w in range(workers)]

@@ -26,8 +26,9 @@ def _squared_norms(x: Any) -> np.ndarray:
 class KMeans(IterativeAlgorithm):
     def __init__(self, clusters: int, n_features: int, classes: int, n_train: int, seed: int) -> None:
         if clusters > n_train:
-            raise UsageError(f"kmeans with {clusters} clusters needs at least {clusters} training examples; "
-                             f"the data has {n_train}")
+            raise UsageError(
+                f"kmeans with {clusters} clusters needs at least {clusters} training examples; the data has {n_train}"
+            )
         self.clusters, self.n_features, self.classes = clusters, n_features, classes
         # The initial centroids are training points picked from the whole training set by the seed alone,
         # so every worker (each seeing only its shard) and the sequential baseline start from the same ones.
@@ -66,9 +67,10 @@ class KMeans(IterativeAlgorithm):
             "sums": self._cluster_sums(x, labels).ravel(),
             "counts": np.bincount(labels, minlength=self.clusters).astype(np.float64),
             "inertia": np.array([distances.sum()]),
-            "histogram": np.bincount(labels * self.classes + y, minlength=self.clusters * self.classes)
-            .astype(np.float64),
-        }  # fmt: skip
+            "histogram": np.bincount(labels * self.classes + y, minlength=self.clusters * self.classes).astype(
+                np.float64
+            ),
+        }
 
     def _cluster_sums(self, x: Any, labels: np.ndarray) -> np.ndarray:
         """Per cluster, the sum of its points, in float64 (so the sum does not depend on how the data is

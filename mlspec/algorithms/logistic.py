@@ -39,8 +39,12 @@ class SoftmaxRegression(IterativeAlgorithm):
         residual[rows, y] -= 1
         weight_gradient = np.asarray(x.T @ residual.astype(x.dtype), np.float64)
         gradient = np.concatenate([weight_gradient.ravel(), residual.sum(axis=0)])
-        return {"gradient": gradient, "loss": np.array([loss]), "correct": np.array([float(correct)]),
-                "count": np.array([float(len(y))])}  # fmt: skip
+        return {
+            "gradient": gradient,
+            "loss": np.array([loss]),
+            "correct": np.array([float(correct)]),
+            "count": np.array([float(len(y))]),
+        }
 
     def update(self, params: np.ndarray, merged: Partial) -> np.ndarray:
         return params - self.learning_rate * merged["gradient"] / max(merged["count"][0], 1.0)

@@ -22,8 +22,9 @@ def history_entry(state: State) -> dict[str, float]:
     return {"iteration": state.round, "movement": state.movement, **state.summary}
 
 
-def run_sequential(algorithm: IterativeAlgorithm, x: Any, y: np.ndarray, iterations: int,
-                   tolerance: float) -> SequentialResult:  # fmt: skip
+def run_sequential(
+    algorithm: IterativeAlgorithm, x: Any, y: np.ndarray, iterations: int, tolerance: float
+) -> SequentialResult:
     """`x`, `y`: the training set in its original order (the initial k-means centroids are picked by row)."""
     state = advance(algorithm, None, algorithm.init_partial(x, y, np.arange(len(y))), iterations, tolerance)
     history = []

@@ -67,15 +67,21 @@ def decode_partial(data: bytes) -> Partial:
 
 def encode_state(state: State) -> bytes:
     summary = {f"{_SUMMARY}{k}": np.array([v]) for k, v in state.summary.items()}
-    return pack(round=np.array([state.round]), params=state.params, done=np.array([state.done]),
-                movement=np.array([state.movement]), **summary)  # fmt: skip
+    return pack(
+        round=np.array([state.round]),
+        params=state.params,
+        done=np.array([state.done]),
+        movement=np.array([state.movement]),
+        **summary,
+    )
 
 
 def decode_state(data: bytes) -> State:
     arrays = unpack(data)
     summary = {k.removeprefix(_SUMMARY): float(v[0]) for k, v in arrays.items() if k.startswith(_SUMMARY)}
-    return State(int(arrays["round"][0]), arrays["params"], bool(arrays["done"][0]), float(arrays["movement"][0]),
-                 summary)  # fmt: skip
+    return State(
+        int(arrays["round"][0]), arrays["params"], bool(arrays["done"][0]), float(arrays["movement"][0]), summary
+    )
 
 
 def publish(store: ParamStore, namespace: str, state: State) -> None:

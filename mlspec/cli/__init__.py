@@ -37,8 +37,9 @@ class _Main(click.Group):
 
     Every error line starts `error: ` (or, for a spec, FILE:LINE:COL:), whether mlspec or click raised it."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:  # fmt: skip
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.ClickException as exc:  # `mlspec --no-such-option`
@@ -61,8 +62,13 @@ class _Main(click.Group):
         except Exception as exc:  # a bug in mlspec: say so briefly, show the trace only on request
             if os.environ.get("MLSPEC_DEBUG"):
                 raise
-            click.echo(printable(f"error: internal error in mlspec: {type(exc).__name__}: {exc} "
-                                 "(set MLSPEC_DEBUG=1 for the traceback)"), err=True)  # fmt: skip
+            click.echo(
+                printable(
+                    f"error: internal error in mlspec: {type(exc).__name__}: {exc} "
+                    "(set MLSPEC_DEBUG=1 for the traceback)"
+                ),
+                err=True,
+            )
             sys.exit(1)
 
 
@@ -90,8 +96,15 @@ def _register() -> None:
         spec_commands,
     )
 
-    for module in (spec_commands, plan_commands, build_commands, run_commands, runs_commands, compare_commands,
-                   serve_commands):
+    for module in (
+        spec_commands,
+        plan_commands,
+        build_commands,
+        run_commands,
+        runs_commands,
+        compare_commands,
+        serve_commands,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
     from mlspec.cli import deploy_commands, doctor_commands

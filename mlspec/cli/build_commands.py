@@ -26,7 +26,8 @@ class _RichBuildProgress:
 
     def started(self, context: BuildContext, index: int, total: int) -> None:
         self.tasks[context.name] = self.bars.add_task(
-            f"[{index + 1}/{total}] {context.tag}", total=None, status="starting")
+            f"[{index + 1}/{total}] {context.tag}", total=None, status="starting"
+        )
 
     def line(self, context: BuildContext, text: str) -> None:
         self.bars.update(self.tasks[context.name], status=text[:70])
@@ -38,23 +39,58 @@ class _RichBuildProgress:
 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--target", "-t", "targets", multiple=True, type=click.Choice(PLATFORM_CHOICES),
-              help="Platform to build for (repeatable); default: every configured target.")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
-              show_default=True, help="Directory for the contexts (OUT/<pipeline>/) and manifest.json.")
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="auto", show_default=True,
-              help="Container engine; auto tries a Docker engine, podman, buildah; none: contexts only.")
-@click.option("--base-image", metavar="IMAGE",
-              help="Start every image from IMAGE (e.g. a local image, when no registry can be reached).")
-@click.option("--bootstrap-base", is_flag=True,
-              help="Start every image from localhost/mlspec-base:bookworm, made here with debootstrap from "
-                   "apt's Debian mirror (needs root) unless the engine or ~/.cache/mlspec has it already.")
-@click.option("--wheelhouse", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Fill DIR with wheels on the host (pip wheel) and install only from it in the builds "
-                   "(podman or buildah; no network inside a build).")
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    multiple=True,
+    type=click.Choice(PLATFORM_CHOICES),
+    help="Platform to build for (repeatable); default: every configured target.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build"),
+    show_default=True,
+    help="Directory for the contexts (OUT/<pipeline>/) and manifest.json.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINE_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Container engine; auto tries a Docker engine, podman, buildah; none: contexts only.",
+)
+@click.option(
+    "--base-image",
+    metavar="IMAGE",
+    help="Start every image from IMAGE (e.g. a local image, when no registry can be reached).",
+)
+@click.option(
+    "--bootstrap-base",
+    is_flag=True,
+    help="Start every image from localhost/mlspec-base:bookworm, made here with debootstrap from "
+    "apt's Debian mirror (needs root) unless the engine or ~/.cache/mlspec has it already.",
+)
+@click.option(
+    "--wheelhouse",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Fill DIR with wheels on the host (pip wheel) and install only from it in the builds "
+    "(podman or buildah; no network inside a build).",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec value (repeatable).")
-def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_image: str | None,
-          bootstrap_base: bool, wheelhouse: Path | None, overrides: tuple[str, ...]) -> None:
+def build(
+    spec: Path,
+    targets: tuple[str, ...],
+    out: Path,
+    engine: str,
+    base_image: str | None,
+    bootstrap_base: bool,
+    wheelhouse: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Render one container build context per function x target, and build the images when a
     container engine is found (exit status 1 when an image fails to build).
 
@@ -73,8 +109,14 @@ def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_ima
 
     pipeline = spec_module.load(spec, list(overrides))
     console = make_console(stderr=True)
-    bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    TextColumn("{task.fields[status]}"), console=console, transient=False)
+    bars = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=False,
+    )
     if bootstrap_base:
         if base_image:
             raise click.UsageError("--bootstrap-base and --base-image exclude each other")
@@ -83,8 +125,11 @@ def build(spec: Path, targets: tuple[str, ...], out: Path, engine: str, base_ima
         result = build_contexts(pipeline, out, targets, engine, base_image, _RichBuildProgress(bars), wheelhouse)
     for entry in result.manifest["contexts"]:
         image = entry["image"]
-        state = "built" if image["built"] else ("failed" if image["error"] and not image["error"].startswith(
-            "skipped") else "not built")
+        state = (
+            "built"
+            if image["built"]
+            else ("failed" if image["error"] and not image["error"].startswith("skipped") else "not built")
+        )
         click.echo(f"{result.directory / entry['dir']}  {entry['tag']}  {state}")
     click.echo(f"manifest: {result.directory / 'manifest.json'}")
     click.echo(f"note: {result.note}", err=True)
@@ -103,8 +148,11 @@ def _bootstrap_base(engine: str, console: Console) -> str:
     with console.status("base image: starting") as status:
         base = ensure_base_image(found, lambda text: status.update(f"base image: {text[:90]}"))
     steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in base.timings_s.items())
-    origin = {"engine": "already in the engine", "cache": "imported from the cached root file system",
-              "debootstrap": "bootstrapped with debootstrap"}[base.source]
+    origin = {
+        "engine": "already in the engine",
+        "cache": "imported from the cached root file system",
+        "debootstrap": "bootstrapped with debootstrap",
+    }[base.source]
     console.print(f"base image {base.tag}: {origin}" + (f" (measured: {steps})" if steps else ""))
     return base.tag
 

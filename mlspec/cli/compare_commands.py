@@ -11,28 +11,64 @@ from mlspec.records import DEFAULT_ROOT
 
 @click.command()
 @click.argument("run_ids", nargs=-1, metavar="[RUN ...]")
-@click.option("--view", type=click.Choice(["auto", "platforms", "runs"]), default="auto", show_default=True,
-              help="platforms: one run timed and priced on every platform; runs: runs side by side. "
-                   "auto: platforms for one run (or none: the latest), runs for two or more "
-                   "(or none with --all/--sort-by/--last).")
-@click.option("--format", "fmt", type=click.Choice(["terminal", "md", "csv", "json", "html"]), default="terminal",
-              show_default=True, help="Output format; html is one self-contained file with plots.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to FILE instead of stdout.")
-@click.option("--all", "show_all", is_flag=True,
-              help="Runs view: every spec parameter, not only those that differ between the runs.")
+@click.option(
+    "--view",
+    type=click.Choice(["auto", "platforms", "runs"]),
+    default="auto",
+    show_default=True,
+    help="platforms: one run timed and priced on every platform; runs: runs side by side. "
+    "auto: platforms for one run (or none: the latest), runs for two or more "
+    "(or none with --all/--sort-by/--last).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["terminal", "md", "csv", "json", "html"]),
+    default="terminal",
+    show_default=True,
+    help="Output format; html is one self-contained file with plots.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout."
+)
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Runs view: every spec parameter, not only those that differ between the runs.",
+)
 @click.option("--sort-by", metavar="COLUMN", help="Runs view: sort rows by COLUMN; prefix '-' for descending.")
 @click.option("--keep", multiple=True, metavar="REGEX", help="Only columns (or platforms) matching REGEX (repeatable).")
 @click.option("--drop", multiple=True, metavar="REGEX", help="Hide columns (or platforms) matching REGEX (repeatable).")
-@click.option("--last", type=click.IntRange(min=1), metavar="N",
-              help="Runs view without RUN ids: the latest N runs [default: 5].")
-@click.option("--platform", default="aws-lambda:x86_64", show_default=True,
-              help="Runs view: the platform the modelled cost column prices on.")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
-              show_default=True, help="Where run records are kept.")
-def compare(run_ids: tuple[str, ...], view: str, fmt: str, output: Path | None, show_all: bool,
-            sort_by: str | None, keep: tuple[str, ...], drop: tuple[str, ...], last: int | None, platform: str,
-            runs_dir: Path) -> None:  # fmt: skip
+@click.option(
+    "--last", type=click.IntRange(min=1), metavar="N", help="Runs view without RUN ids: the latest N runs [default: 5]."
+)
+@click.option(
+    "--platform",
+    default="aws-lambda:x86_64",
+    show_default=True,
+    help="Runs view: the platform the modelled cost column prices on.",
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_ROOT,
+    show_default=True,
+    help="Where run records are kept.",
+)
+def compare(
+    run_ids: tuple[str, ...],
+    view: str,
+    fmt: str,
+    output: Path | None,
+    show_all: bool,
+    sort_by: str | None,
+    keep: tuple[str, ...],
+    drop: tuple[str, ...],
+    last: int | None,
+    platform: str,
+    runs_dir: Path,
+) -> None:
     """Compare runs: time, cost and accuracy per task on every platform, or runs side by side.
 
     Every figure says whether it is measured (the run executed there) or modelled (measured usage
@@ -67,8 +103,9 @@ def compare(run_ids: tuple[str, ...], view: str, fmt: str, output: Path | None, 
         data.notes.extend(notes)
     else:
         records, notes = cmp.select_runs(runs_dir, run_ids, last or 5)
-        data = cmp.compare_runs(records, only_changed=not show_all, sort_by=sort_by, keep=keep, drop=drop,
-                                platform=platform)  # fmt: skip
+        data = cmp.compare_runs(
+            records, only_changed=not show_all, sort_by=sort_by, keep=keep, drop=drop, platform=platform
+        )
         data.notes.extend(notes)
     if fmt == "terminal" and output is None:
         from mlspec.cli.console import console

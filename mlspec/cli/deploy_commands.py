@@ -36,10 +36,19 @@ def _deployment(spec: Path, target: str, overrides: tuple[str, ...], build_dir: 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--target", "-t", required=True, type=click.Choice(DEPLOY_TARGETS), help="Platform to deploy to.")
-@click.option("--dry-run", is_flag=True, help="Print every API call deploy would make (with parameters); make none. "
-              "Needs no account or network: state it cannot read is marked 'existing state unknown'.")
-@click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
-              show_default=True, help="Where `mlspec build --out` wrote the contexts and manifest.json.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print every API call deploy would make (with parameters); make none. "
+    "Needs no account or network: state it cannot read is marked 'existing state unknown'.",
+)
+@click.option(
+    "--build-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build"),
+    show_default=True,
+    help="Where `mlspec build --out` wrote the contexts and manifest.json.",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec value (repeatable).")
 def deploy(spec: Path, target: str, dry_run: bool, build_dir: Path, overrides: tuple[str, ...]) -> None:
     """Push the built images and create or update the platform's functions with the spec's memory,
@@ -59,8 +68,10 @@ def deploy(spec: Path, target: str, dry_run: bool, build_dir: Path, overrides: t
     report = deploy_functions(make_deployer(target, deployment.settings), deployment, dry_run)
     where = f"{deployment.pipeline} on {target} ({deployment.region})"
     if report.state_unknown:
-        click.echo(f"existing state unknown: {report.state_unknown}; listing every call a deploy into an empty "
-                   "account would make")
+        click.echo(
+            f"existing state unknown: {report.state_unknown}; listing every call a deploy into an empty "
+            "account would make"
+        )
     if not report.calls:
         click.echo(f"no changes: {where} is up to date")
     else:

@@ -28,8 +28,13 @@ def _engine(name: str) -> Check:
 
     if name == "docker":
         found = docker_engine() is not None
-        return Check("docker", found, "engine reachable (Docker SDK ping)" if found else
-                     f"no Docker engine reachable (DOCKER_HOST or the default socket); {INSTALL_HINT}")
+        return Check(
+            "docker",
+            found,
+            "engine reachable (Docker SDK ping)"
+            if found
+            else f"no Docker engine reachable (DOCKER_HOST or the default socket); {INSTALL_HINT}",
+        )
     engine = cli_engine(name)
     return Check(name, engine is not None, engine.executable if engine else f"not on PATH; {INSTALL_HINT}")
 
@@ -38,11 +43,17 @@ def _debootstrap() -> Check:
     """`mlspec build` makes its own Debian base image with debootstrap when no registry can be reached."""
     path = shutil.which("debootstrap")
     if path is None:
-        return Check("debootstrap", False, "not on PATH (builds then need a reachable registry or --base-image): "
-                     "apt-get install debootstrap")
+        return Check(
+            "debootstrap",
+            False,
+            "not on PATH (builds then need a reachable registry or --base-image): apt-get install debootstrap",
+        )
     if os.geteuid() != 0:
-        return Check("debootstrap", False, f"{path}, but it needs root to make a base image: run builds as root, "
-                     "or pass --base-image IMAGE")
+        return Check(
+            "debootstrap",
+            False,
+            f"{path}, but it needs root to make a base image: run builds as root, or pass --base-image IMAGE",
+        )
     return Check("debootstrap", True, f"{path} (makes the base image when no registry can be reached)")
 
 
@@ -50,9 +61,17 @@ def _debootstrap() -> Check:
 CLOUD_SDKS = {
     "aws": ("aws", ("boto3",)),
     "gcp": ("gcp", ("google.cloud.run_v2", "google.cloud.artifactregistry_v1", "google.cloud.storage", "google.auth")),
-    "azure": ("azure", ("azure.identity", "azure.mgmt.web", "azure.mgmt.containerregistry",
-                        "azure.mgmt.authorization", "azure.storage.blob")),
-}  # fmt: skip
+    "azure": (
+        "azure",
+        (
+            "azure.identity",
+            "azure.mgmt.web",
+            "azure.mgmt.containerregistry",
+            "azure.mgmt.authorization",
+            "azure.storage.blob",
+        ),
+    ),
+}
 
 
 def _installed(module: str) -> bool:
@@ -72,8 +91,11 @@ def _sdk(cloud: str) -> Check:
 
 def _redis_server() -> Check:
     path = shutil.which("redis-server")
-    return Check("redis-server", path is not None,
-                 path or "not on PATH (tests and local Redis parameter stores use it): apt-get install redis-server")
+    return Check(
+        "redis-server",
+        path is not None,
+        path or "not on PATH (tests and local Redis parameter stores use it): apt-get install redis-server",
+    )
 
 
 def _redis_url(url: str) -> Check:
@@ -112,8 +134,11 @@ def _gcp() -> str:
     from mlspec.deploy.credentials import gcp_credentials
 
     _, project = gcp_credentials()
-    where = f"project {project}" if project else ("no project: set `project` in the gcp-cloud-run target or "
-                                                   "GOOGLE_CLOUD_PROJECT")
+    where = (
+        f"project {project}"
+        if project
+        else ("no project: set `project` in the gcp-cloud-run target or GOOGLE_CLOUD_PROJECT")
+    )
     return f"found (application-default credentials; {where}; not verified against Google Cloud)"
 
 
@@ -121,8 +146,11 @@ def _azure() -> str:
     from mlspec.deploy.credentials import azure_credential
 
     azure_credential()
-    subscription = ("subscription from AZURE_SUBSCRIPTION_ID" if os.environ.get("AZURE_SUBSCRIPTION_ID") else
-                    "no AZURE_SUBSCRIPTION_ID: set `subscription_id` in the azure-functions target")
+    subscription = (
+        "subscription from AZURE_SUBSCRIPTION_ID"
+        if os.environ.get("AZURE_SUBSCRIPTION_ID")
+        else "no AZURE_SUBSCRIPTION_ID: set `subscription_id` in the azure-functions target"
+    )
     return f"found (DefaultAzureCredential issued a management token; {subscription})"
 
 
@@ -134,8 +162,12 @@ def checks(redis_url: str | None) -> list[Check]:
     for cloud, find in finders.items():
         sdk = _sdk(cloud)
         # Without the SDK the credential chain cannot be read: the SDK line already says what to install.
-        found += [sdk, _credentials(f"{cloud} credentials", find) if sdk.ok else
-                  Check(f"{cloud} credentials", False, f"not checked: install the {cloud} SDK first")]
+        found += [
+            sdk,
+            _credentials(f"{cloud} credentials", find)
+            if sdk.ok
+            else Check(f"{cloud} credentials", False, f"not checked: install the {cloud} SDK first"),
+        ]
     return found
 
 

@@ -17,36 +17,90 @@ from mlspec.records import DEFAULT_ROOT
 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a spec value, validated like the file (repeatable).")
-@click.option("--optimizer", type=click.Choice(["grid", "bayes"]), default="grid", show_default=True,
-              help="grid: every point (the ground truth); bayes: Gaussian process + expected improvement.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a spec value, validated like the file (repeatable).",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["grid", "bayes"]),
+    default="grid",
+    show_default=True,
+    help="grid: every point (the ground truth); bayes: Gaussian process + expected improvement.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
-@click.option("--explain", is_flag=True, help="Also print why each stage is placed where it is, and each "
-              "alternative's placement.")
+@click.option(
+    "--explain", is_flag=True, help="Also print why each stage is placed where it is, and each alternative's placement."
+)
 @click.option("--from-run", metavar="RUN_ID", help="Take measured stage usage from this run (id or prefix).")
-@click.option("--profile", is_flag=True,
-              help="Measure usage with a short real local run (1 epoch, fewer examples) and scale it to the spec.")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
-              show_default=True, help="Where run records are kept.")
-@click.option("--all-platforms", is_flag=True, help="Consider every cloud platform of the catalog, not only "
-              "the spec's targets.")
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="Measure usage with a short real local run (1 epoch, fewer examples) and scale it to the spec.",
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_ROOT,
+    show_default=True,
+    help="Where run records are kept.",
+)
+@click.option(
+    "--all-platforms", is_flag=True, help="Consider every cloud platform of the catalog, not only the spec's targets."
+)
 @click.option("--include-local", is_flag=True, help="Also consider this machine (free, so it wins on cost).")
-@click.option("--memory-sizes", type=click.IntRange(2, 200), default=20, show_default=True,
-              help="Memory sizes tried per platform (log-uniform over its range, or its allowed sizes).")
-@click.option("--max-workers", type=click.IntRange(1, 1000), default=64, show_default=True,
-              help="Most workers tried for a train stage (also capped by each platform's concurrency quota).")
-@click.option("--sync", "pattern", type=click.Choice(["allreduce", "scatter_reduce"]), default="allreduce",
-              show_default=True, help="Synchronisation pattern modelled for training.")
+@click.option(
+    "--memory-sizes",
+    type=click.IntRange(2, 200),
+    default=20,
+    show_default=True,
+    help="Memory sizes tried per platform (log-uniform over its range, or its allowed sizes).",
+)
+@click.option(
+    "--max-workers",
+    type=click.IntRange(1, 1000),
+    default=64,
+    show_default=True,
+    help="Most workers tried for a train stage (also capped by each platform's concurrency quota).",
+)
+@click.option(
+    "--sync",
+    "pattern",
+    type=click.Choice(["allreduce", "scatter_reduce"]),
+    default="allreduce",
+    show_default=True,
+    help="Synchronisation pattern modelled for training.",
+)
 # Bounded: cost + an infinite (or overflowing) price on time has no least value to plan for.
-@click.option("--usd-per-hour", type=click.FloatRange(min=0, max=1_000_000), default=None,
-              help="Minimise cost + this price on each hour of pipeline time (a weighted mix).")
+@click.option(
+    "--usd-per-hour",
+    type=click.FloatRange(min=0, max=1_000_000),
+    default=None,
+    help="Minimise cost + this price on each hour of pipeline time (a weighted mix).",
+)
 @click.option("--free-tier", is_flag=True, help="Subtract the platforms' monthly free allowances.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of Bayesian optimisation.")
-def plan(spec: Path, overrides: tuple[str, ...], optimizer: str, as_json: bool, explain: bool,
-         from_run: str | None, profile: bool, runs_dir: Path, all_platforms: bool, include_local: bool,
-         memory_sizes: int, max_workers: int, pattern: str, usd_per_hour: float | None, free_tier: bool,
-         seed: int) -> None:
+def plan(
+    spec: Path,
+    overrides: tuple[str, ...],
+    optimizer: str,
+    as_json: bool,
+    explain: bool,
+    from_run: str | None,
+    profile: bool,
+    runs_dir: Path,
+    all_platforms: bool,
+    include_local: bool,
+    memory_sizes: int,
+    max_workers: int,
+    pattern: str,
+    usd_per_hour: float | None,
+    free_tier: bool,
+    seed: int,
+) -> None:
     """Place every stage on a platform, memory size and worker count for the spec's objective.
 
     Stage usage is measured locally and modelled on each platform (time = compute scaled to the
@@ -73,11 +127,19 @@ def plan(spec: Path, overrides: tuple[str, ...], optimizer: str, as_json: bool, 
 
     pipeline = spec_module.load(spec, list(overrides))
     source = resolve_usage(pipeline, runs_dir, from_run, profile, spec, list(overrides))
-    options = PlanOptions(optimizer=optimizer, all_platforms=all_platforms,  # type: ignore[arg-type]
-                          include_local=include_local, memory_sizes=memory_sizes, max_workers=max_workers,
-                          pattern=pattern, free_tier=free_tier, seed=seed)  # type: ignore[arg-type]
-    result = make_plan(pipeline, source.usages, source.explanations, options, objective_of(pipeline, usd_per_hour),
-                       source.describe())
+    options = PlanOptions(
+        optimizer=optimizer,  # type: ignore[arg-type]
+        all_platforms=all_platforms,
+        include_local=include_local,
+        memory_sizes=memory_sizes,
+        max_workers=max_workers,
+        pattern=pattern,  # type: ignore[arg-type]
+        free_tier=free_tier,
+        seed=seed,
+    )
+    result = make_plan(
+        pipeline, source.usages, source.explanations, options, objective_of(pipeline, usd_per_hour), source.describe()
+    )
     if as_json:
         write_json(result.to_dict())
     else:
@@ -148,8 +210,9 @@ def _offerings(platform: str | None) -> list[Any]:
 
 
 @click.command()
-@click.option("--platform", metavar="P", help="Only this provider or provider:offering, e.g. aws-lambda or "
-              "gcp-cloud-run:job.")
+@click.option(
+    "--platform", metavar="P", help="Only this provider or provider:offering, e.g. aws-lambda or gcp-cloud-run:job."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON on stdout.")
 def providers(platform: str | None, as_json: bool) -> None:
     """List the provider catalog: every figure with its source, date and status.
@@ -179,42 +242,74 @@ def providers(platform: str | None, as_json: bool) -> None:
 
     out = console()
     summary = Table(title="offerings (catalog figures, each with its source below)", title_justify="left")
-    for header, justify in (("offering", "left"), ("memory MB", "left"), ("vCPU", "left"), ("$/GB-s", "right"),
-                            ("$/vCPU-s", "right"), ("$/1M requests", "right"), ("time limit s", "right"),
-                            ("concurrency", "right"), ("cold start s", "right")):
+    for header, justify in (
+        ("offering", "left"),
+        ("memory MB", "left"),
+        ("vCPU", "left"),
+        ("$/GB-s", "right"),
+        ("$/vCPU-s", "right"),
+        ("$/1M requests", "right"),
+        ("time limit s", "right"),
+        ("concurrency", "right"),
+        ("cold start s", "right"),
+    ):
         summary.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for o in offerings:
-        summary.add_row(o.id, _memory_text(o), o.vcpu_rule.describe(), _number_text(o.price_per_gb_second.value),
-                        _number_text(o.price_per_vcpu_second.value), _number_text(o.price_per_million_requests.value),
-                        _limit_text(o.timeout_max_s.value), _limit_text(o.concurrency_limit.value),
-                        f"{o.cold_start_s.value:g}")  # fmt: skip
+        summary.add_row(
+            o.id,
+            _memory_text(o),
+            o.vcpu_rule.describe(),
+            _number_text(o.price_per_gb_second.value),
+            _number_text(o.price_per_vcpu_second.value),
+            _number_text(o.price_per_million_requests.value),
+            _limit_text(o.timeout_max_s.value),
+            _limit_text(o.concurrency_limit.value),
+            f"{o.cold_start_s.value:g}",
+        )
     out.print(summary)
     facts = Table(title="catalog figures", title_justify="left")
     for header, widest in (("figure", None), ("value", 60), ("status", None), ("date", None), ("source", 80)):
         facts.add_column(header, overflow="fold", max_width=widest)  # long notes and pair lists fold, even in a pipe
     for o in offerings:
         for i, (path, fact) in enumerate(iter_facts(o)):
-            facts.add_row(f"{o.id}.{path}" if i == 0 else f"  .{path}", _fact_text(fact), fact.status, fact.date,
-                          fact.source)  # fmt: skip
+            facts.add_row(
+                f"{o.id}.{path}" if i == 0 else f"  .{path}", _fact_text(fact), fact.status, fact.date, fact.source
+            )
         facts.add_section()
     out.print(facts)
 
 
 @click.command()
-@click.option("--target", "target", required=True, metavar="T",
-              help="Provider or provider:offering, e.g. aws-lambda or gcp-cloud-run:job.")
+@click.option(
+    "--target",
+    "target",
+    required=True,
+    metavar="T",
+    help="Provider or provider:offering, e.g. aws-lambda or gcp-cloud-run:job.",
+)
 @click.option("--memory-mb", type=float, required=True, help="Memory per instance (MB).")
 @click.option("--seconds", type=click.FloatRange(min=0), required=True, help="Duration of one invocation.")
 @click.option("--invocations", type=click.IntRange(min=0), required=True, help="Number of invocations.")
 @click.option("--vcpu", type=float, default=None, help="vCPU, where the platform lets it be chosen.")
 @click.option("--put", type=click.IntRange(min=0), default=0, show_default=True, help="Object-store PUTs.")
 @click.option("--get", type=click.IntRange(min=0), default=0, show_default=True, help="Object-store GETs.")
-@click.option("--egress-gb", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Data sent out of the cloud (GB).")
+@click.option(
+    "--egress-gb", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Data sent out of the cloud (GB)."
+)
 @click.option("--free-tier", is_flag=True, help="Subtract the monthly free allowances first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON on stdout.")
-def price(target: str, memory_mb: float, seconds: float, invocations: int, vcpu: float | None, put: int,
-          get: int, egress_gb: float, free_tier: bool, as_json: bool) -> None:
+def price(
+    target: str,
+    memory_mb: float,
+    seconds: float,
+    invocations: int,
+    vcpu: float | None,
+    put: int,
+    get: int,
+    egress_gb: float,
+    free_tier: bool,
+    as_json: bool,
+) -> None:
     """Cost of N invocations on a platform, broken into compute, requests, storage operations and egress.
 
     Every component is assumed (computed from catalog constants) and cites its sources.
@@ -227,8 +322,16 @@ def price(target: str, memory_mb: float, seconds: float, invocations: int, vcpu:
     from mlspec.providers import price as price_of
 
     offering = get_offering(target)
-    cost = price_of(offering, memory_mb, seconds, invocations, vcpu=vcpu,
-                    storage_requests={"put": put, "get": get}, egress_gb=egress_gb, free_tier=free_tier)
+    cost = price_of(
+        offering,
+        memory_mb,
+        seconds,
+        invocations,
+        vcpu=vcpu,
+        storage_requests={"put": put, "get": get},
+        egress_gb=egress_gb,
+        free_tier=free_tier,
+    )
     if as_json:
         write_json({"target": offering.id, **cost.to_dict()})
         return
@@ -236,8 +339,10 @@ def price(target: str, memory_mb: float, seconds: float, invocations: int, vcpu:
 
     from mlspec.cli.console import console
 
-    table = Table(title=f"{offering.display_name}: {invocations} x {seconds:g} s at {memory_mb:g} MB "
-                        f"({cost.vcpu:.3g} vCPU){' with free tier' if free_tier else ''}")
+    table = Table(
+        title=f"{offering.display_name}: {invocations} x {seconds:g} s at {memory_mb:g} MB "
+        f"({cost.vcpu:.3g} vCPU){' with free tier' if free_tier else ''}"
+    )
     for header in ("component", "USD", "label", "sources"):
         table.add_column(header, overflow="fold")
     for c in cost.components:

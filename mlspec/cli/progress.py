@@ -18,9 +18,14 @@ class RichReporter:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.bars = Progress(
-            TextColumn("[bold]{task.fields[stage]:<14}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console, transient=False,
-        )  # fmt: skip
+            TextColumn("[bold]{task.fields[stage]:<14}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=False,
+        )
         self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RichReporter:
@@ -41,8 +46,10 @@ class RichReporter:
         if "epoch" in progress:
             if progress.get("worker", 0) != 0:
                 return
-            status = (f"epoch {progress['epoch']}/{progress['epochs']}  loss {progress['train_loss']:.3f}  "
-                      f"train acc {progress['train_accuracy']:.3f}")
+            status = (
+                f"epoch {progress['epoch']}/{progress['epochs']}  loss {progress['train_loss']:.3f}  "
+                f"train acc {progress['train_accuracy']:.3f}"
+            )
             if "test_accuracy" in progress:
                 status += f"  test acc {progress['test_accuracy']:.3f}"
             self.bars.update(task, completed=progress["epoch"], status=status)
@@ -70,14 +77,19 @@ def summary_table(record: RunRecord) -> Table:
     for column in ("stage", "kind", "time s", "invocations", "peak MB", "metrics"):
         table.add_column(column, justify="right" if column in ("time s", "invocations", "peak MB") else "left")
     for stage in record.stages.values():
-        metrics = "  ".join(f"{k} {_fmt(v)}" for k, v in stage.metrics.items()
-                            if k.startswith(("test_", "check_")) or k.endswith("validation_accuracy"))  # fmt: skip
+        metrics = "  ".join(
+            f"{k} {_fmt(v)}"
+            for k, v in stage.metrics.items()
+            if k.startswith(("test_", "check_")) or k.endswith("validation_accuracy")
+        )
         table.add_row(
-            stage.name, stage.kind,
+            stage.name,
+            stage.kind,
             f"{stage.wall_s:.1f}" if stage.wall_s is not None else "-",
-            str(stage.invocations), f"{stage.peak_rss_mb:.0f}" if stage.peak_rss_mb else "-",
+            str(stage.invocations),
+            f"{stage.peak_rss_mb:.0f}" if stage.peak_rss_mb else "-",
             metrics or stage.status,
-        )  # fmt: skip
+        )
     return table
 
 

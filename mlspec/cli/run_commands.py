@@ -18,17 +18,36 @@ SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a spec value, validated like the file (repeatable).")
-@click.option("--target", default="local", show_default=True, type=click.Choice(RUN_TARGETS),
-              help="Where the functions run (a cloud target runs the functions `mlspec deploy` created).")
-@click.option("--executor", type=click.Choice(SPEC_EXECUTORS),
-              help="Override the spec's execution.executor (same as --set execution.executor=NAME).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a spec value, validated like the file (repeatable).",
+)
+@click.option(
+    "--target",
+    default="local",
+    show_default=True,
+    type=click.Choice(RUN_TARGETS),
+    help="Where the functions run (a cloud target runs the functions `mlspec deploy` created).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(SPEC_EXECUTORS),
+    help="Override the spec's execution.executor (same as --set execution.executor=NAME).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final run record as JSON on stdout.")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT,
-              show_default=True, help="Where run records are kept.")
-def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | None, as_json: bool,
-        runs_dir: Path) -> None:
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_ROOT,
+    show_default=True,
+    help="Where run records are kept.",
+)
+def run(
+    spec: Path, overrides: tuple[str, ...], target: str, executor: str | None, as_json: bool, runs_dir: Path
+) -> None:
     """Run a pipeline: every stage as real function invocations, recorded in RUNS_DIR/<run-id>/.
 
     Progress and the summary go to stderr; with --json the run record goes to stdout.
@@ -81,8 +100,9 @@ def run(spec: Path, overrides: tuple[str, ...], target: str, executor: str | Non
     failure: RunFailed | None = None
     with RichReporter(console) as reporter:
         try:
-            run_pipeline(pipeline, str(spec), list(overrides), backend, run_dir, reporter, limits, target,
-                         warnings=warnings)
+            run_pipeline(
+                pipeline, str(spec), list(overrides), backend, run_dir, reporter, limits, target, warnings=warnings
+            )
         except RunFailed as exc:
             failure = exc
     from mlspec.records.model import RunRecord

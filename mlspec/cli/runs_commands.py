@@ -12,9 +12,12 @@ from mlspec.records import DEFAULT_ROOT
 from mlspec.wording import plural
 
 runs_dir_option = click.option(
-    "--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_ROOT, show_default=True,
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_ROOT,
+    show_default=True,
     help="Where run records are kept.",
-)  # fmt: skip
+)
 
 
 @click.group()
@@ -29,8 +32,10 @@ def runs() -> None:
 
 
 # Per stage kind, the figures `runs list` shows for a run.
-LISTED_METRICS = {"evaluate": ("test_accuracy",),
-                  "iterative": ("test_accuracy", "test_purity", "test_inertia_per_point")}  # fmt: skip
+LISTED_METRICS = {
+    "evaluate": ("test_accuracy",),
+    "iterative": ("test_accuracy", "test_purity", "test_inertia_per_point"),
+}
 
 
 @runs.command("list")
@@ -56,8 +61,11 @@ def list_command(show_all: bool, runs_dir: Path) -> None:
     everything = list_runs(runs_dir, profiles=True, must_exist=True)
     shown = [e for e in everything if show_all or not e.is_profile]
     hidden = len(everything) - len(shown)
-    table = Table(title=plain(f"runs in {runs_dir} (times measured)"), caption=plural(len(shown), "run") + (
-        f"; {plural(hidden, 'profiling run')} hidden (--all shows them)" if hidden else ""))  # fmt: skip
+    table = Table(
+        title=plain(f"runs in {runs_dir} (times measured)"),
+        caption=plural(len(shown), "run")
+        + (f"; {plural(hidden, 'profiling run')} hidden (--all shows them)" if hidden else ""),
+    )
     for column in ("run", "status", "started", "wall s", "metrics / problem"):
         table.add_column(column)
     for entry in shown:
@@ -68,13 +76,18 @@ def list_command(show_all: bool, runs_dir: Path) -> None:
             table.add_row(plain(entry.run_id), status, started, "-", plain(entry.problem or ""))
             continue
         metrics = ", ".join(
-            f"{name}.{k}={v:.4f}" for name, s in record.stages.items() for k, v in s.metrics.items()
+            f"{name}.{k}={v:.4f}"
+            for name, s in record.stages.items()
+            for k, v in s.metrics.items()
             if k in LISTED_METRICS.get(s.kind, ())
-        )  # fmt: skip
+        )
         table.add_row(
-            plain(record.run_id), status + (" (profile)" if entry.is_profile else ""), started,
-            f"{record.wall_s:.1f}" if record.wall_s else "-", plain(entry.problem or metrics or (record.error or "")),
-        )  # fmt: skip
+            plain(record.run_id),
+            status + (" (profile)" if entry.is_profile else ""),
+            started,
+            f"{record.wall_s:.1f}" if record.wall_s else "-",
+            plain(entry.problem or metrics or (record.error or "")),
+        )
     console().print(table)
 
 

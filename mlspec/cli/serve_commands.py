@@ -31,13 +31,31 @@ if TYPE_CHECKING:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (no authentication).")
 @click.option("--stage", default=None, help="Serve or train stage to serve, when the run has several.")
 @click.option("--log", is_flag=True, help="Log every request to stderr.")
-@click.option("--workers", type=click.IntRange(1, 1024), default=16, show_default=True,
-              help="Requests answered at once; more connections wait their turn (503 when too many wait).")
-@click.option("--request-timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
-              help="Seconds a client has to send a whole request; a slower one gets 408.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="Requests answered at once; more connections wait their turn (503 when too many wait).",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds a client has to send a whole request; a slower one gets 408.",
+)
 @runs_dir_option
-def serve(run_id: str, port: int | None, host: str, stage: str | None, log: bool, workers: int,
-          request_timeout: float, runs_dir: Path) -> None:  # fmt: skip
+def serve(
+    run_id: str,
+    port: int | None,
+    host: str,
+    stage: str | None,
+    log: bool,
+    workers: int,
+    request_timeout: float,
+    runs_dir: Path,
+) -> None:
     """Answer predictions from RUN_ID's trained model over HTTP until Ctrl-C.
 
     POST /predict with {"inputs": [...]} (texts as strings; images as nested lists HxWxC or CxHxW of
@@ -62,8 +80,9 @@ def serve(run_id: str, port: int | None, host: str, stage: str | None, log: bool
     predictor = Predictor(served.bundle)
     address = (host, served.port if port is None else port)
     try:
-        server = PredictionServer(address, predictor, {"run_id": served.run_id, "stage": served.stage}, log,
-                                  workers, request_timeout)  # fmt: skip
+        server = PredictionServer(
+            address, predictor, {"run_id": served.run_id, "stage": served.stage}, log, workers, request_timeout
+        )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise UsageError(f"port {address[1]} on {host} is in use: pick another with --port (0: any free)") from None

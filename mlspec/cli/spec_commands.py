@@ -26,8 +26,12 @@ def template_text(name: str, schema_path: str | None = None) -> str:
 
 @click.command()
 @click.argument("template", type=click.Choice(TEMPLATES), default="quickstart")
-@click.option("--schema", "schema_path", metavar="PATH",
-              help="Add a yaml-language-server modeline pointing at this JSON schema (editor completion).")
+@click.option(
+    "--schema",
+    "schema_path",
+    metavar="PATH",
+    help="Add a yaml-language-server modeline pointing at this JSON schema (editor completion).",
+)
 def init(template: str, schema_path: str | None) -> None:
     """Print a commented starting spec to stdout.
 

@@ -50,8 +50,11 @@ class BaseImage:
 def apt_mirror(sources: Path = APT_SOURCES) -> str | None:
     """The first Debian archive URL in apt's sources (one-line `deb URL suite` or deb822 `URIs:`),
     leaving out security and backports archives."""
-    files = [sources / "sources.list", *sorted((sources / "sources.list.d").glob("*.list")),
-             *sorted((sources / "sources.list.d").glob("*.sources"))]
+    files = [
+        sources / "sources.list",
+        *sorted((sources / "sources.list.d").glob("*.list")),
+        *sorted((sources / "sources.list.d").glob("*.sources")),
+    ]
     for path in files:
         try:
             text = path.read_text()
@@ -71,18 +74,21 @@ def _rootfs_key(suite: str, packages: Sequence[str]) -> str:
 def _check_can_bootstrap() -> str:
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
-        raise EngineError("debootstrap not found: `apt-get install debootstrap` to make a base image here, "
-                          "or pass --base-image IMAGE")
+        raise EngineError(
+            "debootstrap not found: `apt-get install debootstrap` to make a base image here, or pass --base-image IMAGE"
+        )
     if os.geteuid() != 0:
-        raise EngineError("debootstrap needs root (it creates device files and runs chroot): run as root, "
-                          "or pass --base-image IMAGE")
+        raise EngineError(
+            "debootstrap needs root (it creates device files and runs chroot): run as root, or pass --base-image IMAGE"
+        )
     return debootstrap
 
 
 def _run(command: Sequence[str], what: str, on_step: Step) -> None:
     lines: list[str] = []
-    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace")
+    process = subprocess.Popen(
+        list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
     assert process.stdout is not None
     for raw in process.stdout:
         lines.append(raw.rstrip())
@@ -91,8 +97,9 @@ def _run(command: Sequence[str], what: str, on_step: Step) -> None:
         raise EngineError(f"{what} failed (exit status {process.returncode}):\n" + "\n".join(lines[-20:]))
 
 
-def bootstrap_rootfs(tarball: Path, suite: str, mirror: str, on_step: Step,
-                     packages: Sequence[str] = PACKAGES) -> dict[str, float]:
+def bootstrap_rootfs(
+    tarball: Path, suite: str, mirror: str, on_step: Step, packages: Sequence[str] = PACKAGES
+) -> dict[str, float]:
     """debootstrap + venv into a temporary directory beside tarball, packed into tarball (renamed into
     place only when complete). Returns the measured seconds per step."""
     debootstrap = _check_can_bootstrap()
@@ -102,8 +109,11 @@ def bootstrap_rootfs(tarball: Path, suite: str, mirror: str, on_step: Step,
     try:
         rootfs = work / "rootfs"
         started = time.monotonic()
-        _run([debootstrap, "--variant=minbase", f"--include={','.join(packages)}", suite, str(rootfs), mirror],
-             f"debootstrap {suite} from {mirror}", on_step)
+        _run(
+            [debootstrap, "--variant=minbase", f"--include={','.join(packages)}", suite, str(rootfs), mirror],
+            f"debootstrap {suite} from {mirror}",
+            on_step,
+        )
         timings["debootstrap"] = time.monotonic() - started
         started = time.monotonic()
         _run(["chroot", str(rootfs), "python3", "-m", "venv", VENV], f"python3 -m venv {VENV}", on_step)
@@ -114,8 +124,11 @@ def bootstrap_rootfs(tarball: Path, suite: str, mirror: str, on_step: Step,
         timings["venv"] = time.monotonic() - started
         started = time.monotonic()
         partial = work / "rootfs.tar"
-        _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], "packing the root file system",
-             on_step)
+        _run(
+            ["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."],
+            "packing the root file system",
+            on_step,
+        )
         os.replace(partial, tarball)
         timings["pack"] = time.monotonic() - started
     finally:
@@ -123,8 +136,14 @@ def bootstrap_rootfs(tarball: Path, suite: str, mirror: str, on_step: Step,
     return timings
 
 
-def ensure_base_image(engine: Engine, on_step: Step, tag: str | None = None, suite: str = SUITE,
-                      mirror: str | None = None, cache: Path | None = None) -> BaseImage:
+def ensure_base_image(
+    engine: Engine,
+    on_step: Step,
+    tag: str | None = None,
+    suite: str = SUITE,
+    mirror: str | None = None,
+    cache: Path | None = None,
+) -> BaseImage:
     """The base image `tag` in engine: reused if there, else imported from the cached tarball, else
     bootstrapped with debootstrap from `mirror` (default: apt's)."""
     tag = tag or default_tag(suite)
@@ -136,8 +155,7 @@ def ensure_base_image(engine: Engine, on_step: Step, tag: str | None = None, sui
     if not tarball.exists():
         mirror = mirror or os.environ.get("MLSPEC_DEBIAN_MIRROR") or apt_mirror()
         if mirror is None:
-            raise EngineError(f"no Debian mirror found in {APT_SOURCES}/sources.list*: "
-                              "set MLSPEC_DEBIAN_MIRROR=URL")
+            raise EngineError(f"no Debian mirror found in {APT_SOURCES}/sources.list*: set MLSPEC_DEBIAN_MIRROR=URL")
         timings = bootstrap_rootfs(tarball, suite, mirror, on_step)
         source = "debootstrap"
     started = time.monotonic()

@@ -107,8 +107,10 @@ def runtimes_dir() -> Path:
     override = os.environ.get("MLSPEC_RUNTIMES")
     path = Path(override) if override else Path(mlspec.__file__).resolve().parent / "runtimes"
     if not path.is_dir():
-        raise BuildError(f"runtime templates not found at {path}: reinstall mlspec, "
-                         "or point MLSPEC_RUNTIMES at a runtimes/ directory")
+        raise BuildError(
+            f"runtime templates not found at {path}: reinstall mlspec, "
+            "or point MLSPEC_RUNTIMES at a runtimes/ directory"
+        )
     return path
 
 
@@ -181,10 +183,15 @@ def render_context(
     memory_mb = node.memory_mb or target.memory_mb
     timeout_s = node.timeout_s or target.timeout_s
     values = {
-        "pipeline": pipeline.name, "stage": node.stage, "function": node.function, "platform": platform,
+        "pipeline": pipeline.name,
+        "stage": node.stage,
+        "function": node.function,
+        "platform": platform,
         "base_image": base_image or DEFAULT_BASE_IMAGES[platform],
-        "memory_mb": str(memory_mb), "timeout_s": f"{timeout_s:g}", "function_timeout": _hms(timeout_s),
-    }  # fmt: skip
+        "memory_mb": str(memory_mb),
+        "timeout_s": f"{timeout_s:g}",
+        "function_timeout": _hms(timeout_s),
+    }
     files: dict[str, bytes] = {}
     for path in sorted(template_dir.iterdir()):
         if not path.is_file() or path.name.startswith(".") or path.suffix in (".pyc", ".pyo"):
@@ -206,17 +213,22 @@ def render_context(
     files["requirements.txt"] = "\n".join([*header, *indexes, *lines, ""]).encode()
 
     config = {
-        "pipeline": pipeline.name, "stage": node.stage, "kind": node.kind, "function": node.function,
-        "platform": platform, "fan_out": node.fan_out, "after": list(node.after), "retries": node.retries,
+        "pipeline": pipeline.name,
+        "stage": node.stage,
+        "kind": node.kind,
+        "function": node.function,
+        "platform": platform,
+        "fan_out": node.fan_out,
+        "after": list(node.after),
+        "retries": node.retries,
         "limits": {"memory_mb": memory_mb, "timeout_s": timeout_s},
         "target": target.model_dump(mode="json"),
         "event": static_event(node),
-    }  # fmt: skip
+    }
     files["function.json"] = (json.dumps(config, indent=2, sort_keys=True, default=str) + "\n").encode()
     files[".dockerignore"] = DOCKERIGNORE.encode()
     files.update(source if source is not None else package_source())
-    return BuildContext(pipeline.name, node.stage, node.function, platform, files,
-                        tuple(lines), tuple(unpinned))
+    return BuildContext(pipeline.name, node.stage, node.function, platform, files, tuple(lines), tuple(unpinned))
 
 
 def select_targets(pipeline: Pipeline, requested: Iterable[str] = ()) -> dict[str, TargetBase]:
@@ -228,14 +240,17 @@ def select_targets(pipeline: Pipeline, requested: Iterable[str] = ()) -> dict[st
         if platform not in PLATFORMS:
             raise UsageError(f"no runtime for target {platform!r} (known: {', '.join(PLATFORMS)})")
         if platform not in configured:
-            raise UsageError(f"target {platform!r} is not configured in the spec's `targets` "
-                             f"(configured: {', '.join(configured)})")
+            raise UsageError(
+                f"target {platform!r} is not configured in the spec's `targets` (configured: {', '.join(configured)})"
+            )
     chosen = requested or [p for p in configured if p in PLATFORMS]
     return {p: configured[p] for p in chosen}
 
 
 def render_all(
-    pipeline: Pipeline, function_graph: FunctionGraph, targets: Mapping[str, TargetBase],
+    pipeline: Pipeline,
+    function_graph: FunctionGraph,
+    targets: Mapping[str, TargetBase],
     base_image: str | None = None,
 ) -> list[BuildContext]:
     source = package_source()
@@ -243,7 +258,7 @@ def render_all(
         render_context(pipeline, node, platform, target, base_image, source=source)
         for node in function_graph.nodes
         for platform, target in targets.items()
-    ]  # fmt: skip
+    ]
 
 
 # ---------------------------------------------------------------- writing
@@ -268,11 +283,17 @@ def _write_context(directory: Path, context: BuildContext) -> None:
 
 def manifest_entry(context: BuildContext) -> dict[str, Any]:
     return {
-        "name": context.name, "dir": context.name, "stage": context.stage, "function": context.function,
-        "platform": context.platform, "hash": context.digest, "tag": context.tag,
-        "requirements": list(context.requirements), "unpinned": list(context.unpinned),
+        "name": context.name,
+        "dir": context.name,
+        "stage": context.stage,
+        "function": context.function,
+        "platform": context.platform,
+        "hash": context.digest,
+        "tag": context.tag,
+        "requirements": list(context.requirements),
+        "unpinned": list(context.unpinned),
         "image": {"built": False, "engine": None, "error": None},
-    }  # fmt: skip
+    }
 
 
 def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
@@ -300,9 +321,10 @@ def write_contexts(out: Path, pipeline_name: str, contexts: list[BuildContext]) 
         for context in contexts:
             _write_context(staging / context.name, context)
         manifest = {
-            "format": 1, "pipeline": pipeline_name,
+            "format": 1,
+            "pipeline": pipeline_name,
             "contexts": [manifest_entry(c) for c in contexts],
-        }  # fmt: skip
+        }
         write_manifest(staging, manifest)
         staging.chmod(0o755)
         old = None
@@ -363,8 +385,7 @@ def build(
     try:
         found, note = find_engine(engine)
         if found is not None and wheelhouse is not None:
-            fill_wheelhouse(wheelhouse, [directory / c.name / "requirements.txt" for c in contexts],
-                            lambda text: None)
+            fill_wheelhouse(wheelhouse, [directory / c.name / "requirements.txt" for c in contexts], lambda text: None)
     except EngineError as exc:
         for entry in manifest["contexts"]:
             entry["image"]["error"] = str(exc)
@@ -383,6 +404,7 @@ def build(
             continue
         if progress:
             progress.started(context, index, len(contexts))
+
         def on_line(text: str, context: BuildContext = context) -> None:
             if progress:
                 progress.line(context, text)

@@ -15,8 +15,7 @@ from typing import Any, Protocol
 from mlspec.errors import MlspecError
 
 ENGINES = ("docker", "podman", "buildah")
-INSTALL_HINT = ("install one to build images: `apt-get install podman buildah` (daemonless), "
-                "or start a Docker engine")
+INSTALL_HINT = "install one to build images: `apt-get install podman buildah` (daemonless), or start a Docker engine"
 # podman and buildah without a user namespace for builds: chroot isolation; and file/process limits
 # low enough for the container runtime to accept.
 PODMAN_BUILD_FLAGS = ("--isolation", "chroot", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
@@ -85,8 +84,9 @@ class DockerSdkEngine:
     def import_rootfs(self, tarball: Path, tag: str, env: Mapping[str, str], on_line: Progress) -> None:
         repository, _, version = tag.rpartition(":")
         try:
-            self.client.api.import_image_from_file(str(tarball), repository=repository, tag=version,
-                                                   changes=[f"ENV {k}={v}" for k, v in env.items()])
+            self.client.api.import_image_from_file(
+                str(tarball), repository=repository, tag=version, changes=[f"ENV {k}={v}" for k, v in env.items()]
+            )
         except Exception as exc:
             raise EngineError(f"docker import of {tag} failed: {exc}") from exc
 
@@ -95,8 +95,9 @@ def _stream(command: Sequence[str], on_line: Progress, what: str, stdin: int | N
     """Run command, passing each output line to on_line; raises EngineError with the last lines on failure."""
     lines: deque[str] = deque(maxlen=30)
     try:
-        process = subprocess.Popen(list(command), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, errors="replace")
+        process = subprocess.Popen(
+            list(command), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
     except OSError as exc:
         raise EngineError(f"{what}: could not start {command[0]}: {exc}") from exc
     assert process.stdout is not None
@@ -125,10 +126,23 @@ class CliEngine:
     def command(self, context_dir: Path, tag: str, wheelhouse: Path | None = None) -> list[str]:
         offline: list[str] = []
         if wheelhouse is not None:
-            offline = ["--volume", f"{wheelhouse.resolve()}:{WHEELHOUSE_MOUNT}:ro",
-                       "--build-arg", f"PIP_OPTIONS={WHEELHOUSE_PIP_OPTIONS}"]
-        return [self.executable, "build", *self.flags, *offline, "--tag", tag, "--file",
-                str(context_dir / "Dockerfile"), str(context_dir)]
+            offline = [
+                "--volume",
+                f"{wheelhouse.resolve()}:{WHEELHOUSE_MOUNT}:ro",
+                "--build-arg",
+                f"PIP_OPTIONS={WHEELHOUSE_PIP_OPTIONS}",
+            ]
+        return [
+            self.executable,
+            "build",
+            *self.flags,
+            *offline,
+            "--tag",
+            tag,
+            "--file",
+            str(context_dir / "Dockerfile"),
+            str(context_dir),
+        ]
 
     def build(self, context_dir: Path, tag: str, on_line: Progress, wheelhouse: Path | None = None) -> None:
         _stream(self.command(context_dir, tag, wheelhouse), on_line, f"{self.name} build of {tag}")
@@ -149,8 +163,11 @@ class CliEngine:
         name = container.stdout.strip()
         try:
             _stream([self.executable, "add", name, str(tarball), "/"], on_line, what)
-            _stream([self.executable, "config", *(a for k, v in env.items() for a in ("--env", f"{k}={v}")), name],
-                    on_line, what)
+            _stream(
+                [self.executable, "config", *(a for k, v in env.items() for a in ("--env", f"{k}={v}")), name],
+                on_line,
+                what,
+            )
             _stream([self.executable, "commit", name, tag], on_line, what)
         finally:
             subprocess.run([self.executable, "rm", name], capture_output=True)
@@ -169,8 +186,18 @@ def fill_wheelhouse(directory: Path, requirement_files: Sequence[Path], on_line:
     host's pip configuration, failing fast (no retries) on an index that cannot be reached."""
     directory.mkdir(parents=True, exist_ok=True)
     requirements = [arg for path in requirement_files for arg in ("--requirement", str(path))]
-    base = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(directory),
-            "--find-links", str(directory), *requirements]
+    base = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--wheel-dir",
+        str(directory),
+        "--find-links",
+        str(directory),
+        *requirements,
+    ]
     offline = subprocess.run([*base, "--no-index"], capture_output=True, text=True)
     if offline.returncode == 0:
         on_line(f"wheelhouse {directory}: every requirement already there")
@@ -212,8 +239,11 @@ def find_engine(choice: str = "auto") -> tuple[Engine | None, str]:
         engine: Engine | None = docker_engine() if name == "docker" else cli_engine(name)
         if engine is not None:
             return engine, f"building images with {name}"
-    looked = ("a Docker engine (Docker SDK: docker.from_env().ping()), podman, buildah" if choice == "auto"
-              else ("a Docker engine (Docker SDK)" if choice == "docker" else f"{choice} on PATH"))
+    looked = (
+        "a Docker engine (Docker SDK: docker.from_env().ping()), podman, buildah"
+        if choice == "auto"
+        else ("a Docker engine (Docker SDK)" if choice == "docker" else f"{choice} on PATH")
+    )
     if choice != "auto":
         raise EngineError(f"--engine {choice}: not found (looked for {looked}); {INSTALL_HINT}")
     return None, f"no container engine found (looked for {looked}): build contexts only; {INSTALL_HINT}"

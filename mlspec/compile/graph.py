@@ -66,8 +66,12 @@ def _preprocess(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode
     # One shard set per worker count of the stages reading this data (one worker: a tune trial).
     counts = sorted({getattr(s, "workers", 1) for s in pipeline.stages.values() if getattr(s, "data", None) == name})
     return FunctionNode(
-        stage=name, kind=stage.kind, function="preprocess", fan_out=1,
-        requirements=FORMAT_REQUIREMENTS[dataset.format], after=(),
+        stage=name,
+        kind=stage.kind,
+        function="preprocess",
+        fan_out=1,
+        requirements=FORMAT_REQUIREMENTS[dataset.format],
+        after=(),
         config={
             "dataset": dataset.model_dump(),
             "options": {"max_features": stage.max_features, "ngram_max": stage.ngram_max, "min_df": stage.min_df},
@@ -75,19 +79,27 @@ def _preprocess(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode
             "seed": pipeline.seed,
             "output": data_prefix(name),
         },
-    )  # fmt: skip
+    )
 
 
 def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     assert isinstance(stage, TrainStage)
     return FunctionNode(
-        stage=name, kind=stage.kind, function="train_worker", fan_out=stage.workers,
-        requirements=MODEL_REQUIREMENTS[stage.model], after=(stage.data,),
+        stage=name,
+        kind=stage.kind,
+        function="train_worker",
+        fan_out=stage.workers,
+        requirements=MODEL_REQUIREMENTS[stage.model],
+        after=(stage.data,),
         config={
             "data": data_prefix(stage.data),
             "model": stage.model,
-            "options": {"learning_rate": stage.learning_rate, "momentum": stage.momentum,
-                        "weight_decay": stage.weight_decay, "admm_rho": stage.admm_rho},
+            "options": {
+                "learning_rate": stage.learning_rate,
+                "momentum": stage.momentum,
+                "weight_decay": stage.weight_decay,
+                "admm_rho": stage.admm_rho,
+            },
             "algorithm": stage.algorithm,
             "epochs": stage.epochs,
             "batch_size": -(-stage.batch_size // stage.workers),  # per worker, rounded up
@@ -98,7 +110,7 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
             "output": model_prefix(name),
             "hyperparameters": best_config_key(stage.hyperparameters) if stage.hyperparameters else None,
         },
-    )  # fmt: skip
+    )
 
 
 def best_config_key(tune_stage: str) -> str:
@@ -109,21 +121,37 @@ def _tune(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     """Trials are training functions of the tuned stage with one worker each; the tune driver varies
     their hyperparameters and runs `parallel` of them at once."""
     assert isinstance(stage, TuneStage)
-    tuned_name, tuned = next((n, s) for n, s in pipeline.stages.items()
-                             if isinstance(s, TrainStage) and s.hyperparameters == name)  # fmt: skip
+    tuned_name, tuned = next(
+        (n, s) for n, s in pipeline.stages.items() if isinstance(s, TrainStage) and s.hyperparameters == name
+    )
     trial = _train(pipeline, tuned_name, tuned.model_copy(update={"workers": 1, "hyperparameters": None}))
     parallel = min(stage.parallel or stage.trials + 1, stage.trials + 1)
     return FunctionNode(
-        stage=name, kind=stage.kind, function="train_worker", fan_out=parallel, together=False,
-        requirements=trial.requirements, after=(stage.data,),
-        config={**trial.config, "epochs": stage.epochs or tuned.epochs, "output": model_prefix(name),
-                "validation_fraction": stage.validation_fraction,
-                "tune": {"tuned_stage": tuned_name, "search": stage.search, "trials": stage.trials,
-                         "parallel": parallel, "space": {k: r.model_dump() for k, r in stage.space.items()},
-                         "early_stopping": stage.early_stopping, "grace_epochs": stage.grace_epochs,
-                         "default": {k: getattr(tuned, k) for k in stage.space},
-                         "global_batch_size": tuned.batch_size}},
-    )  # fmt: skip
+        stage=name,
+        kind=stage.kind,
+        function="train_worker",
+        fan_out=parallel,
+        together=False,
+        requirements=trial.requirements,
+        after=(stage.data,),
+        config={
+            **trial.config,
+            "epochs": stage.epochs or tuned.epochs,
+            "output": model_prefix(name),
+            "validation_fraction": stage.validation_fraction,
+            "tune": {
+                "tuned_stage": tuned_name,
+                "search": stage.search,
+                "trials": stage.trials,
+                "parallel": parallel,
+                "space": {k: r.model_dump() for k, r in stage.space.items()},
+                "early_stopping": stage.early_stopping,
+                "grace_epochs": stage.grace_epochs,
+                "default": {k: getattr(tuned, k) for k in stage.space},
+                "global_batch_size": tuned.batch_size,
+            },
+        },
+    )
 
 
 def _evaluate(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
@@ -131,10 +159,14 @@ def _evaluate(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     trained = pipeline.stages[stage.model]
     assert isinstance(trained, TrainStage)
     return FunctionNode(
-        stage=name, kind=stage.kind, function="evaluate", fan_out=1,
-        requirements=MODEL_REQUIREMENTS[trained.model], after=(stage.model,),
+        stage=name,
+        kind=stage.kind,
+        function="evaluate",
+        fan_out=1,
+        requirements=MODEL_REQUIREMENTS[trained.model],
+        after=(stage.model,),
         config={"model_prefix": model_prefix(stage.model)},
-    )  # fmt: skip
+    )
 
 
 def serving_prefix(stage: str) -> str:
@@ -147,13 +179,20 @@ def _serve(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     assert isinstance(trained, TrainStage)
     fmt = pipeline.datasets[pipeline.dataset_of(stage.model)].format
     return FunctionNode(
-        stage=name, kind=stage.kind, function="predict", fan_out=1,
+        stage=name,
+        kind=stage.kind,
+        function="predict",
+        fan_out=1,
         requirements=tuple(dict.fromkeys(MODEL_REQUIREMENTS[trained.model] + FORMAT_REQUIREMENTS[fmt])),
         after=(stage.model,),
         # The fitted features (e.g. the TF-IDF vocabulary) are read from the preprocess stage's output.
-        config={"model_prefix": model_prefix(stage.model), "max_batch": stage.max_batch,
-                "max_request_bytes": stage.max_request_bytes, "output": serving_prefix(name)},
-    )  # fmt: skip
+        config={
+            "model_prefix": model_prefix(stage.model),
+            "max_batch": stage.max_batch,
+            "max_request_bytes": stage.max_request_bytes,
+            "output": serving_prefix(name),
+        },
+    )
 
 
 ITERATIVE_LEARNING_RATE = 1.0  # rows have norm about 1 (mlspec/algorithms/features.py), so 1 is stable
@@ -163,8 +202,12 @@ def _iterative(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     assert isinstance(stage, IterativeStage)
     fmt = pipeline.datasets[pipeline.dataset_of(name)].format
     return FunctionNode(
-        stage=name, kind=stage.kind, function="iterative_worker", fan_out=stage.workers,
-        requirements=FORMAT_REQUIREMENTS[fmt], after=(stage.data,),
+        stage=name,
+        kind=stage.kind,
+        function="iterative_worker",
+        fan_out=stage.workers,
+        requirements=FORMAT_REQUIREMENTS[fmt],
+        after=(stage.data,),
         config={
             "data": data_prefix(stage.data),
             "algorithm": stage.algorithm,
@@ -177,7 +220,7 @@ def _iterative(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
             "seed": pipeline.seed,
             "output": model_prefix(name),
         },
-    )  # fmt: skip
+    )
 
 
 EXPANDERS: dict[str, Callable[[Pipeline, str, StageBase], FunctionNode]] = {

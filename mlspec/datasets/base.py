@@ -17,8 +17,17 @@ FORMATS = ("cifar10", "imdb")
 
 #: The ten official CIFAR-10 label names, in label order (as in the official batches.meta).
 CIFAR10_CLASSES = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-]  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 IMDB_CLASSES = ["neg", "pos"]
 
 

@@ -117,8 +117,9 @@ def parse_batch(data: bytes, where: str, num_classes: int) -> tuple[np.ndarray, 
     return images, labels
 
 
-def _build(read: Callable[[str], bytes], where: Callable[[str], str], source: str,
-           progress: Progress | None) -> Dataset:  # fmt: skip
+def _build(
+    read: Callable[[str], bytes], where: Callable[[str], str], source: str, progress: Progress | None
+) -> Dataset:
     classes = parse_meta(read(META), where(META))
     parts = []
     for i, name in enumerate((*TRAIN_BATCHES, TEST_BATCH)):

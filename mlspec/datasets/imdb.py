@@ -71,8 +71,11 @@ def load_folder(path: Path, source: str, progress: Progress | None = None) -> Da
             items = reviews.setdefault((split, label), [])
             try:
                 with os.scandir(directory) as entries:
-                    files = [(e.name, within(path, Path(e.path)) if e.is_symlink() else Path(e.path))
-                             for e in entries if e.name.endswith(".txt") and e.is_file()]  # fmt: skip
+                    files = [
+                        (e.name, within(path, Path(e.path)) if e.is_symlink() else Path(e.path))
+                        for e in entries
+                        if e.name.endswith(".txt") and e.is_file()
+                    ]
                 for name, file in files:
                     with open(file, "rb") as f:
                         items.append((_key(name), f.read(ARCHIVE_LIMITS.member + 1)))

@@ -148,8 +148,13 @@ def is_remote(path: str) -> bool:
     return match is not None and match.group(1).lower() in ("http", "https")
 
 
-def locate(spec: SourceSpec, cache_dir: Path, progress: Progress | None, verify: bool = True,
-           check: Callable[[Path], None] | None = None) -> Located:  # fmt: skip
+def locate(
+    spec: SourceSpec,
+    cache_dir: Path,
+    progress: Progress | None,
+    verify: bool = True,
+    check: Callable[[Path], None] | None = None,
+) -> Located:
     """Local path, file:// URI or http(s):// URL -> a file or folder on local disk, its checksums verified
     (unless `verify` is false); `check` vets a download before it is cached."""
     assert spec.path is not None
@@ -189,8 +194,10 @@ def within(root: Path, path: Path) -> Path:
     to /etc/passwd would otherwise end up in the vocabulary and the serving bundle)."""
     real, boundary = path.resolve(), root.resolve()
     if not real.is_relative_to(boundary):
-        raise DataRejected(f"{path}: a symlink to {real}, outside the dataset folder {boundary}; refusing it "
-                           "(copy the file in, or point the dataset path at the real folder)")
+        raise DataRejected(
+            f"{path}: a symlink to {real}, outside the dataset folder {boundary}; refusing it "
+            "(copy the file in, or point the dataset path at the real folder)"
+        )
     return real
 
 
@@ -214,8 +221,9 @@ def cache_path(url: str, cache_dir: Path) -> Path:
     return cache_dir / f"{hashlib.sha256(url.encode()).hexdigest()}-{base}"
 
 
-def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | None,
-             check: Callable[[Path], None] | None = None) -> Path:  # fmt: skip
+def download(
+    url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | None, check: Callable[[Path], None] | None = None
+) -> Path:
     """Fetch `url` into `cache_dir` (reusing a cached copy that verifies). The file only gets its final name
     after the checksums match and `check` (a full pass over the archive) accepts it, so a cached file is
     always complete; one that is not (cached by an older version) is removed with a note and fetched again."""
@@ -231,8 +239,9 @@ def download(url: str, spec: SourceSpec, cache_dir: Path, progress: Progress | N
         problem = _cached_problem(target, expected, check, progress)
         if problem is None:
             return target
-        print(f"note: {target}: cached download is unusable ({problem}); fetching it again", file=sys.stderr,
-              flush=True)
+        print(
+            f"note: {target}: cached download is unusable ({problem}); fetching it again", file=sys.stderr, flush=True
+        )
         target.unlink(missing_ok=True)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -292,8 +301,9 @@ def _mark_verified(target: Path) -> None:
     _marker(target).write_text(f"{info.st_size} {info.st_mtime_ns}\n")
 
 
-def _cached_problem(target: Path, expected: dict[str, str], check: Callable[[Path], None] | None,
-                    progress: Progress | None) -> str | None:  # fmt: skip
+def _cached_problem(
+    target: Path, expected: dict[str, str], check: Callable[[Path], None] | None, progress: Progress | None
+) -> str | None:
     """Why a cached download cannot be used, or None. Checksums are checked each time; without them the
     archive check runs once per file version (then remembered beside it)."""
     if expected:
@@ -370,8 +380,13 @@ def _capped_tarinfo(archive: Path, limits: ArchiveLimits) -> type[Any]:
     archive may be, or sparse ones (whose holes expand without limit), before their data is touched."""
     import tarfile
 
-    meta_types = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
-                  tarfile.SOLARIS_XHDTYPE)  # fmt: skip
+    meta_types = (
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+    )
 
     class CappedTarInfo(tarfile.TarInfo):
         def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
@@ -388,8 +403,10 @@ def _capped_tarinfo(archive: Path, limits: ArchiveLimits) -> type[Any]:
 
 
 def _too_large(archive: Path, what: str, limit: int) -> DatasetError:
-    return DataRejected(f"{archive}: archive too large once decompressed: {what}, over the {limit}-byte limit "
-                        "for this dataset format (decompression bomb?)")
+    return DataRejected(
+        f"{archive}: archive too large once decompressed: {what}, over the {limit}-byte limit "
+        "for this dataset format (decompression bomb?)"
+    )
 
 
 class _CappedStream(io.RawIOBase):
@@ -410,8 +427,13 @@ class _CappedStream(io.RawIOBase):
         return data
 
 
-def iter_archive(archive: Path, limits: ArchiveLimits, wanted: Callable[[str], bool] = lambda name: True,
-                 progress: Progress | None = None, headers_only: bool = False) -> Iterator[tuple[str, bytes]]:
+def iter_archive(
+    archive: Path,
+    limits: ArchiveLimits,
+    wanted: Callable[[str], bool] = lambda name: True,
+    progress: Progress | None = None,
+    headers_only: bool = False,
+) -> Iterator[tuple[str, bytes]]:
     """One streaming pass over a (gzip/bz2/xz-compressed) tar: yields (member name, contents) for every
     regular file whose normalised name is `wanted`, in archive order (other members are skipped without
     being held in memory). Names are normalised ('./' stripped); unsafe names are refused; `limits` are

@@ -76,8 +76,15 @@ def cifar10(train_size: int, test_size: int, seed: int) -> Dataset:
         rng = _rng(seed, stream)
         labels = _balanced_labels(rng, n, len(CIFAR10_CLASSES))
         splits.append((_images(rng, labels), labels))
-    return Dataset("cifar10", list(CIFAR10_CLASSES), splits[0][0], splits[0][1], splits[1][0], splits[1][1],
-                   f"synthetic(seed={seed})")  # fmt: skip
+    return Dataset(
+        "cifar10",
+        list(CIFAR10_CLASSES),
+        splits[0][0],
+        splits[0][1],
+        splits[1][0],
+        splits[1][1],
+        f"synthetic(seed={seed})",
+    )
 
 
 # ---------------------------------------------------------------- reviews
@@ -166,5 +173,6 @@ def imdb(train_size: int, test_size: int, seed: int) -> Dataset:
         rng = _rng(seed, stream)
         labels = _balanced_labels(rng, n, len(IMDB_CLASSES))
         splits.append((_reviews(rng, labels), labels))
-    return Dataset("imdb", list(IMDB_CLASSES), splits[0][0], splits[0][1], splits[1][0], splits[1][1],
-                   f"synthetic(seed={seed})")  # fmt: skip
+    return Dataset(
+        "imdb", list(IMDB_CLASSES), splits[0][0], splits[0][1], splits[1][0], splits[1][1], f"synthetic(seed={seed})"
+    )

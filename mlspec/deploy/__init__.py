@@ -42,14 +42,19 @@ def deploy(deployer: Deployer, deployment: Deployment, dry_run: bool = False) ->
             unknown = state_unknown_reason(exc)
             notes.append(f"existing state unknown: {exc}")
             deployer.assume_nothing_deployed()
-            calls = [dataclasses.replace(call, why=f"{call.why}; existing state unknown: {unknown}")
-                     for call in deployer.plan_calls(deployment)]  # fmt: skip
+            calls = [
+                dataclasses.replace(call, why=f"{call.why}; existing state unknown: {unknown}")
+                for call in deployer.plan_calls(deployment)
+            ]
     else:
         calls = deployer.plan_calls(deployment)
-    notes += [f"image {f.image} was not built by `mlspec build`, so it was not pushed: {f.name} points at "
-             "where it will be (a real platform refuses that until it is there); build it with a container "
-             "engine and deploy again"
-             for f in deployment.functions if not f.image_built]  # fmt: skip
+    notes += [
+        f"image {f.image} was not built by `mlspec build`, so it was not pushed: {f.name} points at "
+        "where it will be (a real platform refuses that until it is there); build it with a container "
+        "engine and deploy again"
+        for f in deployment.functions
+        if not f.image_built
+    ]
     if not dry_run:
         deployer.apply(calls)
     return DeployReport(deployment.target, calls, dry_run, notes, unknown)
@@ -62,6 +67,14 @@ def state_unknown_reason(exc: CredentialsError | Unreachable) -> str:
 
 
 __all__ = [
-    "DEPLOYERS", "ApiCall", "CredentialsError", "DeployError", "DeployReport", "Deployer", "Deployment",
-    "Unreachable", "deploy", "make_deployer",
-]  # fmt: skip
+    "DEPLOYERS",
+    "ApiCall",
+    "CredentialsError",
+    "DeployError",
+    "DeployReport",
+    "Deployer",
+    "Deployment",
+    "Unreachable",
+    "deploy",
+    "make_deployer",
+]

@@ -51,8 +51,17 @@ HINTS = {
 # A dry run's reads: fail fast offline instead of retrying with backoff for tens of seconds.
 DRY_RUN_CONFIG = {"connect_timeout": 3, "read_timeout": 10, "retries": {"total_max_attempts": 1}}
 ACCOUNT_PLACEHOLDER = "<account-id>"  # where the account could not be read
-NOT_FOUND = frozenset({"404", "NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException",
-                       "RepositoryNotFoundException", "ImageNotFoundException", "NoSuchTagSet"})
+NOT_FOUND = frozenset(
+    {
+        "404",
+        "NoSuchBucket",
+        "NoSuchEntity",
+        "ResourceNotFoundException",
+        "RepositoryNotFoundException",
+        "ImageNotFoundException",
+        "NoSuchTagSet",
+    }
+)
 
 
 def _code(exc: Any) -> str:
@@ -76,13 +85,19 @@ def run_policy(bucket: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "*",
+            },
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}"},
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-             "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 class AwsLambdaDeployer:
@@ -118,8 +133,9 @@ class AwsLambdaDeployer:
                 from botocore.config import Config
 
                 config = Config(**self._client_config)
-            self._clients[service] = self.session.client(service, region_name=self.region, endpoint_url=endpoint,
-                                                         config=config)
+            self._clients[service] = self.session.client(
+                service, region_name=self.region, endpoint_url=endpoint, config=config
+            )
         return self._clients[service]
 
     def for_dry_run(self) -> None:
@@ -211,8 +227,10 @@ class AwsLambdaDeployer:
                 return True
             except ClientError as exc:
                 if _code(exc) == "403":
-                    raise DeployError(f"bucket {bucket!r} exists but these credentials cannot use it (another "
-                                      "account's?): choose another storage.object_store.bucket") from None
+                    raise DeployError(
+                        f"bucket {bucket!r} exists but these credentials cannot use it (another "
+                        "account's?): choose another storage.object_store.bucket"
+                    ) from None
                 if _code(exc) != "404":
                     raise
         return False
@@ -222,11 +240,16 @@ class AwsLambdaDeployer:
         policy = json.dumps(run_policy(deployment.bucket), sort_keys=True)
         put_policy = {"RoleName": name, "PolicyName": POLICY_NAME, "PolicyDocument": policy}
         if self._lookup("iam", "get_role", RoleName=name) is None:
-            create = {"RoleName": name, "AssumeRolePolicyDocument": json.dumps(LAMBDA_TRUST, sort_keys=True),
-                      "Description": f"mlspec {deployment.pipeline}: Lambda execution role",
-                      "Tags": [{"Key": k, "Value": v} for k, v in _tags(deployment.pipeline).items()]}
-            return [ApiCall("iam", "create_role", create, f"missing: execution role {name}"),
-                    ApiCall("iam", "put_role_policy", put_policy, "logs and the run bucket")]
+            create = {
+                "RoleName": name,
+                "AssumeRolePolicyDocument": json.dumps(LAMBDA_TRUST, sort_keys=True),
+                "Description": f"mlspec {deployment.pipeline}: Lambda execution role",
+                "Tags": [{"Key": k, "Value": v} for k, v in _tags(deployment.pipeline).items()],
+            }
+            return [
+                ApiCall("iam", "create_role", create, f"missing: execution role {name}"),
+                ApiCall("iam", "put_role_policy", put_policy, "logs and the run bucket"),
+            ]
         current = self._lookup("iam", "get_role_policy", RoleName=name, PolicyName=POLICY_NAME)
         if current is None:
             return [ApiCall("iam", "put_role_policy", put_policy, f"missing: policy {POLICY_NAME}")]
@@ -248,18 +271,31 @@ class AwsLambdaDeployer:
         calls = []
         if self._lookup("ecr", "describe_repositories", repositoryNames=[repository]) is None:
             tags = [{"Key": k, "Value": v} for k, v in _tags(deployment.pipeline).items()]
-            calls.append(ApiCall("ecr", "create_repository", {"repositoryName": repository, "tags": tags},
-                                 f"missing: image repository {repository}"))
+            calls.append(
+                ApiCall(
+                    "ecr",
+                    "create_repository",
+                    {"repositoryName": repository, "tags": tags},
+                    f"missing: image repository {repository}",
+                )
+            )
             in_registry = False
         else:
-            in_registry = self._lookup("ecr", "describe_images", repositoryName=repository,
-                                       imageIds=[{"imageTag": tag}]) is not None
+            in_registry = (
+                self._lookup("ecr", "describe_images", repositoryName=repository, imageIds=[{"imageTag": tag}])
+                is not None
+            )
         # An image never built here cannot be pushed; deploy() notes it (the function still points at
         # the URI it will have).
         if function.image_built and not in_registry:
-            calls.append(ApiCall("ecr", "push_image",
-                                 {"image": function.image, "uri": self.image_uri(function, account)},
-                                 "not in ECR: get_authorization_token, then the engine's login, tag, push"))
+            calls.append(
+                ApiCall(
+                    "ecr",
+                    "push_image",
+                    {"image": function.image, "uri": self.image_uri(function, account)},
+                    "not in ECR: get_authorization_token, then the engine's login, tag, push",
+                )
+            )
         return calls
 
     def _function_calls(
@@ -271,42 +307,74 @@ class AwsLambdaDeployer:
         current = self._lookup("lambda", "get_function", FunctionName=name)
         if current is None:
             create = {
-                "FunctionName": name, "Role": role_arn, "PackageType": "Image", "Code": {"ImageUri": uri},
-                "MemorySize": memory, "Timeout": timeout,
+                "FunctionName": name,
+                "Role": role_arn,
+                "PackageType": "Image",
+                "Code": {"ImageUri": uri},
+                "MemorySize": memory,
+                "Timeout": timeout,
                 "Architectures": [str(deployment.settings.get("architecture", "x86_64"))],
                 "Description": f"mlspec {deployment.pipeline} / {function.stage} ({function.function})",
                 "Tags": _tags(deployment.pipeline, **{HASH_TAG: function.context_hash}),
-            }  # fmt: skip
+            }
             return [
                 ApiCall("lambda", "create_function", create, f"missing: {name}, {memory} MB, {timeout} s"),
-                ApiCall("lambda", "put_function_concurrency", concurrency,
-                        f"reserve {function.concurrency} for the stage's workers"),
-            ]  # fmt: skip
+                ApiCall(
+                    "lambda",
+                    "put_function_concurrency",
+                    concurrency,
+                    f"reserve {function.concurrency} for the stage's workers",
+                ),
+            ]
         config = current["Configuration"]
         calls = []
-        changes = [f"{what} {old} -> {new}" for what, old, new in (
-            ("memory", config.get("MemorySize"), memory), ("timeout", config.get("Timeout"), timeout),
-            ("role", config.get("Role"), role_arn)) if old != new]  # fmt: skip
+        changes = [
+            f"{what} {old} -> {new}"
+            for what, old, new in (
+                ("memory", config.get("MemorySize"), memory),
+                ("timeout", config.get("Timeout"), timeout),
+                ("role", config.get("Role"), role_arn),
+            )
+            if old != new
+        ]
         if changes:
             update = {"FunctionName": name, "MemorySize": memory, "Timeout": timeout, "Role": role_arn}
             calls.append(ApiCall("lambda", "update_function_configuration", update, ", ".join(changes)))
         deployed_hash = current.get("Tags", {}).get(HASH_TAG)
         if current.get("Code", {}).get("ImageUri") != uri or deployed_hash != function.context_hash:
-            calls.append(ApiCall("lambda", "update_function_code", {"FunctionName": name, "ImageUri": uri},
-                                 f"image -> {function.image}"))
-            calls.append(ApiCall("lambda", "tag_resource", {"Resource": config["FunctionArn"],
-                                                            "Tags": {HASH_TAG: function.context_hash}},
-                                 "record the context hash"))
+            calls.append(
+                ApiCall(
+                    "lambda",
+                    "update_function_code",
+                    {"FunctionName": name, "ImageUri": uri},
+                    f"image -> {function.image}",
+                )
+            )
+            calls.append(
+                ApiCall(
+                    "lambda",
+                    "tag_resource",
+                    {"Resource": config["FunctionArn"], "Tags": {HASH_TAG: function.context_hash}},
+                    "record the context hash",
+                )
+            )
         reserved = current.get("Concurrency", {}).get("ReservedConcurrentExecutions")
         if reserved != function.concurrency:
-            calls.append(ApiCall("lambda", "put_function_concurrency", concurrency,
-                                 f"reserved concurrency {reserved} -> {function.concurrency}"))
+            calls.append(
+                ApiCall(
+                    "lambda",
+                    "put_function_concurrency",
+                    concurrency,
+                    f"reserved concurrency {reserved} -> {function.concurrency}",
+                )
+            )
         return calls
 
     def missing_functions(self, deployment: Deployment) -> list[str]:
         """The functions of `deployment` that are not deployed."""
-        return [f.name for f in deployment.functions
-                if self._lookup("lambda", "get_function", FunctionName=f.name) is None]  # fmt: skip
+        return [
+            f.name for f in deployment.functions if self._lookup("lambda", "get_function", FunctionName=f.name) is None
+        ]
 
     # ------------------------------------------------------------ destroy
 
@@ -325,19 +393,37 @@ class AwsLambdaDeployer:
             arn = found["repositories"][0]["repositoryArn"]
             tags = (self._lookup("ecr", "list_tags_for_resource", resourceArn=arn) or {}).get("tags", [])
             if {"Key": PIPELINE_TAG, "Value": pipeline} in tags:
-                calls.append(ApiCall("ecr", "delete_repository", {"repositoryName": repository, "force": True},
-                                     "deployed, with its images"))
+                calls.append(
+                    ApiCall(
+                        "ecr",
+                        "delete_repository",
+                        {"repositoryName": repository, "force": True},
+                        "deployed, with its images",
+                    )
+                )
         role = self._lookup("iam", "get_role", RoleName=role_name(deployment))
         if role is not None and {"Key": PIPELINE_TAG, "Value": pipeline} in role["Role"].get("Tags", []):
             name = role_name(deployment)
             if self._lookup("iam", "get_role_policy", RoleName=name, PolicyName=POLICY_NAME) is not None:
-                calls.append(ApiCall("iam", "delete_role_policy", {"RoleName": name, "PolicyName": POLICY_NAME},
-                                     "a role's policies go before it"))
+                calls.append(
+                    ApiCall(
+                        "iam",
+                        "delete_role_policy",
+                        {"RoleName": name, "PolicyName": POLICY_NAME},
+                        "a role's policies go before it",
+                    )
+                )
             calls.append(ApiCall("iam", "delete_role", {"RoleName": name}, "deployed"))
         tagging = self._lookup("s3", "get_bucket_tagging", Bucket=deployment.bucket)
         if tagging is not None and {"Key": PIPELINE_TAG, "Value": pipeline} in tagging.get("TagSet", []):
-            calls.append(ApiCall("s3", "empty_bucket", {"Bucket": deployment.bucket},
-                                 "every object in it: list_objects_v2 + delete_objects"))
+            calls.append(
+                ApiCall(
+                    "s3",
+                    "empty_bucket",
+                    {"Bucket": deployment.bucket},
+                    "every object in it: list_objects_v2 + delete_objects",
+                )
+            )
             calls.append(ApiCall("s3", "delete_bucket", {"Bucket": deployment.bucket}, "deployed"))
         return calls
 
@@ -345,8 +431,9 @@ class AwsLambdaDeployer:
 
     def apply(self, calls: list[ApiCall]) -> None:
         steps: dict[tuple[str, str], Callable[[ApiCall], None]] = {
-            ("ecr", "push_image"): self.push_image, ("s3", "empty_bucket"): self.empty_bucket,
-        }  # fmt: skip
+            ("ecr", "push_image"): self.push_image,
+            ("s3", "empty_bucket"): self.empty_bucket,
+        }
         for call in calls:
             step = steps.get((call.service, call.operation))
             if step is not None:

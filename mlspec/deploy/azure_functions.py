@@ -104,19 +104,24 @@ def default_clients(settings: dict[str, Any], **options: Any) -> AzureClients:
         web=WebSiteManagementClient(credential, subscription, **options),
         registry=ContainerRegistryManagementClient(credential, subscription, **options),
         blob=BlobServiceClient(f"https://{account}.blob.core.windows.net", credential=credential, **options),
-        subscription_id=subscription, resource_group=names.resource_group, storage_account=account,
-        credential=credential, authorization=AuthorizationManagementClient(credential, subscription, **options),
-    )  # fmt: skip
+        subscription_id=subscription,
+        resource_group=names.resource_group,
+        storage_account=account,
+        credential=credential,
+        authorization=AuthorizationManagementClient(credential, subscription, **options),
+    )
 
 
 def names_only(settings: dict[str, Any]) -> AzureClients:
     """No clients, only the names the settings give (what a plan needs when nothing can be read)."""
     return AzureClients(
-        web=None, registry=None, blob=None,
+        web=None,
+        registry=None,
+        blob=None,
         subscription_id=setting(settings, "subscription_id", "AZURE_SUBSCRIPTION_ID"),
         resource_group=setting(settings, "resource_group", "AZURE_RESOURCE_GROUP"),
         storage_account=setting(settings, "storage_account", "AZURE_STORAGE_ACCOUNT"),
-    )  # fmt: skip
+    )
 
 
 def unique_suffix(clients: AzureClients) -> str:
@@ -139,17 +144,21 @@ def premium_sku(memory_mb: int) -> str:
     for capacity, sku in zip(sizes, PREMIUM_SKU_NAMES, strict=True):
         if memory_mb <= capacity:
             return sku
-    raise DeployError(f"azure-functions: memory_mb {memory_mb} is more than the largest Premium instance "
-                      f"({sizes[-1]} MB, {PREMIUM_SKU_NAMES[-1]})")
+    raise DeployError(
+        f"azure-functions: memory_mb {memory_mb} is more than the largest Premium instance "
+        f"({sizes[-1]} MB, {PREMIUM_SKU_NAMES[-1]})"
+    )
 
 
 def check_plan(settings: dict[str, Any]) -> None:
     """Only Elastic Premium runs a full Functions container image (`plan` absent: premium)."""
     plan = settings.get("plan", "premium")
     if plan != "premium":
-        raise UsageError(f"azure-functions: `plan: {plan}` cannot run mlspec's container images (Flex Consumption "
-                         "runs code packages, Consumption no images); set `plan: premium` (Elastic Premium) in the "
-                         "azure-functions target to deploy")
+        raise UsageError(
+            f"azure-functions: `plan: {plan}` cannot run mlspec's container images (Flex Consumption "
+            "runs code packages, Consumption no images); set `plan: premium` (Elastic Premium) in the "
+            "azure-functions target to deploy"
+        )
 
 
 def role_assignment_name(scope: str, principal: str, role: str) -> str:
@@ -175,16 +184,21 @@ def sdk_error(call: ApiCall, exc: Exception) -> Exception:
     message = one_line(getattr(error, "message", None) or getattr(exc, "message", None) or exc)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, ClientAuthenticationError) or status == HTTPStatus.UNAUTHORIZED:
-        return CredentialsError(f"{where}: Azure refused the credentials (tried: {AZURE_CHAIN}): {message}; "
-                                f"{AZURE_FIX}")
+        return CredentialsError(
+            f"{where}: Azure refused the credentials (tried: {AZURE_CHAIN}): {message}; {AZURE_FIX}"
+        )
     label = f" ({code})" if code else ""
     if status == HTTPStatus.FORBIDDEN:
-        need = ("Storage Blob Data Contributor on the storage account" if call.service == CONTAINERS
-                else "Contributor on the resource group")
+        need = (
+            "Storage Blob Data Contributor on the storage account"
+            if call.service == CONTAINERS
+            else "Contributor on the resource group"
+        )
         return DeployError(f"{where}: permission denied{label}: {message} (the caller needs {need})")
     if status == HTTPStatus.TOO_MANY_REQUESTS or "quota" in code.lower():
-        return DeployError(f"{where}: quota exceeded{label}: {message} (request more quota, or lower memory "
-                           "or workers)")
+        return DeployError(
+            f"{where}: quota exceeded{label}: {message} (request more quota, or lower memory or workers)"
+        )
     return DeployError(f"{where}: HTTP {status}{label}: {message}")
 
 
@@ -241,10 +255,10 @@ class AzureFunctionsDeployer:
         """Role definition id -> the scope the apps' identities need it on."""
         return {
             ACR_PULL: f"{self.group_id()}/providers/Microsoft.ContainerRegistry/registries/"
-                      f"{self.registry_name(deployment)}",
+            f"{self.registry_name(deployment)}",
             BLOB_DATA_OWNER: f"{self.group_id()}/providers/Microsoft.Storage/storageAccounts/"
-                             f"{self.clients.storage_account}",
-        }  # fmt: skip
+            f"{self.clients.storage_account}",
+        }
 
     def role_definition_id(self, role: str) -> str:
         return f"/subscriptions/{self.clients.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
@@ -257,10 +271,12 @@ class AzureFunctionsDeployer:
         tags = {"managed-by": "mlspec", "mlspec-pipeline": deployment.pipeline}
         if function is not None:
             tags |= {
-                "mlspec-stage": function.stage, "mlspec-context": function.context_hash,
+                "mlspec-stage": function.stage,
+                "mlspec-context": function.context_hash,
                 "mlspec-image": self.image_uri(deployment, function),
-                "mlspec-timeout": function_timeout(function.timeout_s), "mlspec-scale": str(function.concurrency),
-            }  # fmt: skip
+                "mlspec-timeout": function_timeout(function.timeout_s),
+                "mlspec-scale": str(function.concurrency),
+            }
         return tags
 
     # ------------------------------------------------------------------ desired state
@@ -268,24 +284,32 @@ class AzureFunctionsDeployer:
     def plan_body(self, deployment: Deployment) -> dict[str, Any]:
         sku = premium_sku(max(f.memory_mb for f in deployment.functions))
         return {
-            "location": deployment.region, "kind": "elastic", "tags": self.tags(deployment),
+            "location": deployment.region,
+            "kind": "elastic",
+            "tags": self.tags(deployment),
             "sku": {"name": sku, "tier": "ElasticPremium"},
-            "properties": {"reserved": True,  # Linux
-                           "maximumElasticWorkerCount": max(f.concurrency for f in deployment.functions)},
-        }  # fmt: skip
+            "properties": {
+                "reserved": True,  # Linux
+                "maximumElasticWorkerCount": max(f.concurrency for f in deployment.functions),
+            },
+        }
 
     def app_body(self, deployment: Deployment, function: FunctionDeployment) -> dict[str, Any]:
         settings = {
-            "FUNCTIONS_EXTENSION_VERSION": "~4", "FUNCTIONS_WORKER_RUNTIME": "python",
+            "FUNCTIONS_EXTENSION_VERSION": "~4",
+            "FUNCTIONS_WORKER_RUNTIME": "python",
             "WEBSITES_ENABLE_APP_SERVICE_STORAGE": "false",
             "AzureWebJobsStorage__accountName": self.clients.storage_account,  # identity-based, no key
             "AzureFunctionsJobHost__functionTimeout": function_timeout(function.timeout_s),  # overrides host.json
-        }  # fmt: skip
+        }
         return {
-            "location": deployment.region, "kind": "functionapp,linux,container",
-            "tags": self.tags(deployment, function), "identity": {"type": "SystemAssigned"},
+            "location": deployment.region,
+            "kind": "functionapp,linux,container",
+            "tags": self.tags(deployment, function),
+            "identity": {"type": "SystemAssigned"},
             "properties": {
-                "serverFarmId": self.plan_id(deployment), "httpsOnly": True,
+                "serverFarmId": self.plan_id(deployment),
+                "httpsOnly": True,
                 "siteConfig": {
                     "linuxFxVersion": f"DOCKER|{self.image_uri(deployment, function)}",
                     "acrUseManagedIdentityCreds": True,
@@ -293,14 +317,17 @@ class AzureFunctionsDeployer:
                     "appSettings": [{"name": k, "value": v} for k, v in settings.items()],
                 },
             },
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------------ Deployer protocol
 
     def plan_calls(self, deployment: Deployment) -> list[ApiCall]:
         check_plan(self.settings)
-        calls = [*self.registry_calls(deployment), *self.container_calls(deployment),
-                 *self.service_plan_calls(deployment)]
+        calls = [
+            *self.registry_calls(deployment),
+            *self.container_calls(deployment),
+            *self.service_plan_calls(deployment),
+        ]
         for function in deployment.functions:
             calls.extend(self.app_calls(deployment, function))
         return calls
@@ -312,17 +339,30 @@ class AzureFunctionsDeployer:
         name = self.registry_name(deployment)
         if self.read(REGISTRIES, "get", {**self.group(), "registry_name": name}) is not None:
             return []
-        body = {"location": deployment.region, "tags": self.tags(deployment), "sku": {"name": "Basic"},
-                "properties": {"adminUserEnabled": False}}  # fmt: skip
-        return [ApiCall(REGISTRIES, "begin_create", {**self.group(), "registry_name": name, "registry": body},
-                        "missing")]
+        body = {
+            "location": deployment.region,
+            "tags": self.tags(deployment),
+            "sku": {"name": "Basic"},
+            "properties": {"adminUserEnabled": False},
+        }
+        return [
+            ApiCall(REGISTRIES, "begin_create", {**self.group(), "registry_name": name, "registry": body}, "missing")
+        ]
 
     def container_calls(self, deployment: Deployment) -> list[ApiCall]:
         if self.read(CONTAINERS, "exists", {"name": deployment.bucket}):
             return []
-        return [ApiCall(CONTAINERS, "create_container", {
-            "name": deployment.bucket, "metadata": {"managed_by": "mlspec", "mlspec_pipeline": deployment.pipeline},
-        }, "missing")]  # fmt: skip
+        return [
+            ApiCall(
+                CONTAINERS,
+                "create_container",
+                {
+                    "name": deployment.bucket,
+                    "metadata": {"managed_by": "mlspec", "mlspec_pipeline": deployment.pipeline},
+                },
+                "missing",
+            )
+        ]
 
     def service_plan_calls(self, deployment: Deployment) -> list[ApiCall]:
         body = self.plan_body(deployment)
@@ -341,25 +381,54 @@ class AzureFunctionsDeployer:
         calls = []
         # An image the app already runs is in the registry; an unbuilt one cannot be pushed (deploy notes it).
         if function.image_built and current_tags.get("mlspec-image") != desired["mlspec-image"]:
-            calls.append(ApiCall(REGISTRIES, "push_image", {
-                "image": function.image, "uri": self.image_uri(deployment, function),
-            }, "not in the registry: token exchange, then the engine's login, tag, push"))  # fmt: skip
-        diff = changes({k.removeprefix("mlspec-"): v for k, v in current_tags.items()},
-                       {k.removeprefix("mlspec-"): v for k, v in desired.items()})  # fmt: skip
+            calls.append(
+                ApiCall(
+                    REGISTRIES,
+                    "push_image",
+                    {
+                        "image": function.image,
+                        "uri": self.image_uri(deployment, function),
+                    },
+                    "not in the registry: token exchange, then the engine's login, tag, push",
+                )
+            )
+        diff = changes(
+            {k.removeprefix("mlspec-"): v for k, v in current_tags.items()},
+            {k.removeprefix("mlspec-"): v for k, v in desired.items()},
+        )
         if current is None or diff:
-            calls.append(ApiCall(APPS, "begin_create_or_update", {
-                **self.group(), "name": name, "site_envelope": self.app_body(deployment, function),
-            }, "missing" if current is None else ", ".join(diff)))  # fmt: skip
+            calls.append(
+                ApiCall(
+                    APPS,
+                    "begin_create_or_update",
+                    {
+                        **self.group(),
+                        "name": name,
+                        "site_envelope": self.app_body(deployment, function),
+                    },
+                    "missing" if current is None else ", ".join(diff),
+                )
+            )
         return calls + self.role_calls(deployment, name, principal_id(current))
 
     def role_calls(self, deployment: Deployment, app: str, principal: str | None) -> list[ApiCall]:
         """The app identity's missing role assignments. A new app's principal id is known only once it is
         created: apply reads it from the create call's response (`principal_of`)."""
         granted = {role for role, _, _ in self.assignments(deployment, principal)} if principal else set()
-        return [ApiCall(ROLES, "create", {
-            "scope": scope, "role_definition_id": self.role_definition_id(role), "principal_of": app,
-        }, f"missing: {ROLE_NAMES[role]} for {app}'s identity") for role, scope in self.role_scopes(deployment).items()
-            if role not in granted]  # fmt: skip
+        return [
+            ApiCall(
+                ROLES,
+                "create",
+                {
+                    "scope": scope,
+                    "role_definition_id": self.role_definition_id(role),
+                    "principal_of": app,
+                },
+                f"missing: {ROLE_NAMES[role]} for {app}'s identity",
+            )
+            for role, scope in self.role_scopes(deployment).items()
+            if role not in granted
+        ]
 
     def assignments(self, deployment: Deployment, principal: str) -> list[tuple[str, str, str]]:
         """(role definition GUID, scope, assignment name) of the principal's assignments of mlspec's roles."""
@@ -386,8 +455,14 @@ class AzureFunctionsDeployer:
             principal = principal_id(current)
             # An app's role assignments go before it: once its identity is gone they cannot be told apart.
             for role, scope, name in self.assignments(deployment, principal) if principal else ():
-                calls.append(ApiCall(ROLES, "delete", {"scope": scope, "role_assignment_name": name},
-                                     f"{ROLE_NAMES[role]} of {params['name']}'s identity"))
+                calls.append(
+                    ApiCall(
+                        ROLES,
+                        "delete",
+                        {"scope": scope, "role_assignment_name": name},
+                        f"{ROLE_NAMES[role]} of {params['name']}'s identity",
+                    )
+                )
             calls.append(ApiCall(APPS, "delete", params, "deployed"))
         plan = {**self.group(), "name": self.plan_name(deployment)}
         if self.read(PLANS, "get", plan) is not None:
@@ -421,10 +496,12 @@ class AzureFunctionsDeployer:
             raise DeployError(f"{ROLES}.create: {app} has no system-assigned identity yet; deploy again in a minute")
         scope, role = call.params["scope"], call.params["role_definition_id"]
         self.clients.authorization.role_assignments.create(
-            scope=scope, role_assignment_name=role_assignment_name(scope, principal, role),
-            parameters={"properties": {"roleDefinitionId": role, "principalId": principal,
-                                       "principalType": "ServicePrincipal"}},
-        )  # fmt: skip
+            scope=scope,
+            role_assignment_name=role_assignment_name(scope, principal, role),
+            parameters={
+                "properties": {"roleDefinitionId": role, "principalId": principal, "principalType": "ServicePrincipal"}
+            },
+        )
 
     # ------------------------------------------------------------------ SDK calls
 
@@ -467,9 +544,15 @@ class AzureFunctionsDeployer:
         token = self.clients.credential.get_token(ARM_SCOPE).token
         failed = f"containerregistry token exchange with {registry} failed"
         try:
-            reply = requests.post(f"https://{registry}/oauth2/exchange", timeout=30, data={
-                "grant_type": "access_token", "service": registry, "access_token": token,
-            })  # fmt: skip
+            reply = requests.post(
+                f"https://{registry}/oauth2/exchange",
+                timeout=30,
+                data={
+                    "grant_type": "access_token",
+                    "service": registry,
+                    "access_token": token,
+                },
+            )
         except requests.RequestException as exc:
             raise DeployError(f"{failed}: {type(exc).__name__}") from None
         if reply.status_code != HTTPStatus.OK:
@@ -485,5 +568,4 @@ def principal_id(app: Any) -> str | None:
 
 def plan_summary(plan: Any) -> dict[str, Any]:
     """The fields deploy manages, from a plan as the SDK returns it or as deploy would send it."""
-    return {"sku": plan["sku"]["name"],
-            "max burst": plan["properties"].get("maximumElasticWorkerCount")}  # fmt: skip
+    return {"sku": plan["sku"]["name"], "max burst": plan["properties"].get("maximumElasticWorkerCount")}

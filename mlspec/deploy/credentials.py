@@ -13,26 +13,41 @@ from typing import Any
 
 from mlspec.deploy.base import CredentialsError, InvalidCredentialsError, Unreachable, one_line
 
-AWS_CHAIN = ("environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), AWS_PROFILE and the "
-             "shared credentials file (~/.aws/credentials), the config file (~/.aws/config: profiles, SSO, "
-             "credential_process, assume-role), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), container "
-             "credentials (ECS), EC2 instance metadata")
+AWS_CHAIN = (
+    "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), AWS_PROFILE and the "
+    "shared credentials file (~/.aws/credentials), the config file (~/.aws/config: profiles, SSO, "
+    "credential_process, assume-role), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), container "
+    "credentials (ECS), EC2 instance metadata"
+)
 AWS_FIX = "run `aws configure` (or `aws sso login`), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-GCP_CHAIN = ("GOOGLE_APPLICATION_CREDENTIALS, gcloud application-default credentials "
-             "(~/.config/gcloud/application_default_credentials.json), the GCE metadata server")
+GCP_CHAIN = (
+    "GOOGLE_APPLICATION_CREDENTIALS, gcloud application-default credentials "
+    "(~/.config/gcloud/application_default_credentials.json), the GCE metadata server"
+)
 GCP_FIX = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file"
-AZURE_CHAIN = ("DefaultAzureCredential: environment (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET...), "
-               "workload identity, managed identity, Azure CLI, Azure PowerShell, Azure Developer CLI")
+AZURE_CHAIN = (
+    "DefaultAzureCredential: environment (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET...), "
+    "workload identity, managed identity, Azure CLI, Azure PowerShell, Azure Developer CLI"
+)
 AZURE_FIX = "run `az login`, or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET"
 # How azure-identity words a link of the chain that found credentials but could not reach its endpoint
 # (the chain's error keeps only each link's message).
-AZURE_UNREACHABLE = re.compile(r"Failed to (establish a new connection|resolve)|Connection (refused|reset)|timed out",
-                               re.IGNORECASE)
+AZURE_UNREACHABLE = re.compile(
+    r"Failed to (establish a new connection|resolve)|Connection (refused|reset)|timed out", re.IGNORECASE
+)
 # Error codes with which AWS rejects credentials that were found but are not (or no longer) valid.
-AWS_REJECTED_CODES = frozenset({
-    "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-    "SignatureDoesNotMatch", "InvalidAccessKeyId", "RequestExpired", "TokenRefreshRequired",
-})  # fmt: skip
+AWS_REJECTED_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "RequestExpired",
+        "TokenRefreshRequired",
+    }
+)
 
 
 def aws_session(region: str | None = None) -> Any:
@@ -52,8 +67,9 @@ def aws_session(region: str | None = None) -> Any:
         session = boto3.Session(botocore_session=core, region_name=region)
         credentials = session.get_credentials()
     except (ConfigParseError, OSError) as exc:  # a config or shared credentials file that cannot be read
-        raise InvalidCredentialsError(f"invalid AWS configuration: {one_line(exc)}; fix or remove the file, or "
-                                      f"{AWS_FIX}") from None
+        raise InvalidCredentialsError(
+            f"invalid AWS configuration: {one_line(exc)}; fix or remove the file, or {AWS_FIX}"
+        ) from None
     except BotoCoreError as exc:  # a named profile that does not exist
         raise CredentialsError(f"AWS credentials: {exc} (tried: {AWS_CHAIN}); {AWS_FIX}") from None
     if credentials is None:
@@ -69,8 +85,10 @@ def aws_credentials_source(session: Any) -> str:
 
 def aws_rejected(code: str, source: str) -> CredentialsError:
     """The error for credentials that were found but refused (expired, revoked, mistyped)."""
-    return CredentialsError(f"AWS rejected the credentials from {source} ({code}): they are expired or invalid "
-                            f"(chain: {AWS_CHAIN}); {AWS_FIX}")
+    return CredentialsError(
+        f"AWS rejected the credentials from {source} ({code}): they are expired or invalid "
+        f"(chain: {AWS_CHAIN}); {AWS_FIX}"
+    )
 
 
 def gcp_credentials() -> tuple[Any, str | None]:
@@ -86,8 +104,11 @@ def gcp_credentials() -> tuple[Any, str | None]:
         key_file = _gcp_key_file()
         if key_file is None:
             raise CredentialsError(f"no Google Cloud credentials found (tried: {GCP_CHAIN}); {GCP_FIX}") from None
-        why = " ".join(one_line(arg) for arg in exc.args) if isinstance(exc, DefaultCredentialsError) else (
-            f"cannot read it: {exc.strerror}")  # fmt: skip
+        why = (
+            " ".join(one_line(arg) for arg in exc.args)
+            if isinstance(exc, DefaultCredentialsError)
+            else (f"cannot read it: {exc.strerror}")
+        )
         raise InvalidCredentialsError(f"invalid Google Cloud key file {key_file}: {why}; {GCP_FIX}") from None
     return credentials, project
 
@@ -112,8 +133,9 @@ def azure_credential(**options: Any) -> Any:
     try:
         credential = DefaultAzureCredential(exclude_interactive_browser_credential=True, **options)
     except (ValueError, OSError) as exc:  # e.g. AZURE_CLIENT_CERTIFICATE_PATH names a file that is no certificate
-        raise InvalidCredentialsError(f"invalid Azure credentials in the environment: {one_line(exc)}; "
-                                      f"{AZURE_FIX}") from None
+        raise InvalidCredentialsError(
+            f"invalid Azure credentials in the environment: {one_line(exc)}; {AZURE_FIX}"
+        ) from None
     # azure.identity logs every link of the chain that failed as a warning; the error below says it once.
     logger = logging.getLogger("azure.identity")
     level = logger.level

@@ -70,8 +70,10 @@ def default_clients(project: str | None, transport: str | None = None) -> GcpCli
     credentials, found_project = gcp_credentials()
     project = project or found_project
     if not project:
-        raise CredentialsError("no Google Cloud project: set `project` in the gcp-cloud-run target, or "
-                               "GOOGLE_CLOUD_PROJECT, or `gcloud config set project ...`")
+        raise CredentialsError(
+            "no Google Cloud project: set `project` in the gcp-cloud-run target, or "
+            "GOOGLE_CLOUD_PROJECT, or `gcloud config set project ...`"
+        )
     return GcpClients(
         services=run_v2.ServicesClient(credentials=credentials, transport=transport),
         jobs=run_v2.JobsClient(credentials=credentials, transport=transport),
@@ -98,14 +100,18 @@ def sdk_error(call: ApiCall, exc: Exception) -> Exception:
     if isinstance(exc, unreachable) or code in UNREACHABLE_CODES:
         return Unreachable(f"{where}: {type(exc).__name__}: {message}")
     if isinstance(exc, GoogleAuthError) or code == HTTPStatus.UNAUTHORIZED:
-        return CredentialsError(f"{where}: Google Cloud credentials were refused or expired (tried: {GCP_CHAIN}): "
-                                f"{message}; {GCP_FIX}")
+        return CredentialsError(
+            f"{where}: Google Cloud credentials were refused or expired (tried: {GCP_CHAIN}): {message}; {GCP_FIX}"
+        )
     if code == HTTPStatus.FORBIDDEN:
-        return DeployError(f"{where}: permission denied: {message} (the caller needs roles/run.admin, "
-                           "roles/artifactregistry.admin and roles/storage.admin on the project)")
+        return DeployError(
+            f"{where}: permission denied: {message} (the caller needs roles/run.admin, "
+            "roles/artifactregistry.admin and roles/storage.admin on the project)"
+        )
     if code == HTTPStatus.TOO_MANY_REQUESTS:
-        return DeployError(f"{where}: quota exceeded: {message} (request more quota in the console, or "
-                           "lower memory or workers)")
+        return DeployError(
+            f"{where}: quota exceeded: {message} (request more quota in the console, or lower memory or workers)"
+        )
     if code == HTTPStatus.NOT_FOUND:
         return DeployError(f"{where}: not found: {message}")
     return DeployError(f"{where}: {type(exc).__name__}: {message}")
@@ -231,11 +237,12 @@ class CloudRunDeployer:
         limits = dict(container.resources.limits) if container else {}
         return {
             "image": container.image if container else None,
-            "memory": limits.get("memory"), "cpu": limits.get("cpu"),
+            "memory": limits.get("memory"),
+            "cpu": limits.get("cpu"),
             "timeout": round(task.timeout.total_seconds()) if task.timeout else None,
             **fields,
             "context": resource.labels.get("mlspec-context"),
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------------ Deployer protocol
 
@@ -251,30 +258,57 @@ class CloudRunDeployer:
         name = f"{self.location(deployment)}/repositories/{self.repository_id(deployment)}"
         if self.read(REGISTRY, "get_repository", {"name": name}) is not None:
             return []
-        return [ApiCall(REGISTRY, "create_repository", {
-            "parent": self.location(deployment), "repository_id": self.repository_id(deployment),
-            "repository": {"format_": "DOCKER", "labels": self.labels(deployment),
-                           "description": f"mlspec images for pipeline {deployment.pipeline}"},
-        }, "missing")]  # fmt: skip
+        return [
+            ApiCall(
+                REGISTRY,
+                "create_repository",
+                {
+                    "parent": self.location(deployment),
+                    "repository_id": self.repository_id(deployment),
+                    "repository": {
+                        "format_": "DOCKER",
+                        "labels": self.labels(deployment),
+                        "description": f"mlspec images for pipeline {deployment.pipeline}",
+                    },
+                },
+                "missing",
+            )
+        ]
 
     def bucket_calls(self, deployment: Deployment) -> list[ApiCall]:
         if self.read(BUCKETS, "lookup_bucket", {"bucket_name": deployment.bucket}) is not None:
             return []
-        return [ApiCall(BUCKETS, "create_bucket", {
-            "name": deployment.bucket, "location": deployment.region, "labels": self.labels(deployment),
-        }, "missing")]  # fmt: skip
+        return [
+            ApiCall(
+                BUCKETS,
+                "create_bucket",
+                {
+                    "name": deployment.bucket,
+                    "location": deployment.region,
+                    "labels": self.labels(deployment),
+                },
+                "missing",
+            )
+        ]
 
     def push_calls(self, deployment: Deployment, function: FunctionDeployment, new_repository: bool) -> list[ApiCall]:
         """A push for a built image whose tag the repository lacks (an unbuilt one: deploy notes it)."""
         if not function.image_built:
             return []
         package, tag = image_name(function.image)
-        name = (f"{self.location(deployment)}/repositories/{self.repository_id(deployment)}/packages/{package}"
-                f"/tags/{tag}")
+        name = (
+            f"{self.location(deployment)}/repositories/{self.repository_id(deployment)}/packages/{package}/tags/{tag}"
+        )
         if not new_repository and self.read(REGISTRY, "get_tag", {"name": name}) is not None:
             return []
-        return [ApiCall(REGISTRY, "push_image", {"image": function.image, "uri": self.image_uri(deployment, function)},
-                        "not in Artifact Registry: the engine's login, tag, push")]
+        return [
+            ApiCall(
+                REGISTRY,
+                "push_image",
+                {"image": function.image, "uri": self.image_uri(deployment, function)},
+                "not in Artifact Registry: the engine's login, tag, push",
+            )
+        ]
 
     def function_calls(self, deployment: Deployment, function: FunctionDeployment) -> list[ApiCall]:
         from google.cloud import run_v2
@@ -285,9 +319,18 @@ class CloudRunDeployer:
         path = self.resource_path(deployment, function)
         current = self.read(service, f"get_{noun}", {"name": path})
         if current is None:
-            return [ApiCall(service, f"create_{noun}", {
-                "parent": self.location(deployment), f"{noun}_id": function.name, noun: body,
-            }, "missing")]  # fmt: skip
+            return [
+                ApiCall(
+                    service,
+                    f"create_{noun}",
+                    {
+                        "parent": self.location(deployment),
+                        f"{noun}_id": function.name,
+                        noun: body,
+                    },
+                    "missing",
+                )
+            ]
         diff = changes(self.summary(function, current), self.summary(function, message(body)))
         if not diff:
             return []
@@ -295,8 +338,11 @@ class CloudRunDeployer:
 
     def missing_functions(self, deployment: Deployment) -> list[str]:
         """The functions of `deployment` that are not deployed (as a service or job, as the spec says)."""
-        return [f.name for f in deployment.functions
-                if self.read(*self.getter(f), {"name": self.resource_path(deployment, f)}) is None]  # fmt: skip
+        return [
+            f.name
+            for f in deployment.functions
+            if self.read(*self.getter(f), {"name": self.resource_path(deployment, f)}) is None
+        ]
 
     @staticmethod
     def getter(function: FunctionDeployment) -> tuple[str, str]:
@@ -326,8 +372,9 @@ class CloudRunDeployer:
 
     def client(self, service: str) -> Any:
         clients = self.clients
-        return {SERVICES: clients.services, JOBS: clients.jobs, REGISTRY: clients.registry,
-                BUCKETS: clients.storage}[service]  # fmt: skip
+        return {SERVICES: clients.services, JOBS: clients.jobs, REGISTRY: clients.registry, BUCKETS: clients.storage}[
+            service
+        ]
 
     def read(self, service: str, operation: str, params: dict[str, Any]) -> Any:
         """A get: the resource, or None where it does not exist (or, assuming nothing deployed, always)."""

@@ -42,8 +42,11 @@ def container_engine() -> str:
 
 def push_commands(engine: str, image: str, uri: str, registry: str, username: str) -> list[list[str]]:
     """The engine's command lines for one push; the login reads the password from stdin."""
-    return [[engine, "login", "--username", username, "--password-stdin", registry],
-            [engine, "tag", image, uri], [engine, "push", uri]]  # fmt: skip
+    return [
+        [engine, "login", "--username", username, "--password-stdin", registry],
+        [engine, "tag", image, uri],
+        [engine, "push", uri],
+    ]
 
 
 def push_with_engine(image: str, uri: str, login: RegistryLogin) -> None:
@@ -55,5 +58,6 @@ def push_with_engine(image: str, uri: str, login: RegistryLogin) -> None:
         if done.returncode != 0:
             # The engine's own last line; the password never appears in it (it went through stdin).
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
-            raise DeployError(f"`{' '.join(command[:2])}` for {uri} failed (exit status {done.returncode}): "
-                              f"{detail[0]}")
+            raise DeployError(
+                f"`{' '.join(command[:2])}` for {uri} failed (exit status {done.returncode}): {detail[0]}"
+            )

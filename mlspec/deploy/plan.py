@@ -51,8 +51,9 @@ def bucket_name(pipeline: Pipeline) -> str:
 def target_settings(pipeline: Pipeline, target: str) -> TargetBase:
     configured = pipeline.targets.configured()
     if target not in configured:
-        raise UsageError(f"target {target!r} is not configured in the spec's `targets` "
-                         f"(configured: {', '.join(configured)})")
+        raise UsageError(
+            f"target {target!r} is not configured in the spec's `targets` (configured: {', '.join(configured)})"
+        )
     return configured[target]
 
 
@@ -79,18 +80,31 @@ def deployment_for(pipeline: Pipeline, target: str, manifest: dict[str, Any] | N
     for node in graph(pipeline).nodes:
         context = contexts.get((node.stage, target))
         if context is None and manifest is not None:
-            raise UsageError(f"the build has no {target} context for stage {node.stage!r}: "
-                             f"run `mlspec build SPEC --target {target}` first")
+            raise UsageError(
+                f"the build has no {target} context for stage {node.stage!r}: "
+                f"run `mlspec build SPEC --target {target}` first"
+            )
         context = context or {"tag": f"{image_repository(pipeline.name, node.stage, target)}:", "hash": ""}
-        functions.append(FunctionDeployment(
-            name=function_name(pipeline.name, node.stage), stage=node.stage, function=node.function,
-            image=context["tag"], context_hash=context["hash"],
-            memory_mb=node.memory_mb or settings.memory_mb, timeout_s=node.timeout_s or settings.timeout_s,
-            concurrency=node.fan_out, style="job" if getattr(settings, "mode", "service") == "job" else "request",
-            image_built=bool(context.get("image", {}).get("built")),
-        ))  # fmt: skip
+        functions.append(
+            FunctionDeployment(
+                name=function_name(pipeline.name, node.stage),
+                stage=node.stage,
+                function=node.function,
+                image=context["tag"],
+                context_hash=context["hash"],
+                memory_mb=node.memory_mb or settings.memory_mb,
+                timeout_s=node.timeout_s or settings.timeout_s,
+                concurrency=node.fan_out,
+                style="job" if getattr(settings, "mode", "service") == "job" else "request",
+                image_built=bool(context.get("image", {}).get("built")),
+            )
+        )
     return Deployment(
-        pipeline=pipeline.name, target=target, region=str(getattr(settings, "region", "")),
-        bucket=bucket_name(pipeline), functions=tuple(functions), settings=settings.model_dump(mode="json"),
+        pipeline=pipeline.name,
+        target=target,
+        region=str(getattr(settings, "region", "")),
+        bucket=bucket_name(pipeline),
+        functions=tuple(functions),
+        settings=settings.model_dump(mode="json"),
         object_store=pipeline.storage.object_store.model_dump(mode="json"),
-    )  # fmt: skip
+    )

@@ -19,11 +19,15 @@ CloudRun = tuple[str, dict[str, Any], Limits]  # (executor name, executor option
 def _check_stores(pipeline: Pipeline, target: str) -> None:
     """Functions on a platform share nothing with this machine: both stores must be network services."""
     if pipeline.storage.object_store.kind != "s3":
-        raise UsageError(f"running on {target} needs storage.object_store of kind s3 (functions there cannot "
-                         "reach this machine's directories)")
+        raise UsageError(
+            f"running on {target} needs storage.object_store of kind s3 (functions there cannot "
+            "reach this machine's directories)"
+        )
     if pipeline.storage.param_store.kind == "local":
-        raise UsageError(f"running on {target} needs storage.param_store of kind redis (functions there cannot "
-                         "reach this machine's directories)")
+        raise UsageError(
+            f"running on {target} needs storage.param_store of kind redis (functions there cannot "
+            "reach this machine's directories)"
+        )
 
 
 def deployed(pipeline: Pipeline, target: str) -> Deployment:
@@ -34,8 +38,10 @@ def deployed(pipeline: Pipeline, target: str) -> Deployment:
     deployment = deployment_for(pipeline, target, None)
     missing = make_deployer(target, deployment.settings).missing_functions(deployment)
     if missing:
-        raise UsageError(f"not deployed on {target} ({deployment.region}): {', '.join(missing)}; "
-                         f"run `mlspec deploy SPEC --target {target}` first")
+        raise UsageError(
+            f"not deployed on {target} ({deployment.region}): {', '.join(missing)}; "
+            f"run `mlspec deploy SPEC --target {target}` first"
+        )
     return deployment
 
 
@@ -47,8 +53,11 @@ def aws_lambda_run(pipeline: Pipeline) -> CloudRun:
     settings = target_settings(pipeline, "aws-lambda")
     assert isinstance(settings, AwsLambdaTarget)
     deployment = deployed(pipeline, "aws-lambda")
-    options = {"functions": _functions(deployment), "region": settings.region,
-               "max_concurrency": settings.max_concurrency}  # fmt: skip
+    options = {
+        "functions": _functions(deployment),
+        "region": settings.region,
+        "max_concurrency": settings.max_concurrency,
+    }
     return "aws-lambda", options, Limits(settings.memory_mb, settings.timeout_s, settings.max_concurrency)
 
 
@@ -57,8 +66,12 @@ def gcp_cloud_run_run(pipeline: Pipeline) -> CloudRun:
     settings = target_settings(pipeline, "gcp-cloud-run")
     assert isinstance(settings, GcpCloudRunTarget)
     deployment = deployed(pipeline, "gcp-cloud-run")
-    options = {"functions": _functions(deployment), "region": settings.region, "project": settings.project,
-               "jobs": [f.stage for f in deployment.functions if f.style == "job"]}  # fmt: skip
+    options = {
+        "functions": _functions(deployment),
+        "region": settings.region,
+        "project": settings.project,
+        "jobs": [f.stage for f in deployment.functions if f.style == "job"],
+    }
     return "gcp-cloud-run", options, Limits(settings.memory_mb, settings.timeout_s, settings.max_instances)
 
 
@@ -73,8 +86,10 @@ def azure_functions_run(pipeline: Pipeline) -> CloudRun:
 
 
 RUNNERS: dict[str, Callable[[Pipeline], CloudRun]] = {
-    "aws-lambda": aws_lambda_run, "gcp-cloud-run": gcp_cloud_run_run, "azure-functions": azure_functions_run,
-}  # fmt: skip
+    "aws-lambda": aws_lambda_run,
+    "gcp-cloud-run": gcp_cloud_run_run,
+    "azure-functions": azure_functions_run,
+}
 RUN_TARGETS = ("local", *RUNNERS)
 
 

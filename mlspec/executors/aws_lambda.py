@@ -73,8 +73,12 @@ def lambda_client(region: str, concurrency: int = 10) -> Any:
 
     from mlspec.deploy.credentials import aws_session
 
-    config = Config(read_timeout=READ_TIMEOUT_S, connect_timeout=10, retries={"total_max_attempts": 1},
-                    max_pool_connections=max(10, concurrency))
+    config = Config(
+        read_timeout=READ_TIMEOUT_S,
+        connect_timeout=10,
+        retries={"total_max_attempts": 1},
+        max_pool_connections=max(10, concurrency),
+    )
     return aws_session(region).client("lambda", region_name=region, config=config)
 
 
@@ -85,8 +89,9 @@ class AwsLambdaExecutor:
         """options: {"functions": {stage: function name}, "region": ..., "max_concurrency": ...}."""
         self.log_dir = log_dir
         self.functions: dict[str, str] = dict(options["functions"])
-        self.client = client or lambda_client(str(options.get("region") or "us-east-1"),
-                                              int(options.get("max_concurrency") or 10))
+        self.client = client or lambda_client(
+            str(options.get("region") or "us-east-1"), int(options.get("max_concurrency") or 10)
+        )
         self.sleep: Callable[[float], None] = time.sleep
 
     def run_group(self, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback) -> list[Outcome]:
@@ -102,8 +107,9 @@ class AwsLambdaExecutor:
         on_progress(inv.id, {"phase": f"invoking {name} on aws-lambda"})
         for attempt, delay in enumerate((*THROTTLE_DELAYS_S, None), start=1):
             try:
-                response = self.client.invoke(FunctionName=name, InvocationType="RequestResponse",
-                                              LogType="Tail", Payload=payload)
+                response = self.client.invoke(
+                    FunctionName=name, InvocationType="RequestResponse", LogType="Tail", Payload=payload
+                )
                 break
             except ClientError as exc:
                 code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -111,8 +117,14 @@ class AwsLambdaExecutor:
                 if code not in THROTTLE_CODES:
                     return failed(self.name, inv, limits, started, "error", f"{code}: {message}")
                 if delay is None:
-                    return failed(self.name, inv, limits, started, "error",
-                                  f"throttled by Lambda ({code}) {plural(attempt, 'time')}; gave up")
+                    return failed(
+                        self.name,
+                        inv,
+                        limits,
+                        started,
+                        "error",
+                        f"throttled by Lambda ({code}) {plural(attempt, 'time')}; gave up",
+                    )
                 on_progress(inv.id, {"phase": f"throttled ({code}); retry {attempt} in {delay:g} s"})
                 self.sleep(delay)
         outcome = self._finished(inv, limits, started, response)
@@ -145,15 +157,26 @@ class AwsLambdaExecutor:
         duration_ms, init_ms = report_number(report, "Duration"), report_number(report, "Init Duration")
         billed_ms, memory_size = report_number(report, "Billed Duration"), report_number(report, "Memory Size")
         record = InvocationRecord(
-            id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
-            link=inv.link, target=self.name, started_at=started,
+            id=inv.id,
+            stage=inv.stage,
+            function=inv.function,
+            worker=inv.worker,
+            attempt=inv.attempt,
+            link=inv.link,
+            target=self.name,
+            started_at=started,
             wall_s=duration_ms / 1000 if duration_ms is not None else time.time() - started,
-            cpu_s=None, peak_rss_mb=report_number(report, "Max Memory Used"),
-            init_s=init_ms / 1000 if init_ms is not None else None, cold_start=init_ms is not None,
-            status=status, error=error,
+            cpu_s=None,
+            peak_rss_mb=report_number(report, "Max Memory Used"),
+            init_s=init_ms / 1000 if init_ms is not None else None,
+            cold_start=init_ms is not None,
+            status=status,
+            error=error,
             memory_limit_mb=int(memory_size) if memory_size is not None else limits.memory_mb,
-            time_limit_s=limits.timeout_s, io=(result or {}).get("io", {}), metrics=(result or {}).get("metrics", {}),
+            time_limit_s=limits.timeout_s,
+            io=(result or {}).get("io", {}),
+            metrics=(result or {}).get("metrics", {}),
             billed_s=billed_ms / 1000 if billed_ms is not None else None,
             request_id=str(report["RequestId"]) if "RequestId" in report else None,
-        )  # fmt: skip
+        )
         return Outcome(record, result)

@@ -32,8 +32,9 @@ from mlspec.executors.http import HttpEndpoint, post_group
 class AzureFunctionsExecutor:
     name = "azure-functions"
 
-    def __init__(self, log_dir: Path, options: dict[str, Any], clients: AzureClients | None = None,
-                 session: Any = None) -> None:
+    def __init__(
+        self, log_dir: Path, options: dict[str, Any], clients: AzureClients | None = None, session: Any = None
+    ) -> None:
         """options: {"functions": {stage: function name (FunctionDeployment.name)}, plus the target's
         settings (subscription_id, resource_group, storage_account) where not in the environment}."""
         self.log_dir = log_dir

@@ -107,18 +107,32 @@ def run_pipeline(
     functions = graph(pipeline)
     for node in functions.nodes:
         if node.together and limits.max_concurrency is not None and node.fan_out > limits.max_concurrency:
-            raise UsageError(f"stage {node.stage!r} needs {node.fan_out} workers at once, but the "
-                             f"{target} target allows {limits.max_concurrency} ({limits.max_concurrency_source})")
+            raise UsageError(
+                f"stage {node.stage!r} needs {node.fan_out} workers at once, but the "
+                f"{target} target allows {limits.max_concurrency} ({limits.max_concurrency_source})"
+            )
     run_dir.create()
     record = RunRecord(
-        run_id=run_dir.run_id, name=pipeline.name, spec_file=spec_file, overrides=overrides,
-        spec=pipeline.model_dump(mode="json", by_alias=True), target=target, executor=executor.name,
-        purpose=purpose, started_at=time.time(), mlspec_version=__version__, coordinator_pid=os.getpid(),
-        host={"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-              "name": platform.node()},
+        run_id=run_dir.run_id,
+        name=pipeline.name,
+        spec_file=spec_file,
+        overrides=overrides,
+        spec=pipeline.model_dump(mode="json", by_alias=True),
+        target=target,
+        executor=executor.name,
+        purpose=purpose,
+        started_at=time.time(),
+        mlspec_version=__version__,
+        coordinator_pid=os.getpid(),
+        host={
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "name": platform.node(),
+        },
         stages={n.stage: StageRecord(name=n.stage, kind=n.kind, workers=n.fan_out) for n in functions.nodes},
         warnings=list(warnings),
-    )  # fmt: skip
+    )
     run_dir.save(record)  # first: a directory without a record is no run
     run_dir.write_spec(record.spec)
     run = StageRun(record, run_dir, executor, reporter, limits, run_stores(pipeline, run_dir), cache_dir)
@@ -187,9 +201,10 @@ def run_stage(node: FunctionNode, run: StageRun) -> None:
     while True:
         before = progress.epoch()
         outcomes = run.executor.run_group(
-            _invocations(node, run, stage.retries + 1, stage.chained), limits,
+            _invocations(node, run, stage.retries + 1, stage.chained),
+            limits,
             lambda inv, p: run.reporter.progress(node.stage, inv, p),
-        )  # fmt: skip
+        )
         record_outcomes(stage, run.record, outcomes)
         cause = _root_cause(outcomes)
         if cause is None:
@@ -246,8 +261,16 @@ def finish_stage(stage: StageRecord, run: StageRun, metrics: dict[str, Any], his
 
 def base_event(node: FunctionNode, run: StageRun, worker: int, namespace: str) -> dict[str, Any]:
     """What every invocation of a node gets: its static config, the stores, and who it is."""
-    return {**node.config, **run.stores, "function": node.function, "run_id": run.record.run_id,
-            "stage": node.stage, "worker": worker, "cache_dir": str(run.cache_dir), "sync_namespace": namespace}
+    return {
+        **node.config,
+        **run.stores,
+        "function": node.function,
+        "run_id": run.record.run_id,
+        "stage": node.stage,
+        "worker": worker,
+        "cache_dir": str(run.cache_dir),
+        "sync_namespace": namespace,
+    }
 
 
 def invocation_suffix(attempt: int, link: int) -> str:
@@ -262,11 +285,15 @@ def _invocations(node: FunctionNode, run: StageRun, attempt: int, link: int) -> 
     return [
         Invocation(
             id=f"{node.stage}.{node.function}" + (f"#{i}" if node.fan_out > 1 else "") + suffix,
-            stage=node.stage, function=node.function, worker=i if node.fan_out > 1 else None,
-            attempt=attempt, link=link, event=base_event(node, run, i, namespace),
+            stage=node.stage,
+            function=node.function,
+            worker=i if node.fan_out > 1 else None,
+            attempt=attempt,
+            link=link,
+            event=base_event(node, run, i, namespace),
         )
         for i in range(node.fan_out)
-    ]  # fmt: skip
+    ]
 
 
 class _Checkpoints:

@@ -41,21 +41,30 @@ def id_token(audience: str) -> str:
     try:
         credentials.refresh(Request())
     except GoogleAuthError:
-        raise CredentialsError(f"Google Cloud credentials were refused or expired (tried: {GCP_CHAIN}); "
-                               f"{GCP_FIX}") from None
+        raise CredentialsError(
+            f"Google Cloud credentials were refused or expired (tried: {GCP_CHAIN}); {GCP_FIX}"
+        ) from None
     token = getattr(credentials, "id_token", None)
     if not token:
-        raise CredentialsError(f"the Google Cloud credentials found give no ID token to call Cloud Run services "
-                               f"(tried: {GCP_CHAIN}); use a service account key or `gcloud auth "
-                               "application-default login`")
+        raise CredentialsError(
+            f"the Google Cloud credentials found give no ID token to call Cloud Run services "
+            f"(tried: {GCP_CHAIN}); use a service account key or `gcloud auth "
+            "application-default login`"
+        )
     return str(token)
 
 
 class CloudRunExecutor:
     name = "gcp-cloud-run"
 
-    def __init__(self, log_dir: Path, options: dict[str, Any], clients: Any = None,
-                 token: Callable[[str], str] = id_token, session: Any = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        options: dict[str, Any],
+        clients: Any = None,
+        token: Callable[[str], str] = id_token,
+        session: Any = None,
+    ) -> None:
         """options: {"functions": {stage: service or job name}, "jobs": [stages deployed as jobs],
         "urls": {stage: service URL} where known (else read with get_service), "region": ...,
         "project": ... (else the credentials' project)}. `clients` is a GcpClients."""
@@ -104,12 +113,13 @@ class CloudRunExecutor:
         request = {
             "name": self.resource(invocations[0].stage),
             "overrides": {
-                "container_overrides": [{"env": [{"name": "MLSPEC_EVENT",
-                                                   "value": json.dumps({**common, "cache_dir": CACHE_DIR})}]}],
+                "container_overrides": [
+                    {"env": [{"name": "MLSPEC_EVENT", "value": json.dumps({**common, "cache_dir": CACHE_DIR})}]}
+                ],
                 "task_count": len(invocations),
                 "timeout": {"seconds": round(limits.timeout_s)},
             },
-        }  # fmt: skip
+        }
         started = time.time()
         tasks = plural(len(invocations), "task")
         for inv in invocations:
@@ -126,8 +136,10 @@ class CloudRunExecutor:
             if done:
                 outcomes.append(succeeded(self.name, inv, limits, started, wall_s, None, execution.name))
             else:
-                error = (f"job execution {execution.name}: {execution.failed_count} of {tasks} "
-                         "failed (see the tasks' logs in Cloud Logging)")
+                error = (
+                    f"job execution {execution.name}: {execution.failed_count} of {tasks} "
+                    "failed (see the tasks' logs in Cloud Logging)"
+                )
                 outcomes.append(failed(self.name, inv, limits, started, "error", error, execution.name))
             on_progress(inv.id, {"phase": f"finished on {self.name}: {outcomes[-1].record.status}"})
         return outcomes

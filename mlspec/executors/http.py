@@ -34,30 +34,72 @@ def short(text: object) -> str:
     return one_line(text)[:MAX_MESSAGE]
 
 
-def failed(target: str, inv: Invocation, limits: Limits, started: float, status: InvocationStatus,
-           error: str, request_id: str | None = None) -> Outcome:
+def failed(
+    target: str,
+    inv: Invocation,
+    limits: Limits,
+    started: float,
+    status: InvocationStatus,
+    error: str,
+    request_id: str | None = None,
+) -> Outcome:
     record = InvocationRecord(
-        id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
-        link=inv.link, target=target, started_at=started, wall_s=time.time() - started, cpu_s=None,
-        peak_rss_mb=None, cold_start=False, status=status, error=error, memory_limit_mb=limits.memory_mb,
-        time_limit_s=limits.timeout_s, request_id=request_id,
-    )  # fmt: skip
+        id=inv.id,
+        stage=inv.stage,
+        function=inv.function,
+        worker=inv.worker,
+        attempt=inv.attempt,
+        link=inv.link,
+        target=target,
+        started_at=started,
+        wall_s=time.time() - started,
+        cpu_s=None,
+        peak_rss_mb=None,
+        cold_start=False,
+        status=status,
+        error=error,
+        memory_limit_mb=limits.memory_mb,
+        time_limit_s=limits.timeout_s,
+        request_id=request_id,
+    )
     return Outcome(record, None)
 
 
-def succeeded(target: str, inv: Invocation, limits: Limits, started: float, wall_s: float,
-              result: dict[str, Any] | None, request_id: str | None) -> Outcome:
+def succeeded(
+    target: str,
+    inv: Invocation,
+    limits: Limits,
+    started: float,
+    wall_s: float,
+    result: dict[str, Any] | None,
+    request_id: str | None,
+) -> Outcome:
     record = InvocationRecord(
-        id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
-        link=inv.link, target=target, started_at=started, wall_s=wall_s, cpu_s=None, peak_rss_mb=None,
-        cold_start=False, status="ok", memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
-        io=(result or {}).get("io", {}), metrics=(result or {}).get("metrics", {}), request_id=request_id,
-    )  # fmt: skip
+        id=inv.id,
+        stage=inv.stage,
+        function=inv.function,
+        worker=inv.worker,
+        attempt=inv.attempt,
+        link=inv.link,
+        target=target,
+        started_at=started,
+        wall_s=wall_s,
+        cpu_s=None,
+        peak_rss_mb=None,
+        cold_start=False,
+        status="ok",
+        memory_limit_mb=limits.memory_mb,
+        time_limit_s=limits.timeout_s,
+        io=(result or {}).get("io", {}),
+        metrics=(result or {}).get("metrics", {}),
+        request_id=request_id,
+    )
     return Outcome(record, result)
 
 
-def run_at_once(target: str, invocations: list[Invocation], limits: Limits,
-                run_one: Callable[[Invocation], Outcome]) -> list[Outcome]:
+def run_at_once(
+    target: str, invocations: list[Invocation], limits: Limits, run_one: Callable[[Invocation], Outcome]
+) -> list[Outcome]:
     """All of a group at once, one thread each; when one fails the others are abandoned (they run on
     until their own time limit on the platform: a remote invocation cannot be recalled)."""
     finished: queue.Queue[tuple[int, Outcome]] = queue.Queue()
@@ -90,8 +132,15 @@ class HttpEndpoint:
     headers: dict[str, str]  # the credential (bearer token or function key): sent, never recorded
 
 
-def post_one(target: str, session: Any, endpoint: HttpEndpoint, inv: Invocation, limits: Limits,
-             on_progress: ProgressCallback, sleep: Callable[[float], None]) -> Outcome:
+def post_one(
+    target: str,
+    session: Any,
+    endpoint: HttpEndpoint,
+    inv: Invocation,
+    limits: Limits,
+    on_progress: ProgressCallback,
+    sleep: Callable[[float], None],
+) -> Outcome:
     """POST the event; 429 and 503 (no instance free yet) are retried with backoff. wall_s is the
     round trip measured here: the response carries no billed duration."""
     import requests
@@ -101,8 +150,12 @@ def post_one(target: str, session: Any, endpoint: HttpEndpoint, inv: Invocation,
     on_progress(inv.id, {"phase": f"invoking on {target}"})
     for attempt, delay in enumerate((*THROTTLE_DELAYS_S, None), start=1):
         try:
-            reply = session.post(endpoint.url, data=payload, timeout=(CONNECT_TIMEOUT_S, limits.timeout_s + 30),
-                                 headers={**endpoint.headers, "Content-Type": "application/json"})  # fmt: skip
+            reply = session.post(
+                endpoint.url,
+                data=payload,
+                timeout=(CONNECT_TIMEOUT_S, limits.timeout_s + 30),
+                headers={**endpoint.headers, "Content-Type": "application/json"},
+            )
         except requests.Timeout:
             return failed(target, inv, limits, started, "timeout", f"no answer within {limits.timeout_s:g} s")
         except requests.RequestException as exc:
@@ -130,11 +183,21 @@ def post_one(target: str, session: Any, endpoint: HttpEndpoint, inv: Invocation,
     return outcome
 
 
-def post_group(target: str, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback,
-               endpoint: Callable[[Invocation], HttpEndpoint], session: Any,
-               sleep: Callable[[float], None] = time.sleep) -> list[Outcome]:
+def post_group(
+    target: str,
+    invocations: list[Invocation],
+    limits: Limits,
+    on_progress: ProgressCallback,
+    endpoint: Callable[[Invocation], HttpEndpoint],
+    session: Any,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Outcome]:
     """POST every invocation of a group at once (see run_at_once)."""
     # Endpoints first, on this thread: a missing credential is one clear error, not one per invocation.
     targets = {inv.id: endpoint(inv) for inv in invocations}
-    return run_at_once(target, invocations, limits,
-                       lambda inv: post_one(target, session, targets[inv.id], inv, limits, on_progress, sleep))
+    return run_at_once(
+        target,
+        invocations,
+        limits,
+        lambda inv: post_one(target, session, targets[inv.id], inv, limits, on_progress, sleep),
+    )

@@ -127,9 +127,12 @@ class LithopsExecutor:
         with FunctionExecutor(config=config, log_level=log_level) as fexec:
             submitted = time.time()
             futures = fexec.map(
-                run_event, events, runtime_memory=limits.memory_mb, timeout=max(1, math.ceil(limits.timeout_s)),
+                run_event,
+                events,
+                runtime_memory=limits.memory_mb,
+                timeout=max(1, math.ceil(limits.timeout_s)),
                 include_modules=include_modules,
-            )  # fmt: skip
+            )
             for inv in invocations:
                 on_progress(inv.id, {"phase": "running on lithops"})
             deadline = time.monotonic() + limits.timeout_s + WAIT_GRACE_S
@@ -176,9 +179,13 @@ class LithopsExecutor:
         # No `timeout` here: Lithops implements a wait timeout with SIGALRM, which only works in the main
         # thread; the executor keeps its own deadline instead.
         fexec.wait(
-            fs=futures, throw_except=False, return_when=ALWAYS, download_results=False, show_progressbar=False,
+            fs=futures,
+            throw_except=False,
+            return_when=ALWAYS,
+            download_results=False,
+            show_progressbar=False,
             clean_jobs=False,
-        )  # fmt: skip
+        )
         for future in futures:
             if future.success and not future.done:  # status in, result not inline: read it from storage
                 future.result(throw_except=False, internal_storage=fexec.internal_storage)
@@ -231,24 +238,49 @@ class LithopsExecutor:
         peak_bytes = _float(stats.get("worker_peak_memory_end"))
         peak_mb = peak_bytes / (1024 * 1024) if peak_bytes else float(envelope.get("peak_rss_mb") or 0.0)
         record = InvocationRecord(
-            id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
-            link=inv.link, target=self.target, started_at=worker_start or submit,
-            wall_s=wall_s, cpu_s=cpu_s, peak_rss_mb=peak_mb, init_s=init_s,
-            cold_start=bool(stats.get("worker_cold_start", True)), status=status, error=error,
-            memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
-            io=(result or envelope).get("io", {}), metrics=(result or {}).get("metrics", {}),
-        )  # fmt: skip
+            id=inv.id,
+            stage=inv.stage,
+            function=inv.function,
+            worker=inv.worker,
+            attempt=inv.attempt,
+            link=inv.link,
+            target=self.target,
+            started_at=worker_start or submit,
+            wall_s=wall_s,
+            cpu_s=cpu_s,
+            peak_rss_mb=peak_mb,
+            init_s=init_s,
+            cold_start=bool(stats.get("worker_cold_start", True)),
+            status=status,
+            error=error,
+            memory_limit_mb=limits.memory_mb,
+            time_limit_s=limits.timeout_s,
+            io=(result or envelope).get("io", {}),
+            metrics=(result or {}).get("metrics", {}),
+        )
         return Outcome(record, result)
 
     def _unfinished(
         self, inv: Invocation, limits: Limits, submitted: float, status: InvocationStatus, error: str
     ) -> Outcome:
         record = InvocationRecord(
-            id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
-            link=inv.link, target=self.target, started_at=submitted, wall_s=time.time() - submitted,
-            cpu_s=0.0, peak_rss_mb=0.0, cold_start=True, status=status, error=error,
-            memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
-        )  # fmt: skip
+            id=inv.id,
+            stage=inv.stage,
+            function=inv.function,
+            worker=inv.worker,
+            attempt=inv.attempt,
+            link=inv.link,
+            target=self.target,
+            started_at=submitted,
+            wall_s=time.time() - submitted,
+            cpu_s=0.0,
+            peak_rss_mb=0.0,
+            cold_start=True,
+            status=status,
+            error=error,
+            memory_limit_mb=limits.memory_mb,
+            time_limit_s=limits.timeout_s,
+        )
         return Outcome(record, None)
 
 

@@ -138,9 +138,14 @@ class LocalProcessExecutor:
         command, env = self._command(inv, limits, threads)
         log = open(self.log_dir / f"{inv.id}.log", "ab")  # noqa: SIM115 - closed when the process ends
         proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
             start_new_session=True,
-        )  # fmt: skip
+        )
         event = dict(inv.event, time_limit_s=limits.timeout_s)
         run = _Running(inv, proc, log)
         assert proc.stdin is not None and proc.stdout is not None
@@ -155,9 +160,12 @@ class LocalProcessExecutor:
         return run
 
     def _drain(
-        self, messages: queue.Queue[Any], running: dict[str, _Running], finished: dict[str, _Running],
+        self,
+        messages: queue.Queue[Any],
+        running: dict[str, _Running],
+        finished: dict[str, _Running],
         on_progress: ProgressCallback,
-    ) -> None:  # fmt: skip
+    ) -> None:
         while True:
             try:
                 inv_id, message = messages.get_nowait()
@@ -199,8 +207,7 @@ class LocalProcessExecutor:
         if run.status is not None:
             return
         if resident_kb is not None and resident_kb > limits.memory_mb * 1024:
-            self._kill(run, "memory", f"exceeded memory_mb={limits.memory_mb} "
-                       f"(resident {resident_kb / 1024:.0f} MB)")
+            self._kill(run, "memory", f"exceeded memory_mb={limits.memory_mb} (resident {resident_kb / 1024:.0f} MB)")
         elif time.monotonic() - run.started > limits.timeout_s:
             self._kill(run, "timeout", f"exceeded timeout_s={limits.timeout_s:g}")
 
@@ -217,12 +224,23 @@ class LocalProcessExecutor:
 
     def _not_started(self, inv: Invocation, limits: Limits, cause: _Running | None) -> Outcome:
         record = InvocationRecord(
-            id=inv.id, stage=inv.stage, function=inv.function, worker=inv.worker, attempt=inv.attempt,
-            link=inv.link, target=self.target,
-            started_at=time.time(), wall_s=0.0, cpu_s=0.0, peak_rss_mb=0.0, cold_start=False, status="killed",
+            id=inv.id,
+            stage=inv.stage,
+            function=inv.function,
+            worker=inv.worker,
+            attempt=inv.attempt,
+            link=inv.link,
+            target=self.target,
+            started_at=time.time(),
+            wall_s=0.0,
+            cpu_s=0.0,
+            peak_rss_mb=0.0,
+            cold_start=False,
+            status="killed",
             error=f"not started because {cause.inv.id if cause else 'another invocation'} failed",
-            memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
-        )  # fmt: skip
+            memory_limit_mb=limits.memory_mb,
+            time_limit_s=limits.timeout_s,
+        )
         return Outcome(record, None)
 
     def _outcome(self, run: _Running, limits: Limits) -> Outcome:
@@ -235,14 +253,26 @@ class LocalProcessExecutor:
             run.status, error = "error", "function returned no result"
         peak_mb = run.peak_kb / 1024 or float(message.get("peak_rss_mb") or 0.0)
         record = InvocationRecord(
-            id=run.inv.id, stage=run.inv.stage, function=run.inv.function, worker=run.inv.worker,
-            attempt=run.inv.attempt, link=run.inv.link, target=self.target, started_at=run.started_wall,
-            wall_s=run.wall_s, cpu_s=run.cpu_s, peak_rss_mb=peak_mb,
-            init_s=run.ready_at - run.started_wall if run.ready_at else None, cold_start=True,
-            status=run.status or "killed", error=error,
-            memory_limit_mb=limits.memory_mb, time_limit_s=limits.timeout_s,
-            io=(result or message).get("io", {}), metrics=(result or {}).get("metrics", {}),
-        )  # fmt: skip
+            id=run.inv.id,
+            stage=run.inv.stage,
+            function=run.inv.function,
+            worker=run.inv.worker,
+            attempt=run.inv.attempt,
+            link=run.inv.link,
+            target=self.target,
+            started_at=run.started_wall,
+            wall_s=run.wall_s,
+            cpu_s=run.cpu_s,
+            peak_rss_mb=peak_mb,
+            init_s=run.ready_at - run.started_wall if run.ready_at else None,
+            cold_start=True,
+            status=run.status or "killed",
+            error=error,
+            memory_limit_mb=limits.memory_mb,
+            time_limit_s=limits.timeout_s,
+            io=(result or message).get("io", {}),
+            metrics=(result or {}).get("metrics", {}),
+        )
         return Outcome(record, result)
 
 
@@ -258,13 +288,18 @@ def host_limits(limits: Limits, nodes: Sequence[FunctionNode]) -> tuple[Limits, 
     if limits.max_concurrency is not None and limits.max_concurrency <= fit:
         bounded = limits
     else:
-        source = (f"what this host runs at once: {available_mb:,} MB available / memory_mb={limits.memory_mb}, "
-                  f"at most {MAX_INVOCATIONS_PER_CPU} per CPU x {cpus} CPUs")
+        source = (
+            f"what this host runs at once: {available_mb:,} MB available / memory_mb={limits.memory_mb}, "
+            f"at most {MAX_INVOCATIONS_PER_CPU} per CPU x {cpus} CPUs"
+        )
         bounded = replace(limits, max_concurrency=fit, max_concurrency_source=source)
     cap = bounded.max_concurrency or fit
-    notes = [f"stage {node.stage!r}: {min(node.fan_out, cap)} invocations at once share {cpus} CPUs "
-             f"(measured times are slower than on a platform)" for node in nodes
-             if cpus < min(node.fan_out, cap) and not (node.together and node.fan_out > cap)]  # fmt: skip
+    notes = [
+        f"stage {node.stage!r}: {min(node.fan_out, cap)} invocations at once share {cpus} CPUs "
+        f"(measured times are slower than on a platform)"
+        for node in nodes
+        if cpus < min(node.fan_out, cap) and not (node.together and node.fan_out > cap)
+    ]
     return bounded, notes
 
 

@@ -52,8 +52,9 @@ def container_options(pipeline: Pipeline, build_dir: Path | None = None) -> dict
     entries = {e["stage"]: e for e in manifest["contexts"] if e["platform"] == CONTAINER_PLATFORM}
     podman = cli_engine("podman")
     if podman is None:
-        raise ContainerImageError("the local-container executor runs images with podman, which is not on PATH: "
-                                  "`apt-get install podman runc`")
+        raise ContainerImageError(
+            "the local-container executor runs images with podman, which is not on PATH: `apt-get install podman runc`"
+        )
     images = {}
     for node in graph(pipeline).nodes:
         entry = entries.get(node.stage)
@@ -61,16 +62,23 @@ def container_options(pipeline: Pipeline, build_dir: Path | None = None) -> dict
             raise ContainerImageError(f"stage {node.stage!r} has no built image for the local platform: {rebuild}")
         dockerfile = (directory / entry["dir"] / "Dockerfile").read_text()
         base = re.search(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
-        current = render_context(pipeline, node, CONTAINER_PLATFORM, pipeline.targets.local,
-                                 base.group(1) if base else None)
-        changed = [name for name, data in current.files.items() if not name.startswith("mlspec/")
-                   and (directory / entry["dir"] / name).read_bytes() != data]
+        current = render_context(
+            pipeline, node, CONTAINER_PLATFORM, pipeline.targets.local, base.group(1) if base else None
+        )
+        changed = [
+            name
+            for name, data in current.files.items()
+            if not name.startswith("mlspec/") and (directory / entry["dir"] / name).read_bytes() != data
+        ]
         if changed:
-            raise ContainerImageError(f"the image of stage {node.stage!r} ({entry['tag']}) was built from another "
-                                      f"spec ({', '.join(changed)} differ): {rebuild}")
+            raise ContainerImageError(
+                f"the image of stage {node.stage!r} ({entry['tag']}) was built from another "
+                f"spec ({', '.join(changed)} differ): {rebuild}"
+            )
         if not podman.image_exists(entry["tag"]):
-            raise ContainerImageError(f"image {entry['tag']} of stage {node.stage!r} is not in podman's storage: "
-                                      f"{rebuild}")
+            raise ContainerImageError(
+                f"image {entry['tag']} of stage {node.stage!r} is not in podman's storage: {rebuild}"
+            )
         images[node.stage] = entry["tag"]
     return {"images": images, "platform": pipeline.execution.container_platform, "podman": podman.executable}
 
@@ -89,8 +97,11 @@ def container_name(inv: Invocation) -> str:
 def mounts(event: dict[str, Any]) -> list[str]:
     """Bind mounts for the paths an event names on this host: local store roots and the dataset cache
     (read-write, same path), a dataset file (read-only, where the container resolves its path)."""
-    shared = [config["root"] for config in (event.get("object_store"), event.get("param_store"))
-              if isinstance(config, dict) and config.get("kind") == "local" and config.get("root")]
+    shared = [
+        config["root"]
+        for config in (event.get("object_store"), event.get("param_store"))
+        if isinstance(config, dict) and config.get("kind") == "local" and config.get("root")
+    ]
     if event.get("cache_dir"):
         shared.append(event["cache_dir"])
     args = []
@@ -155,8 +166,9 @@ class LocalContainerExecutor(LocalProcessExecutor):
         super().__init__(log_dir)
         options = options or {}
         if not options.get("images"):
-            raise ContainerImageError("the local-container executor needs the functions' images "
-                                      "(container_options(pipeline))")
+            raise ContainerImageError(
+                "the local-container executor needs the functions' images (container_options(pipeline))"
+            )
         self.images: dict[str, str] = options["images"]
         self.platform: str = options.get("platform", "local")
         self.podman: str = options.get("podman") or shutil.which("podman") or "podman"
@@ -174,15 +186,27 @@ class LocalContainerExecutor(LocalProcessExecutor):
         # As the user running mlspec, so files in the shared stores are theirs, as with the process executor.
         user = ["--user", f"{os.getuid()}:{os.getgid()}", *(("--userns", "keep-id") if os.getuid() else ())]
         command = [
-            *podman_run_prefix(self.podman), "--interactive", "--name", container.name,
-            "--pidfile", str(container.pidfile), "--network", "host",
+            *podman_run_prefix(self.podman),
+            "--interactive",
+            "--name",
+            container.name,
+            "--pidfile",
+            str(container.pidfile),
+            "--network",
+            "host",
             # memory-swap = memory: no swap beyond the limit, as on a serverless platform
-            "--memory", f"{limits.memory_mb}m", "--memory-swap", f"{limits.memory_mb}m", "--cpus", f"{cpus:.3f}",
-            *user, *mounts(inv.event),
+            "--memory",
+            f"{limits.memory_mb}m",
+            "--memory-swap",
+            f"{limits.memory_mb}m",
+            "--cpus",
+            f"{cpus:.3f}",
+            *user,
+            *mounts(inv.event),
             *(arg for k, v in env.items() for arg in ("--env", f"{k}={v}")),
             *(arg for name in passed for arg in ("--env", name)),
             self.images[inv.stage],
-        ]  # fmt: skip
+        ]
         return command, dict(os.environ)
 
     def _sample(self, run: _Running) -> int | None:
@@ -204,8 +228,10 @@ class LocalContainerExecutor(LocalProcessExecutor):
         run.cpu_s = container.cpu_s  # the container's process, not the podman client's
         if run.status is None and run.proc.returncode == OOM_EXIT and self._out_of_memory(container, run):
             run.status = "memory"
-            run.error = (f"exceeded memory_mb={container.memory_mb}: killed by the kernel's out-of-memory killer "
-                         f"(podman --memory {container.memory_mb}m; peak resident {run.peak_kb / 1024:.0f} MB)")
+            run.error = (
+                f"exceeded memory_mb={container.memory_mb}: killed by the kernel's out-of-memory killer "
+                f"(podman --memory {container.memory_mb}m; peak resident {run.peak_kb / 1024:.0f} MB)"
+            )
         subprocess.run([self.podman, "rm", "--force", container.name], capture_output=True)
         container.pidfile.unlink(missing_ok=True)
 
@@ -214,8 +240,9 @@ class LocalContainerExecutor(LocalProcessExecutor):
         engine does not always notice the kernel's OOM kill: podman 4.3 on cgroup v1 does not)."""
         if container.limit_hit or run.peak_kb >= OOM_NEAR_LIMIT * container.memory_mb * 1024:
             return True
-        inspect = subprocess.run([self.podman, "inspect", "--format", "{{.State.OOMKilled}}", container.name],
-                                 capture_output=True, text=True)
+        inspect = subprocess.run(
+            [self.podman, "inspect", "--format", "{{.State.OOMKilled}}", container.name], capture_output=True, text=True
+        )
         return inspect.stdout.strip() == "true"
 
     def _kill(self, run: _Running, status: str, error: str) -> None:
@@ -230,8 +257,11 @@ class LocalContainerExecutor(LocalProcessExecutor):
         # it): the engine stops the container itself (SIGTERM, then SIGKILL after the grace).
         container = self.containers.get(run.inv.id)
         if container is not None:
-            subprocess.Popen([self.podman, "stop", "--time", f"{STOP_GRACE_S:.0f}", container.name],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.Popen(
+                [self.podman, "stop", "--time", f"{STOP_GRACE_S:.0f}", container.name],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         super()._terminate(run)
 
     def stop(self) -> None:

@@ -67,15 +67,17 @@ def run_tune_stage(node: FunctionNode, run: StageRun) -> None:
     best = max(scored, key=lambda t: (t.status == "ok", t.validation_accuracy or 0.0, -t.index))
     stage.best = best.values
     open_object_store(run.stores["object_store"]).put(
-        best_config_key(node.stage), json.dumps({"values": best.values, "trial": best.index}).encode())
+        best_config_key(node.stage), json.dumps({"values": best.values, "trial": best.index}).encode()
+    )
     default = stage.trials[0]
     metrics: dict[str, Any] = {
-        "trials": len(stage.trials), "best_trial": best.index,
+        "trials": len(stage.trials),
+        "best_trial": best.index,
         "best_validation_accuracy": best.validation_accuracy,
         "stopped_early": sum(t.status == "stopped" for t in stage.trials),
         "failed_trials": sum(t.status == "failed" for t in stage.trials),
         **trials.saving(),
-    }  # fmt: skip
+    }
     if default.validation_accuracy is not None:
         metrics["default_validation_accuracy"] = default.validation_accuracy
     finish_stage(stage, run, metrics, trials.histories.get(best.index, []))
@@ -111,9 +113,18 @@ class _Trials:
         done = len(self.records)
         stopped = sum(t.status == "stopped" for t in self.records)
         phase = f"trial {done}/{self.total} done, {self.running} running, {stopped} stopped early"
-        self.run_.reporter.progress(self.node.stage, invocation, {
-            "phase": phase + (f"; {detail}" if detail else ""), "unit": "trials", "done": done, "total": self.total,
-            "running": self.running, "stopped": stopped})  # fmt: skip
+        self.run_.reporter.progress(
+            self.node.stage,
+            invocation,
+            {
+                "phase": phase + (f"; {detail}" if detail else ""),
+                "unit": "trials",
+                "done": done,
+                "total": self.total,
+                "running": self.running,
+                "stopped": stopped,
+            },
+        )
 
     def run(self, config: Config) -> TrialRecord:
         with self.lock:
@@ -145,9 +156,14 @@ class _Trials:
         while True:  # restarts after crashes resume from the trial's checkpoint; links chain at the time limit
             suffix = invocation_suffix(attempt, link)
             invocation = Invocation(
-                id=f"{self.node.stage}.trial-{index}{suffix}", stage=self.node.stage, function=self.node.function,
-                worker=index, event=event, attempt=attempt, link=link,
-            )  # fmt: skip
+                id=f"{self.node.stage}.trial-{index}{suffix}",
+                stage=self.node.stage,
+                function=self.node.function,
+                worker=index,
+                event=event,
+                attempt=attempt,
+                link=link,
+            )
             outcome = self.run_.executor.run_group([invocation], self.limits, on_progress)[0]
             with self.lock:
                 record_outcomes(self.run_.record.stages[self.node.stage], self.run_.record, [outcome])
@@ -165,12 +181,16 @@ class _Trials:
         last = history[-1] if history else {}
         status = "failed" if outcome.record.status != "ok" else ("stopped" if result.get("stopped_early") else "ok")
         trial = TrialRecord(
-            index=index, values=config, status=status, epochs=len(history),
+            index=index,
+            values=config,
+            status=status,
+            epochs=len(history),
             validation_accuracy=last.get("validation_accuracy") if status != "failed" else None,
             validation_loss=last.get("validation_loss") if status != "failed" else None,
-            wall_s=time.monotonic() - started, invocation=outcome.record.id,
+            wall_s=time.monotonic() - started,
+            invocation=outcome.record.id,
             error=outcome.record.error if status == "failed" else None,
-        )  # fmt: skip
+        )
         with self.lock:
             self.records.append(trial)
             self.histories[index] = history
@@ -194,5 +214,6 @@ class _Trials:
         metrics = {"early_stopping_saved_trial_epochs": sum(saved.values())}
         if every_gap:
             metrics["early_stopping_saved_s_modelled"] = sum(
-                n * statistics.fmean(gaps.get(index) or every_gap) for index, n in saved.items())
+                n * statistics.fmean(gaps.get(index) or every_gap) for index, n in saved.items()
+            )
         return metrics

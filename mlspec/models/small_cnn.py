@@ -11,13 +11,20 @@ from torch import nn
 
 def _network(classes: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(128 * 4 * 4, 256), nn.ReLU(),
+        nn.Linear(128 * 4 * 4, 256),
+        nn.ReLU(),
         nn.Linear(256, classes),
-    )  # fmt: skip
+    )
 
 
 class SmallCNN:

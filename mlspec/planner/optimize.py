@@ -77,8 +77,11 @@ class PlanObjective:
         return worst
 
     def describe(self) -> str:
-        what = {"cost": "minimise cost", "time": "minimise time",
-                "mix": f"minimise cost + ${self.usd_per_hour:g}/h x time"}[self.minimize]
+        what = {
+            "cost": "minimise cost",
+            "time": "minimise time",
+            "mix": f"minimise cost + ${self.usd_per_hour:g}/h x time",
+        }[self.minimize]
         limits = []
         if self.deadline_s is not None:
             limits.append(f"deadline {self.deadline_s:g} s")
@@ -87,8 +90,13 @@ class PlanObjective:
         return what + (f" subject to {' and '.join(limits)}" if limits else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"minimize": self.minimize, "deadline_s": self.deadline_s, "budget_usd": self.budget_usd,
-                "usd_per_hour": self.usd_per_hour, "description": self.describe()}
+        return {
+            "minimize": self.minimize,
+            "deadline_s": self.deadline_s,
+            "budget_usd": self.budget_usd,
+            "usd_per_hour": self.usd_per_hour,
+            "description": self.describe(),
+        }
 
 
 # ---------------------------------------------------------------- evaluating points
@@ -111,8 +119,16 @@ class StageEvaluator:
         found = self.results.get(index)
         if found is None:
             c = self.space.candidates[index]
-            found = estimate_stage(self.space.usage, c.offering, c.memory_mb, c.workers, c.requested_vcpu,
-                                   self.pattern, 0.0, self.free_tier)
+            found = estimate_stage(
+                self.space.usage,
+                c.offering,
+                c.memory_mb,
+                c.workers,
+                c.requested_vcpu,
+                self.pattern,
+                0.0,
+                self.free_tier,
+            )
             self.results[index] = found
         return found
 
@@ -173,8 +189,13 @@ class PipelinePlan:
 class Combiner:
     """Exact pipeline combination of evaluated stage points (see the module docstring)."""
 
-    def __init__(self, stages: Sequence[str], producers: dict[str, tuple[str, ...]],
-                 read_gb: dict[str, float], egress_price: Callable[[str], float]) -> None:
+    def __init__(
+        self,
+        stages: Sequence[str],
+        producers: dict[str, tuple[str, ...]],
+        read_gb: dict[str, float],
+        egress_price: Callable[[str], float],
+    ) -> None:
         self.stages = list(stages)
         self.producers = producers
         self.read_gb = read_gb
@@ -182,7 +203,7 @@ class Combiner:
         # after stage k, the earlier stages some later stage still reads from
         self.live: list[tuple[str, ...]] = []
         for k in range(len(self.stages)):
-            later = {p for s in self.stages[k + 1:] for p in producers.get(s, ())}
+            later = {p for s in self.stages[k + 1 :] for p in producers.get(s, ())}
             self.live.append(tuple(s for s in self.stages[: k + 1] if s in later))
 
     def egress(self, stage: str, cloud: str, clouds: dict[str, str]) -> tuple[float, float, str | None]:
@@ -193,8 +214,9 @@ class Combiner:
         gb = self.read_gb.get(stage, 0.0)
         return gb, gb * self.egress_price(away[0]), away[0]
 
-    def fronts(self, points: dict[str, dict[int, StageEstimate]], spaces: dict[str, StageSpace],
-               only: str | None = None) -> list[tuple[dict[str, str], _Front]]:
+    def fronts(
+        self, points: dict[str, dict[int, StageEstimate]], spaces: dict[str, StageSpace], only: str | None = None
+    ) -> list[tuple[dict[str, str], _Front]]:
         """Pareto fronts of whole-pipeline plans over `points`, one per state of live clouds."""
         states: dict[tuple[str, ...], tuple[dict[str, str], _Front]] = {
             (): ({}, _Front(np.zeros(1), np.zeros(1), [()]))
@@ -236,8 +258,9 @@ class Combiner:
                 states[key] = (parts[0][0], _Front(tt[keep], cc[keep], [picks[j] for j in keep]))
         return list(states.values())
 
-    def plan(self, picks: tuple[int, ...], points: dict[str, dict[int, StageEstimate]],
-             spaces: dict[str, StageSpace]) -> PipelinePlan:
+    def plan(
+        self, picks: tuple[int, ...], points: dict[str, dict[int, StageEstimate]], spaces: dict[str, StageSpace]
+    ) -> PipelinePlan:
         clouds: dict[str, str] = {}
         out = []
         for stage, i in zip(self.stages, picks, strict=True):
@@ -255,8 +278,13 @@ class Choice:
     message: str | None
 
 
-def choose(objective: PlanObjective, fronts: list[tuple[dict[str, str], _Front]], combiner: Combiner,
-           points: dict[str, dict[int, StageEstimate]], spaces: dict[str, StageSpace]) -> Choice | None:
+def choose(
+    objective: PlanObjective,
+    fronts: list[tuple[dict[str, str], _Front]],
+    combiner: Combiner,
+    points: dict[str, dict[int, StageEstimate]],
+    spaces: dict[str, StageSpace],
+) -> Choice | None:
     """The best plan on the fronts; when none meets the constraints, the nearest feasible one."""
     if not fronts:
         return None
@@ -276,15 +304,18 @@ def choose(objective: PlanObjective, fronts: list[tuple[dict[str, str], _Front]]
     if objective.deadline_s is not None:
         needs.append(f"a deadline of {plan.time_s:.1f} s")
         if t.min() > objective.deadline_s:
-            parts.append(f"the deadline of {objective.deadline_s:g} s cannot be met: the fastest plan takes "
-                         f"{t.min():.1f} s (modelled)")
+            parts.append(
+                f"the deadline of {objective.deadline_s:g} s cannot be met: the fastest plan takes "
+                f"{t.min():.1f} s (modelled)"
+            )
         elif plan.time_s > objective.deadline_s:
             parts.append(f"the deadline of {objective.deadline_s:g} s cannot be met within the budget")
     if objective.budget_usd is not None:
         needs.append(f"a budget of ${plan.cost_usd:.4g}")
         if c.min() > objective.budget_usd:
-            parts.append(f"the budget of ${objective.budget_usd:g} is below the cheapest plan's "
-                         f"${c.min():.4g} (modelled)")
+            parts.append(
+                f"the budget of ${objective.budget_usd:g} is below the cheapest plan's ${c.min():.4g} (modelled)"
+            )
         elif plan.cost_usd > objective.budget_usd:
             parts.append(f"the budget of ${objective.budget_usd:g} is not enough within the deadline")
     message = "; ".join(parts) + f". Nearest feasible plan shown (it needs {' and '.join(needs)})"
@@ -294,8 +325,9 @@ def choose(objective: PlanObjective, fronts: list[tuple[dict[str, str], _Front]]
 # ---------------------------------------------------------------- the optimisers
 
 
-def grid_search(evaluator: StageEvaluator, share: tuple[float | None, float | None], objective: PlanObjective,
-                seed: int = 0) -> None:
+def grid_search(
+    evaluator: StageEvaluator, share: tuple[float | None, float | None], objective: PlanObjective, seed: int = 0
+) -> None:
     """Evaluate every point of the stage's space (the ground truth)."""
     for i in range(len(evaluator.space.candidates)):
         evaluator(i)
@@ -340,8 +372,13 @@ def _stage_score(objective: PlanObjective, share: tuple[float | None, float | No
     return base + penalty
 
 
-def bayes_search(evaluator: StageEvaluator, share: tuple[float | None, float | None], objective: PlanObjective,
-                 seed: int = 0, settings: BayesSettings | None = None) -> None:
+def bayes_search(
+    evaluator: StageEvaluator,
+    share: tuple[float | None, float | None],
+    objective: PlanObjective,
+    seed: int = 0,
+    settings: BayesSettings | None = None,
+) -> None:
     """Gaussian process (scikit-learn) + expected improvement over the stage's finite set of points."""
     from threadpoolctl import threadpool_limits
 
@@ -350,8 +387,13 @@ def bayes_search(evaluator: StageEvaluator, share: tuple[float | None, float | N
         _bayes_search(evaluator, share, objective, seed, settings)
 
 
-def _bayes_search(evaluator: StageEvaluator, share: tuple[float | None, float | None], objective: PlanObjective,
-                  seed: int, settings: BayesSettings | None) -> None:
+def _bayes_search(
+    evaluator: StageEvaluator,
+    share: tuple[float | None, float | None],
+    objective: PlanObjective,
+    seed: int,
+    settings: BayesSettings | None,
+) -> None:
     import warnings
 
     from scipy.stats import norm
@@ -384,13 +426,15 @@ def _bayes_search(evaluator: StageEvaluator, share: tuple[float | None, float | 
     evaluated = np.zeros(n, dtype=bool)
     evaluated[chosen] = True
     dims = x_all.shape[1]
-    kernel: Any = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(dims), (1e-2, 1e2), nu=2.5) \
-        + WhiteKernel(1e-4, (1e-8, 1e-1))
+    kernel: Any = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(dims), (1e-2, 1e2), nu=2.5) + WhiteKernel(
+        1e-4, (1e-8, 1e-1)
+    )
     fits = 0
     while len(chosen) < budget:
         optimise = fits % s.refit_every == 0
-        gp = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed,
-                                      optimizer="fmin_l_bfgs_b" if optimise else None)
+        gp = GaussianProcessRegressor(
+            kernel=kernel, normalize_y=True, random_state=seed, optimizer="fmin_l_bfgs_b" if optimise else None
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gp.fit(x_all[chosen], np.array(y))
@@ -436,9 +480,16 @@ class OptimizeResult:
         return sum(self.grid_sizes.values())
 
 
-def optimize(spaces: dict[str, StageSpace], combiner: Combiner, objective: PlanObjective,
-             optimizer: OptimizerName = "grid", seed: int = 0, pattern: Pattern = "allreduce",
-             free_tier: bool = False, bayes: BayesSettings | None = None) -> OptimizeResult:
+def optimize(
+    spaces: dict[str, StageSpace],
+    combiner: Combiner,
+    objective: PlanObjective,
+    optimizer: OptimizerName = "grid",
+    seed: int = 0,
+    pattern: Pattern = "allreduce",
+    free_tier: bool = False,
+    bayes: BayesSettings | None = None,
+) -> OptimizeResult:
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {optimizer!r}; choose grid or bayes")
     started = time.perf_counter()
@@ -449,8 +500,10 @@ def optimize(spaces: dict[str, StageSpace], combiner: Combiner, objective: PlanO
     for k, stage in enumerate(combiner.stages):
         space = spaces[stage]
         weight = max(space.usage.cpu_s, 1e-6) / total_cpu
-        share = (objective.deadline_s * weight if objective.deadline_s is not None else None,
-                 objective.budget_usd * weight if objective.budget_usd is not None else None)
+        share = (
+            objective.deadline_s * weight if objective.deadline_s is not None else None,
+            objective.budget_usd * weight if objective.budget_usd is not None else None,
+        )
         shares[stage] = share
         evaluator = StageEvaluator(space, pattern, free_tier)
         if optimizer == "bayes":
@@ -468,11 +521,15 @@ def optimize(spaces: dict[str, StageSpace], combiner: Combiner, objective: PlanO
         for o in space.offerings:
             offerings.setdefault(o.id, o)
     alternatives = {
-        oid: choose(objective, combiner.fronts(points, spaces, only=oid), combiner, points, spaces)
-        for oid in offerings
+        oid: choose(objective, combiner.fronts(points, spaces, only=oid), combiner, points, spaces) for oid in offerings
     }
     return OptimizeResult(
-        optimizer=optimizer, choice=choice, points=points, evaluations=evaluations,
-        grid_sizes={s: len(spaces[s].candidates) for s in combiner.stages}, alternatives=alternatives,
-        elapsed_s=time.perf_counter() - started, shares=shares,
-    )  # fmt: skip
+        optimizer=optimizer,
+        choice=choice,
+        points=points,
+        evaluations=evaluations,
+        grid_sizes={s: len(spaces[s].candidates) for s in combiner.stages},
+        alternatives=alternatives,
+        elapsed_s=time.perf_counter() - started,
+        shares=shares,
+    )

@@ -30,9 +30,13 @@ from mlspec.spec.models import Pipeline
 from mlspec.wording import plural
 
 LABELS = {
-    "memory_mb": "setting", "workers": "setting", "vcpu": "assumed (catalog)",
-    "time_s": "modelled", "cost_usd": "modelled", "egress_usd": "modelled",
-}  # fmt: skip
+    "memory_mb": "setting",
+    "workers": "setting",
+    "vcpu": "assumed (catalog)",
+    "time_s": "modelled",
+    "cost_usd": "modelled",
+    "egress_usd": "modelled",
+}
 
 
 @dataclass(frozen=True)
@@ -74,15 +78,19 @@ class PlanResult:
         if not choice.feasible:
             head = "nearest feasible placement (the objective cannot be met)"
         elif self.objective.minimize == "cost":
-            head = "least pipeline cost" + (f" within the {self.objective.deadline_s:g} s deadline"
-                                            if self.objective.deadline_s is not None else "")
+            head = "least pipeline cost" + (
+                f" within the {self.objective.deadline_s:g} s deadline" if self.objective.deadline_s is not None else ""
+            )
         elif self.objective.minimize == "time":
-            head = "least pipeline time" + (f" within the ${self.objective.budget_usd:g} budget"
-                                            if self.objective.budget_usd is not None else "")
+            head = "least pipeline time" + (
+                f" within the ${self.objective.budget_usd:g} budget" if self.objective.budget_usd is not None else ""
+            )
         else:
             head = f"least cost + ${self.objective.usd_per_hour:g}/h x time"
-        parts = [head, f"{plural(e.workers, 'worker')} x {plural(e.chained + 1, 'invocation')}: "
-                       f"compute {e.compute_s:.1f} s"]
+        parts = [
+            head,
+            f"{plural(e.workers, 'worker')} x {plural(e.chained + 1, 'invocation')}: compute {e.compute_s:.1f} s",
+        ]
         if e.sync_s:
             parts[-1] += f" + sync {e.sync_s:.1f} s ({plural(e.sync_rounds, f'{e.pattern} round')})"
         parts[-1] += f" + cold starts {e.cold_start_s:.1f} s"
@@ -97,20 +105,33 @@ class PlanResult:
     def stage_dict(self, ps: PlanStage, plan: PipelinePlan, choice: Choice) -> dict[str, Any]:
         o = ps.candidate.offering
         return {
-            "stage": ps.stage, "platform": o.id, "provider": o.provider_key, "offering": o.key,
-            "memory_mb": ps.candidate.memory_mb, "vcpu": ps.estimate.vcpu, "workers": ps.estimate.workers,
-            "time_s": ps.time_s, "cost_usd": ps.cost_usd, "egress_gb": ps.egress_gb, "egress_usd": ps.egress_usd,
-            "labels": LABELS, "why": self.why(ps, plan, choice), "estimate": ps.estimate.to_dict(),
-        }  # fmt: skip
+            "stage": ps.stage,
+            "platform": o.id,
+            "provider": o.provider_key,
+            "offering": o.key,
+            "memory_mb": ps.candidate.memory_mb,
+            "vcpu": ps.estimate.vcpu,
+            "workers": ps.estimate.workers,
+            "time_s": ps.time_s,
+            "cost_usd": ps.cost_usd,
+            "egress_gb": ps.egress_gb,
+            "egress_usd": ps.egress_usd,
+            "labels": LABELS,
+            "why": self.why(ps, plan, choice),
+            "estimate": ps.estimate.to_dict(),
+        }
 
     def plan_dict(self, choice: Choice) -> dict[str, Any]:
         plan = choice.plan
         return {
-            "feasible": choice.feasible, "message": choice.message,
-            "time_s": plan.time_s, "cost_usd": plan.cost_usd, "objective_value": self.objective_value(plan),
+            "feasible": choice.feasible,
+            "message": choice.message,
+            "time_s": plan.time_s,
+            "cost_usd": plan.cost_usd,
+            "objective_value": self.objective_value(plan),
             "labels": {"time_s": "modelled", "cost_usd": "modelled"},
             "stages": [self.stage_dict(ps, plan, choice) for ps in plan.stages],
-        }  # fmt: skip
+        }
 
     def objective_value(self, plan: PipelinePlan) -> float:
         return float(self.objective.value(plan.time_s, plan.cost_usd))
@@ -129,19 +150,28 @@ class PlanResult:
                 for oid, c in r.alternatives.items()
             },
             "evaluations": {
-                "total": r.total_evaluations, "per_stage": r.evaluations, "grid_size": r.grid_size,
-                "grid_per_stage": r.grid_sizes, "fraction_of_grid": r.total_evaluations / max(r.grid_size, 1),
+                "total": r.total_evaluations,
+                "per_stage": r.evaluations,
+                "grid_size": r.grid_size,
+                "grid_per_stage": r.grid_sizes,
+                "fraction_of_grid": r.total_evaluations / max(r.grid_size, 1),
             },
             "elapsed_s": r.elapsed_s,
-            "options": {"all_platforms": self.options.all_platforms, "include_local": self.options.include_local,
-                        "memory_sizes": self.options.memory_sizes, "max_workers": self.options.max_workers,
-                        "pattern": self.options.pattern, "free_tier": self.options.free_tier,
-                        "seed": self.options.seed},
-        }  # fmt: skip
+            "options": {
+                "all_platforms": self.options.all_platforms,
+                "include_local": self.options.include_local,
+                "memory_sizes": self.options.memory_sizes,
+                "max_workers": self.options.max_workers,
+                "pattern": self.options.pattern,
+                "free_tier": self.options.free_tier,
+                "seed": self.options.seed,
+            },
+        }
 
 
-def build_spaces(pipeline: Pipeline, usages: dict[str, StageUsage], offerings: tuple[Offering, ...],
-                 options: PlanOptions) -> dict[str, StageSpace]:
+def build_spaces(
+    pipeline: Pipeline, usages: dict[str, StageUsage], offerings: tuple[Offering, ...], options: PlanOptions
+) -> dict[str, StageSpace]:
     return {
         name: stage_space(pipeline, name, usages[name], offerings, options.memory_sizes, options.max_workers)
         for name in pipeline.stage_order()
@@ -156,9 +186,14 @@ def build_combiner(pipeline: Pipeline, usages: dict[str, StageUsage], offerings:
     return Combiner([n.stage for n in functions.nodes], producers, read_gb, lambda cloud: egress.get(cloud, 0.0))
 
 
-def plan(pipeline: Pipeline, usages: dict[str, StageUsage], explanations: dict[str, str] | None = None,
-         options: PlanOptions | None = None, objective: PlanObjective | None = None,
-         usage_source: str = "given usage") -> PlanResult:
+def plan(
+    pipeline: Pipeline,
+    usages: dict[str, StageUsage],
+    explanations: dict[str, str] | None = None,
+    options: PlanOptions | None = None,
+    objective: PlanObjective | None = None,
+    usage_source: str = "given usage",
+) -> PlanResult:
     """Place every stage of `pipeline` given its measured `usages` (already scaled to the spec)."""
     from mlspec.planner.space import candidate_offerings
 

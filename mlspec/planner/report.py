@@ -38,15 +38,29 @@ def render(result: PlanResult, console: Any, explain: bool = False) -> None:
     console.print(considered(result))
     title = f"plan for {data['pipeline']} ({data['optimizer']}; usage from {data['usage_source']})"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for header, justify in (("stage", "left"), ("platform", "left"), ("memory MB\nsetting", "right"),
-                            ("vCPU\nassumed", "right"), ("workers\nsetting", "right"),
-                            ("time s\nmodelled", "right"), ("cost $\nmodelled", "right")):
+    for header, justify in (
+        ("stage", "left"),
+        ("platform", "left"),
+        ("memory MB\nsetting", "right"),
+        ("vCPU\nassumed", "right"),
+        ("workers\nsetting", "right"),
+        ("time s\nmodelled", "right"),
+        ("cost $\nmodelled", "right"),
+    ):
         # on a narrow terminal only the platform folds: a stage stays one line as long as it can
         table.add_column(header, justify=justify, overflow="fold", no_wrap=header != "platform")  # type: ignore[arg-type]
     stages = chosen["stages"]
     for i, s in enumerate(stages):
-        table.add_row(s["stage"], s["platform"], str(s["memory_mb"]), f"{s['vcpu']:.2f}", str(s["workers"]),
-                      f"{s['time_s']:.1f}", f"{s['cost_usd']:.5f}", end_section=i == len(stages) - 1)
+        table.add_row(
+            s["stage"],
+            s["platform"],
+            str(s["memory_mb"]),
+            f"{s['vcpu']:.2f}",
+            str(s["workers"]),
+            f"{s['time_s']:.1f}",
+            f"{s['cost_usd']:.5f}",
+            end_section=i == len(stages) - 1,
+        )
     table.add_row("total", "", "", "", "", f"{chosen['time_s']:.1f}", f"{chosen['cost_usd']:.5f}")
     console.print(table)
     if explain:
@@ -54,10 +68,19 @@ def render(result: PlanResult, console: Any, explain: bool = False) -> None:
         for s in stages:
             console.print(f"  {s['stage']}: {s['why']}", highlight=False)
 
-    alt = Table(title="alternatives: the best plan with every stage on one platform", title_justify="left",
-                box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for header, justify in (("platform", "left"), ("time s\nmodelled", "right"), ("cost $\nmodelled", "right"),
-                            ("meets\nobjective", "left")):
+    alt = Table(
+        title="alternatives: the best plan with every stage on one platform",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for header, justify in (
+        ("platform", "left"),
+        ("time s\nmodelled", "right"),
+        ("cost $\nmodelled", "right"),
+        ("meets\nobjective", "left"),
+    ):
         alt.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     if explain:
         alt.add_column("placement", overflow="fold")
@@ -73,8 +96,12 @@ def render(result: PlanResult, console: Any, explain: bool = False) -> None:
 
     ev = data["evaluations"]
     met = "met" if chosen["feasible"] else "NOT met"
-    console.print(f"objective: {data['objective']['description']} — {met}; "
-                  f"pipeline {chosen['time_s']:.1f} s, ${chosen['cost_usd']:.5f} (modelled)")
-    console.print(f"evaluations: {ev['total']} of a {ev['grid_size']}-point grid "
-                  f"({100 * ev['fraction_of_grid']:.1f} %) in {data['elapsed_s']:.2f} s"
-                  + ("" if explain else "; --explain gives the reasons"))
+    console.print(
+        f"objective: {data['objective']['description']} — {met}; "
+        f"pipeline {chosen['time_s']:.1f} s, ${chosen['cost_usd']:.5f} (modelled)"
+    )
+    console.print(
+        f"evaluations: {ev['total']} of a {ev['grid_size']}-point grid "
+        f"({100 * ev['fraction_of_grid']:.1f} %) in {data['elapsed_s']:.2f} s"
+        + ("" if explain else "; --explain gives the reasons")
+    )

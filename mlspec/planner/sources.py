@@ -34,8 +34,11 @@ class UsageSource:
     explanations: dict[str, str]  # per stage: where its figures come from and how they were scaled
 
     def describe(self) -> str:
-        return {"run": f"run {self.run_id} (--from-run)", "profile": f"profiling run {self.run_id} (--profile)",
-                "latest run": f"latest successful run {self.run_id}"}.get(self.kind, self.run_id)
+        return {
+            "run": f"run {self.run_id} (--from-run)",
+            "profile": f"profiling run {self.run_id} (--profile)",
+            "latest run": f"latest successful run {self.run_id}",
+        }.get(self.kind, self.run_id)
 
 
 def _train_examples(pipeline: Pipeline, dataset: str, measured: int | None, then: dict[str, Any]) -> int | None:
@@ -57,8 +60,9 @@ def _train_examples(pipeline: Pipeline, dataset: str, measured: int | None, then
     return min(full, now.max_train) if now.max_train else full
 
 
-def scale_usage(record: RunRecord, pipeline: Pipeline, usages: dict[str, StageUsage]) -> tuple[
-        dict[str, StageUsage], dict[str, str]]:  # fmt: skip
+def scale_usage(
+    record: RunRecord, pipeline: Pipeline, usages: dict[str, StageUsage]
+) -> tuple[dict[str, StageUsage], dict[str, str]]:
     """Scale usage measured in `record` to `pipeline`: work by epochs x training examples, sync rounds
     by epochs x steps per epoch (and by worker count in the time model when sync is every N steps)."""
     spec_then: dict[str, Any] = record.spec or {}
@@ -71,16 +75,17 @@ def scale_usage(record: RunRecord, pipeline: Pipeline, usages: dict[str, StageUs
         u = usages[name]
         then = stages_then.get(name) or {}
         dataset = pipeline.dataset_of(name)
-        prep = name if isinstance(stage, PreprocessStage) else (
-            stage.data if isinstance(stage, TrainStage) else None)
+        prep = name if isinstance(stage, PreprocessStage) else (stage.data if isinstance(stage, TrainStage) else None)
         measured_ex: int | None = None
         if prep is not None and prep in record.stages:
             value = record.stages[prep].metrics.get("train_examples")
             measured_ex = int(value) if value else None
         now_ex = _train_examples(pipeline, dataset, measured_ex, datasets_then.get(dataset) or {})
         ex_ratio = now_ex / measured_ex if (prep is not None and measured_ex and now_ex) else 1.0
-        base = (f"measured in run {record.run_id} ({record.target}, {plural(u.workers, 'worker')}): "
-                f"{u.cpu_s:.1f} CPU-s, peak {u.peak_rss_mb:.0f} MB")
+        base = (
+            f"measured in run {record.run_id} ({record.target}, {plural(u.workers, 'worker')}): "
+            f"{u.cpu_s:.1f} CPU-s, peak {u.peak_rss_mb:.0f} MB"
+        )
         if isinstance(stage, TrainStage):
             epochs_then = int(then.get("epochs") or stage.epochs)
             e_ratio = stage.epochs / epochs_then
@@ -95,23 +100,35 @@ def scale_usage(record: RunRecord, pipeline: Pipeline, usages: dict[str, StageUs
                 steps = max(1, (now_ex or 0) // max(1, u.workers * stage.batch_size))
                 rounds = max(1, stage.epochs * steps // sync_now)
             out[name] = replace(
-                u, cpu_s=u.cpu_s * work, wall_s_per_invocation=u.wall_s_per_invocation * work,
+                u,
+                cpu_s=u.cpu_s * work,
+                wall_s_per_invocation=u.wall_s_per_invocation * work,
                 object_bytes=int(u.object_bytes * ex_ratio),
-                object_bytes_read=int(u.bytes_read * ex_ratio), object_bytes_written=u.bytes_written,
-                sync_rounds=rounds, param_bytes=int(u.param_bytes * (rounds / u.sync_rounds if u.sync_rounds else 1)),
+                object_bytes_read=int(u.bytes_read * ex_ratio),
+                object_bytes_written=u.bytes_written,
+                sync_rounds=rounds,
+                param_bytes=int(u.param_bytes * (rounds / u.sync_rounds if u.sync_rounds else 1)),
                 rounds_scale_with_workers=bool(sync_now),
-            )  # fmt: skip
-            notes[name] = (f"{base}; scaled x{work:.3g} = epochs {stage.epochs}/{epochs_then} x training examples "
-                           f"{now_ex or '?'}/{measured_ex or '?'}; sync rounds {u.sync_rounds} -> {rounds} per "
-                           f"worker at {plural(u.workers, 'worker')}"
-                           + (", fewer per worker as workers grow (every "
-                              f"{plural(sync_now, 'step')})" if sync_now else ", once per epoch whatever the workers"))
+            )
+            notes[name] = (
+                f"{base}; scaled x{work:.3g} = epochs {stage.epochs}/{epochs_then} x training examples "
+                f"{now_ex or '?'}/{measured_ex or '?'}; sync rounds {u.sync_rounds} -> {rounds} per "
+                f"worker at {plural(u.workers, 'worker')}"
+                + (
+                    f", fewer per worker as workers grow (every {plural(sync_now, 'step')})"
+                    if sync_now
+                    else ", once per epoch whatever the workers"
+                )
+            )
         elif isinstance(stage, PreprocessStage):
             out[name] = replace(
-                u, cpu_s=u.cpu_s * ex_ratio, wall_s_per_invocation=u.wall_s_per_invocation * ex_ratio,
-                object_bytes=int(u.object_bytes * ex_ratio), object_bytes_read=int(u.bytes_read * ex_ratio),
+                u,
+                cpu_s=u.cpu_s * ex_ratio,
+                wall_s_per_invocation=u.wall_s_per_invocation * ex_ratio,
+                object_bytes=int(u.object_bytes * ex_ratio),
+                object_bytes_read=int(u.bytes_read * ex_ratio),
                 object_bytes_written=int(u.bytes_written * ex_ratio),
-            )  # fmt: skip
+            )
             notes[name] = f"{base}; scaled x{ex_ratio:.3g} = training examples {now_ex or '?'}/{measured_ex or '?'}"
         else:
             out[name] = u
@@ -129,15 +146,20 @@ def _from_record(kind: str, record: RunRecord, pipeline: Pipeline) -> UsageSourc
             parts.append(f"no successful measurement of {plural(len(missing), 'stage')} ({', '.join(missing)})")
         if wrong:
             parts.append(f"{plural(len(wrong), 'stage')} of another kind there ({', '.join(wrong)})")
-        raise UsageError(f"run {record.run_id} cannot be used to plan {pipeline.name!r}: {'; '.join(parts)}. "
-                         "Run `mlspec run SPEC` first or pass --profile")
+        raise UsageError(
+            f"run {record.run_id} cannot be used to plan {pipeline.name!r}: {'; '.join(parts)}. "
+            "Run `mlspec run SPEC` first or pass --profile"
+        )
     usages, notes = scale_usage(record, pipeline, measured)
     return UsageSource(kind, record.run_id, usages, notes)
 
 
 def latest_run(runs_dir: Path, name: str) -> RunRecord | None:
-    good = [e.record for e in list_runs(runs_dir) if e.record is not None and e.record.name == name
-            and e.record.status == "succeeded"]
+    good = [
+        e.record
+        for e in list_runs(runs_dir)
+        if e.record is not None and e.record.name == name and e.record.status == "succeeded"
+    ]
     return good[-1] if good else None
 
 
@@ -167,12 +189,19 @@ def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
     run_dir = new_run_dir(runs_dir, pipeline)
     executor = LocalProcessExecutor(run_dir.logs, target="local")
-    return run_pipeline(pipeline, str(spec_path), extra, executor, run_dir, SilentReporter(), limits, "local",
-                        purpose="profile")
+    return run_pipeline(
+        pipeline, str(spec_path), extra, executor, run_dir, SilentReporter(), limits, "local", purpose="profile"
+    )
 
 
-def resolve_usage(pipeline: Pipeline, runs_dir: Path, from_run: str | None = None, do_profile: bool = False,
-                  spec_path: Path | None = None, overrides: list[str] | None = None) -> UsageSource:
+def resolve_usage(
+    pipeline: Pipeline,
+    runs_dir: Path,
+    from_run: str | None = None,
+    do_profile: bool = False,
+    spec_path: Path | None = None,
+    overrides: list[str] | None = None,
+) -> UsageSource:
     if from_run is not None:
         entry = find_run(runs_dir, from_run)
         if entry.record is None:

@@ -27,9 +27,11 @@ from mlspec.providers.registry import all_offerings, get_offering
 from mlspec.spec.models import Pipeline, TargetBase, TrainStage
 
 MEMORY_HEADROOM: Fact[float] = assumed(
-    1.2, "mlspec assumption", "2026-11-23",
+    1.2,
+    "mlspec assumption",
+    "2026-11-23",
     "a function gets at least 1.2 x the peak RSS measured locally, so it is not killed for memory",
-)  # fmt: skip
+)
 DEFAULT_MEMORY_SIZES = 20
 DEFAULT_MAX_WORKERS = 64
 
@@ -144,9 +146,13 @@ def _workers_cap(offering: Offering, pipeline: Pipeline, max_workers: int) -> in
 
 
 def stage_space(
-    pipeline: Pipeline, stage: str, usage: StageUsage, offerings: tuple[Offering, ...],
-    memory_count: int = DEFAULT_MEMORY_SIZES, max_workers: int = DEFAULT_MAX_WORKERS,
-) -> StageSpace:  # fmt: skip
+    pipeline: Pipeline,
+    stage: str,
+    usage: StageUsage,
+    offerings: tuple[Offering, ...],
+    memory_count: int = DEFAULT_MEMORY_SIZES,
+    max_workers: int = DEFAULT_MAX_WORKERS,
+) -> StageSpace:
     spec = pipeline.stages[stage]
     need = usage.peak_rss_mb * MEMORY_HEADROOM.value
     pinned = spec.memory_mb
@@ -179,8 +185,12 @@ def stage_space(
     if not candidates:
         if pinned is not None:
             ranges = ", ".join(f"{o.id} {o.memory_min_mb.value}–{o.memory_max_mb.value}" for o in offerings)
-            raise UsageError(f"stages.{stage}.memory_mb: {pinned} MB is outside every candidate platform's "
-                             f"memory range ({ranges} MB)")
-        raise UsageError(f"stage {stage!r} needs about {need:.0f} MB (measured peak {usage.peak_rss_mb:.0f} MB "
-                         f"x {MEMORY_HEADROOM.value:g} headroom), more than any candidate platform offers")
+            raise UsageError(
+                f"stages.{stage}.memory_mb: {pinned} MB is outside every candidate platform's "
+                f"memory range ({ranges} MB)"
+            )
+        raise UsageError(
+            f"stage {stage!r} needs about {need:.0f} MB (measured peak {usage.peak_rss_mb:.0f} MB "
+            f"x {MEMORY_HEADROOM.value:g} headroom), more than any candidate platform offers"
+        )
     return StageSpace(stage, spec.kind, usage, tuple(used), tuple(candidates))

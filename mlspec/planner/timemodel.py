@@ -84,13 +84,24 @@ class StageEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "stage": self.stage, "offering": self.offering, "memory_mb": self.memory_mb, "vcpu": self.vcpu,
-            "workers": self.workers, "time_s": self.time_s, "compute_s": self.compute_s, "sync_s": self.sync_s,
-            "cold_start_s": self.cold_start_s, "invocations": self.invocations, "chained": self.chained,
-            "seconds_per_invocation": self.seconds_per_invocation, "cost_usd": self.cost_usd,
-            "cost": self.cost.to_dict(), "label": self.label,
-            "sync_rounds": self.sync_rounds, "pattern": self.pattern,
-        }  # fmt: skip
+            "stage": self.stage,
+            "offering": self.offering,
+            "memory_mb": self.memory_mb,
+            "vcpu": self.vcpu,
+            "workers": self.workers,
+            "time_s": self.time_s,
+            "compute_s": self.compute_s,
+            "sync_s": self.sync_s,
+            "cold_start_s": self.cold_start_s,
+            "invocations": self.invocations,
+            "chained": self.chained,
+            "seconds_per_invocation": self.seconds_per_invocation,
+            "cost_usd": self.cost_usd,
+            "cost": self.cost.to_dict(),
+            "label": self.label,
+            "sync_rounds": self.sync_rounds,
+            "pattern": self.pattern,
+        }
 
 
 def estimate_stage(
@@ -127,12 +138,30 @@ def estimate_stage(
     invocations = n * links
     requests = max(0, usage.object_requests) * (n / max(usage.workers, 1)) * links
     cost = price(
-        offering, memory_mb, per_invocation, invocations, vcpu=vcpu,
-        storage_requests={"get": int(requests)}, egress_gb=egress_gb, free_tier=free_tier, check_limits=False,
-    )  # fmt: skip
+        offering,
+        memory_mb,
+        per_invocation,
+        invocations,
+        vcpu=vcpu,
+        storage_requests={"get": int(requests)},
+        egress_gb=egress_gb,
+        free_tier=free_tier,
+        check_limits=False,
+    )
     return StageEstimate(
-        stage=usage.stage, offering=offering.id, memory_mb=memory_mb, vcpu=cpus, workers=n,
-        time_s=busy + links * cold, compute_s=compute, sync_s=sync, cold_start_s=links * cold,
-        invocations=invocations, chained=links - 1, seconds_per_invocation=per_invocation, cost=cost,
-        sync_rounds=rounds, pattern=pattern,
-    )  # fmt: skip
+        stage=usage.stage,
+        offering=offering.id,
+        memory_mb=memory_mb,
+        vcpu=cpus,
+        workers=n,
+        time_s=busy + links * cold,
+        compute_s=compute,
+        sync_s=sync,
+        cold_start_s=links * cold,
+        invocations=invocations,
+        chained=links - 1,
+        seconds_per_invocation=per_invocation,
+        cost=cost,
+        sync_rounds=rounds,
+        pattern=pattern,
+    )

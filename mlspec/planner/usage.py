@@ -61,7 +61,10 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
         cpu = [i.cpu_s if i.cpu_s is not None else i.wall_s for i in invs]
         peaks = [i.peak_rss_mb if i.peak_rss_mb is not None else float(i.memory_limit_mb) for i in invs]
         out[name] = StageUsage(
-            stage=name, kind=stage.kind, workers=stage.workers, invocations=n,
+            stage=name,
+            kind=stage.kind,
+            workers=stage.workers,
+            invocations=n,
             cpu_s=sum(cpu),
             wall_s_per_invocation=sum(i.wall_s for i in invs) / n,
             init_s_per_invocation=sum(i.init_s or 0.0 for i in invs) / n,
@@ -73,8 +76,9 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             sync_rounds=rounds,
             model_bytes=param_written // max(1, rounds * n) if rounds else 0,
             rounds_scale_with_workers=bool(stage_spec.get("sync_every_steps")),
-            object_bytes_read=read, object_bytes_written=written,
+            object_bytes_read=read,
+            object_bytes_written=written,
             cpu_s_reported=all(i.cpu_s is not None for i in invs),
             peak_rss_reported=all(i.peak_rss_mb is not None for i in invs),
-        )  # fmt: skip
+        )
     return out

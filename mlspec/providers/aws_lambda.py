@@ -42,12 +42,16 @@ UNROUNDED = (
 CLOUD = CloudServices(
     object_store="Amazon S3 Standard",
     put_per_1k_usd=assumed(
-        0.005, S3_PRICING, READ,
+        0.005,
+        S3_PRICING,
+        READ,
         "PUT/COPY/POST/LIST per 1,000 requests; the S3 pricing page renders rates client-side and the "
         "figure could not be read there or in a 3rd-party source: widely published list price, unconfirmed",
     ),
     get_per_1k_usd=assumed(
-        0.0004, S3_PRICING, READ,
+        0.0004,
+        S3_PRICING,
+        READ,
         "GET/SELECT per 1,000 requests; not readable on the page (client-side rates): unconfirmed",
     ),
     storage_per_gb_month_usd=third_party(0.023, S3_3P, READ, "S3 Standard, first 50 TB/month; unconfirmed"),
@@ -55,7 +59,9 @@ CLOUD = CloudServices(
         0.09, EGRESS_3P, READ, "data transfer out to the internet, first 10 TB/month; unconfirmed"
     ),
     egress_free_gb=third_party(
-        100.0, EGRESS_3P, READ,
+        100.0,
+        EGRESS_3P,
+        READ,
         "100 GB/month free across AWS services (also stated in a re:Post answer); unconfirmed",
     ),
 )
@@ -68,12 +74,16 @@ FREE = FreeTier(
 
 VCPU = ProportionalVcpu(
     mb_per_vcpu=official(
-        1769.0, MEMORY_DOC, READ,
+        1769.0,
+        MEMORY_DOC,
+        READ,
         "'At 1,769 MB, a function has the equivalent of one vCPU (one vCPU-second of credits per second)'; "
         "CPU scales linearly with memory, so 10,240 MB gives 10240/1769 = 5.79 vCPU of credits",
     ),
     max_vcpu=third_party(
-        6.0, VCPU_3P, READ,
+        6.0,
+        VCPU_3P,
+        READ,
         "AWS announced 'up to 6 vCPUs' at 10,240 MB (6 cores are visible from 8,846 MB on); the linear "
         "credit rule never reaches 6 (5.79 at the 10,240 MB maximum), so this cap never binds; unconfirmed",
     ),
@@ -95,7 +105,9 @@ def _offering(key: str, name: str, gb_s: float, gb_s_note: str) -> Offering:
         min_billed_ms=official(1, PRICING, READ, "no minimum beyond the 1 ms unit"),
         billed_memory_step_mb=official(1, PRICING, READ, "configured memory is billed as set (1 MB steps)"),
         mb_per_billed_gb=official(
-            1024, "https://aws.amazon.com/lambda/pricing/ (worked examples)", READ,
+            1024,
+            "https://aws.amazon.com/lambda/pricing/ (worked examples)",
+            READ,
             "AWS's examples compute GB-s as memory_MB / 1024 x seconds",
         ),
         memory_min_mb=official(128, MEMORY_DOC, READ),
@@ -110,14 +122,18 @@ def _offering(key: str, name: str, gb_s: float, gb_s_note: str) -> Offering:
         ),
         sync_response_limit_bytes=third_party(6 * MiB, LIMITS_3P, READ, "6 MB response; unconfirmed"),
         concurrency_limit=official(
-            1000, QUOTAS_DOC, READ,
+            1000,
+            QUOTAS_DOC,
+            READ,
             "default concurrent executions per region, can be raised; new accounts may start lower",
         ),
         image_size_limit_bytes=third_party(
             10 * 2**30, LIMITS_3P, READ, "container image code package 10 GB (uncompressed); unconfirmed"
         ),
         cold_start_s=assumed(
-            1.0, "mlspec assumption", READ,
+            1.0,
+            "mlspec assumption",
+            READ,
             "AWS documents cold starts on under 1% of invocations lasting from under 100 ms to over 1 s "
             "(see /work/shared/PROVIDERS.md); an ML container with torch is at the slow end",
         ),
@@ -127,11 +143,15 @@ def _offering(key: str, name: str, gb_s: float, gb_s_note: str) -> Offering:
 
 
 X86_64 = _offering(
-    "x86_64", "AWS Lambda (x86_64)", 0.0000166667,
+    "x86_64",
+    "AWS Lambda (x86_64)",
+    0.0000166667,
     f"x86 first tier (first 6 billion GB-s/month); {UNROUNDED}",
 )
 ARM64 = _offering(
-    "arm64", "AWS Lambda (arm64, Graviton)", 0.0000133334,
+    "arm64",
+    "AWS Lambda (arm64, Graviton)",
+    0.0000133334,
     "Arm first tier (first 7.5 billion GB-s/month); no official page read states it (pricing page "
     "renders rates client-side): unconfirmed",
 )

@@ -51,7 +51,9 @@ HTTP_230 = (
 CLOUD = CloudServices(
     object_store="Azure Blob Storage (block blob, hot, LRS)",
     put_per_1k_usd=assumed(
-        0.005, BLOB_PRICING, READ,
+        0.005,
+        BLOB_PRICING,
+        READ,
         "write operations, stated per 10,000 ($0.05) and stored per 1,000; the page renders prices "
         "client-side and no 3rd-party source was read: recalled list price, unconfirmed",
     ),
@@ -60,7 +62,9 @@ CLOUD = CloudServices(
     ),
     storage_per_gb_month_usd=third_party(0.018, BLOB_3P, READ, "'~1.8 cents per GB', hot tier; unconfirmed"),
     egress_per_gb_usd=assumed(
-        0.087, BANDWIDTH_PRICING, READ,
+        0.087,
+        BANDWIDTH_PRICING,
+        READ,
         "internet egress (Microsoft premium network), 100 GB-10 TB tier; recalled list price, unconfirmed",
     ),
     egress_free_gb=third_party(100.0, BANDWIDTH_3P, READ, "first 100 GB/month free; unconfirmed"),
@@ -75,13 +79,17 @@ CONSUMPTION = Offering(
     price_per_vcpu_second=official(0.0, PRICING, READ, "billed on GB-s and executions only"),
     price_per_million_requests=third_party(0.20, PRICES_3P, READ, "total executions, East US; unconfirmed"),
     billing_granularity_ms=assumed(
-        1, PRICING, READ,
+        1,
+        PRICING,
+        READ,
         "the official sentence was cut off when read ('execution time calculated by rounding up to th...'); "
         "1 ms as recalled, unconfirmed",
     ),
     min_billed_ms=third_party(100, SECONDARY, READ, "'billed minimum 100 ms'; unconfirmed"),
     billed_memory_step_mb=official(
-        128, PRICING, READ,
+        128,
+        PRICING,
+        READ,
         "'Memory used by a function is measured by rounding up to the nearest 128 MB, up to the maximum "
         "memory size of 1,536 MB'",
     ),
@@ -89,7 +97,9 @@ CONSUMPTION = Offering(
         1024, COSTS_DOC, READ, "memory buckets of 128 MB; 1,536 MB is the 1.5 GB per-instance maximum"
     ),
     memory_min_mb=assumed(
-        1, "mlspec assumption", READ,
+        1,
+        "mlspec assumption",
+        READ,
         "memory is not configured on Consumption: any observed amount up to the maximum is billed, rounded "
         "up to 128 MB",
     ),
@@ -98,7 +108,9 @@ CONSUMPTION = Offering(
     allowed_memory_mb=None,
     vcpu_rule=FixedVcpu(
         vcpu=assumed(
-            1.0, SCALE_DOC, READ,
+            1.0,
+            SCALE_DOC,
+            READ,
             "the limits table gives 100 ACU per Consumption instance (Azure's unit for one core of its "
             "reference VM); instances may share cores",
         )
@@ -123,7 +135,8 @@ CONSUMPTION = Offering(
 FLEX_SIZES = PairedVcpu(
     pairs=official(
         ((0.25, 512), (1.0, 2048), (2.0, 4096)),
-        FLEX_DOC, READ,
+        FLEX_DOC,
+        READ,
         "instance memory 512 MB = 0.25 core, 2,048 MB = 1 core (default), 4,096 MB = 2 cores; typical "
         "allocations, plus 272 MB the platform adds and does not bill",
     ),
@@ -152,7 +165,9 @@ FLEX = Offering(
     vcpu_rule=FLEX_SIZES,
     timeout_default_s=official(1800.0, SCALE_DOC, READ, "30 minutes"),
     timeout_max_s=official(
-        None, SCALE_DOC, READ,
+        None,
+        SCALE_DOC,
+        READ,
         f"unbounded, but the platform can recycle a worker (e.g. 60 min idle, upgrades); {HTTP_230}",
     ),
     sync_request_limit_bytes=assumed(
@@ -160,7 +175,9 @@ FLEX = Offering(
     ),
     sync_response_limit_bytes=assumed(None, "mlspec assumption", READ, "no response limit is documented"),
     concurrency_limit=official(
-        1000, FLEX_DOC, READ,
+        1000,
+        FLEX_DOC,
+        READ,
         "max instances per app; all Flex apps in a region share a default 250-core (512,000 MB) quota",
     ),
     image_size_limit_bytes=official(None, SCALE_DOC, READ, "no container support on Flex Consumption"),
@@ -169,7 +186,9 @@ FLEX = Offering(
     ),
     free_tier=FreeTier(
         gb_seconds=assumed(
-            100_000.0, PRICING, READ,
+            100_000.0,
+            PRICING,
+            READ,
             "on-demand free grant per month; a 3rd-party summary was cut off at 'first 1...': recalled, unconfirmed",
         ),
         vcpu_seconds=official(0.0, FLEX_DOC, READ, "vCPU is not billed"),
@@ -180,7 +199,9 @@ FLEX = Offering(
 
 PREMIUM_SIZES = PairedVcpu(
     pairs=official(
-        ((1.0, 3584), (2.0, 7168), (4.0, 14336)), PREMIUM_DOC, READ,
+        ((1.0, 3584), (2.0, 7168), (4.0, 14336)),
+        PREMIUM_DOC,
+        READ,
         "instance SKUs: EP1 1 core 3.5 GB, EP2 2 cores 7 GB, EP3 4 cores 14 GB",
     ),
 )
@@ -193,19 +214,25 @@ PREMIUM = Offering(
     display_name="Azure Functions Elastic Premium",
     description="Elastic Premium plan (Linux, container images); one instance is always allocated and billed",
     price_per_gb_second=assumed(
-        0.0123 / 3600, PRICING, READ,
+        0.0123 / 3600,
+        PRICING,
+        READ,
         "memory duration $0.0123 per GB-hour, East US, stored per second; the page says Premium is 'billed on a "
         "per second basis based on the number of vCPU-s and GB-s' but renders its prices client-side and no "
         "3rd-party source was found: recalled list price, unconfirmed",
     ),
     price_per_vcpu_second=assumed(
-        0.173 / 3600, PRICING, READ,
+        0.173 / 3600,
+        PRICING,
+        READ,
         "vCPU duration $0.173 per vCPU-hour, East US, stored per second; recalled list price, unconfirmed",
     ),
     price_per_million_requests=official(0.0, PREMIUM_DOC, READ, "'There's no execution charge with the Premium plan'"),
     billing_granularity_ms=official(1000, PRICING, READ, "'billed on a per second basis'"),
     min_billed_ms=assumed(
-        1000, "mlspec assumption", READ,
+        1000,
+        "mlspec assumption",
+        READ,
         "an instance is billed while allocated, not per execution; one second is the billing unit. Instances "
         "added for a run stay allocated (billed) a while after it: not modelled",
     ),
@@ -225,12 +252,16 @@ PREMIUM = Offering(
     ),
     sync_response_limit_bytes=assumed(None, "mlspec assumption", READ, "no response limit is documented"),
     concurrency_limit=assumed(
-        100, SCALE_DOC, READ,
+        100,
+        SCALE_DOC,
+        READ,
         "max instances per plan (maximum burst); on Linux 20-100 depending on the region: the upper bound, unconfirmed",
     ),
     image_size_limit_bytes=assumed(None, PREMIUM_DOC, READ, "no image size limit was found"),
     cold_start_s=assumed(
-        1.0, "mlspec assumption", READ,
+        1.0,
+        "mlspec assumption",
+        READ,
         "Microsoft publishes no figure; always-ready and prewarmed instances start warm, further ones cold",
     ),
     free_tier=FreeTier(

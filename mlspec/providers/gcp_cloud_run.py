@@ -44,16 +44,16 @@ CLOUD = CloudServices(
     storage_per_gb_month_usd=third_party(
         0.02, GCS_3P, READ, f"stated as $0.000027397 per GiB-hour (x 730 h = $0.020 per GiB-month); {GCS_NOTE}"
     ),
-    egress_per_gb_usd=third_party(
-        0.12, GCS_3P, READ, f"internet egress, premium tier, 0-10 TiB, per GiB; {GCS_NOTE}"
-    ),
+    egress_per_gb_usd=third_party(0.12, GCS_3P, READ, f"internet egress, premium tier, 0-10 TiB, per GiB; {GCS_NOTE}"),
     egress_free_gb=official(
         1.0, PRICING, READ, "1 GiB/month of internet egress within North America is free for Cloud Run"
     ),
 )
 
 MB_PER_GIB = official(
-    1024, PRICING, READ,
+    1024,
+    PRICING,
+    READ,
     "billed in GiB-seconds: 'running a 1 gibibyte instance for 1 second, or a 256 mebibyte instance for 4 seconds'",
 )
 
@@ -70,7 +70,8 @@ SERVICE_BANDS = BandedVcpu(
             (6.0, 6.0, 4096, 24576),
             (8.0, 8.0, 4096, 32768),
         ),
-        SERVICE_CPU, READ,
+        SERVICE_CPU,
+        READ,
         "(vCPU low, vCPU high, min MiB, max MiB): .08 vCPU up to 512 MiB, .5 vCPU up to 1 GiB, 1 vCPU up "
         "to 4 GiB, 2 vCPU up to 8 GiB, 4 vCPU 2-16 GiB, 6 vCPU 4-24 GiB, 8 vCPU 4-32 GiB; values above 1 "
         "must be integers; below 1 vCPU, concurrency must be 1 and billing request-based",
@@ -87,7 +88,8 @@ JOB_BANDS = BandedVcpu(
             (6.0, 6.0, 4096, 24576),
             (8.0, 8.0, 4096, 32768),
         ),
-        JOB_CPU, READ,
+        JOB_CPU,
+        READ,
         "1 vCPU up to 4 GiB, 2 up to 8 GiB, 4: 2-16 GiB, 6: 4-24 GiB, 8: 4-32 GiB; jobs run in the second "
         "generation environment (minimum 512 MiB, see the jobs memory page); fractional vCPU requires "
         "request-based billing, which jobs do not have",
@@ -100,7 +102,9 @@ SERVICE = Offering(
     display_name="Cloud Run service (request-based billing)",
     description="Cloud Run service invoked over HTTP; CPU allocated only while a request is processed",
     price_per_gb_second=third_party(
-        0.0000025, PRICES_3P, READ,
+        0.0000025,
+        PRICES_3P,
+        READ,
         "per GiB-second, request-based billing, tier 1 (also cloudchipr.com); the official table's memory "
         "column could not be read: unconfirmed",
     ),
@@ -122,7 +126,9 @@ SERVICE = Offering(
         3600.0, REQUEST_TIMEOUT, READ, "60 minutes; Google recommends retries for timeouts above 15 minutes"
     ),
     sync_request_limit_bytes=official(
-        32 * MiB, FUNCTIONS_QUOTAS, READ,
+        32 * MiB,
+        FUNCTIONS_QUOTAS,
+        READ,
         "32 MB uncompressed HTTP request; stated on the Cloud Run functions quota page (functions run as "
         "Cloud Run services); HTTP/2 end-to-end lifts it",
     ),
@@ -130,7 +136,9 @@ SERVICE = Offering(
         32 * MiB, FUNCTIONS_QUOTAS, READ, "32 MB for non-streaming responses (same page)"
     ),
     concurrency_limit=assumed(
-        100, MAX_INSTANCES, READ,
+        100,
+        MAX_INSTANCES,
+        READ,
         "default maximum instances per service (not read this session; raise with --max-instances); "
         "Cloud Run sets no direct limit on concurrent requests",
     ),
@@ -152,7 +160,9 @@ JOB = Offering(
     display_name="Cloud Run job (instance-based billing)",
     description="Cloud Run job task: runs to completion, billed for the whole task, no request fee",
     price_per_gb_second=assumed(
-        0.000002, PRICING, READ,
+        0.000002,
+        PRICING,
+        READ,
         "per GiB-second, instance-based billing and jobs, tier 1; the official table's memory column could "
         "not be read and no 3rd-party source was found: recalled list price, unconfirmed",
     ),
@@ -176,7 +186,9 @@ JOB = Offering(
     ),
     sync_response_limit_bytes=assumed(None, "mlspec assumption", READ, "jobs return no response"),
     concurrency_limit=assumed(
-        100, QUOTAS, READ,
+        100,
+        QUOTAS,
+        READ,
         "parallel tasks per execution: the quota row could not be read in full this session; unconfirmed",
     ),
     image_size_limit_bytes=official(None, QUOTAS, READ, "'There is no direct limit on container image size'"),
@@ -185,7 +197,9 @@ JOB = Offering(
     ),
     free_tier=FreeTier(
         gb_seconds=assumed(
-            450_000.0, PRICING, READ,
+            450_000.0,
+            PRICING,
+            READ,
             "GiB-seconds per month for instance-based billing and jobs; the row was cut off ('Free: First "
             "24...') when read: recalled figure, unconfirmed",
         ),

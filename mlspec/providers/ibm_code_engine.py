@@ -36,22 +36,41 @@ NOT_FOUND = (
 # (vCPU, GB) combinations from the docs' table (revision 2024-09-03): CPU-intensive, balanced and
 # memory-intensive columns; GB sizes become memory_mb = GB x 1024.
 _COMBOS_GB: tuple[tuple[float, float], ...] = (
-    (0.125, 0.25), (0.125, 0.5), (0.125, 1),
-    (0.25, 0.5), (0.25, 1), (0.25, 2),
-    (0.5, 1), (0.5, 2), (0.5, 4),
-    (1, 2), (1, 4), (1, 8),
-    (2, 4), (2, 8), (2, 16),
-    (4, 8), (4, 16), (4, 32),
-    (6, 12), (6, 24), (6, 48),
-    (8, 16), (8, 32),
-    (10, 20), (10, 40),
-    (12, 24), (12, 48),
+    (0.125, 0.25),
+    (0.125, 0.5),
+    (0.125, 1),
+    (0.25, 0.5),
+    (0.25, 1),
+    (0.25, 2),
+    (0.5, 1),
+    (0.5, 2),
+    (0.5, 4),
+    (1, 2),
+    (1, 4),
+    (1, 8),
+    (2, 4),
+    (2, 8),
+    (2, 16),
+    (4, 8),
+    (4, 16),
+    (4, 32),
+    (6, 12),
+    (6, 24),
+    (6, 48),
+    (8, 16),
+    (8, 32),
+    (10, 20),
+    (10, 40),
+    (12, 24),
+    (12, 48),
 )
 _COMBOS = tuple((float(v), int(gb * 1024)) for v, gb in _COMBOS_GB)
 
 COMBOS = PairedVcpu(
     pairs=official(
-        _COMBOS, COMBOS_DOC, READ,
+        _COMBOS,
+        COMBOS_DOC,
+        READ,
         "valid vCPU/memory combinations for apps and jobs (page revision 2024-09-03); default 1 vCPU / 4 GB; "
         "memory written as GB x 1024",
     ),
@@ -78,14 +97,18 @@ APP = Offering(
     price_per_vcpu_second=assumed(0.00003431, PRICING, READ, NOT_FOUND),
     price_per_million_requests=assumed(0.538, PRICING, READ, f"incoming HTTP calls; {NOT_FOUND}"),
     billing_granularity_ms=assumed(
-        1000, BILLING_DOC, READ,
+        1000,
+        BILLING_DOC,
+        READ,
         "billed per vCPU-second and GB-second; finer granularity is not documented. Instances also bill "
         "while idle before scaling down, which mlspec does not model",
     ),
     min_billed_ms=assumed(1000, BILLING_DOC, READ, "one billing second; image pull time is also billed"),
     billed_memory_step_mb=official(1, COMBOS_DOC, READ, "billed on the configured combination"),
     mb_per_billed_gb=assumed(
-        1024, COMBOS_DOC, READ,
+        1024,
+        COMBOS_DOC,
+        READ,
         "IBM's GB is decimal; mlspec maps an N GB size to N x 1024 memory_mb, so memory_mb / 1024 is the "
         "GB count IBM bills",
     ),
@@ -100,7 +123,9 @@ APP = Offering(
         300.0, LIMITS_DOC, READ, "application request timeout; read in the docs' 2021 revision of this page"
     ),
     timeout_max_s=official(
-        600.0, LIMITS_DOC, READ,
+        600.0,
+        LIMITS_DOC,
+        READ,
         "application request timeout maximum (2021 revision; the current page was not read in full). Code "
         "Engine jobs allow far longer runs but are not modelled here",
     ),

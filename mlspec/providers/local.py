@@ -77,9 +77,7 @@ PROCESS = Offering(
     memory_max_mb=official(_MEMORY_MB, _MEMORY_HOW, TODAY, "physical memory of this host"),
     memory_step_mb=assumed(1, HERE, TODAY, "any whole number of MB"),
     allowed_memory_mb=None,
-    vcpu_rule=HostVcpu(
-        host_vcpus=official(_host_cpus(), "os.sched_getaffinity / os.cpu_count on this host", TODAY)
-    ),
+    vcpu_rule=HostVcpu(host_vcpus=official(_host_cpus(), "os.sched_getaffinity / os.cpu_count on this host", TODAY)),
     timeout_default_s=assumed(None, HERE, TODAY, "no limit beyond the user's timeout_s"),
     timeout_max_s=assumed(None, HERE, TODAY, "no limit beyond the user's timeout_s"),
     sync_request_limit_bytes=assumed(None, HERE, TODAY, "events travel through local storage"),

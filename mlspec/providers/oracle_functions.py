@@ -65,7 +65,9 @@ DEFAULT = Offering(
     allowed_memory_mb=official((128, 256, 512, 1024, 2048, 3072), SETTINGS_DOC, READ, "default 128 MB"),
     vcpu_rule=ProportionalVcpu(
         mb_per_vcpu=assumed(
-            1024.0, "mlspec assumption", READ,
+            1024.0,
+            "mlspec assumption",
+            READ,
             "OCI allocates CPU with memory but publishes no ratio; 1 vCPU per GB assumed",
         ),
         max_vcpu=assumed(3.0, "mlspec assumption", READ, "follows from the assumed ratio at 3,072 MB"),
@@ -77,7 +79,9 @@ DEFAULT = Offering(
     sync_request_limit_bytes=official(6 * MiB, INVOKE_DOC, READ, "'This limit is currently 6MB'"),
     sync_response_limit_bytes=third_party(6 * MiB, LIMITS_3P, READ, "request and response 6 MB; unconfirmed"),
     concurrency_limit=assumed(
-        60, CAPACITY_DOC, READ,
+        60,
+        CAPACITY_DOC,
+        READ,
         "OCI limits concurrency by total memory (total-concurrency-mb, per region) whose default was not "
         "read; 60 concurrent 1 GB functions assumed, unconfirmed",
     ),

@@ -68,8 +68,11 @@ def latest_record(root: Path) -> tuple[RunRecord, list[str]]:
         raise UsageError(f"no readable run in {root}" + (f" ({problems})" if problems else ""))
     succeeded = [e for e in readable_entries if e.status == "succeeded"]
     chosen = (succeeded or readable_entries)[-1]
-    notes = [f"skipped {e.run_id}: failed ({e.problem})" for e in entries if e.record is None
-             and e.started_at > chosen.started_at]  # fmt: skip
+    notes = [
+        f"skipped {e.run_id}: failed ({e.problem})"
+        for e in entries
+        if e.record is None and e.started_at > chosen.started_at
+    ]
     assert chosen.record is not None
     return chosen.record, notes
 
@@ -77,8 +80,9 @@ def latest_record(root: Path) -> tuple[RunRecord, list[str]]:
 # ---------------------------------------------------------------- column filters
 
 
-def filter_names(names: Iterable[str], keep: Sequence[str] = (), drop: Sequence[str] = (),
-                 always: Iterable[str] = ()) -> list[str]:
+def filter_names(
+    names: Iterable[str], keep: Sequence[str] = (), drop: Sequence[str] = (), always: Iterable[str] = ()
+) -> list[str]:
     """Names matching any `keep` regex (all when none is given) and no `drop` regex; `always` stay."""
     keep_res = [_compile(p) for p in keep]
     drop_res = [_compile(p) for p in drop]
@@ -184,21 +188,34 @@ class PlatformComparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "view": "platforms", "run_id": self.run_id, "name": self.name, "target": self.target,
-            "status": self.status, "host": self.host,
+            "view": "platforms",
+            "run_id": self.run_id,
+            "name": self.name,
+            "target": self.target,
+            "status": self.status,
+            "host": self.host,
             "platforms": [{**asdict(p), "label": p.label} for p in self.platforms],
             "tasks": [
-                {"task": t.name, "title": t.title, "stages": t.stages,
-                 "accuracy": {"value": t.accuracy, "label": "measured", "stage": t.accuracy_stage,
-                              "metric": "test_accuracy (held-out test split)"},
-                 "fastest": t.fastest, "cheapest": t.cheapest,
-                 "cells": {p: asdict(c) for p, c in t.cells.items()}}
+                {
+                    "task": t.name,
+                    "title": t.title,
+                    "stages": t.stages,
+                    "accuracy": {
+                        "value": t.accuracy,
+                        "label": "measured",
+                        "stage": t.accuracy_stage,
+                        "metric": "test_accuracy (held-out test split)",
+                    },
+                    "fastest": t.fastest,
+                    "cheapest": t.cheapest,
+                    "cells": {p: asdict(c) for p, c in t.cells.items()},
+                }
                 for t in self.tasks
             ],
             "history": self.history,
             "trials": {stage: [{**t, "label": "measured"} for t in trials] for stage, trials in self.trials.items()},
             "notes": self.notes,
-        }  # fmt: skip
+        }
 
 
 def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequence[str] = ()) -> PlatformComparison:
@@ -230,16 +247,29 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
             peak = usage.peak_rss_mb if usage is not None and usage.peak_rss_reported else None  # measured only
             low = [p.id for p in platforms if peak is not None and p.memory_mb.get(stage, 1 << 30) < peak]
             if low:
-                notes.append(f"{task.name}: {stage} peaked at {peak:.0f} MB measured, above the memory modelled "
-                             f"on {', '.join(low)}; it would be stopped there")  # fmt: skip
+                notes.append(
+                    f"{task.name}: {stage} peaked at {peak:.0f} MB measured, above the memory modelled "
+                    f"on {', '.join(low)}; it would be stopped there"
+                )
     notes[:0] = _standard_notes(record, platforms, measured_id)
     history = {t.name: record.stages[t.name].history for t in tasks if t.name in record.stages}
-    trials = {name: [{**t.model_dump(), "best": t.index == stage.metrics.get("best_trial")} for t in stage.trials]
-              for name, stage in record.stages.items() if stage.trials}  # fmt: skip
+    trials = {
+        name: [{**t.model_dump(), "best": t.index == stage.metrics.get("best_trial")} for t in stage.trials]
+        for name, stage in record.stages.items()
+        if stage.trials
+    }
     return PlatformComparison(
-        run_id=record.run_id, name=record.name, target=record.target, status=record.status, host=record.host,
-        platforms=platforms, tasks=tasks, history=history, notes=notes, trials=trials,
-    )  # fmt: skip
+        run_id=record.run_id,
+        name=record.name,
+        target=record.target,
+        status=record.status,
+        host=record.host,
+        platforms=platforms,
+        tasks=tasks,
+        history=history,
+        notes=notes,
+        trials=trials,
+    )
 
 
 def _standard_notes(record: RunRecord, platforms: list[Platform], measured_id: str | None) -> list[str]:
@@ -256,8 +286,10 @@ def _standard_notes(record: RunRecord, platforms: list[Platform], measured_id: s
         "accuracy is measured on the held-out test split by the evaluate stage; it does not depend on the platform.",
     ]
     for p in platforms:
-        notes.append(f"memory on {p.id}: {p.memory_text()} ({p.memory_source})"
-                     + (f", {p.vcpu:g} vCPU" if p.vcpu is not None else ""))  # fmt: skip
+        notes.append(
+            f"memory on {p.id}: {p.memory_text()} ({p.memory_source})"
+            + (f", {p.vcpu:g} vCPU" if p.vcpu is not None else "")
+        )
     return notes
 
 
@@ -282,8 +314,15 @@ def _tasks(record: RunRecord) -> list[Task]:
             if stage is not None and "test_accuracy" in stage.metrics:
                 accuracy, acc_stage = stage.metrics["test_accuracy"], e
                 break
-        tasks.append(Task(name=name, title=f"{ds_text} · {spec.get('model', '?')}", stages=stages,
-                          accuracy=accuracy, accuracy_stage=acc_stage))  # fmt: skip
+        tasks.append(
+            Task(
+                name=name,
+                title=f"{ds_text} · {spec.get('model', '?')}",
+                stages=stages,
+                accuracy=accuracy,
+                accuracy_stage=acc_stage,
+            )
+        )
     return tasks
 
 
@@ -330,9 +369,15 @@ def _platform(record: RunRecord, offering: Any, stage_names: list[str], measured
     for stage in stage_names:
         wanted = (stages_spec.get(stage) or {}).get("memory_mb") or base
         key = offering.provider_key
-        source = (f"stages.{stage}.memory_mb" if (stages_spec.get(stage) or {}).get("memory_mb")
-                  else f"spec targets.{key}.memory_mb" if from_spec and base
-                  else f"mlspec's default for {key}" if base else "the platform's minimum")  # fmt: skip
+        source = (
+            f"stages.{stage}.memory_mb"
+            if (stages_spec.get(stage) or {}).get("memory_mb")
+            else f"spec targets.{key}.memory_mb"
+            if from_spec and base
+            else f"mlspec's default for {key}"
+            if base
+            else "the platform's minimum"
+        )
         mb, snapped = _allowed_memory(offering, int(wanted) if wanted else offering.memory_min_mb.value)
         memory[stage] = mb
         sources.add(source + (f", nearest allowed size to {wanted} MB" if snapped else ""))
@@ -348,8 +393,14 @@ def _platform(record: RunRecord, offering: Any, stage_names: list[str], measured
                 offering.vcpus_for(mb, vcpu)
         except ProviderLimitError:
             vcpu = None
-    return Platform(id=offering.id, name=offering.display_name, measured=measured, memory_mb=memory,
-                    memory_source="; ".join(sorted(sources)) or "-", vcpu=vcpu)  # fmt: skip
+    return Platform(
+        id=offering.id,
+        name=offering.display_name,
+        measured=measured,
+        memory_mb=memory,
+        memory_source="; ".join(sorted(sources)) or "-",
+        vcpu=vcpu,
+    )
 
 
 def _allowed_memory(offering: Any, wanted: int) -> tuple[int, bool]:
@@ -373,8 +424,9 @@ def _allowed_memory(offering: Any, wanted: int) -> tuple[int, bool]:
     return (mb if mb <= hi else hi), True
 
 
-def _estimates(task: Task, platform: Platform, offering: Any, usages: dict[str, Any]) -> tuple[
-        dict[str, dict[str, float]], str | None]:  # fmt: skip
+def _estimates(
+    task: Task, platform: Platform, offering: Any, usages: dict[str, Any]
+) -> tuple[dict[str, dict[str, float]], str | None]:
     from mlspec.planner.timemodel import estimate_stage
 
     out: dict[str, dict[str, float]] = {}
@@ -386,8 +438,14 @@ def _estimates(task: Task, platform: Platform, offering: Any, usages: dict[str, 
             est = estimate_stage(usage, offering, platform.memory_mb[stage], vcpu=platform.vcpu)
         except (MlspecError, ValueError) as exc:
             return out, f"{stage}: {exc}"
-        out[stage] = {"time_s": est.time_s, "cost_usd": est.cost_usd, "memory_mb": float(est.memory_mb),
-                      "vcpu": est.vcpu, "workers": float(est.workers), "invocations": float(est.invocations)}
+        out[stage] = {
+            "time_s": est.time_s,
+            "cost_usd": est.cost_usd,
+            "memory_mb": float(est.memory_mb),
+            "vcpu": est.vcpu,
+            "workers": float(est.workers),
+            "invocations": float(est.invocations),
+        }
     return out, None
 
 
@@ -395,12 +453,16 @@ def _modelled_cell(task: Task, platform: Platform, offering: Any, usages: dict[s
     stages, problem = _estimates(task, platform, offering, usages)
     if problem is not None:
         return Cell(platform.id, "modelled", None, None, stages, problem=problem)
-    return Cell(platform.id, "modelled", sum(s["time_s"] for s in stages.values()),
-                sum(s["cost_usd"] for s in stages.values()), stages)  # fmt: skip
+    return Cell(
+        platform.id,
+        "modelled",
+        sum(s["time_s"] for s in stages.values()),
+        sum(s["cost_usd"] for s in stages.values()),
+        stages,
+    )
 
 
-def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: Any,
-                   usages: dict[str, Any]) -> Cell:  # fmt: skip
+def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: Any, usages: dict[str, Any]) -> Cell:
     from mlspec.providers.pricing import price
 
     stages: dict[str, dict[str, float]] = {}
@@ -408,14 +470,26 @@ def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: 
         srec = record.stages.get(stage)
         invs = [i for i in record.invocations if i.stage == stage]
         if srec is None or srec.status != "succeeded" or srec.wall_s is None or not invs:
-            return Cell(platform.id, "measured", None, None, stages,
-                        problem=f"stage {stage} did not succeed in this run ({srec.status if srec else 'missing'})")
+            return Cell(
+                platform.id,
+                "measured",
+                None,
+                None,
+                stages,
+                problem=f"stage {stage} did not succeed in this run ({srec.status if srec else 'missing'})",
+            )
         per_inv = sum(i.wall_s for i in invs) / len(invs)
-        cost = price(offering, platform.memory_mb[stage], per_inv, len(invs), vcpu=platform.vcpu,
-                     check_limits=False).total_usd  # fmt: skip
+        cost = price(
+            offering, platform.memory_mb[stage], per_inv, len(invs), vcpu=platform.vcpu, check_limits=False
+        ).total_usd
         stages[stage] = {"time_s": srec.wall_s, "cost_usd": cost, "invocations": float(len(invs))}
-    cell = Cell(platform.id, "measured", sum(s["time_s"] for s in stages.values()),
-                sum(s["cost_usd"] for s in stages.values()), stages)  # fmt: skip
+    cell = Cell(
+        platform.id,
+        "measured",
+        sum(s["time_s"] for s in stages.values()),
+        sum(s["cost_usd"] for s in stages.values()),
+        stages,
+    )
     modelled, problem = _estimates(task, platform, offering, usages)
     if problem is None and cell.time_s:
         cell.modelled_time_s = sum(s["time_s"] for s in modelled.values())
@@ -459,8 +533,7 @@ class RunsTable:
     history: dict[str, dict[str, list[dict[str, float]]]]  # run id -> train stage -> per-epoch metrics
 
     def to_dict(self) -> dict[str, Any]:
-        return {"view": "runs", "columns": [asdict(c) for c in self.columns], "rows": self.rows,
-                "notes": self.notes}  # fmt: skip
+        return {"view": "runs", "columns": [asdict(c) for c in self.columns], "rows": self.rows, "notes": self.notes}
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -475,9 +548,14 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def compare_runs(records: Sequence[RunRecord], only_changed: bool = False, sort_by: str | None = None,
-                 keep: Sequence[str] = (), drop: Sequence[str] = (),
-                 platform: str = DEFAULT_COST_PLATFORM) -> RunsTable:  # fmt: skip
+def compare_runs(
+    records: Sequence[RunRecord],
+    only_changed: bool = False,
+    sort_by: str | None = None,
+    keep: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    platform: str = DEFAULT_COST_PLATFORM,
+) -> RunsTable:
     """Runs side by side: spec parameters, metrics (`stage.metric`), measured wall time and cost modelled on
     `platform`. `only_changed` keeps the parameters that differ between runs (metrics always stay); with one
     run, nothing differs, so every parameter is shown."""
@@ -518,7 +596,8 @@ def compare_runs(records: Sequence[RunRecord], only_changed: bool = False, sort_
         "parameters are the resolved spec (after --set overrides and defaults), as dotted keys"
         + ("; only those that differ between the runs are shown (--all shows every one)" if only_changed else ""),
         "metrics and wall_s are measured where each run executed (target: "
-        + ", ".join(sorted({r.target for r in records})) + ")",
+        + ", ".join(sorted({r.target for r in records}))
+        + ")",
         f"{cost_name} is modelled: each run's measured usage priced on {offering.id} at the spec's memory "
         "for it (or mlspec's default), by the time/cost model shared with `mlspec plan`",
     ]
@@ -545,8 +624,11 @@ def _sorted(rows: list[dict[str, Any]], sort_by: str, names: list[str]) -> list[
         matches = [n for n in names if re.fullmatch(key, n)] if _valid_regex(key) else []
         if len(matches) != 1:
             close = [n for n in names if n.rsplit(".", 1)[-1] == key][:3] or difflib.get_close_matches(key, names, n=3)
-            hint = (f"did you mean {', '.join(close)}?" if close
-                    else f"{len(names)} columns are shown; --format csv lists them in its first line")
+            hint = (
+                f"did you mean {', '.join(close)}?"
+                if close
+                else f"{len(names)} columns are shown; --format csv lists them in its first line"
+            )
             raise UsageError(f"--sort-by {key!r} is not a shown column; {hint}")
         key = matches[0]
 

@@ -30,8 +30,9 @@ class InvocationRecord(_Measured):
     target: str
     started_at: float = Field(description="Unix time")
     wall_s: float
-    cpu_s: float | None = Field(description="CPU seconds; None where the platform does not report it (Lambda, "
-                                "HTTP services)")
+    cpu_s: float | None = Field(
+        description="CPU seconds; None where the platform does not report it (Lambda, HTTP services)"
+    )
     peak_rss_mb: float | None = Field(description="Peak memory; None where the platform does not report it")
     init_s: float | None = Field(None, description="Process start and imports before the function ran")
     cold_start: bool
@@ -41,8 +42,9 @@ class InvocationRecord(_Measured):
     time_limit_s: float
     io: dict[str, int] = Field(default_factory=dict, description="Bytes and requests per store")
     metrics: dict[str, float] = Field(default_factory=dict)
-    billed_s: float | None = Field(None, description="Billed duration the platform reported (e.g. Lambda's "
-                                   "REPORT line): measured on `target`")
+    billed_s: float | None = Field(
+        None, description="Billed duration the platform reported (e.g. Lambda's REPORT line): measured on `target`"
+    )
     request_id: str | None = Field(None, description="The platform's id of the request, to find its logs")
 
 
@@ -89,8 +91,11 @@ class RunRecord(_Measured):
     spec: dict[str, Any] = Field(description="The resolved spec after overrides and defaults")
     target: str
     executor: str
-    purpose: RunPurpose = Field("run", description="profile: a short run `mlspec plan --profile` made to measure "
-                                "usage, never taken as the latest run of the pipeline")
+    purpose: RunPurpose = Field(
+        "run",
+        description="profile: a short run `mlspec plan --profile` made to measure "
+        "usage, never taken as the latest run of the pipeline",
+    )
     status: RunStatus = "running"
     started_at: float
     finished_at: float | None = None

@@ -86,8 +86,14 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
-def _cell_text(cell: Cell | None, value: Callable[[Cell], float | None], fmt: Callable[[float | None], str],
-               mark: Callable[[Cell], bool], mark_text: str, bold: tuple[str, str]) -> str:  # fmt: skip
+def _cell_text(
+    cell: Cell | None,
+    value: Callable[[Cell], float | None],
+    fmt: Callable[[float | None], str],
+    mark: Callable[[Cell], bool],
+    mark_text: str,
+    bold: tuple[str, str],
+) -> str:
     if cell is None:
         return "-"
     v = value(cell)
@@ -100,8 +106,11 @@ def _cell_text(cell: Cell | None, value: Callable[[Cell], float | None], fmt: Ca
 # ---------------------------------------------------------------- platform tables as rows
 
 
-def platform_rows(data: PlatformComparison, what: Literal["time", "cost"], bold: tuple[str, str] = ("", ""),
-                  ) -> tuple[list[str], list[list[str]]]:  # fmt: skip
+def platform_rows(
+    data: PlatformComparison,
+    what: Literal["time", "cost"],
+    bold: tuple[str, str] = ("", ""),
+) -> tuple[list[str], list[list[str]]]:
     """The paper's layout: one row per task, one column per platform (+ accuracy on the time table)."""
     header = ["task"] + [f"{p.id} ({p.label})" for p in data.platforms]
     if what == "time":
@@ -144,15 +153,29 @@ def platform_rows_transposed(data: PlatformComparison) -> tuple[list[str], list[
 def model_check_rows(data: PlatformComparison) -> tuple[list[str], list[list[str]]]:
     """Modelled vs measured on the platform the run really executed on."""
     pid = data.measured_platform
-    header = ["task", f"measured time s ({pid})", "modelled time s", "model error", "measured cost USD",
-              "modelled cost USD"]  # fmt: skip
+    header = [
+        "task",
+        f"measured time s ({pid})",
+        "modelled time s",
+        "model error",
+        "measured cost USD",
+        "modelled cost USD",
+    ]
     rows = []
     for t in data.tasks:
         c = t.cells.get(pid or "")
         if c is None:
             continue
-        rows.append([t.name, fmt_time(c.time_s), fmt_time(c.modelled_time_s), fmt_pct(c.model_error_pct),
-                     fmt_usd(c.cost_usd), fmt_usd(c.modelled_cost_usd)])  # fmt: skip
+        rows.append(
+            [
+                t.name,
+                fmt_time(c.time_s),
+                fmt_time(c.modelled_time_s),
+                fmt_pct(c.model_error_pct),
+                fmt_usd(c.cost_usd),
+                fmt_usd(c.modelled_cost_usd),
+            ]
+        )
     return header, rows
 
 
@@ -168,8 +191,16 @@ def trial_rows(trials: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     for t in trials:
         tag = " (default)" if t["index"] == 0 else ""
         tag += " (best)" if t.get("best") else ""
-        rows.append([f"{t['index']}{tag}", *(fmt_value(t["values"].get(n)) for n in names), t["status"],
-                     str(t["epochs"]), fmt_value(t["validation_accuracy"]), f"{t['wall_s']:.1f}"])  # fmt: skip
+        rows.append(
+            [
+                f"{t['index']}{tag}",
+                *(fmt_value(t["values"].get(n)) for n in names),
+                t["status"],
+                str(t["epochs"]),
+                fmt_value(t["validation_accuracy"]),
+                f"{t['wall_s']:.1f}",
+            ]
+        )
     return header, rows
 
 
@@ -234,8 +265,10 @@ def _md_escape(text: str) -> str:
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |",
-             "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(header))) + "|"]  # fmt: skip
+    lines = [
+        "| " + " | ".join(_md_escape(h) for h in header) + " |",
+        "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(header))) + "|",
+    ]
     lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -270,16 +303,50 @@ def platforms_csv(data: PlatformComparison) -> str:
     """Long format: one row per task x platform."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["run", "task", "title", "platform", "label", "memory_mb", "vcpu", "time_s", "cost_usd", "fastest",
-                "cheapest", "accuracy", "modelled_time_s", "modelled_cost_usd", "model_error_pct", "problem"])
+    w.writerow(
+        [
+            "run",
+            "task",
+            "title",
+            "platform",
+            "label",
+            "memory_mb",
+            "vcpu",
+            "time_s",
+            "cost_usd",
+            "fastest",
+            "cheapest",
+            "accuracy",
+            "modelled_time_s",
+            "modelled_cost_usd",
+            "model_error_pct",
+            "problem",
+        ]
+    )
     platforms = {p.id: p for p in data.platforms}
     for t in data.tasks:
         for pid, c in t.cells.items():
             p = platforms[pid]
-            w.writerow([data.run_id, t.name, t.title, pid, c.label, p.memory_text().removesuffix(" MB"),
-                        "" if p.vcpu is None else p.vcpu, _num(c.time_s), _num(c.cost_usd), int(c.fastest),
-                        int(c.cheapest), _num(t.accuracy), _num(c.modelled_time_s), _num(c.modelled_cost_usd),
-                        _num(c.model_error_pct), c.problem or ""])  # fmt: skip
+            w.writerow(
+                [
+                    data.run_id,
+                    t.name,
+                    t.title,
+                    pid,
+                    c.label,
+                    p.memory_text().removesuffix(" MB"),
+                    "" if p.vcpu is None else p.vcpu,
+                    _num(c.time_s),
+                    _num(c.cost_usd),
+                    int(c.fastest),
+                    int(c.cheapest),
+                    _num(t.accuracy),
+                    _num(c.modelled_time_s),
+                    _num(c.modelled_cost_usd),
+                    _num(c.model_error_pct),
+                    c.problem or "",
+                ]
+            )
     return buf.getvalue()
 
 

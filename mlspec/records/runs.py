@@ -145,11 +145,12 @@ def removable(root: Path, run_id: str) -> tuple[RunEntry, list[Path]]:
     entry = find_run(root, run_id)
     _refuse_link(entry.path)
     if entry.record is None and entry.run_id != run_id:
-        raise UsageError(f"the record of {entry.run_id} cannot be read ({entry.problem}): name it in full to "
-                         "remove it")
+        raise UsageError(f"the record of {entry.run_id} cannot be read ({entry.problem}): name it in full to remove it")
     if entry.record is not None and entry.status == "running":
-        raise UsageError(f"run {entry.run_id} is still running (coordinator pid {entry.record.coordinator_pid} on "
-                         f"host {entry.record.host.get('name', '?')}): stop it first")
+        raise UsageError(
+            f"run {entry.run_id} is still running (coordinator pid {entry.record.coordinator_pid} on "
+            f"host {entry.record.host.get('name', '?')}): stop it first"
+        )
     return entry, [entry.path, *_stored_elsewhere(entry)]
 
 
@@ -188,8 +189,9 @@ def remove_remote_objects(config: dict[str, Any]) -> int:
     try:
         return open_object_store(config).delete_prefix("")
     except Exception as exc:  # any client error: the caller reports it and keeps the record
-        raise MlspecError(f"cannot remove the run's objects from its {config['kind']} store: "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise MlspecError(
+            f"cannot remove the run's objects from its {config['kind']} store: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def remove_run(paths: list[Path]) -> None:

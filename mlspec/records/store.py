@@ -34,7 +34,7 @@ def write_all(fd: int, data: bytes) -> None:
     """The low-level write of the record store."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 class RunDir:

@@ -32,7 +32,5 @@ def unpack_xy(data: bytes) -> tuple[Any, np.ndarray]:
         return arrays["x"], arrays["y"]
     from scipy import sparse
 
-    x = sparse.csr_matrix(
-        (arrays["x_data"], arrays["x_indices"], arrays["x_indptr"]), shape=tuple(arrays["x_shape"])
-    )
+    x = sparse.csr_matrix((arrays["x_data"], arrays["x_indices"], arrays["x_indptr"]), shape=tuple(arrays["x_shape"]))
     return x, arrays["y"]

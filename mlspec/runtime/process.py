@@ -63,16 +63,24 @@ def main() -> int:
     from mlspec.runtime import invoke, load_function
     from mlspec.runtime.context import Context
 
-    context = Context(report=lambda p: _emit(channel, {"type": "progress", "progress": p}),
-                      time_limit_s=event.get("time_limit_s"))
+    context = Context(
+        report=lambda p: _emit(channel, {"type": "progress", "progress": p}), time_limit_s=event.get("time_limit_s")
+    )
     try:
         load_function(event.get("function"))
         # The executor measures the cold start as the time from spawning this process to here.
         _emit(channel, {"type": "ready", "at": time.time()})
         result = invoke(event, context)
     except Exception as exc:
-        _emit(channel, {"type": "error", "error": f"{type(exc).__name__}: {exc}",
-                        "traceback": traceback.format_exc(limit=20), "io": context.io_summary()})
+        _emit(
+            channel,
+            {
+                "type": "error",
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=20),
+                "io": context.io_summary(),
+            },
+        )
         return 1
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _emit(channel, {"type": "result", "result": result, "peak_rss_mb": peak_kb / 1024})

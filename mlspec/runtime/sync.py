@@ -30,8 +30,16 @@ class Synchronizer:
     """One worker's side of the exchange. `average` is called every sync point; `epoch_end` marks
     the last one of an epoch."""
 
-    def __init__(self, store: ParamStore, namespace: str, worker: int, workers: int, timeout_s: float,
-                 pattern: str = "allreduce", staleness: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: ParamStore,
+        namespace: str,
+        worker: int,
+        workers: int,
+        timeout_s: float,
+        pattern: str = "allreduce",
+        staleness: int = 0,
+    ) -> None:
         self.store = store
         self.namespace = namespace
         self.worker = worker
@@ -153,8 +161,16 @@ EXCHANGES: dict[str, Callable[[Synchronizer, np.ndarray], np.ndarray]] = {
 PROTOCOLS: dict[str, type[Synchronizer]] = {"bsp": BSP, "asp": ASP, "ssp": SSP, "hsp": HSP}
 
 
-def synchronizer(store: ParamStore, namespace: str, worker: int, workers: int, timeout_s: float,
-                 protocol: str = "bsp", pattern: str = "allreduce", staleness: int = 0) -> Synchronizer:  # fmt: skip
+def synchronizer(
+    store: ParamStore,
+    namespace: str,
+    worker: int,
+    workers: int,
+    timeout_s: float,
+    protocol: str = "bsp",
+    pattern: str = "allreduce",
+    staleness: int = 0,
+) -> Synchronizer:
     return PROTOCOLS[protocol](store, namespace, worker, workers, timeout_s, pattern, staleness)
 
 

@@ -32,9 +32,11 @@ class TextFeatures:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         vectorizer = TfidfVectorizer(
-            ngram_range=(1, self.ngram_max), vocabulary={t: i for i, t in enumerate(self.terms)},
-            sublinear_tf=True, dtype=np.float32,
-        )  # fmt: skip
+            ngram_range=(1, self.ngram_max),
+            vocabulary={t: i for i, t in enumerate(self.terms)},
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
         vectorizer.idf_ = self.idf
         return vectorizer
 
@@ -81,12 +83,17 @@ def package(objects: ObjectStore, config: dict[str, Any]) -> tuple[Bundle, list[
 def save_bundle(objects: ObjectStore, prefix: str, bundle: Bundle) -> int:
     """Write the bundle; returns its size in bytes."""
     doc = {
-        "model": bundle.model, "options": bundle.options, "data_meta": bundle.data_meta,
-        "input": {"kind": bundle.input.kind, "max_batch": bundle.input.max_batch,
-                  "image_shape": list(bundle.input.image_shape)},
+        "model": bundle.model,
+        "options": bundle.options,
+        "data_meta": bundle.data_meta,
+        "input": {
+            "kind": bundle.input.kind,
+            "max_batch": bundle.input.max_batch,
+            "image_shape": list(bundle.input.image_shape),
+        },
         "max_request_bytes": bundle.max_request_bytes,
         "text": None if bundle.text is None else {"terms": bundle.text.terms, "ngram_max": bundle.text.ngram_max},
-    }  # fmt: skip
+    }
     arrays = {"params": bundle.params} | ({"idf": bundle.text.idf} if bundle.text else {})
     blobs = {f"{prefix}/bundle.json": json.dumps(doc).encode(), f"{prefix}/bundle.npz": pack(**arrays)}
     for key, data in blobs.items():
@@ -104,8 +111,11 @@ def load_bundle(objects: ObjectStore, prefix: str) -> Bundle:
     spec_in = doc["input"]
     text = doc["text"]
     return Bundle(
-        doc["model"], doc["options"], doc["data_meta"], arrays["params"],
+        doc["model"],
+        doc["options"],
+        doc["data_meta"],
+        arrays["params"],
         InputSpec(spec_in["kind"], spec_in["max_batch"], tuple(spec_in["image_shape"])),
         doc["max_request_bytes"],
         None if text is None else TextFeatures(text["terms"], arrays["idf"], text["ngram_max"]),
-    )  # fmt: skip
+    )

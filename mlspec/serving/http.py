@@ -34,8 +34,15 @@ QUEUE_PER_WORKER = 64  # accepted connections that may wait for a handler thread
 class PredictionServer(HTTPServer):
     request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], predictor: Predictor, about: dict[str, Any], log: bool = False,
-                 workers: int = WORKERS, request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:  # fmt: skip
+    def __init__(
+        self,
+        address: tuple[str, int],
+        predictor: Predictor,
+        about: dict[str, Any],
+        log: bool = False,
+        workers: int = WORKERS,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         self.predictor = predictor
         self.about = {**about, **predictor.describe(), "endpoints": ENDPOINTS}
         self.log = log
@@ -68,8 +75,10 @@ class PredictionServer(HTTPServer):
 
     def _refuse(self, request: socket.socket) -> None:
         data = json.dumps({"error": f"the server is busy ({self._waiting.maxsize} connections waiting): retry later"})
-        head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(data)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")  # fmt: skip
+        head = (
+            f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
         request.setblocking(False)  # a fresh connection's send buffer is empty: this never waits
         try:
             request.send((head + data).encode())
@@ -223,8 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(digits)
         limit = self.server.predictor.bundle.max_request_bytes
         if length > limit:
-            raise InputError(f"body of {length} bytes exceeds max_request_bytes={limit}: send smaller batches",
-                             status=413)  # fmt: skip
+            raise InputError(
+                f"body of {length} bytes exceeds max_request_bytes={limit}: send smaller batches", status=413
+            )
         if length <= 0:
             raise InputError('the body is empty: send {"inputs": [...]}')
         body = self.rfile.read(length)

@@ -35,10 +35,11 @@ class InputSpec:
             return {"kind": "text", "format": "a string per input", "max_batch": self.max_batch}
         h, w, c = self.image_shape
         return {
-            "kind": "image", "max_batch": self.max_batch,
+            "kind": "image",
+            "max_batch": self.max_batch,
             "format": f"nested lists of integers 0-255, {h}x{w}x{c} (HxWxC) or {c}x{h}x{w} (CxHxW), "
-                      f"or base64 of the {h * w * c} raw uint8 bytes in HxWxC order",
-        }  # fmt: skip
+            f"or base64 of the {h * w * c} raw uint8 bytes in HxWxC order",
+        }
 
 
 def parse_json(body: bytes) -> Any:
@@ -59,8 +60,9 @@ def decode_request(payload: Any, spec: InputSpec) -> list[str] | np.ndarray:
         raise InputError(f'expected a JSON object {{"inputs": [...]}}, got {_json_type(payload)}')
     unknown = sorted(set(payload) - {"inputs"})
     if unknown:
-        raise InputError(f'{plural(len(unknown), "unknown field")}: {", ".join(map(repr, unknown))}; '
-                         'send {"inputs": [...]}')
+        raise InputError(
+            f'{plural(len(unknown), "unknown field")}: {", ".join(map(repr, unknown))}; send {{"inputs": [...]}}'
+        )
     if "inputs" not in payload:
         raise InputError('missing field "inputs": send {"inputs": [...]}')
     inputs = payload["inputs"]

@@ -58,8 +58,10 @@ def locate(runs_dir: Path, run_id: str, stage: str | None) -> ServedModel:
     try:
         bundle = package(objects, node.config)[0]
     except KeyError as exc:  # e.g. a run whose preprocess stage did not keep its fitted features
-        raise UsageError(f"run {entry.run_id} lacks {exc} in its object store, so its model cannot be "
-                         "packaged for serving: run the pipeline again") from None
+        raise UsageError(
+            f"run {entry.run_id} lacks {exc} in its object store, so its model cannot be "
+            "packaged for serving: run the pipeline again"
+        ) from None
     save_bundle(objects, prefix, bundle)
     return ServedModel(entry.run_id, name, bundle, chosen.port, True)
 

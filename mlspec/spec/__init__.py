@@ -15,8 +15,7 @@ def _print_note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
-def load(path: str | Path, overrides: list[str] | None = None,
-         note: Callable[[str], None] = _print_note) -> Pipeline:  # fmt: skip
+def load(path: str | Path, overrides: list[str] | None = None, note: Callable[[str], None] = _print_note) -> Pipeline:
     """Load and validate a spec file; raises SpecError with file:line:col problems. Relative local dataset
     paths become absolute: those in the file against the file's folder, those given with --set against the
     current directory. `note` gets one-line notices (deprecated path forms)."""

@@ -59,9 +59,7 @@ class Located:
             if prefix in self.overrides:
                 return Problem(f"--set {self.overrides[prefix]}", None, None, message)
             first, second = (
-                (self.key_positions, self.value_positions)
-                if prefer_key
-                else (self.value_positions, self.key_positions)
+                (self.key_positions, self.value_positions) if prefer_key else (self.value_positions, self.key_positions)
             )
             pos = first.get(prefix) or second.get(prefix)
             if pos is not None:
@@ -77,8 +75,13 @@ def read_spec_text(path: Path) -> str:
         if not stat.S_ISREG(os.stat(path).st_mode):
             if path.is_dir():
                 raise IsADirectoryError
-            raise SpecError([Problem(name, None, None, "not a regular file (a device, FIFO or socket); "
-                                     "expected a pipeline.yaml file")])
+            raise SpecError(
+                [
+                    Problem(
+                        name, None, None, "not a regular file (a device, FIFO or socket); expected a pipeline.yaml file"
+                    )
+                ]
+            )
         # O_NONBLOCK: should the file be swapped for a FIFO after the check, opening it still returns.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
         with os.fdopen(fd, "rb") as f:
@@ -238,8 +241,9 @@ def _to_plain(node: Any, path: KeyPath, located: Located, depth: int, file: str)
     return str(node)
 
 
-def resolve_dataset_paths(pipeline: Pipeline, located: Located, spec_dir: Path, file: str,
-                          note: Callable[[str], None]) -> None:  # fmt: skip
+def resolve_dataset_paths(
+    pipeline: Pipeline, located: Located, spec_dir: Path, file: str, note: Callable[[str], None]
+) -> None:
     """Make every local dataset path absolute, as DVC and Compose users expect: a path written in the spec
     is relative to the spec's folder, one given with --set to the current directory. A path in the spec that
     exists only relative to the current directory (the old rule) still works, with a note."""
@@ -260,9 +264,11 @@ def resolve_dataset_paths(pipeline: Pipeline, located: Located, spec_dir: Path, 
         from_command_line = any(where[:i] in located.overrides for i in range(1, len(where) + 1))
         base = Path.cwd() if from_command_line else spec_dir
         if not from_command_line and not _exists(spec_dir / path) and _exists(path):
-            note(f"{file}: dataset {name!r}: {text} is found relative to the current directory; relative "
-                 f"dataset paths now resolve against the spec's folder ({spec_dir}): write it relative to "
-                 "that folder or absolute (the current-directory fallback will go)")
+            note(
+                f"{file}: dataset {name!r}: {text} is found relative to the current directory; relative "
+                f"dataset paths now resolve against the spec's folder ({spec_dir}): write it relative to "
+                "that folder or absolute (the current-directory fallback will go)"
+            )
             base = Path.cwd()
         dataset.path = os.path.normpath(base / path)
 
@@ -277,9 +283,16 @@ def _exists(path: Path) -> bool:
 
 def validate(located: Located, file: str) -> Pipeline:
     """Pydantic validation, then cross-references; every problem located in the file."""
-    non_finite = [_at(located, path, file, f"{value} is not a finite number (.inf and .nan are not allowed in a "
-                      "spec: they cannot be written to a run record)")
-                  for path, value in _non_finite_floats(located.data, ())]  # fmt: skip
+    non_finite = [
+        _at(
+            located,
+            path,
+            file,
+            f"{value} is not a finite number (.inf and .nan are not allowed in a "
+            "spec: they cannot be written to a run record)",
+        )
+        for path, value in _non_finite_floats(located.data, ())
+    ]
     if non_finite:
         raise SpecError(non_finite)
     try:
@@ -313,22 +326,28 @@ def _problems_from_validation(exc: ValidationError, located: Located, file: str)
         if new_entry:
             collection, name = new_entry
             known = ", ".join(n for n in located.data.get(collection, {}) if (collection, n) in located.key_positions)
-            problem = located.locate(new_entry, file, f"no {collection.removesuffix('s')} {name!r} in {file} "
-                                     f"({collection}: {known or 'none'})")
+            problem = located.locate(
+                new_entry,
+                file,
+                f"no {collection.removesuffix('s')} {name!r} in {file} ({collection}: {known or 'none'})",
+            )
         elif kind == "extra_forbidden":
             problem = located.locate(path, file, f"unknown key {path[-1]!r} in {_parent(path)}", prefer_key=True)
         elif kind == "missing":
-            problem = located.locate(path[:-1], file, f"missing required key {path[-1]!r} in {_parent(path)}",
-                                     prefer_key=True)
+            problem = located.locate(
+                path[:-1], file, f"missing required key {path[-1]!r} in {_parent(path)}", prefer_key=True
+            )
         elif path and path[-1] == "[key]":  # a mapping key outside a fixed set (e.g. a tune stage's space)
             key_path = path[:-1]
             expected = (error.get("ctx") or {}).get("expected")
             why = f"expected {expected}" if expected else _plain_words(error)
-            problem = located.locate(key_path, file, f"unknown key {key_path[-1]!r} in {_parent(key_path)} ({why})",
-                                     prefer_key=True)
+            problem = located.locate(
+                key_path, file, f"unknown key {key_path[-1]!r} in {_parent(key_path)} ({why})", prefer_key=True
+            )
         elif kind == "union_tag_not_found":
-            problem = located.locate(path, file, f"missing required key {_discriminator(error)!r} in {_dotted(path)}",
-                                     prefer_key=True)
+            problem = located.locate(
+                path, file, f"missing required key {_discriminator(error)!r} in {_dotted(path)}", prefer_key=True
+            )
         else:
             if kind == "union_tag_invalid":  # the tag's own value is what is wrong (and what --set may have set)
                 path = (*path, _discriminator(error))
@@ -343,22 +362,37 @@ def _problems_from_validation(exc: ValidationError, located: Located, file: str)
 
 # Pydantic's error types in plain words; {name} is filled from the error's context.
 _PLAIN = {
-    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number", "float_type": "must be a number", "float_parsing": "must be a number",
-    "finite_number": "must be a finite number", "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false", "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text",
     "string_too_short": "must be at least {min_length} characters",
-    "string_too_long": "must be at most {max_length} characters", "string_pattern_mismatch": "must be {pattern}",
-    "greater_than": "must be above {gt}", "greater_than_equal": "must be at least {ge}",
-    "less_than": "must be below {lt}", "less_than_equal": "must be at most {le}", "literal_error": "must be {expected}",
-    "dict_type": "must be a mapping (key: value)", "model_type": "must be a mapping (key: value)",
-    "model_attributes_type": "must be a mapping (key: value)", "list_type": "must be a list",
-    "too_short": "must have at least {min_length} items", "too_long": "must have at most {max_length} items",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_pattern_mismatch": "must be {pattern}",
+    "greater_than": "must be above {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be below {lt}",
+    "less_than_equal": "must be at most {le}",
+    "literal_error": "must be {expected}",
+    "dict_type": "must be a mapping (key: value)",
+    "model_type": "must be a mapping (key: value)",
+    "model_attributes_type": "must be a mapping (key: value)",
+    "list_type": "must be a list",
+    "too_short": "must have at least {min_length} items",
+    "too_long": "must have at most {max_length} items",
     "union_tag_invalid": "unknown {discriminator} {tag!r}; expected one of {expected_tags}",
 }
-_PATTERN_WORDS = {NAME_PATTERN: "a name (a letter, then up to 62 letters, digits, _ or -)",
-                  r"^[0-9a-fA-F]{64}$": "64 hexadecimal digits", r"^[0-9a-fA-F]{32}$": "32 hexadecimal digits",
-                  r"^rediss?://": "a redis:// or rediss:// URL"}
+_PATTERN_WORDS = {
+    NAME_PATTERN: "a name (a letter, then up to 62 letters, digits, _ or -)",
+    r"^[0-9a-fA-F]{64}$": "64 hexadecimal digits",
+    r"^[0-9a-fA-F]{32}$": "32 hexadecimal digits",
+    r"^rediss?://": "a redis:// or rediss:// URL",
+}
 
 
 def _plain_words(error: Any) -> str:
@@ -390,8 +424,12 @@ def _discriminator(error: Any) -> str:
 
 def _entry_made_by_override(path: KeyPath, located: Located) -> tuple[str, str] | None:
     """("stages", name) or ("datasets", name) when a --set made up that entry (it is not in the file)."""
-    if len(path) >= 2 and path[0] in ("stages", "datasets") and path[:2] in located.overrides \
-            and path[:2] not in located.key_positions:
+    if (
+        len(path) >= 2
+        and path[0] in ("stages", "datasets")
+        and path[:2] in located.overrides
+        and path[:2] not in located.key_positions
+    ):
         return str(path[0]), str(path[1])
     return None
 
@@ -444,9 +482,7 @@ def reference_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
         for field_name, target in stage.dataset_refs().items():
             if target not in pipeline.datasets:
                 known = ", ".join(pipeline.datasets) or "none"
-                problems.append(
-                    (("stages", name, field_name), f"unknown dataset {target!r} (datasets: {known})")
-                )
+                problems.append((("stages", name, field_name), f"unknown dataset {target!r} (datasets: {known})"))
         for field_name, target in stage.stage_refs().items():
             path = ("stages", name, field_name)
             if target not in pipeline.stages:
@@ -456,8 +492,11 @@ def reference_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
             actual = pipeline.stages[target].kind
             if allowed and actual not in allowed:
                 problems.append(
-                    (path, f"stage {target!r} is {article(actual)} stage; {stage.kind}.{field_name} needs "
-                     + " or ".join(allowed))
+                    (
+                        path,
+                        f"stage {target!r} is {article(actual)} stage; {stage.kind}.{field_name} needs "
+                        + " or ".join(allowed),
+                    )
                 )
     if problems:
         return problems
@@ -475,15 +514,23 @@ def _tune_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
         if not isinstance(stage, TuneStage):
             continue
         out.extend((("stages", name, *where), message) for where, message in stage.space_problems())
-        users = [(n, s) for n, s in pipeline.stages.items()
-                 if isinstance(s, TrainStage) and s.hyperparameters == name]  # fmt: skip
+        users = [(n, s) for n, s in pipeline.stages.items() if isinstance(s, TrainStage) and s.hyperparameters == name]
         if len(users) != 1:
             found = f"{len(users)} do ({', '.join(n for n, _ in users)})" if users else "none does"
-            out.append((("stages", name), f"tune stage {name!r} must be named by exactly one train stage's "
-                        f"`hyperparameters: {name}`, but {found}"))
+            out.append(
+                (
+                    ("stages", name),
+                    f"tune stage {name!r} must be named by exactly one train stage's "
+                    f"`hyperparameters: {name}`, but {found}",
+                )
+            )
         elif users[0][1].data != stage.data:
-            out.append((("stages", name, "data"), f"tunes {users[0][0]!r}, which trains on {users[0][1].data!r}, "
-                        f"but its own data is {stage.data!r}"))
+            out.append(
+                (
+                    ("stages", name, "data"),
+                    f"tunes {users[0][0]!r}, which trains on {users[0][1].data!r}, but its own data is {stage.data!r}",
+                )
+            )
         elif "admm_rho" in stage.space and users[0][1].algorithm != "admm":
             out.append((("stages", name, "space", "admm_rho"), f"{users[0][0]!r} does not use algorithm admm"))
     return out
@@ -499,15 +546,29 @@ def _model_data_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
         dataset = pipeline.datasets[dataset_name]
         examples = dataset.train_examples()
         if isinstance(stage, PreprocessStage) and dataset.format == "imdb" and stage.min_df > examples:
-            out.append((("stages", name, "min_df"), f"min_df {stage.min_df} is more than the {examples} training "
-                        f"documents of dataset {dataset_name!r}: every term would be dropped"))
+            out.append(
+                (
+                    ("stages", name, "min_df"),
+                    f"min_df {stage.min_df} is more than the {examples} training "
+                    f"documents of dataset {dataset_name!r}: every term would be dropped",
+                )
+            )
         if isinstance(stage, TrainStage | IterativeStage) and stage.workers > examples:
-            out.append((("stages", name, "workers"), f"{stage.workers} workers but only {examples} training "
-                        f"examples in dataset {dataset_name!r}: each worker needs a shard of at least one"))
+            out.append(
+                (
+                    ("stages", name, "workers"),
+                    f"{stage.workers} workers but only {examples} training "
+                    f"examples in dataset {dataset_name!r}: each worker needs a shard of at least one",
+                )
+            )
         if isinstance(stage, TrainStage):
             fmt = pipeline.datasets[pipeline.dataset_of(name)].format
             if needs[stage.model] != fmt:
-                out.append((("stages", name, "model"),
-                            f"model {stage.model} trains on {needs[stage.model]} data, but {stage.data!r} "
-                            f"reads {article(fmt)} dataset"))
+                out.append(
+                    (
+                        ("stages", name, "model"),
+                        f"model {stage.model} trains on {needs[stage.model]} data, but {stage.data!r} "
+                        f"reads {article(fmt)} dataset",
+                    )
+                )
     return out

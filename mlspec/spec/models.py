@@ -52,7 +52,7 @@ def _parse_usd(value: Any) -> Any:
         try:
             return float(cleaned)
         except ValueError:
-            raise ValueError(f"not an amount in USD: {value!r} (e.g. 2.50 or \"$2.50\")") from None
+            raise ValueError(f'not an amount in USD: {value!r} (e.g. 2.50 or "$2.50")') from None
     return value
 
 
@@ -124,10 +124,12 @@ class PreprocessStage(StageBase):
     max_features: int = Field(200_000, ge=16, le=5_000_000, description="Text: TF-IDF vocabulary size")
     ngram_max: int = Field(2, ge=1, le=3, description="Text: longest word n-gram")
     min_df: int = Field(
-        2, ge=1, le=1_000_000,
+        2,
+        ge=1,
+        le=1_000_000,
         description="Text: ignore terms in fewer documents (at most the training documents: TF-IDF keeps terms "
         "in up to all of them)",
-    )  # fmt: skip
+    )
 
     def dataset_refs(self) -> dict[str, str]:
         return {"dataset": self.dataset}
@@ -146,14 +148,18 @@ class TrainStage(StageBase):
     workers: int = Field(1, ge=1, le=1000, description="Number of parallel training functions")
     epochs: int = Field(3, ge=1, le=10_000)
     batch_size: int = Field(
-        64, ge=1, le=65_536,
+        64,
+        ge=1,
+        le=65_536,
         description="Global minibatch size, split evenly between workers (so results compare across worker counts)",
-    )  # fmt: skip
+    )
     learning_rate: float = Field(
-        0.05, gt=0, le=100_000,
+        0.05,
+        gt=0,
+        le=100_000,
         description="Step size; gradient_averaging and admm on logistic_regression take plain minibatch steps, "
         "which on TF-IDF features want a large one (e.g. 100-1000)",
-    )  # fmt: skip
+    )
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (small_cnn)")
     weight_decay: float = Field(5e-4, ge=0, le=1, description="L2 penalty (alpha for logistic_regression)")
     sync_every_steps: int | None = Field(
@@ -172,18 +178,24 @@ class TrainStage(StageBase):
         "minibatch; admm: consensus ADMM (logistic_regression only)",
     )
     admm_rho: float = Field(
-        0.01, gt=0, le=1000,
+        0.01,
+        gt=0,
+        le=1000,
         description="admm: weight of the consensus penalty (small on TF-IDF features, whose losses are flat)",
-    )  # fmt: skip
+    )
 
     @model_validator(mode="after")
     def _algorithm_fits(self) -> TrainStage:
         if self.algorithm == "admm" and self.model != "logistic_regression":
-            raise ValueError("algorithm admm is for the linear model: use model logistic_regression, or "
-                             "algorithm model_averaging or gradient_averaging")
+            raise ValueError(
+                "algorithm admm is for the linear model: use model logistic_regression, or "
+                "algorithm model_averaging or gradient_averaging"
+            )
         if self.algorithm == "gradient_averaging" and (self.sync_every_steps or 1) != 1:
-            raise ValueError("gradient_averaging exchanges gradients every minibatch: remove sync_every_steps "
-                             "(or use algorithm model_averaging to sync every N steps)")
+            raise ValueError(
+                "gradient_averaging exchanges gradients every minibatch: remove sync_every_steps "
+                "(or use algorithm model_averaging to sync every N steps)"
+            )
         return self
 
     hyperparameters: Name | None = Field(
@@ -223,8 +235,12 @@ class SearchRange(StrictModel):
 # What a tune stage may search; batch_size and epochs take whole numbers.
 Tunable = Literal["learning_rate", "weight_decay", "momentum", "batch_size", "epochs", "admm_rho"]
 INTEGER_HYPERPARAMETERS = ("batch_size", "epochs")
-_BOUNDS = {"gt": (operator.gt, "above"), "ge": (operator.ge, "at least"), "lt": (operator.lt, "below"),
-           "le": (operator.le, "at most")}
+_BOUNDS = {
+    "gt": (operator.gt, "above"),
+    "ge": (operator.ge, "at least"),
+    "lt": (operator.lt, "below"),
+    "le": (operator.le, "at most"),
+}
 
 
 def tunable_problem(name: str, value: float) -> str | None:
@@ -251,14 +267,14 @@ class TuneStage(StageBase):
         "random", description="grid: every combination of values; random: sampled; bayes: Optuna's TPE"
     )
     trials: int = Field(8, ge=1, le=1000, description="random/bayes: trials besides the default; grid: a cap")
-    parallel: int | None = Field(None, ge=1, le=1000,
-                                 description="Trials at once; default: all (capped by the target)")
+    parallel: int | None = Field(None, ge=1, le=1000, description="Trials at once; default: all (capped by the target)")
     space: dict[Tunable, SearchRange] = Field(min_length=1, description="Hyperparameter -> range searched")
     epochs: int | None = Field(None, ge=1, le=10_000, description="Epochs per trial; default: the tuned stage's")
     validation_fraction: float = Field(0.2, gt=0, lt=0.9, description="Of the training split, held out to score")
     early_stopping: Literal["median", "none"] = Field(
-        "median", description="median: stop a trial whose validation accuracy is below the median of the "
-        "others at the same epoch"
+        "median",
+        description="median: stop a trial whose validation accuracy is below the median of the "
+        "others at the same epoch",
     )
     grace_epochs: int = Field(1, ge=1, le=10_000, description="Epochs every trial runs before it may be stopped")
 
@@ -275,9 +291,10 @@ class TuneStage(StageBase):
         out: list[tuple[tuple[str | int, ...], str]] = []
         for name, r in self.space.items():
             points: list[tuple[tuple[str | int, ...], float | None]] = (
-                [(("values", i), v) for i, v in enumerate(r.values)] if r.values is not None
+                [(("values", i), v) for i, v in enumerate(r.values)]
+                if r.values is not None
                 else [(("low",), r.low), (("high",), r.high)]
-            )  # fmt: skip
+            )
             for where, value in points:
                 problem = None if value is None else tunable_problem(name, value)
                 if problem:
@@ -289,7 +306,6 @@ class TuneStage(StageBase):
 
 
 class EvaluateStage(StageBase):
-
     """Accuracy and loss of a trained model on the held-out test split of its data."""
 
     kind: Literal["evaluate"]
@@ -326,8 +342,13 @@ class IterativeStage(StageBase):
         description="kmeans: Lloyd's k-means (needs clusters); logistic_regression: multinomial, full-batch "
         "gradient descent (held-out accuracy reported)"
     )
-    workers: int = Field(1, ge=1, le=1000, description="Number of parallel functions, one shard each (at most "
-                         "1,000, as for train stages: every iteration waits for all of them)")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Number of parallel functions, one shard each (at most "
+        "1,000, as for train stages: every iteration waits for all of them)",
+    )
     iterations: int = Field(100, ge=1, le=100_000, description="At most this many iterations")
     tolerance: float = Field(
         1e-4, ge=0, description="Stop when the shared state moves less than this (L2 norm of the change / norm)"
@@ -348,11 +369,13 @@ class IterativeStage(StageBase):
             if self.clusters is None:
                 raise ValueError("algorithm kmeans needs clusters (the number of clusters, e.g. clusters: 10)")
             if self.learning_rate is not None:
-                raise ValueError("learning_rate is for algorithm logistic_regression; kmeans has no step size: "
-                                 "remove it")
+                raise ValueError(
+                    "learning_rate is for algorithm logistic_regression; kmeans has no step size: remove it"
+                )
         elif self.clusters is not None:
-            raise ValueError("clusters is for algorithm kmeans; logistic_regression learns one weight vector "
-                             "per class: remove it")
+            raise ValueError(
+                "clusters is for algorithm kmeans; logistic_regression learns one weight vector per class: remove it"
+            )
         return self
 
     def stage_refs(self) -> dict[str, str]:
@@ -360,7 +383,12 @@ class IterativeStage(StageBase):
 
 
 STAGE_KINDS: tuple[type[StageBase], ...] = (
-    PreprocessStage, TrainStage, TuneStage, EvaluateStage, ServeStage, IterativeStage
+    PreprocessStage,
+    TrainStage,
+    TuneStage,
+    EvaluateStage,
+    ServeStage,
+    IterativeStage,
 )
 Stage = Annotated[
     PreprocessStage | TrainStage | TuneStage | EvaluateStage | ServeStage | IterativeStage,
@@ -409,22 +437,30 @@ class GcpCloudRunTarget(TargetBase):
     mode: Literal["service", "job"] = "service"
     max_instances: int = Field(100, ge=1)
     region: str = "us-central1"
-    project: str | None = Field(None, description="Google Cloud project for deploy and run; default: "
-                                "GOOGLE_CLOUD_PROJECT or the application-default credentials' project")
+    project: str | None = Field(
+        None,
+        description="Google Cloud project for deploy and run; default: "
+        "GOOGLE_CLOUD_PROJECT or the application-default credentials' project",
+    )
 
 
 class AzureFunctionsTarget(TargetBase):
     plan: Literal["consumption", "flex", "premium"] = Field(
-        "flex", description="Hosting plan priced by the planner; `mlspec deploy` needs premium (Elastic Premium), "
-        "the only one that runs mlspec's full Functions container images")
+        "flex",
+        description="Hosting plan priced by the planner; `mlspec deploy` needs premium (Elastic Premium), "
+        "the only one that runs mlspec's full Functions container images",
+    )
     memory_mb: MemoryMb = 2048
     timeout_s: Seconds = 1800.0
     max_instances: int = Field(100, ge=1)
     region: str = "eastus"
     subscription_id: str | None = Field(None, description="Default: AZURE_SUBSCRIPTION_ID")
     resource_group: str | None = Field(None, description="Existing resource group; default: AZURE_RESOURCE_GROUP")
-    storage_account: str | None = Field(None, description="Existing storage account for the object store and the "
-                                        "Functions host; default: AZURE_STORAGE_ACCOUNT")
+    storage_account: str | None = Field(
+        None,
+        description="Existing storage account for the object store and the "
+        "Functions host; default: AZURE_STORAGE_ACCOUNT",
+    )
 
 
 class IbmCodeEngineTarget(TargetBase):
@@ -493,7 +529,8 @@ class GcsObjectStoreSpec(StrictModel):
     bucket: str = Field(min_length=3, max_length=222)
     prefix: str = Field("mlspec", description="Object name prefix; each run writes under PREFIX/<run-id>/")
     endpoint_url: str | None = Field(
-        None, description="For a GCS emulator (anonymous credentials); default: Google Cloud Storage with the "
+        None,
+        description="For a GCS emulator (anonymous credentials); default: Google Cloud Storage with the "
         "standard credential chain (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server)",
     )
     project: str | None = Field(None, description="Google Cloud project; default: the credentials' project")
@@ -507,18 +544,22 @@ class AzureBlobObjectStoreSpec(StrictModel):
     container: str = Field(min_length=3, max_length=63)
     prefix: str = Field("mlspec", description="Blob name prefix; each run writes under PREFIX/<run-id>/")
     connection_string_env: str = Field(
-        AZURE_CONNECTION_STRING_ENV, description="Name of the environment variable that holds the storage "
+        AZURE_CONNECTION_STRING_ENV,
+        description="Name of the environment variable that holds the storage "
         "account's connection string (the secret itself never goes in the spec); used without account_url",
     )
     account_url: str | None = Field(
-        None, description="e.g. https://ACCOUNT.blob.core.windows.net, signed in with DefaultAzureCredential",
+        None,
+        description="e.g. https://ACCOUNT.blob.core.windows.net, signed in with DefaultAzureCredential",
     )
 
     @model_validator(mode="after")
     def _one_credential(self) -> AzureBlobObjectStoreSpec:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.connection_string_env):
-            raise ValueError("connection_string_env is the name of an environment variable (e.g. "
-                             f"{AZURE_CONNECTION_STRING_ENV}), not the connection string itself")
+            raise ValueError(
+                "connection_string_env is the name of an environment variable (e.g. "
+                f"{AZURE_CONNECTION_STRING_ENV}), not the connection string itself"
+            )
         if self.account_url and "connection_string_env" in self.model_fields_set:
             raise ValueError("give either account_url (DefaultAzureCredential) or connection_string_env, not both")
         return self
@@ -551,8 +592,9 @@ class ExecutionSpec(StrictModel):
     """Which executor runs the functions."""
 
     executor: Literal["local", "lithops", "local-container"] = Field(
-        "local", description="local: one OS process per invocation; lithops: through Lithops; "
-        "local-container: one container per invocation, in the images `mlspec build --target local` built"
+        "local",
+        description="local: one OS process per invocation; lithops: through Lithops; "
+        "local-container: one container per invocation, in the images `mlspec build --target local` built",
     )
     lithops: dict[str, Any] = Field(
         default_factory=dict,
@@ -560,11 +602,13 @@ class ExecutionSpec(StrictModel):
         "empty: Lithops' localhost backend",
     )
     container_platform: Literal["local", "aws-lambda", "gcp-cloud-run", "azure-functions"] = Field(
-        "local", description="local-container: whose envelope the engine enforces on each container "
+        "local",
+        description="local-container: whose envelope the engine enforces on each container "
         "(--memory, and --cpus from that platform's memory-to-vCPU rule)",
     )
     container_build_dir: str = Field(
-        "build", description="local-container: the `mlspec build --out` directory holding the images' manifest",
+        "build",
+        description="local-container: the `mlspec build --out` directory holding the images' manifest",
     )
 
 

@@ -17,8 +17,9 @@ _BATCH_LIMIT = 256
 
 
 class AzureBlobObjectStore(ObjectStore):
-    def __init__(self, container: str, prefix: str = "", connection_string: str | None = None,
-                 account_url: str | None = None) -> None:
+    def __init__(
+        self, container: str, prefix: str = "", connection_string: str | None = None, account_url: str | None = None
+    ) -> None:
         super().__init__()
         from azure.core.exceptions import ResourceNotFoundError
         from azure.storage.blob import ContainerClient
@@ -58,8 +59,9 @@ class AzureBlobObjectStore(ObjectStore):
         keys = self.list(prefix)
         for start in range(0, len(keys), _BATCH_LIMIT):
             # A key deleted meanwhile is not an error: deleting is idempotent, as on S3.
-            self.client.delete_blobs(*(self._key(k) for k in keys[start : start + _BATCH_LIMIT]),
-                                     raise_on_any_failure=False)
+            self.client.delete_blobs(
+                *(self._key(k) for k in keys[start : start + _BATCH_LIMIT]), raise_on_any_failure=False
+            )
         return len(keys)
 
 
@@ -70,6 +72,8 @@ def open_azure_blob_object_store(config: dict[str, Any]) -> ObjectStore:
         variable = config.get("connection_string_env") or "AZURE_STORAGE_CONNECTION_STRING"
         connection_string = os.environ.get(variable)
         if not connection_string:
-            raise UsageError(f"azure_blob object store: environment variable {variable} (connection_string_env) "
-                             "is not set; set it to the storage account's connection string, or give account_url")
+            raise UsageError(
+                f"azure_blob object store: environment variable {variable} (connection_string_env) "
+                "is not set; set it to the storage account's connection string, or give account_url"
+            )
     return AzureBlobObjectStore(config["container"], config.get("prefix", ""), connection_string, account_url)

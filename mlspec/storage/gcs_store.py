@@ -8,8 +8,9 @@ from mlspec.storage.base import ObjectStore
 
 
 class GCSObjectStore(ObjectStore):
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 project: str | None = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", endpoint_url: str | None = None, project: str | None = None
+    ) -> None:
         super().__init__()
         from google.api_core.exceptions import NotFound
         from google.cloud import storage
@@ -19,8 +20,11 @@ class GCSObjectStore(ObjectStore):
             # Emulators take no credentials; the client still wants a project name.
             from google.auth.credentials import AnonymousCredentials
 
-            self.client = storage.Client(project=project or "mlspec", credentials=AnonymousCredentials(),
-                                         client_options={"api_endpoint": endpoint_url})
+            self.client = storage.Client(
+                project=project or "mlspec",
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": endpoint_url},
+            )
         else:
             self.client = storage.Client(project=project)
         self.bucket = self.client.bucket(bucket)
@@ -34,8 +38,9 @@ class GCSObjectStore(ObjectStore):
         return self.prefix + key.lstrip("/")
 
     def _put(self, key: str, data: bytes) -> None:
-        self.bucket.blob(self._key(key)).upload_from_string(data, content_type="application/octet-stream",
-                                                            retry=self._upload_retry)
+        self.bucket.blob(self._key(key)).upload_from_string(
+            data, content_type="application/octet-stream", retry=self._upload_retry
+        )
 
     def _get(self, key: str) -> bytes:
         try:

@@ -8,8 +8,9 @@ from mlspec.storage.base import ObjectStore
 
 
 class S3ObjectStore(ObjectStore):
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 region: str | None = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None
+    ) -> None:
         super().__init__()
         import boto3
 

@@ -43,12 +43,12 @@ storage:
 """
 
 
-
 def _run(tmp_path: Path, text: str) -> tuple[RunRecord, Path]:
     pipeline = spec.load_text(text)
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
-    record = run_pipeline(pipeline, "iterative.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(),
-                          Limits(2048, 120))  # fmt: skip
+    record = run_pipeline(
+        pipeline, "iterative.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(), Limits(2048, 120)
+    )
     return record, run_dir.objects
 
 
@@ -76,9 +76,13 @@ def _agreement(a: np.ndarray, b: np.ndarray, clusters: int) -> float:
 
 @pytest.mark.parametrize(
     ("fmt", "design", "workers", "store"),
-    [("cifar10", "lock_based", 3, "local"), ("imdb", "lock_free", 2, "local"),
-     ("imdb", "lock_based", 4, "redis"), ("cifar10", "lock_free", 3, "redis")],
-)  # fmt: skip
+    [
+        ("cifar10", "lock_based", 3, "local"),
+        ("imdb", "lock_free", 2, "local"),
+        ("imdb", "lock_based", 4, "redis"),
+        ("cifar10", "lock_free", 3, "redis"),
+    ],
+)
 def test_kmeans_parallel_gives_the_sequential_clustering(
     tmp_path: Path, redis_url: str, fmt: str, design: str, workers: int, store: str
 ) -> None:
@@ -102,13 +106,20 @@ def test_kmeans_parallel_gives_the_sequential_clustering(
     assert len(record.stages["fit"].history) == metrics["iterations"]
 
 
-@pytest.mark.parametrize(("fmt", "design", "store"), [("imdb", "lock_based", "local"), ("imdb", "lock_free", "redis"),
-                                                      ("cifar10", "lock_free", "local")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fmt", "design", "store"),
+    [("imdb", "lock_based", "local"), ("imdb", "lock_free", "redis"), ("cifar10", "lock_free", "local")],
+)
 def test_logistic_regression_parallel_reaches_the_sequential_accuracy(
     tmp_path: Path, redis_url: str, fmt: str, design: str, store: str
 ) -> None:
-    stage = {"algorithm": "logistic_regression", "workers": 3, "shared_state": design, "iterations": 25,
-             "learning_rate": 4.0}  # fmt: skip
+    stage = {
+        "algorithm": "logistic_regression",
+        "workers": 3,
+        "shared_state": design,
+        "iterations": 25,
+        "learning_rate": 4.0,
+    }
     param_store = f"{{kind: redis, url: '{redis_url}'}}" if store == "redis" else "{kind: local}"
     record, objects_root = _run(tmp_path, _spec(fmt, ", ".join(f"{k}: {v}" for k, v in stage.items()), param_store))
 
@@ -118,8 +129,9 @@ def test_logistic_regression_parallel_reaches_the_sequential_accuracy(
     objects = open_object_store({"kind": "local", "root": str(objects_root)})
     from mlspec.algorithms.data import load_test_set
 
-    expected = algorithm.evaluate(sequential.state.params, *load_test_set(objects, "data/prep", read_meta(
-        objects, "data/prep")))  # fmt: skip
+    expected = algorithm.evaluate(
+        sequential.state.params, *load_test_set(objects, "data/prep", read_meta(objects, "data/prep"))
+    )
     assert metrics["test_accuracy"] == pytest.approx(expected["test_accuracy"], abs=0.02)
     assert metrics["test_loss"] == pytest.approx(expected["test_loss"], rel=0.02)
     assert metrics["test_accuracy"] > (0.7 if fmt == "imdb" else 0.2)  # it learned (chance: 0.5 / 0.1)
@@ -155,19 +167,24 @@ def test_param_store_lock_is_exclusive_and_times_out(tmp_path: Path, redis_url: 
     assert open_param_store(config).get(key) == b"60"
 
     holder, waiter = open_param_store(config), open_param_store(config)
-    with (holder.lock(f"{tmp_path.name}/lock", 10), pytest.raises(StoreTimeout, match="waiting for lock"),
-          waiter.lock(f"{tmp_path.name}/lock", 0.2)):  # fmt: skip
+    with (
+        holder.lock(f"{tmp_path.name}/lock", 10),
+        pytest.raises(StoreTimeout, match="waiting for lock"),
+        waiter.lock(f"{tmp_path.name}/lock", 0.2),
+    ):
         pass
 
 
 @pytest.mark.parametrize(
     ("stage", "message"),
-    [("algorithm: kmeans", "algorithm kmeans needs clusters"),
-     ("algorithm: logistic_regression, clusters: 4", "clusters is for algorithm kmeans"),
-     ("algorithm: kmeans, clusters: 4, learning_rate: 0.5", "learning_rate is for algorithm logistic_regression"),
-     ("algorithm: kmeans, clusters: 4, shared_state: locked", "lock_based"),
-     ("algorithm: kmeans, clusters: 4, workers: 0", "must be at least 1")],
-)  # fmt: skip
+    [
+        ("algorithm: kmeans", "algorithm kmeans needs clusters"),
+        ("algorithm: logistic_regression, clusters: 4", "clusters is for algorithm kmeans"),
+        ("algorithm: kmeans, clusters: 4, learning_rate: 0.5", "learning_rate is for algorithm logistic_regression"),
+        ("algorithm: kmeans, clusters: 4, shared_state: locked", "lock_based"),
+        ("algorithm: kmeans, clusters: 4, workers: 0", "must be at least 1"),
+    ],
+)
 def test_invalid_iterative_stages_are_reported(stage: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         spec.load_text(_spec("cifar10", stage, "{kind: local}"))
@@ -175,7 +192,8 @@ def test_invalid_iterative_stages_are_reported(stage: str, message: str) -> None
 
 def test_iterative_stage_must_read_a_preprocess_stage() -> None:
     text = _spec("cifar10", "algorithm: kmeans, clusters: 4", "{kind: local}").replace(
-        "  fit:", "  other: {kind: iterative, data: fit, algorithm: kmeans, clusters: 2}\n  fit:")
+        "  fit:", "  other: {kind: iterative, data: fit, algorithm: kmeans, clusters: 2}\n  fit:"
+    )
     with pytest.raises(SpecError, match=r"iterative\.data needs preprocess"):
         spec.load_text(text)
 

@@ -18,11 +18,11 @@ MAKEFILE = REPO / "examples" / "Makefile"
 # Per target: what keeps its run short (stage names differ between the example specs).
 RUN_ARGS = {
     "quickstart": "--set stages.train_images.epochs=1 --set stages.train_images.workers=1 "
-                  "--set stages.train_reviews.epochs=1 --set stages.train_reviews.workers=1",
+    "--set stages.train_reviews.epochs=1 --set stages.train_reviews.workers=1",
     "cifar10": "--set stages.train.epochs=1 --set stages.train.workers=1",
     # the tiny IMDb archive has 7 training reviews: keep words seen once
     "imdb": "--set stages.train.epochs=1 --set stages.train.workers=1 --set stages.prep.min_df=1",
-}  # fmt: skip
+}
 
 
 def phony_targets() -> list[str]:
@@ -32,11 +32,21 @@ def phony_targets() -> list[str]:
 
 
 def make(target: str, runs: Path, data: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    args = [f"MLSPEC={sys.executable} -m mlspec", f"RUNS={runs}", f"DATA={data}",
-            f"RUN_ARGS={RUN_ARGS.get(target, '')}", *(f"{k}={v}" for k, v in variables.items())]  # fmt: skip
+    args = [
+        f"MLSPEC={sys.executable} -m mlspec",
+        f"RUNS={runs}",
+        f"DATA={data}",
+        f"RUN_ARGS={RUN_ARGS.get(target, '')}",
+        *(f"{k}={v}" for k, v in variables.items()),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's mlspec, whatever is installed
-    done = subprocess.run(["make", "--no-print-directory", "-C", str(MAKEFILE.parent), target, *args], env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(MAKEFILE.parent), target, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, f"make {target} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return done
 

@@ -23,9 +23,18 @@ REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = str(REPO / "examples" / "quickstart.yaml")
 STAGES = ("prep_images", "train_images", "eval_images", "prep_reviews", "train_reviews", "eval_reviews")
 # The quick start made small: one epoch of images, fewer examples, one worker per train stage.
-TINY = ["--set", "stages.train_images.epochs=1", "--set", "stages.train_images.workers=1",
-        "--set", "stages.train_reviews.workers=1", "--set", "datasets.images.synthetic.train_size=300",
-        "--set", "datasets.reviews.synthetic.train_size=400"]  # fmt: skip
+TINY = [
+    "--set",
+    "stages.train_images.epochs=1",
+    "--set",
+    "stages.train_images.workers=1",
+    "--set",
+    "stages.train_reviews.workers=1",
+    "--set",
+    "datasets.images.synthetic.train_size=300",
+    "--set",
+    "datasets.reviews.synthetic.train_size=400",
+]
 CLASS_NAMES = ("ProportionalVcpu", "FixedVcpu", "PairedVcpu", "BandedVcpu", "HostVcpu")
 
 
@@ -34,8 +43,18 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two real tiny quick-start runs that differ in one `--set` value (train_reviews epochs 1 vs 2)."""
     root = tmp_path_factory.mktemp("output") / "runs"
     for epochs in (1, 2):
-        cmd = [sys.executable, "-m", "mlspec", "run", QUICKSTART, "--runs-dir", str(root), *TINY,
-               "--set", f"stages.train_reviews.epochs={epochs}"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlspec",
+            "run",
+            QUICKSTART,
+            "--runs-dir",
+            str(root),
+            *TINY,
+            "--set",
+            f"stages.train_reviews.epochs={epochs}",
+        ]
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
     return root
@@ -50,8 +69,9 @@ def piped(*args: str) -> subprocess.CompletedProcess[str]:
     """`mlspec ARGS | ...`: stdout is a pipe, and no COLUMNS says how wide to be."""
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     env["PYTHONPATH"] = str(REPO)
-    return subprocess.run([sys.executable, "-m", "mlspec", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 # ---------------------------------------------------------------- plan
@@ -79,8 +99,9 @@ def test_plan_is_one_line_per_stage_after_the_platforms_it_considered(runs_dir: 
 
 
 def test_plan_names_the_spec_targets_it_considered(runs_dir: Path) -> None:
-    code, out, err = invoke("plan", QUICKSTART, "--runs-dir", str(runs_dir),
-                            "--set", "targets.aws-lambda.timeout_s=900")
+    code, out, err = invoke(
+        "plan", QUICKSTART, "--runs-dir", str(runs_dir), "--set", "targets.aws-lambda.timeout_s=900"
+    )
     assert code == 0, err
     first = out.splitlines()[0]
     assert first.startswith("platforms considered: the spec's cloud targets, aws-lambda (2 offerings, 1 provider)")
@@ -151,8 +172,9 @@ def test_a_sort_by_typo_suggests_at_most_three_names(runs_dir: Path) -> None:
     code, _, err = invoke("compare", *ids, "--runs-dir", str(runs_dir), "--sort-by", "epochs")
     assert code == 2 and err.strip().endswith("did you mean stages.train_reviews.epochs?")
     # the name as suggested sorts
-    code, out, err = invoke("compare", *ids, "--runs-dir", str(runs_dir), "--sort-by", "-train_reviews.test_accuracy",
-                            "--format", "csv")
+    code, out, err = invoke(
+        "compare", *ids, "--runs-dir", str(runs_dir), "--sort-by", "-train_reviews.test_accuracy", "--format", "csv"
+    )
     assert code == 0, err
     accuracies = [float(r["train_reviews.test_accuracy"]) for r in csv.DictReader(io.StringIO(out))]
     assert len(accuracies) == 2 and accuracies == sorted(accuracies, reverse=True)
@@ -167,26 +189,33 @@ def test_output_through_a_pipe_is_not_wrapped_at_80_columns(runs_dir: Path) -> N
     lines = done.stdout.splitlines()
     assert max(len(line) for line in lines) > 100
     # each note is one whole line, not folded at 80 columns
-    assert any(line.startswith("• cost_usd[aws-lambda:x86_64] is modelled:") and line.endswith("`mlspec plan`")
-               for line in lines)  # fmt: skip
+    assert any(
+        line.startswith("• cost_usd[aws-lambda:x86_64] is modelled:") and line.endswith("`mlspec plan`")
+        for line in lines
+    )
     done = piped("providers", "--platform", "aws-lambda:x86_64")
     assert done.returncode == 0, done.stderr
-    assert any("https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html" in line
-               for line in done.stdout.splitlines())  # fmt: skip
+    assert any(
+        "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html" in line
+        for line in done.stdout.splitlines()
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ["--no-such-option"],
-    ["no-such-command"],
-    ["plan"],
-    ["plan", QUICKSTART, "--optimizer", "best"],
-    ["compare", "--format", "pdf"],
-    ["runs", "show"],
-    ["price", "--target", "aws-lambda", "--memory-mb", "1024", "--seconds", "1"],
-    ["price", "--target", "nowhere", "--memory-mb", "1024", "--seconds", "1", "--invocations", "1"],
-    ["providers", "--platform", "nowhere"],
-    ["compare", "no-such-run", "--runs-dir", str(REPO / "no-such-dir")],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--no-such-option"],
+        ["no-such-command"],
+        ["plan"],
+        ["plan", QUICKSTART, "--optimizer", "best"],
+        ["compare", "--format", "pdf"],
+        ["runs", "show"],
+        ["price", "--target", "aws-lambda", "--memory-mb", "1024", "--seconds", "1"],
+        ["price", "--target", "nowhere", "--memory-mb", "1024", "--seconds", "1", "--invocations", "1"],
+        ["providers", "--platform", "nowhere"],
+        ["compare", "no-such-run", "--runs-dir", str(REPO / "no-such-dir")],
+    ],
+)
 def test_every_error_is_one_line_starting_with_error(args: list[str]) -> None:
     code, out, err = invoke(*args)
     assert code == 2, (out, err)
@@ -201,7 +230,11 @@ def test_counted_nouns_and_articles() -> None:
     assert plural(1, "batch", "batches") == "1 batch" and plural(3, "batch", "batches") == "3 batches"
     assert plural(1.0, "second") == "1 second" and plural(2.5, "second") == "2.5 seconds"
     assert [article(w) for w in ("evaluate", "imdb", "train", "cifar10")] == [
-        "an evaluate", "an imdb", "a train", "a cifar10"]
+        "an evaluate",
+        "an imdb",
+        "a train",
+        "a cifar10",
+    ]
     code, out, _ = invoke("validate", str(REPO / "examples" / "cifar10.yaml"))
     assert code == 0 and "(cifar10: 1 dataset, 3 stages;" in out
     code, out, err = invoke("validate", str(REPO / "examples" / "cifar10.yaml"), "--set", "stages.train.data=evaluate")
@@ -212,7 +245,10 @@ def test_counted_nouns_and_articles() -> None:
 
 def test_user_facing_strings_have_no_naive_plurals() -> None:
     """`worker(s)`-style plurals are gone from mlspec's messages (plural() says '1 worker', '2 workers')."""
-    offenders = [f"{path.relative_to(REPO)}:{i}" for path in sorted((REPO / "mlspec").rglob("*.py"))
-                 for i, line in enumerate(path.read_text().splitlines(), 1)
-                 if re.search(r"[a-z]\(s\)", line.replace("http(s)", "")) and '"' in line]  # fmt: skip
+    offenders = [
+        f"{path.relative_to(REPO)}:{i}"
+        for path in sorted((REPO / "mlspec").rglob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"[a-z]\(s\)", line.replace("http(s)", "")) and '"' in line
+    ]
     assert not offenders, offenders

@@ -20,7 +20,8 @@ targets:
   azure-functions: {plan: flex, memory_mb: 2048}
 """
 
-SPEC = """
+SPEC = (
+    """
 name: both
 seed: 0
 datasets:
@@ -33,9 +34,12 @@ stages:
   prep_reviews: {kind: preprocess, dataset: reviews, max_features: 1000}
   train_reviews: {kind: train, data: prep_reviews, model: logistic_regression, workers: 2, epochs: 1}
   eval_reviews: {kind: evaluate, model: train_reviews}
-""" + ALL_TARGETS
+"""
+    + ALL_TARGETS
+)
 
-TEXT_SPEC = """
+TEXT_SPEC = (
+    """
 name: text
 datasets:
   reviews: {format: imdb}
@@ -43,7 +47,9 @@ stages:
   prep: {kind: preprocess, dataset: reviews}
   train: {kind: train, data: prep, model: logistic_regression, workers: 3}
   evaluate: {kind: evaluate, model: train}
-""" + ALL_TARGETS
+"""
+    + ALL_TARGETS
+)
 
 NOOP_EVENT: dict[str, Any] = {"function": "noop", "payload": 42}
 

@@ -24,7 +24,8 @@ def test_apt_mirror_from_one_line_and_deb822_sources(tmp_path: Path) -> None:
     assert apt_mirror(tmp_path) is None
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
         "Types: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm\n\n"
-        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n")
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+    )
     assert apt_mirror(tmp_path) == "http://mirror.example/debian"
     (tmp_path / "sources.list").write_text("deb [arch=amd64] http://one.example/debian bookworm main\n")
     assert apt_mirror(tmp_path) == "http://one.example/debian"
@@ -68,16 +69,20 @@ def test_context_hashes_do_not_depend_on_the_wheelhouse(tmp_path: Path) -> None:
 
 def test_requirements_are_shared_byte_for_byte_between_functions_with_the_same_packages(tmp_path: Path) -> None:
     result = build(load(TEXT_SPEC), tmp_path, engine="none", targets=["local"])
-    texts = {(result.directory / c.name / "requirements.txt").read_text() for c in result.contexts
-             if c.stage in ("train", "evaluate")}
+    texts = {
+        (result.directory / c.name / "requirements.txt").read_text()
+        for c in result.contexts
+        if c.stage in ("train", "evaluate")
+    }
     assert len(texts) == 1  # so an engine's layer cache installs them once
 
 
 def test_bootstrap_base_and_base_image_exclude_each_other(tmp_path: Path) -> None:
     spec = tmp_path / "p.yaml"
     spec.write_text(TEXT_SPEC)
-    result = CliRunner().invoke(main, ["build", str(spec), "--out", str(tmp_path), "--bootstrap-base",
-                                       "--base-image", "x:1"])
+    result = CliRunner().invoke(
+        main, ["build", str(spec), "--out", str(tmp_path), "--bootstrap-base", "--base-image", "x:1"]
+    )
     assert result.exit_code == 2
     assert "exclude each other" in result.output
 

@@ -15,8 +15,11 @@ from tests.compile.conftest import SPEC, TEXT_SPEC, load, manifest
 
 
 def _tree(root: Path) -> dict[str, tuple[bytes, int, int]]:
-    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mode, int(p.stat().st_mtime))
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mode, int(p.stat().st_mtime))
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_one_context_per_function_and_platform(built: BuildResult) -> None:
@@ -41,8 +44,9 @@ def test_one_context_per_function_and_platform(built: BuildResult) -> None:
 def test_building_twice_gives_identical_contexts(tmp_path: Path) -> None:
     first = build(load(SPEC), tmp_path / "a", engine="none")
     second = build(load(SPEC), tmp_path / "b", engine="none")
-    assert [c["hash"] for c in manifest(first.directory)["contexts"]] == \
-        [c["hash"] for c in manifest(second.directory)["contexts"]]
+    assert [c["hash"] for c in manifest(first.directory)["contexts"]] == [
+        c["hash"] for c in manifest(second.directory)["contexts"]
+    ]
     assert _tree(first.directory) == _tree(second.directory)
     assert all(int(p.stat().st_mtime) == FIXED_MTIME for p in first.directory.rglob("*"))
     # building again into the same place replaces the build, leaving no temporary directories
@@ -90,8 +94,9 @@ def test_cli_engine_none_writes_contexts_and_a_note(tmp_path: Path) -> None:
     spec = tmp_path / "pipeline.yaml"
     spec.write_text(TEXT_SPEC)
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["build", str(spec), "--out", str(out), "--engine", "none",
-                                       "--target", "aws-lambda", "--target", "local"])
+    result = CliRunner().invoke(
+        main, ["build", str(spec), "--out", str(out), "--engine", "none", "--target", "aws-lambda", "--target", "local"]
+    )
     assert result.exit_code == 0, result.output
     assert "contexts only" in result.output
     data = manifest(out / "text")
@@ -122,8 +127,9 @@ def test_cli_fake_engine_failure_exits_1_and_marks_not_built(tmp_path: Path, mon
     spec = tmp_path / "pipeline.yaml"
     spec.write_text(TEXT_SPEC)
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["build", str(spec), "--out", str(out), "--engine", "podman",
-                                       "--target", "local"])
+    result = CliRunner().invoke(
+        main, ["build", str(spec), "--out", str(out), "--engine", "podman", "--target", "local"]
+    )
     assert result.exit_code == 1, result.output
     assert "fake engine says no" in result.output
     data = manifest(out / "text")
@@ -135,7 +141,8 @@ def test_cli_fake_engine_failure_exits_1_and_marks_not_built(tmp_path: Path, mon
 def test_cli_unconfigured_target_is_a_usage_error(tmp_path: Path) -> None:
     spec = tmp_path / "pipeline.yaml"
     spec.write_text(TEXT_SPEC.split("targets:")[0])
-    result = CliRunner().invoke(main, ["build", str(spec), "--out", str(tmp_path / "out"), "--engine", "none",
-                                       "--target", "aws-lambda"])
+    result = CliRunner().invoke(
+        main, ["build", str(spec), "--out", str(tmp_path / "out"), "--engine", "none", "--target", "aws-lambda"]
+    )
     assert result.exit_code == 2
     assert "not configured" in result.output

@@ -41,8 +41,15 @@ def _free_port() -> int:
 
 def test_local_shim_runs_the_event_from_stdin(context_dirs: dict[str, Path]) -> None:
     context = context_dirs["local"]
-    done = subprocess.run([sys.executable, "-m", "mlspec.runtime.process"], cwd=context, env=_env(context),
-                          input=json.dumps(NOOP_EVENT), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlspec.runtime.process"],
+        cwd=context,
+        env=_env(context),
+        input=json.dumps(NOOP_EVENT),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     messages = [json.loads(line) for line in done.stdout.splitlines()]
     result = next(m for m in messages if m["type"] == "result")["result"]
@@ -76,12 +83,17 @@ class _RuntimeApi:
                     return
                 body = json.dumps(api.pending.pop(0)).encode()
                 self.send_response(200)
-                for name, value in (("Lambda-Runtime-Aws-Request-Id", "req-1"),
-                                    ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000)),
-                                    ("Lambda-Runtime-Invoked-Function-Arn",
-                                     "arn:aws:lambda:us-east-1:000000000000:function:mlspec-test"),
-                                    ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
-                                    ("Content-Type", "application/json"), ("Content-Length", str(len(body)))):
+                for name, value in (
+                    ("Lambda-Runtime-Aws-Request-Id", "req-1"),
+                    ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000)),
+                    (
+                        "Lambda-Runtime-Invoked-Function-Arn",
+                        "arn:aws:lambda:us-east-1:000000000000:function:mlspec-test",
+                    ),
+                    ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                ):
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
@@ -117,9 +129,14 @@ def test_lambda_handler_through_awslambdaric(context_dirs: dict[str, Path]) -> N
     pytest.importorskip("awslambdaric", reason="awslambdaric is not installed (pip install awslambdaric)")
     context = context_dirs["aws-lambda"]
     with _RuntimeApi(dict(NOOP_EVENT)) as api:
-        process = subprocess.Popen([sys.executable, "-m", "awslambdaric", "handler.handler"], cwd=context,
-                                   env=_env(context, AWS_LAMBDA_RUNTIME_API=api.address),
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "awslambdaric", "handler.handler"],
+            cwd=context,
+            env=_env(context, AWS_LAMBDA_RUNTIME_API=api.address),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             replied = api.replied.wait(60)
         finally:
@@ -138,8 +155,14 @@ def test_lambda_handler_through_awslambdaric(context_dirs: dict[str, Path]) -> N
 def cloud_run_server(context_dirs: dict[str, Path]) -> Iterator[str]:
     context = context_dirs["gcp-cloud-run"]
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "main.py"], cwd=context, env=_env(context, PORT=str(port)),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "main.py"],
+        cwd=context,
+        env=_env(context, PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(300):
@@ -157,8 +180,12 @@ def cloud_run_server(context_dirs: dict[str, Path]) -> Iterator[str]:
 
 
 def test_cloud_run_service_over_http(cloud_run_server: str) -> None:
-    request = urllib.request.Request(cloud_run_server, data=json.dumps(NOOP_EVENT).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        cloud_run_server,
+        data=json.dumps(NOOP_EVENT).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         assert response.status == 200
         assert json.loads(response.read()) == _expected()
@@ -174,9 +201,20 @@ def test_cloud_run_service_reports_a_bad_event(cloud_run_server: str) -> None:
 
 def test_cloud_run_job_task(context_dirs: dict[str, Path]) -> None:
     context = context_dirs["gcp-cloud-run"]
-    done = subprocess.run([sys.executable, "main.py"], cwd=context, capture_output=True, text=True, timeout=60,
-                          env=_env(context, CLOUD_RUN_JOB="mlspec-test", CLOUD_RUN_TASK_INDEX="1",
-                                   CLOUD_RUN_TASK_COUNT="3", MLSPEC_EVENT=json.dumps(NOOP_EVENT)))
+    done = subprocess.run(
+        [sys.executable, "main.py"],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(
+            context,
+            CLOUD_RUN_JOB="mlspec-test",
+            CLOUD_RUN_TASK_INDEX="1",
+            CLOUD_RUN_TASK_COUNT="3",
+            MLSPEC_EVENT=json.dumps(NOOP_EVENT),
+        ),
+    )
     assert done.returncode == 0, done.stderr
     reply = json.loads(done.stdout.splitlines()[-1])
     assert reply == {"result": _expected(), "worker": 1}
@@ -186,8 +224,9 @@ def test_cloud_run_job_task(context_dirs: dict[str, Path]) -> None:
 
 
 def test_azure_function_app_with_an_http_request(context_dirs: dict[str, Path]) -> None:
-    func = pytest.importorskip("azure.functions",
-                               reason="azure-functions is not installed (pip install azure-functions)")
+    func = pytest.importorskip(
+        "azure.functions", reason="azure-functions is not installed (pip install azure-functions)"
+    )
     path = context_dirs["azure-functions"] / "function_app.py"
     spec = importlib.util.spec_from_file_location("mlspec_test_function_app", path)
     assert spec is not None and spec.loader is not None
@@ -195,13 +234,15 @@ def test_azure_function_app_with_an_http_request(context_dirs: dict[str, Path]) 
     spec.loader.exec_module(module)
     functions = {f.get_function_name(): f for f in module.app.get_functions()}
     assert set(functions) == {"invoke_http"}
-    request = func.HttpRequest(method="POST", url="http://localhost/api/invoke", headers={},
-                               body=json.dumps(NOOP_EVENT).encode())
+    request = func.HttpRequest(
+        method="POST", url="http://localhost/api/invoke", headers={}, body=json.dumps(NOOP_EVENT).encode()
+    )
     response = functions["invoke_http"].get_user_function()(request)
     assert response.status_code == 200
     assert json.loads(response.get_body()) == _expected()
     bad = func.HttpRequest(method="POST", url="http://localhost/api/invoke", headers={}, body=b"not json")
     assert functions["invoke_http"].get_user_function()(bad).status_code == 400
-    unknown = func.HttpRequest(method="POST", url="http://localhost/api/invoke", headers={},
-                               body=json.dumps({"function": "nope"}).encode())
+    unknown = func.HttpRequest(
+        method="POST", url="http://localhost/api/invoke", headers={}, body=json.dumps({"function": "nope"}).encode()
+    )
     assert functions["invoke_http"].get_user_function()(unknown).status_code == 400

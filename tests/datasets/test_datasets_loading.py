@@ -135,9 +135,14 @@ def check_imdb(data: Dataset) -> None:
     assert isinstance(data.train_x, list) and all(isinstance(t, str) for t in data.train_x)
     # sorted by numeric id, then label (neg before pos)
     assert data.train_x == [
-        "Awful.", "A great film.", "Bad caf\u00e9 scene", "Loved it <br /><br />again",
-        "bad bytes \ufffd\ufffd here", "Dull.", "Fine.",
-    ]  # fmt: skip
+        "Awful.",
+        "A great film.",
+        "Bad caf\u00e9 scene",
+        "Loved it <br /><br />again",
+        "bad bytes \ufffd\ufffd here",
+        "Dull.",
+        "Fine.",
+    ]
     assert data.train_y.tolist() == [0, 1, 0, 1, 0, 0, 1]
     assert data.test_x == ["Weak.", "Superb.", "Nice.", "Boring."]
     assert data.test_y.tolist() == [0, 1, 1, 0]

@@ -18,8 +18,11 @@ from mlspec.deploy.plan import deployment_for, load_manifest
 from mlspec.spec.models import Pipeline
 
 # Planned per stage: the stage's own limits, else the target's; concurrency is the stage's workers.
-PLANNED = {"mlspec-deploytest-prep": (1024, 300, 1), "mlspec-deploytest-train": (2048, 600, 3),
-           "mlspec-deploytest-eval": (1024, 300, 1)}
+PLANNED = {
+    "mlspec-deploytest-prep": (1024, 300, 1),
+    "mlspec-deploytest-train": (2048, 600, 3),
+    "mlspec-deploytest-eval": (1024, 300, 1),
+}
 
 
 def test_deploy_creates_bucket_role_and_functions_with_the_planned_limits_then_is_a_no_op(
@@ -37,8 +40,9 @@ def test_deploy_creates_bucket_role_and_functions_with_the_planned_limits_then_i
     s3.head_bucket(Bucket="mlspec-deploytest-objects")
     role = iam.get_role(RoleName="mlspec-deploytest-lambda")["Role"]
     assert {"Key": PIPELINE_TAG, "Value": "deploytest"} in role["Tags"]
-    assert "mlspec-deploytest-objects" in str(iam.get_role_policy(RoleName=role["RoleName"],
-                                                                    PolicyName="mlspec-run")["PolicyDocument"])
+    assert "mlspec-deploytest-objects" in str(
+        iam.get_role_policy(RoleName=role["RoleName"], PolicyName="mlspec-run")["PolicyDocument"]
+    )
     for name, (memory, timeout, workers) in PLANNED.items():
         config = lam.get_function_configuration(FunctionName=name)
         assert (config["MemorySize"], config["Timeout"], config["PackageType"]) == (memory, timeout, "Image")
@@ -87,8 +91,11 @@ def test_a_built_image_is_pushed_through_the_engine_command_lines_not_executed_h
     assert len(pushes) == 3
     # The repository is created before the push, the push happens before the function points at it.
     order = [(c.service, c.operation) for c in calls]
-    assert order.index(("ecr", "create_repository")) < order.index(("ecr", "push_image")) < order.index(
-        ("lambda", "create_function"))
+    assert (
+        order.index(("ecr", "create_repository"))
+        < order.index(("ecr", "push_image"))
+        < order.index(("lambda", "create_function"))
+    )
     image, uri = pushes[0].params["image"], pushes[0].params["uri"]
     registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
     assert push_commands("/usr/bin/podman", image, uri, registry, "AWS") == [
@@ -107,8 +114,11 @@ def test_destroy_removes_only_what_deploy_created(aws_env: str, built: tuple[Pip
     assert not any(c.service == "s3" for c in report.calls)
     destroy_calls = AwsLambdaDeployer(deployment.settings).destroy_calls(deployment_for(pipeline, "aws-lambda", None))
     assert {(c.service, c.operation) for c in destroy_calls} == {
-        ("lambda", "delete_function"), ("ecr", "delete_repository"), ("iam", "delete_role_policy"),
-        ("iam", "delete_role")}
+        ("lambda", "delete_function"),
+        ("ecr", "delete_repository"),
+        ("iam", "delete_role_policy"),
+        ("iam", "delete_role"),
+    }
     AwsLambdaDeployer(deployment.settings).apply(destroy_calls)
     s3.head_bucket(Bucket="mlspec-deploytest-objects")  # still there
     assert boto3.client("lambda").list_functions()["Functions"] == []
@@ -123,8 +133,10 @@ def test_cli_dry_run_then_deploy_twice_then_destroy(aws_env: str, built: tuple[P
 
     dry = runner.invoke(main, ["deploy", *args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "would make 13 calls" in dry.output and "lambda.create_function  (missing: mlspec-deploytest-train, " \
-        "2048 MB, 600 s)" in dry.output
+    assert (
+        "would make 13 calls" in dry.output
+        and "lambda.create_function  (missing: mlspec-deploytest-train, 2048 MB, 600 s)" in dry.output
+    )
     assert '"MemorySize": 2048' in dry.output and "dry run: nothing was changed" in dry.output
     assert boto3.client("lambda").list_functions()["Functions"] == []  # nothing made
 
@@ -147,7 +159,8 @@ def test_cli_dry_run_then_deploy_twice_then_destroy(aws_env: str, built: tuple[P
 
 
 def test_deploy_without_a_build_says_how_to_make_one(aws_env: str, aws_spec: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["deploy", str(aws_spec), "--target", "aws-lambda",
-                                       "--build-dir", str(tmp_path / "nowhere")])
+    result = CliRunner().invoke(
+        main, ["deploy", str(aws_spec), "--target", "aws-lambda", "--build-dir", str(tmp_path / "nowhere")]
+    )
     assert result.exit_code == 2
     assert "no build found at" in result.output and "mlspec build" in result.output

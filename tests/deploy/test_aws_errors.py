@@ -16,8 +16,12 @@ from mlspec.deploy.base import ApiCall, CredentialsError, DeployError
 from mlspec.deploy.credentials import aws_session
 from tests.deploy.conftest import FAKE_KEY_ID, FAKE_SECRET
 
-CREATE = ApiCall("lambda", "create_function", {"FunctionName": "f", "Role": "arn:aws:iam::1:role/r",
-                                               "PackageType": "Image", "Code": {"ImageUri": "x:y"}}, "missing")
+CREATE = ApiCall(
+    "lambda",
+    "create_function",
+    {"FunctionName": "f", "Role": "arn:aws:iam::1:role/r", "PackageType": "Image", "Code": {"ImageUri": "x:y"}},
+    "missing",
+)
 
 
 @pytest.fixture
@@ -39,8 +43,9 @@ def _stubbed(service: str) -> tuple[AwsLambdaDeployer, Stubber, list[float]]:
 
 def test_access_denied_is_one_clear_line_stubbed(fake_credentials: None) -> None:
     deployer, stub, _ = _stubbed("lambda")
-    stub.add_client_error("create_function", "AccessDeniedException", "User: x is not authorized to perform: "
-                          "lambda:CreateFunction", 403)
+    stub.add_client_error(
+        "create_function", "AccessDeniedException", "User: x is not authorized to perform: lambda:CreateFunction", 403
+    )
     with stub, pytest.raises(DeployError) as error:
         deployer.apply([CREATE])
     message = str(error.value)
@@ -71,8 +76,9 @@ def test_throttling_that_never_ends_gives_up_with_a_hint_stubbed(fake_credential
 
 def test_expired_credentials_name_the_chain_not_the_values_stubbed(fake_credentials: None) -> None:
     deployer, stub, _ = _stubbed("sts")
-    stub.add_client_error("get_caller_identity", "ExpiredToken", "The security token included in the request "
-                          "is expired", 403)
+    stub.add_client_error(
+        "get_caller_identity", "ExpiredToken", "The security token included in the request is expired", 403
+    )
     with stub, pytest.raises(CredentialsError) as error:
         deployer.account()
     message = str(error.value)
@@ -82,9 +88,15 @@ def test_expired_credentials_name_the_chain_not_the_values_stubbed(fake_credenti
 
 
 def test_no_credentials_anywhere_is_one_line_naming_the_chain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -93,8 +105,10 @@ def test_no_credentials_anywhere_is_one_line_naming_the_chain(monkeypatch: pytes
         aws_session("us-east-1")
 
     spec = tmp_path / "p.yaml"
-    spec.write_text("name: p\ndatasets: {d: {format: imdb}}\nstages: {prep: {kind: preprocess, dataset: d}}\n"
-                    "targets: {aws-lambda: {}}\n")
+    spec.write_text(
+        "name: p\ndatasets: {d: {format: imdb}}\nstages: {prep: {kind: preprocess, dataset: d}}\n"
+        "targets: {aws-lambda: {}}\n"
+    )
     result = CliRunner().invoke(main, ["destroy", str(spec), "--target", "aws-lambda", "--yes"])
     assert result.exit_code == 2
     assert result.output.startswith("error: no AWS credentials found (tried: ") and result.output.count("\n") == 1

@@ -49,14 +49,19 @@ def test_run_on_lambda_before_deploy_says_to_deploy(aws_env: str, redis_url: str
     spec.write_text(AWS_SPEC.format(redis_url=redis_url))
     result = CliRunner().invoke(main, ["run", str(spec), "--target", "aws-lambda", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 2
-    assert ("error: not deployed on aws-lambda (us-east-1): mlspec-deploytest-prep, mlspec-deploytest-train, "
-            "mlspec-deploytest-eval; run `mlspec deploy SPEC --target aws-lambda` first") in result.output
+    assert (
+        "error: not deployed on aws-lambda (us-east-1): mlspec-deploytest-prep, mlspec-deploytest-train, "
+        "mlspec-deploytest-eval; run `mlspec deploy SPEC --target aws-lambda` first"
+    ) in result.output
 
 
 def test_run_on_lambda_needs_network_stores(aws_env: str, tmp_path: Path) -> None:
     spec = tmp_path / "pipeline.yaml"
-    spec.write_text(AWS_SPEC.format(redis_url="redis://127.0.0.1:1/0").replace(
-        "{kind: s3, bucket: mlspec-deploytest-objects}", "{kind: local}"))
+    spec.write_text(
+        AWS_SPEC.format(redis_url="redis://127.0.0.1:1/0").replace(
+            "{kind: s3, bucket: mlspec-deploytest-objects}", "{kind: local}"
+        )
+    )
     result = CliRunner().invoke(main, ["run", str(spec), "--target", "aws-lambda", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 2 and "needs storage.object_store of kind s3" in result.output
 
@@ -89,10 +94,17 @@ def test_doctor_reports_cloud_sdks_and_debootstrap(monkeypatch: pytest.MonkeyPat
     names = [c.name for c in doctor_commands.checks(None)]
     assert names[:4] == ["docker", "podman", "buildah", "debootstrap"]
     assert [n for n in names if n.split()[0] in ("aws", "gcp", "azure")] == [
-        "aws sdk", "aws credentials", "gcp sdk", "gcp credentials", "azure sdk", "azure credentials"]
+        "aws sdk",
+        "aws credentials",
+        "gcp sdk",
+        "gcp credentials",
+        "azure sdk",
+        "azure credentials",
+    ]
     # An SDK that is not installed names the extra that installs it; its credentials are then not checked.
     monkeypatch.setitem(doctor_commands.CLOUD_SDKS, "gcp", ("gcp", ("google.cloud.run_v2", "mlspec_no_such_sdk.sub")))
     found = {c.name: c for c in doctor_commands.checks(None)}
     assert not found["gcp sdk"].ok and found["gcp sdk"].detail == (
-        "missing mlspec_no_such_sdk.sub: pip install 'mlspec[gcp]'")
+        "missing mlspec_no_such_sdk.sub: pip install 'mlspec[gcp]'"
+    )
     assert not found["gcp credentials"].ok and "install the gcp SDK first" in found["gcp credentials"].detail

@@ -66,13 +66,19 @@ class CannedAzure(requests.adapters.BaseAdapter):
         url = urlsplit(request.url or "")
         raw = request.body.encode() if isinstance(request.body, str) else request.body
         body = json.loads(raw) if raw else None
-        self.requests.append(Recorded(request.method or "", url.hostname or "", url.path, parse_qs(url.query), body,
-                                      dict(request.headers)))  # fmt: skip
+        self.requests.append(
+            Recorded(
+                request.method or "", url.hostname or "", url.path, parse_qs(url.query), body, dict(request.headers)
+            )
+        )
         status, reply, headers = self.answer(request.method or "", url.path, parse_qs(url.query), body)
         data = json.dumps(reply).encode() if reply is not None else b""
-        raw_response = HTTPResponse(body=io.BytesIO(data), status=status, preload_content=False,
-                                    headers={"Content-Type": "application/json", "Content-Length": str(len(data)),
-                                             **headers})  # fmt: skip
+        raw_response = HTTPResponse(
+            body=io.BytesIO(data),
+            status=status,
+            preload_content=False,
+            headers={"Content-Type": "application/json", "Content-Length": str(len(data)), **headers},
+        )
         return requests.adapters.HTTPAdapter().build_response(request, raw_response)
 
     def close(self) -> None:
@@ -86,16 +92,22 @@ class CannedAzure(requests.adapters.BaseAdapter):
         session = requests.Session()
         session.mount("https://", self)
         # retry_total=0: a canned 429 is reported at once (the SDKs' default retries would wait it out).
-        options: dict[str, Any] = {"transport": RequestsTransport(session=session, session_owner=False),
-                                   "retry_total": 0, "polling_interval": 0}  # fmt: skip
+        options: dict[str, Any] = {
+            "transport": RequestsTransport(session=session, session_owner=False),
+            "retry_total": 0,
+            "polling_interval": 0,
+        }
         return AzureClients(
             web=WebSiteManagementClient(FixedTokenCredential(), SUBSCRIPTION, **options),
             registry=ContainerRegistryManagementClient(FixedTokenCredential(), SUBSCRIPTION, **options),
-            blob=BlobServiceClient(f"https://{ACCOUNT}.blob.core.windows.net", credential=FixedTokenCredential(),
-                                   **options),
-            subscription_id=SUBSCRIPTION, resource_group=GROUP, storage_account=ACCOUNT,
+            blob=BlobServiceClient(
+                f"https://{ACCOUNT}.blob.core.windows.net", credential=FixedTokenCredential(), **options
+            ),
+            subscription_id=SUBSCRIPTION,
+            resource_group=GROUP,
+            storage_account=ACCOUNT,
             authorization=AuthorizationManagementClient(FixedTokenCredential(), SUBSCRIPTION, **options),
-        )  # fmt: skip
+        )
 
 
 class FixedTokenCredential:
@@ -117,8 +129,13 @@ def principal_of(site_path: str) -> str:
 def assignments(existing: dict[str, dict[str, Any]], scope: str, query: dict[str, list[str]]) -> dict[str, Any]:
     """A role assignment list at `scope`, filtered by principal like ARM's `principalId eq '...'`."""
     [principal] = re.findall(r"principalId eq '([^']+)'", query.get("$filter", [""])[0])
-    return {"value": [{"id": path, "name": path.rsplit("/", 1)[1], **body} for path, body in existing.items()
-                      if path.startswith(f"{scope}/") and body["properties"]["principalId"] == principal]}
+    return {
+        "value": [
+            {"id": path, "name": path.rsplit("/", 1)[1], **body}
+            for path, body in existing.items()
+            if path.startswith(f"{scope}/") and body["properties"]["principalId"] == principal
+        ]
+    }
 
 
 def accepting(existing: dict[str, dict[str, Any]], *, refuse: Reply | None = None) -> Answer:
@@ -150,22 +167,34 @@ def accepting(existing: dict[str, dict[str, Any]], *, refuse: Reply | None = Non
 
 def function(stage: str, memory_mb: int, timeout_s: float, concurrency: int) -> FunctionDeployment:
     return FunctionDeployment(
-        name=f"mlspec-demo-{stage}", stage=stage, function=stage, image=f"mlspec/demo-{stage}:abc{stage}123",
-        context_hash=f"{stage}0123456789abcdef", memory_mb=memory_mb, timeout_s=timeout_s,
-        concurrency=concurrency, style="request",
-    )  # fmt: skip
+        name=f"mlspec-demo-{stage}",
+        stage=stage,
+        function=stage,
+        image=f"mlspec/demo-{stage}:abc{stage}123",
+        context_hash=f"{stage}0123456789abcdef",
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        concurrency=concurrency,
+        style="request",
+    )
 
 
 DEPLOYMENT = Deployment(
-    pipeline="demo", target="azure-functions", region="eastus", bucket="mlspec-demo-data",
+    pipeline="demo",
+    target="azure-functions",
+    region="eastus",
+    bucket="mlspec-demo-data",
     functions=(function("prep", 2048, 300, 1), function("train", 4096, 1800, 4)),
-)  # fmt: skip
+)
 
 
 def names(adapter: CannedAzure) -> tuple[str, str, str]:
     deployer = AzureFunctionsDeployer({}, clients=adapter.clients())
-    return (deployer.registry_name(DEPLOYMENT), app_name(deployer.clients, DEPLOYMENT.functions[0].name),
-            app_name(deployer.clients, DEPLOYMENT.functions[1].name))  # fmt: skip
+    return (
+        deployer.registry_name(DEPLOYMENT),
+        app_name(deployer.clients, DEPLOYMENT.functions[0].name),
+        app_name(deployer.clients, DEPLOYMENT.functions[1].name),
+    )
 
 
 def deploy_all(adapter: CannedAzure) -> dict[str, dict[str, Any]]:
@@ -184,14 +213,20 @@ def test_first_deploy_creates_everything_with_the_planned_fields_recorded() -> N
     deployer = AzureFunctionsDeployer({}, clients=adapter.clients())
     calls = deployer.plan_calls(DEPLOYMENT)
     registry_name, prep_app, train_app = names(adapter)
-    grants = [f"authorization.RoleAssignments.create  (missing: {role} for {app}'s identity)"
-              for app in (prep_app, train_app) for role in ("AcrPull", "Storage Blob Data Owner")]
+    grants = [
+        f"authorization.RoleAssignments.create  (missing: {role} for {app}'s identity)"
+        for app in (prep_app, train_app)
+        for role in ("AcrPull", "Storage Blob Data Owner")
+    ]
     assert [c.describe() for c in calls] == [
-        "containerregistry.Registries.begin_create  (missing)", "blob.create_container  (missing)",
+        "containerregistry.Registries.begin_create  (missing)",
+        "blob.create_container  (missing)",
         "web.AppServicePlans.begin_create_or_update  (missing)",
-        "web.WebApps.begin_create_or_update  (missing)", *grants[:2],
-        "web.WebApps.begin_create_or_update  (missing)", *grants[2:],
-    ]  # fmt: skip
+        "web.WebApps.begin_create_or_update  (missing)",
+        *grants[:2],
+        "web.WebApps.begin_create_or_update  (missing)",
+        *grants[2:],
+    ]
     assert adapter.mutating() == []
     deployer.apply(calls)
 
@@ -208,7 +243,7 @@ def test_first_deploy_creates_everything_with_the_planned_fields_recorded() -> N
         ("PUT", "management.azure.com", f"{ARM}/Microsoft.Web/sites"),
         ("PUT", "management.azure.com", f"{registry_scope}{ROLE_ASSIGNMENTS}"),
         ("PUT", "management.azure.com", f"{account_scope}{ROLE_ASSIGNMENTS}"),
-    ]  # fmt: skip
+    ]
     registry, container, plan, prep, prep_pull, prep_blob, train, train_pull, train_blob = sent
     assert (registry.path, container.path) == (registry_scope, "/mlspec-demo-data")
     sites = f"{ARM}/Microsoft.Web/sites"
@@ -216,13 +251,19 @@ def test_first_deploy_creates_everything_with_the_planned_fields_recorded() -> N
     # Each app's identity (its principal id from the create call's response) gets AcrPull on the registry
     # and Storage Blob Data Owner on the storage account.
     roles = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions"
-    for put, site, role in ((prep_pull, prep, "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
-                            (prep_blob, prep, "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"),
-                            (train_pull, train, "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
-                            (train_blob, train, "b7e6dc6d-f1e8-4753-8033-0f276bb0955b")):  # fmt: skip
-        assert put.body == {"properties": {"roleDefinitionId": f"{roles}/{role}",
-                                           "principalId": principal_of(site.path),
-                                           "principalType": "ServicePrincipal"}}  # fmt: skip
+    for put, site, role in (
+        (prep_pull, prep, "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+        (prep_blob, prep, "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"),
+        (train_pull, train, "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+        (train_blob, train, "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"),
+    ):
+        assert put.body == {
+            "properties": {
+                "roleDefinitionId": f"{roles}/{role}",
+                "principalId": principal_of(site.path),
+                "principalType": "ServicePrincipal",
+            }
+        }
         uuid.UUID(put.path.rsplit("/", 1)[1])  # assignment names are GUIDs
     assert registry.body["sku"] == {"name": "Basic"} and registry.body["properties"] == {"adminUserEnabled": False}
     assert container.query["restype"] == ["container"]
@@ -245,7 +286,9 @@ def test_first_deploy_creates_everything_with_the_planned_fields_recorded() -> N
     assert settings["AzureWebJobsStorage__accountName"] == ACCOUNT
     assert train.body["tags"]["mlspec-context"] == "train0123456789abcdef"
     assert prep.body["properties"]["siteConfig"]["appSettings"][-1] == {
-        "name": "AzureFunctionsJobHost__functionTimeout", "value": "00:05:00"}
+        "name": "AzureFunctionsJobHost__functionTimeout",
+        "value": "00:05:00",
+    }
     # The token went only into the Authorization header, never into a call's parameters.
     assert all(r.headers["Authorization"] == f"Bearer {FAKE_TOKEN}" for r in sent)
     assert FAKE_TOKEN not in repr(calls)
@@ -262,8 +305,9 @@ def test_second_deploy_with_nothing_changed_makes_no_call_recorded() -> None:
 def test_changed_timeout_updates_only_that_app_recorded() -> None:
     state = deploy_all(CannedAzure(accepting({})))
     adapter = CannedAzure(accepting(state))
-    slower = Deployment(**{**DEPLOYMENT.__dict__, "functions": (
-        DEPLOYMENT.functions[0], function("train", 4096, 3600, 4))})  # fmt: skip
+    slower = Deployment(
+        **{**DEPLOYMENT.__dict__, "functions": (DEPLOYMENT.functions[0], function("train", 4096, 3600, 4))}
+    )
     deployer = AzureFunctionsDeployer({}, clients=adapter.clients())
     [call] = deployer.plan_calls(slower)
     assert call.why == "timeout 00:30:00 -> 01:00:00"
@@ -285,23 +329,38 @@ def test_destroy_deletes_what_exists_recorded() -> None:
     assert {path for _, path in deleted[0:2] + deleted[3:5]} == grants and len(grants) == 4
     assert {method for method, _ in deleted} == {"DELETE"}
     assert [deleted[2], deleted[5], *deleted[6:]] == [
-        ("DELETE", f"{ARM}/Microsoft.Web/sites/{prep_app}"), ("DELETE", f"{ARM}/Microsoft.Web/sites/{train_app}"),
+        ("DELETE", f"{ARM}/Microsoft.Web/sites/{prep_app}"),
+        ("DELETE", f"{ARM}/Microsoft.Web/sites/{train_app}"),
         ("DELETE", f"{ARM}/Microsoft.Web/serverfarms/mlspec-demo-plan"),
         ("DELETE", f"{ARM}/Microsoft.ContainerRegistry/registries/{registry_name}"),
         ("DELETE", "/mlspec-demo-data"),
-    ]  # fmt: skip
+    ]
 
 
-@pytest.mark.parametrize(("reply", "expected"), [
-    (arm_error(403, "AuthorizationFailed", "The client does not have authorization to perform action "
-                                          "'Microsoft.Web/sites/write'"),
-     "web.WebApps.begin_create_or_update: permission denied (AuthorizationFailed): The client does not have "
-     "authorization to perform action 'Microsoft.Web/sites/write' (the caller needs Contributor"),
-    (arm_error(429, "TooManyRequests", "Too many requests, retry later"),
-     "web.WebApps.begin_create_or_update: quota exceeded (TooManyRequests): Too many requests, retry later"),
-    (arm_error(409, "SubscriptionIsOverQuotaForSku", "This region has quota of 0 instances for your subscription"),
-     "web.WebApps.begin_create_or_update: quota exceeded (SubscriptionIsOverQuotaForSku): This region has quota"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            arm_error(
+                403,
+                "AuthorizationFailed",
+                "The client does not have authorization to perform action 'Microsoft.Web/sites/write'",
+            ),
+            "web.WebApps.begin_create_or_update: permission denied (AuthorizationFailed): The client does not have "
+            "authorization to perform action 'Microsoft.Web/sites/write' (the caller needs Contributor",
+        ),
+        (
+            arm_error(429, "TooManyRequests", "Too many requests, retry later"),
+            "web.WebApps.begin_create_or_update: quota exceeded (TooManyRequests): Too many requests, retry later",
+        ),
+        (
+            arm_error(
+                409, "SubscriptionIsOverQuotaForSku", "This region has quota of 0 instances for your subscription"
+            ),
+            "web.WebApps.begin_create_or_update: quota exceeded (SubscriptionIsOverQuotaForSku): This region has quota",
+        ),
+    ],
+)
 def test_permission_and_quota_errors_are_one_clear_line_recorded(reply: Reply, expected: str) -> None:
     adapter = CannedAzure(accepting({}, refuse=reply))
     deployer = AzureFunctionsDeployer({}, clients=adapter.clients())
@@ -332,18 +391,32 @@ def test_missing_subscription_is_one_clear_line(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_built_image_is_pushed_only_when_the_app_does_not_run_it_yet_recorded() -> None:
-    built = Deployment(**{**DEPLOYMENT.__dict__, "functions": tuple(
-        FunctionDeployment(**{**f.__dict__, "image_built": True}) for f in DEPLOYMENT.functions)})  # fmt: skip
+    built = Deployment(
+        **{
+            **DEPLOYMENT.__dict__,
+            "functions": tuple(FunctionDeployment(**{**f.__dict__, "image_built": True}) for f in DEPLOYMENT.functions),
+        }
+    )
     state = deploy_all(CannedAzure(accepting({})))
     adapter = CannedAzure(accepting(state))
     assert AzureFunctionsDeployer({}, clients=adapter.clients()).plan_calls(built) == []
-    newer = Deployment(**{**built.__dict__, "functions": (
-        built.functions[0], FunctionDeployment(**{**built.functions[1].__dict__, "image": "mlspec/demo-train:new1",
-                                                  "context_hash": "new1"}))})  # fmt: skip
+    newer = Deployment(
+        **{
+            **built.__dict__,
+            "functions": (
+                built.functions[0],
+                FunctionDeployment(
+                    **{**built.functions[1].__dict__, "image": "mlspec/demo-train:new1", "context_hash": "new1"}
+                ),
+            ),
+        }
+    )
     push, update = AzureFunctionsDeployer({}, clients=adapter.clients()).plan_calls(newer)
     registry_name = names(adapter)[0]
-    assert (push.operation, push.params) == ("push_image", {"image": "mlspec/demo-train:new1",
-                                                            "uri": f"{registry_name}.azurecr.io/demo-train:new1"})
+    assert (push.operation, push.params) == (
+        "push_image",
+        {"image": "mlspec/demo-train:new1", "uri": f"{registry_name}.azurecr.io/demo-train:new1"},
+    )
     assert update.operation == "begin_create_or_update"
     old, new = (f"{registry_name}.azurecr.io/demo-train:{tag}" for tag in ("abctrain123", "new1"))
     assert update.why == f"context train0123456789abcdef -> new1, image {old} -> {new}"
@@ -352,14 +425,20 @@ def test_a_built_image_is_pushed_only_when_the_app_does_not_run_it_yet_recorded(
 def test_a_missing_role_assignment_is_the_only_call_recorded() -> None:
     """Idempotent grants: the existing assignments are listed first; only the missing one is made."""
     state = deploy_all(CannedAzure(accepting({})))
-    blob_grant = next(p for p, body in state.items() if ROLE_ASSIGNMENTS in p and "storageAccounts" in p
-                      and body["properties"]["principalId"] == principal_of(next(s for s in state if "-train-" in s)))
+    blob_grant = next(
+        p
+        for p, body in state.items()
+        if ROLE_ASSIGNMENTS in p
+        and "storageAccounts" in p
+        and body["properties"]["principalId"] == principal_of(next(s for s in state if "-train-" in s))
+    )
     adapter = CannedAzure(accepting({p: b for p, b in state.items() if p != blob_grant}))
     deployer = AzureFunctionsDeployer({}, clients=adapter.clients())
     [call] = deployer.plan_calls(DEPLOYMENT)
     train_app = names(adapter)[2]
-    assert call.describe() == ("authorization.RoleAssignments.create  "
-                               f"(missing: Storage Blob Data Owner for {train_app}'s identity)")
+    assert call.describe() == (
+        f"authorization.RoleAssignments.create  (missing: Storage Blob Data Owner for {train_app}'s identity)"
+    )
     deployer.apply([call])
     [put] = adapter.mutating()
     assert put.path == blob_grant  # the same name as before: derived from scope, principal and role

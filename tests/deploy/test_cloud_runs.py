@@ -51,16 +51,29 @@ S3 = "{kind: s3, bucket: mlspec-runtest-objects}"
 
 def write_spec(tmp_path: Path, *, mode: str = "service", object_store: str = S3) -> Path:
     path = tmp_path / "pipeline.yaml"
-    path.write_text(SPEC.format(mode=mode, project=PROJECT, subscription=azure.SUBSCRIPTION, group=azure.GROUP,
-                                account=azure.ACCOUNT, object_store=object_store))  # fmt: skip
+    path.write_text(
+        SPEC.format(
+            mode=mode,
+            project=PROJECT,
+            subscription=azure.SUBSCRIPTION,
+            group=azure.GROUP,
+            account=azure.ACCOUNT,
+            object_store=object_store,
+        )
+    )
     return path
 
 
-def deployed_on_gcp(google: Callable[[Callable[..., Reply]], CannedGoogleApis], monkeypatch: pytest.MonkeyPatch,
-                    kind: str, stages: tuple[str, ...]) -> CannedGoogleApis:
+def deployed_on_gcp(
+    google: Callable[[Callable[..., Reply]], CannedGoogleApis],
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    stages: tuple[str, ...],
+) -> CannedGoogleApis:
     """The canned Google APIs with `stages` deployed as `kind` ("services" or "jobs")."""
-    existing = {f"/v2/{LOCATION}/{kind}/mlspec-runtest-{s}": {"name": f"{LOCATION}/{kind}/mlspec-runtest-{s}"}
-                for s in stages}  # fmt: skip
+    existing = {
+        f"/v2/{LOCATION}/{kind}/mlspec-runtest-{s}": {"name": f"{LOCATION}/{kind}/mlspec-runtest-{s}"} for s in stages
+    }
     server = google(accepting(existing))
     monkeypatch.setattr(gcp_cloud_run, "default_clients", lambda project: server.clients())
     return server
@@ -72,8 +85,12 @@ def test_gcp_run_options_name_the_deployed_services_canned(
     deployed_on_gcp(google, monkeypatch, "services", ("prep", "train"))
     name, options, limits = cloud_run(spec.load(write_spec(tmp_path)), "gcp-cloud-run")
     assert name == "gcp-cloud-run"
-    assert options == {"functions": {"prep": "mlspec-runtest-prep", "train": "mlspec-runtest-train"},
-                       "region": "us-central1", "project": PROJECT, "jobs": []}  # fmt: skip
+    assert options == {
+        "functions": {"prep": "mlspec-runtest-prep", "train": "mlspec-runtest-train"},
+        "region": "us-central1",
+        "project": PROJECT,
+        "jobs": [],
+    }
     assert (limits.memory_mb, limits.timeout_s, limits.max_concurrency) == (2048, 900.0, 8)
     executor = make_executor(name, tmp_path / "logs", options)
     assert isinstance(executor, CloudRunExecutor)
@@ -88,21 +105,27 @@ def test_gcp_job_mode_runs_every_stage_as_a_job_canned(
     assert options["jobs"] == ["prep", "train"]
 
 
-def test_gcp_run_before_deploy_says_to_deploy_canned(google: Any, monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
+def test_gcp_run_before_deploy_says_to_deploy_canned(
+    google: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     deployed_on_gcp(google, monkeypatch, "services", ("prep",))
-    result = CliRunner().invoke(main, ["run", str(write_spec(tmp_path)), "--target", "gcp-cloud-run",
-                                       "--runs-dir", str(tmp_path / "runs")])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["run", str(write_spec(tmp_path)), "--target", "gcp-cloud-run", "--runs-dir", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 2
-    assert ("error: not deployed on gcp-cloud-run (us-central1): mlspec-runtest-train; run `mlspec deploy SPEC "
-            "--target gcp-cloud-run` first") in result.output
+    assert (
+        "error: not deployed on gcp-cloud-run (us-central1): mlspec-runtest-train; run `mlspec deploy SPEC "
+        "--target gcp-cloud-run` first"
+    ) in result.output
 
 
-def test_gcp_run_without_credentials_is_one_line_naming_the_chain(monkeypatch: pytest.MonkeyPatch,
-                                                                  tmp_path: Path) -> None:
+def test_gcp_run_without_credentials_is_one_line_naming_the_chain(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
-    result = CliRunner().invoke(main, ["run", str(write_spec(tmp_path)), "--target", "gcp-cloud-run",
-                                       "--runs-dir", str(tmp_path / "runs")])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["run", str(write_spec(tmp_path)), "--target", "gcp-cloud-run", "--runs-dir", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 2, result.output
     assert "no Google Cloud credentials found (tried: GOOGLE_APPLICATION_CREDENTIALS" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
@@ -117,9 +140,12 @@ def test_azure_run_options_name_the_deployed_apps_canned(monkeypatch: pytest.Mon
     monkeypatch.setattr(azure_functions, "default_clients", lambda settings: clients)
     name, options, limits = cloud_run(spec.load(write_spec(tmp_path)), "azure-functions")
     assert name == "azure-functions"
-    assert options == {"functions": {"prep": "mlspec-runtest-prep", "train": "mlspec-runtest-train"},
-                       "subscription_id": azure.SUBSCRIPTION, "resource_group": azure.GROUP,
-                       "storage_account": azure.ACCOUNT}  # fmt: skip
+    assert options == {
+        "functions": {"prep": "mlspec-runtest-prep", "train": "mlspec-runtest-train"},
+        "subscription_id": azure.SUBSCRIPTION,
+        "resource_group": azure.GROUP,
+        "storage_account": azure.ACCOUNT,
+    }
     assert (limits.memory_mb, limits.timeout_s) == (3584, 600.0)
     assert isinstance(make_executor(name, tmp_path / "logs", options), AzureFunctionsExecutor)
 
@@ -127,11 +153,14 @@ def test_azure_run_options_name_the_deployed_apps_canned(monkeypatch: pytest.Mon
 def test_azure_run_before_deploy_says_to_deploy_canned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clients = azure.CannedAzure(azure.accepting({})).clients()
     monkeypatch.setattr(azure_functions, "default_clients", lambda settings: clients)
-    result = CliRunner().invoke(main, ["run", str(write_spec(tmp_path)), "--target", "azure-functions",
-                                       "--runs-dir", str(tmp_path / "runs")])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["run", str(write_spec(tmp_path)), "--target", "azure-functions", "--runs-dir", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 2
-    assert ("error: not deployed on azure-functions (eastus): mlspec-runtest-prep, mlspec-runtest-train; "
-            "run `mlspec deploy SPEC --target azure-functions` first") in result.output
+    assert (
+        "error: not deployed on azure-functions (eastus): mlspec-runtest-prep, mlspec-runtest-train; "
+        "run `mlspec deploy SPEC --target azure-functions` first"
+    ) in result.output
 
 
 @pytest.mark.parametrize("target", ["gcp-cloud-run", "azure-functions"])

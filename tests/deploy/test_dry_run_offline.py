@@ -19,17 +19,29 @@ QUICKSTART = Path(__file__).parents[2] / "examples" / "quickstart.yaml"
 SETTINGS = {
     "aws-lambda": ["memory_mb=2048"],
     "gcp-cloud-run": ["memory_mb=2048", "project=mlspec-dry-run"],
-    "azure-functions": ["memory_mb=2048", "plan=premium", "subscription_id=00000000-1111-2222-3333-444444444444",
-                        "resource_group=mlspec-rg", "storage_account=mlspecdata"],
-}  # fmt: skip
+    "azure-functions": [
+        "memory_mb=2048",
+        "plan=premium",
+        "subscription_id=00000000-1111-2222-3333-444444444444",
+        "resource_group=mlspec-rg",
+        "storage_account=mlspecdata",
+    ],
+}
 # What each target would create first, whatever the platform holds.
 FIRST_CALLS = {
     "aws-lambda": ["s3.create_bucket", "iam.create_role", "ecr.create_repository", "lambda.create_function"],
-    "gcp-cloud-run": ["artifactregistry.v1.create_repository", "storage.Buckets.create_bucket",
-                      "run.v2.Services.create_service"],
-    "azure-functions": ["containerregistry.Registries.begin_create", "blob.create_container",
-                        "web.AppServicePlans.begin_create_or_update", "web.WebApps.begin_create_or_update"],
-}  # fmt: skip
+    "gcp-cloud-run": [
+        "artifactregistry.v1.create_repository",
+        "storage.Buckets.create_bucket",
+        "run.v2.Services.create_service",
+    ],
+    "azure-functions": [
+        "containerregistry.Registries.begin_create",
+        "blob.create_container",
+        "web.AppServicePlans.begin_create_or_update",
+        "web.WebApps.begin_create_or_update",
+    ],
+}
 QUICK_S = 60  # one try per read: far less than the minutes a retrying SDK would wait
 
 
@@ -44,8 +56,12 @@ def closed_port() -> int:
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No cloud credentials anywhere: the SDKs' variables cleared, HOME an empty folder, no proxy."""
     for name in list(os.environ):
-        if name.startswith(("AWS_", "GOOGLE_", "AZURE_", "CLOUDSDK_", "IDENTITY_", "MSI_")) or \
-                name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):  # fmt: skip
+        if name.startswith(("AWS_", "GOOGLE_", "AZURE_", "CLOUDSDK_", "IDENTITY_", "MSI_")) or name.lower() in (
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+        ):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()
@@ -64,8 +80,16 @@ def dummy_credentials(target: str, port: int, home: Path, monkeypatch: pytest.Mo
         # gcloud's application-default credentials; Google's token endpoint is reached through the proxy.
         adc = home / ".config" / "gcloud" / "application_default_credentials.json"
         adc.parent.mkdir(parents=True)
-        adc.write_text(json.dumps({"type": "authorized_user", "client_id": "fake.apps.googleusercontent.com",
-                                   "client_secret": "fake", "refresh_token": "fake"}))
+        adc.write_text(
+            json.dumps(
+                {
+                    "type": "authorized_user",
+                    "client_id": "fake.apps.googleusercontent.com",
+                    "client_secret": "fake",
+                    "refresh_token": "fake",
+                }
+            )
+        )
         monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
     else:
         # A managed identity (as on App Service): its token endpoint is the closed port.
@@ -82,13 +106,15 @@ def dry_run(target: str, tmp_path: Path) -> tuple[str, str, float]:
     overrides = [arg for setting in SETTINGS[target] for arg in ("--set", f"targets.{target}.{setting}")]
     build_dir = tmp_path / "build"
     runner = CliRunner()
-    built = runner.invoke(main, ["build", str(QUICKSTART), "--target", target, "--engine", "none",
-                                 "--out", str(build_dir), *overrides])  # fmt: skip
+    built = runner.invoke(
+        main, ["build", str(QUICKSTART), "--target", target, "--engine", "none", "--out", str(build_dir), *overrides]
+    )
     assert built.exit_code == 0, built.output
     before = files(tmp_path)
     started = time.monotonic()
-    result = runner.invoke(main, ["deploy", str(QUICKSTART), "--target", target, "--dry-run",
-                                  "--build-dir", str(build_dir), *overrides])  # fmt: skip
+    result = runner.invoke(
+        main, ["deploy", str(QUICKSTART), "--target", target, "--dry-run", "--build-dir", str(build_dir), *overrides]
+    )
     elapsed = time.monotonic() - started
     assert result.exit_code == 0, result.output + result.stderr
     assert result.exception is None
@@ -115,8 +141,9 @@ def test_dry_run_with_no_credentials_lists_every_call(target: str, offline: Path
 
 
 @pytest.mark.parametrize("target", list(SETTINGS))
-def test_dry_run_that_cannot_connect_lists_every_call(target: str, offline: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_dry_run_that_cannot_connect_lists_every_call(
+    target: str, offline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = closed_port()
     dummy_credentials(target, port, offline, monkeypatch)
     stdout, stderr, elapsed = dry_run(target, tmp_path)

@@ -79,14 +79,16 @@ class CannedGoogleApis:
     def clients(self) -> GcpClients:
         options = {"api_endpoint": self.url}
         return GcpClients(
-            services=run_v2.ServicesClient(credentials=AnonymousCredentials(), transport="rest",
-                                           client_options=options),
+            services=run_v2.ServicesClient(
+                credentials=AnonymousCredentials(), transport="rest", client_options=options
+            ),
             jobs=run_v2.JobsClient(credentials=AnonymousCredentials(), transport="rest", client_options=options),
-            registry=artifactregistry_v1.ArtifactRegistryClient(credentials=AnonymousCredentials(),
-                                                                transport="rest", client_options=options),
+            registry=artifactregistry_v1.ArtifactRegistryClient(
+                credentials=AnonymousCredentials(), transport="rest", client_options=options
+            ),
             storage=storage.Client(project=PROJECT, credentials=AnonymousCredentials(), client_options=options),
             project=PROJECT,
-        )  # fmt: skip
+        )
 
 
 def error(code: int, status: str, message: str) -> Reply:
@@ -136,17 +138,30 @@ def google() -> Iterator[Callable[[Callable[..., Reply]], CannedGoogleApis]]:
 
 def function(stage: str, style: str, memory_mb: int, timeout_s: float, concurrency: int) -> FunctionDeployment:
     return FunctionDeployment(
-        name=f"mlspec-demo-{stage}", stage=stage, function=stage, image=f"mlspec/demo-{stage}:abc{stage}123",
-        context_hash=f"{stage}0123456789abcdef", memory_mb=memory_mb, timeout_s=timeout_s,
-        concurrency=concurrency, style=style, image_built=False,  # type: ignore[arg-type]
-    )  # fmt: skip
+        name=f"mlspec-demo-{stage}",
+        stage=stage,
+        function=stage,
+        image=f"mlspec/demo-{stage}:abc{stage}123",
+        context_hash=f"{stage}0123456789abcdef",
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        concurrency=concurrency,
+        style=style,
+        image_built=False,  # type: ignore[arg-type]
+    )
 
 
 DEPLOYMENT = Deployment(
-    pipeline="demo", target="gcp-cloud-run", region=REGION, bucket="mlspec-demo-data",
-    functions=(function("prep", "request", 2048, 300, 1), function("train", "job", 8192, 1800, 4),
-               function("eval", "request", 512, 60, 2)),
-)  # fmt: skip
+    pipeline="demo",
+    target="gcp-cloud-run",
+    region=REGION,
+    bucket="mlspec-demo-data",
+    functions=(
+        function("prep", "request", 2048, 300, 1),
+        function("train", "job", 8192, 1800, 4),
+        function("eval", "request", 512, 60, 2),
+    ),
+)
 
 
 def deployed_state(server: CannedGoogleApis) -> dict[str, dict[str, Any]]:
@@ -169,26 +184,34 @@ def test_first_deploy_creates_everything_with_the_planned_fields_canned(google: 
     deployer = CloudRunDeployer({"vcpu": None}, clients=server.clients())
     calls = deployer.plan_calls(DEPLOYMENT)
     assert [c.describe() for c in calls] == [
-        "artifactregistry.v1.create_repository  (missing)", "storage.Buckets.create_bucket  (missing)",
-        "run.v2.Services.create_service  (missing)", "run.v2.Jobs.create_job  (missing)",
+        "artifactregistry.v1.create_repository  (missing)",
+        "storage.Buckets.create_bucket  (missing)",
         "run.v2.Services.create_service  (missing)",
-    ]  # fmt: skip
+        "run.v2.Jobs.create_job  (missing)",
+        "run.v2.Services.create_service  (missing)",
+    ]
     assert server.mutating() == []  # planning only reads
     deployer.apply(calls)
 
     sent = server.mutating()
     assert [(r.method, r.path) for r in sent] == [
-        ("POST", f"/v1/{LOCATION}/repositories"), ("POST", "/storage/v1/b"),
-        ("POST", f"/v2/{LOCATION}/services"), ("POST", f"/v2/{LOCATION}/jobs"), ("POST", f"/v2/{LOCATION}/services"),
-    ]  # fmt: skip
+        ("POST", f"/v1/{LOCATION}/repositories"),
+        ("POST", "/storage/v1/b"),
+        ("POST", f"/v2/{LOCATION}/services"),
+        ("POST", f"/v2/{LOCATION}/jobs"),
+        ("POST", f"/v2/{LOCATION}/services"),
+    ]
     repository, bucket, prep, train, evaluate = sent
     assert repository.query["repositoryId"] == ["mlspec-demo"]
     # The REST transport sends enums as their numbers.
     assert repository.body is not None and repository.body["format"] == artifactregistry_v1.Repository.Format.DOCKER
     assert repository.body["labels"] == {"managed-by": "mlspec", "mlspec-pipeline": "demo"}
     assert bucket.query["project"] == [PROJECT]
-    assert bucket.body == {"name": "mlspec-demo-data", "location": REGION,
-                           "labels": {"managed-by": "mlspec", "mlspec-pipeline": "demo"}}  # fmt: skip
+    assert bucket.body == {
+        "name": "mlspec-demo-data",
+        "location": REGION,
+        "labels": {"managed-by": "mlspec", "mlspec-pipeline": "demo"},
+    }
 
     assert prep.query["serviceId"] == ["mlspec-demo-prep"] and prep.body is not None
     template = prep.body["template"]
@@ -197,8 +220,12 @@ def test_first_deploy_creates_everything_with_the_planned_fields_canned(google: 
     assert template["timeout"] == "300s"
     assert template["maxInstanceRequestConcurrency"] == 1
     assert template["scaling"]["maxInstanceCount"] == 1
-    assert prep.body["labels"] == {"managed-by": "mlspec", "mlspec-pipeline": "demo", "mlspec-stage": "prep",
-                                   "mlspec-context": "prep0123456789abcdef"}  # fmt: skip
+    assert prep.body["labels"] == {
+        "managed-by": "mlspec",
+        "mlspec-pipeline": "demo",
+        "mlspec-stage": "prep",
+        "mlspec-context": "prep0123456789abcdef",
+    }
 
     # 512 MiB is in the 0.08-1 vCPU band: Cloud Run's smallest whole setting that admits it is 1 vCPU.
     assert evaluate.body is not None
@@ -252,18 +279,28 @@ def test_destroy_deletes_what_exists_canned(google: Any) -> None:
     deployer = CloudRunDeployer({}, clients=second.clients())
     deployer.apply(deployer.destroy_calls(DEPLOYMENT))
     assert [(r.method, r.path) for r in second.mutating()] == [
-        ("DELETE", f"/v2/{LOCATION}/services/mlspec-demo-prep"), ("DELETE", f"/v2/{LOCATION}/jobs/mlspec-demo-train"),
-        ("DELETE", f"/v1/{LOCATION}/repositories/mlspec-demo"), ("DELETE", "/storage/v1/b/mlspec-demo-data"),
-    ]  # fmt: skip
+        ("DELETE", f"/v2/{LOCATION}/services/mlspec-demo-prep"),
+        ("DELETE", f"/v2/{LOCATION}/jobs/mlspec-demo-train"),
+        ("DELETE", f"/v1/{LOCATION}/repositories/mlspec-demo"),
+        ("DELETE", "/storage/v1/b/mlspec-demo-data"),
+    ]
 
 
-@pytest.mark.parametrize(("reply", "expected"), [
-    (error(403, "PERMISSION_DENIED", "Permission 'run.services.create' denied on resource"),
-     "run.v2.Services.create_service: permission denied: Permission 'run.services.create' denied on resource "
-     "(the caller needs roles/run.admin"),
-    (error(429, "RESOURCE_EXHAUSTED", "Quota exceeded for total allowable CPU per project per region"),
-     "run.v2.Services.create_service: quota exceeded: Quota exceeded for total allowable CPU per project per region"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            error(403, "PERMISSION_DENIED", "Permission 'run.services.create' denied on resource"),
+            "run.v2.Services.create_service: permission denied: Permission 'run.services.create' denied on resource "
+            "(the caller needs roles/run.admin",
+        ),
+        (
+            error(429, "RESOURCE_EXHAUSTED", "Quota exceeded for total allowable CPU per project per region"),
+            "run.v2.Services.create_service: quota exceeded: "
+            "Quota exceeded for total allowable CPU per project per region",
+        ),
+    ],
+)
 def test_permission_and_quota_errors_are_one_clear_line_canned(google: Any, reply: Reply, expected: str) -> None:
     server = google(accepting({}, refuse=reply))
     deployer = CloudRunDeployer({}, clients=server.clients())
@@ -293,8 +330,12 @@ def test_memory_outside_the_requested_vcpu_band_is_a_deploy_error(google: Any) -
 
 
 def test_a_built_image_is_pushed_only_when_its_tag_is_missing_canned(google: Any) -> None:
-    built = Deployment(**{**DEPLOYMENT.__dict__, "functions": tuple(
-        FunctionDeployment(**{**f.__dict__, "image_built": True}) for f in DEPLOYMENT.functions)})  # fmt: skip
+    built = Deployment(
+        **{
+            **DEPLOYMENT.__dict__,
+            "functions": tuple(FunctionDeployment(**{**f.__dict__, "image_built": True}) for f in DEPLOYMENT.functions),
+        }
+    )
     state = state_after_first_deploy(google)
     tags = f"/v1/{LOCATION}/repositories/mlspec-demo/packages"
     state[f"{tags}/demo-prep/tags/abcprep123"] = {"name": "prep tag"}
@@ -302,8 +343,10 @@ def test_a_built_image_is_pushed_only_when_its_tag_is_missing_canned(google: Any
     server = google(accepting(state))
     [push] = CloudRunDeployer({}, clients=server.clients()).plan_calls(built)
     assert (push.service, push.operation) == ("artifactregistry.v1", "push_image")
-    assert push.params == {"image": "mlspec/demo-train:abctrain123",
-                           "uri": f"{REGION}-docker.pkg.dev/{PROJECT}/mlspec-demo/demo-train:abctrain123"}
+    assert push.params == {
+        "image": "mlspec/demo-train:abctrain123",
+        "uri": f"{REGION}-docker.pkg.dev/{PROJECT}/mlspec-demo/demo-train:abctrain123",
+    }
 
 
 SPEC = """\

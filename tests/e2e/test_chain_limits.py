@@ -53,9 +53,15 @@ def test_invocation_stops_before_its_time_limit_in_seconds_and_the_next_resumes(
     spec = tmp_path / "chain.yaml"
     spec.write_text(SPEC)
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--runs-dir", str(runs)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlspec", "run", str(spec), "--runs-dir", str(runs)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def chained() -> dict[str, Any] | None:
             record = read_json("*/record.json", runs)
             return record if record and record["stages"]["train"]["chained"] else None
@@ -69,8 +75,12 @@ def test_invocation_stops_before_its_time_limit_in_seconds_and_the_next_resumes(
         reached = read_json(pointer, runs)
         assert reached is not None and reached["epoch"] >= 1
         # The next link resumes from that checkpoint and trains on.
-        wait_until(proc, lambda: (p := read_json(pointer, runs)) and p["epoch"] > reached["epoch"], 5 * LIMIT_S,
-                   "the chained invocations trained an epoch")
+        wait_until(
+            proc,
+            lambda: (p := read_json(pointer, runs)) and p["epoch"] > reached["epoch"],
+            5 * LIMIT_S,
+            "the chained invocations trained an epoch",
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)

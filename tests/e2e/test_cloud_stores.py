@@ -13,15 +13,26 @@ from tests.conftest import REPO
 from tests.servers import azure_blob_names, create_azure_container, create_gcs_bucket, gcs_object_names
 
 TINY = [
-    "datasets.images.synthetic.train_size=200", "datasets.images.synthetic.test_size=100",
-    "datasets.reviews.synthetic.train_size=200", "datasets.reviews.synthetic.test_size=100",
-    "stages.train_images.epochs=1", "stages.train_reviews.epochs=1",
-]  # fmt: skip
+    "datasets.images.synthetic.train_size=200",
+    "datasets.images.synthetic.test_size=100",
+    "datasets.reviews.synthetic.train_size=200",
+    "datasets.reviews.synthetic.test_size=100",
+    "stages.train_images.epochs=1",
+    "stages.train_reviews.epochs=1",
+]
 
 
 def run_quickstart(tmp_path: Path, store: list[str], env: dict[str, str]) -> dict:  # type: ignore[type-arg]
-    args = [sys.executable, "-m", "mlspec", "run", str(REPO / "examples" / "quickstart.yaml"), "--json",
-            "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "mlspec",
+        "run",
+        str(REPO / "examples" / "quickstart.yaml"),
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     for override in TINY + store:
         args += ["--set", override]
     proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
@@ -44,17 +55,27 @@ def assert_run_in_store(record: dict, names: list[str]) -> None:  # type: ignore
 
 def test_quickstart_with_objects_in_gcs(tmp_path: Path, gcs_endpoint: str) -> None:
     create_gcs_bucket(gcs_endpoint, "quickstart-gcs")
-    record = run_quickstart(tmp_path, ["storage.object_store.kind=gcs", "storage.object_store.bucket=quickstart-gcs",
-                                       f"storage.object_store.endpoint_url={gcs_endpoint}"], {})
+    record = run_quickstart(
+        tmp_path,
+        [
+            "storage.object_store.kind=gcs",
+            "storage.object_store.bucket=quickstart-gcs",
+            f"storage.object_store.endpoint_url={gcs_endpoint}",
+        ],
+        {},
+    )
     assert_run_in_store(record, gcs_object_names(gcs_endpoint, "quickstart-gcs"))
 
 
 def test_quickstart_with_objects_in_azure_blob(tmp_path: Path, azurite_connection_string: str) -> None:
     create_azure_container(azurite_connection_string, "quickstart-azure")
     record = run_quickstart(
-        tmp_path, ["storage.object_store.kind=azure_blob", "storage.object_store.container=quickstart-azure",
-                   "storage.object_store.connection_string_env=MLSPEC_TEST_AZURE"],
+        tmp_path,
+        [
+            "storage.object_store.kind=azure_blob",
+            "storage.object_store.container=quickstart-azure",
+            "storage.object_store.connection_string_env=MLSPEC_TEST_AZURE",
+        ],
         {"MLSPEC_TEST_AZURE": azurite_connection_string},
-    )  # fmt: skip
+    )
     assert_run_in_store(record, azure_blob_names(azurite_connection_string, "quickstart-azure"))
-

@@ -41,20 +41,25 @@ def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def _model(name: str) -> Model:
     options = {"learning_rate": 0.5, "momentum": 0.9, "weight_decay": 1e-3, "admm_rho": 0.5}
-    meta = {"classes": ["neg", "pos"], "features": FEATURES} if name == "logistic_regression" else {
-        "classes": [str(i) for i in range(10)], "mean": [0.5] * 3, "std": [0.25] * 3}
+    meta = (
+        {"classes": ["neg", "pos"], "features": FEATURES}
+        if name == "logistic_regression"
+        else {"classes": [str(i) for i in range(10)], "mean": [0.5] * 3, "std": [0.25] * 3}
+    )
     if name == "small_cnn":
         options["learning_rate"] = 0.01
     return build_model(name, options, meta, seed=3)
 
 
-def _run_workers(n: int, tmp_path: Path, body: Callable[[int, ModelAveraging], None], name: str,
-                 algo: str) -> list[ModelAveraging]:  # fmt: skip
+def _run_workers(
+    n: int, tmp_path: Path, body: Callable[[int, ModelAveraging], None], name: str, algo: str
+) -> list[ModelAveraging]:
     """n workers in threads, each with its own model and synchronizer over one local parameter store."""
     store = LocalParamStore(tmp_path / "params")
-    trainers = [algorithm(algo, _model(name), synchronizer(store, "t", w, n, 60.0),
-                           {"admm_rho": 0.5, "learning_rate": 0.5})
-                for w in range(n)]  # fmt: skip
+    trainers = [
+        algorithm(algo, _model(name), synchronizer(store, "t", w, n, 60.0), {"admm_rho": 0.5, "learning_rate": 0.5})
+        for w in range(n)
+    ]
     errors: list[BaseException] = []
 
     def work(w: int) -> None:
@@ -168,13 +173,13 @@ stages:
 """
 
 
-
 @pytest.mark.parametrize(("algo", "every"), [("gradient_averaging", 1), ("admm", 3)])
 def test_algorithms_train_end_to_end(tmp_path: Path, algo: str, every: int) -> None:
     pipeline = spec.load_text(SPEC.format(algorithm=algo, lr=50.0, rho=0.01, every=every))
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
-    record = run_pipeline(pipeline, "consensus.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(),
-                          Limits(2048, 300))  # fmt: skip
+    record = run_pipeline(
+        pipeline, "consensus.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(), Limits(2048, 300)
+    )
     assert record.status == "succeeded"
     assert record.stages["eval"].metrics["test_accuracy"] > 0.7  # chance: 0.5
     train = record.stages["train"].metrics
@@ -185,10 +190,14 @@ def test_algorithms_train_end_to_end(tmp_path: Path, algo: str, every: int) -> N
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [("model: small_cnn\n    algorithm: admm", "admm is for the linear model"),
-     ("model: logistic_regression\n    algorithm: gradient_averaging\n    sync_every_steps: 4",
-      "gradient_averaging exchanges gradients every minibatch")],
-)  # fmt: skip
+    [
+        ("model: small_cnn\n    algorithm: admm", "admm is for the linear model"),
+        (
+            "model: logistic_regression\n    algorithm: gradient_averaging\n    sync_every_steps: 4",
+            "gradient_averaging exchanges gradients every minibatch",
+        ),
+    ],
+)
 def test_spec_rejects_algorithms_that_do_not_fit(fields: str, message: str) -> None:
     text = f"""\
 name: bad

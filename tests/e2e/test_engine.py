@@ -38,12 +38,16 @@ storage:
 """
 
 
-
 @pytest.mark.parametrize(
     ("pattern", "protocol"),
-    [("allreduce", "bsp"), ("scatter_reduce", "bsp"), ("allreduce", "asp"), ("allreduce", "ssp"),
-     ("scatter_reduce", "hsp")],
-)  # fmt: skip
+    [
+        ("allreduce", "bsp"),
+        ("scatter_reduce", "bsp"),
+        ("allreduce", "asp"),
+        ("allreduce", "ssp"),
+        ("scatter_reduce", "hsp"),
+    ],
+)
 def test_patterns_and_protocols_train_through_redis_and_s3(
     tmp_path: Path, redis_url: str, s3_endpoint: str, pattern: str, protocol: str
 ) -> None:
@@ -54,8 +58,9 @@ def test_patterns_and_protocols_train_through_redis_and_s3(
         SPEC.format(pattern=pattern, protocol=protocol, bucket=bucket, endpoint=s3_endpoint, redis=redis_url)
     )
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
-    record = run_pipeline(pipeline, "engine.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(),
-                          Limits(2048, 300))  # fmt: skip
+    record = run_pipeline(
+        pipeline, "engine.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(), Limits(2048, 300)
+    )
     assert record.status == "succeeded"
     assert record.stages["eval"].metrics["test_accuracy"] > 0.7
     train = record.stages["train"].metrics

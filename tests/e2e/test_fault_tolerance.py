@@ -52,8 +52,14 @@ def start_run(spec: Path, runs: Path, *overrides: str, env: dict[str, str] | Non
     args = [sys.executable, "-m", "mlspec", "run", str(spec), "--json", "--runs-dir", str(runs)]
     for o in overrides:
         args += ["--set", o]
-    return subprocess.Popen(args, cwd=spec.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        args,
+        cwd=spec.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -97,9 +103,7 @@ def test_undisturbed_run_learns(undisturbed: dict[str, Any]) -> None:
     assert undisturbed["stages"]["train"]["retries"] == 0 and undisturbed["stages"]["train"]["chained"] == 0
 
 
-def test_worker_killed_with_sigkill_is_restarted_from_checkpoint(
-    tmp_path: Path, undisturbed: dict[str, Any]
-) -> None:
+def test_worker_killed_with_sigkill_is_restarted_from_checkpoint(tmp_path: Path, undisturbed: dict[str, Any]) -> None:
     runs = tmp_path / "runs"
     proc = start_run(write_spec(tmp_path), runs)
     wait_until(lambda: trained_epochs(runs) >= 2, 120, "two trained epochs")

@@ -13,8 +13,9 @@ from tests.conftest import REPO, shared_archive
 
 
 def mlspec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlspec", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec", *args], cwd=cwd, capture_output=True, text=True, timeout=1800
+    )
 
 
 def run_json(tmp_path: Path, spec: str, *overrides: str) -> dict:  # type: ignore[type-arg]
@@ -46,8 +47,15 @@ def test_quickstart_trains_both_tasks_well_above_chance(tmp_path: Path) -> None:
 
 
 def test_memory_limit_stops_the_worker_and_names_it(tmp_path: Path) -> None:
-    proc = mlspec("run", str(REPO / "examples" / "quickstart.yaml"), "--runs-dir", str(tmp_path / "runs"),
-                  "--set", "stages.train_images.memory_mb=150", cwd=tmp_path)
+    proc = mlspec(
+        "run",
+        str(REPO / "examples" / "quickstart.yaml"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "stages.train_images.memory_mb=150",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "stage 'train_images' failed: worker " in proc.stderr and "exceeded memory_mb=150" in proc.stderr
@@ -59,9 +67,17 @@ def test_memory_limit_stops_the_worker_and_names_it(tmp_path: Path) -> None:
 
 def test_time_limit_without_progress_stops_the_worker_and_names_it(tmp_path: Path) -> None:
     # One epoch over 8,000 images cannot finish in 3 s, so no checkpoint is ever reached.
-    proc = mlspec("run", str(REPO / "examples" / "quickstart.yaml"), "--runs-dir", str(tmp_path / "runs"),
-                  "--set", "datasets.images.synthetic.train_size=8000", "--set", "stages.train_images.timeout_s=3",
-                  cwd=tmp_path)  # fmt: skip
+    proc = mlspec(
+        "run",
+        str(REPO / "examples" / "quickstart.yaml"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "datasets.images.synthetic.train_size=8000",
+        "--set",
+        "stages.train_images.timeout_s=3",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     assert "stage 'train_images' failed: worker" in proc.stderr and "exceeded timeout_s=3" in proc.stderr
     record = json.loads(next((tmp_path / "runs").glob("*/record.json")).read_text())
@@ -71,8 +87,15 @@ def test_time_limit_without_progress_stops_the_worker_and_names_it(tmp_path: Pat
 
 
 def test_missing_dataset_fails_before_any_function_runs(tmp_path: Path) -> None:
-    proc = mlspec("run", str(REPO / "examples" / "imdb.yaml"), "--runs-dir", str(tmp_path / "runs"),
-                  "--set", f"datasets.imdb.path={tmp_path / 'nope.tar.gz'}", cwd=tmp_path)
+    proc = mlspec(
+        "run",
+        str(REPO / "examples" / "imdb.yaml"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        f"datasets.imdb.path={tmp_path / 'nope.tar.gz'}",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert "dataset 'imdb'" in proc.stderr and "no such file" in proc.stderr
     assert not (tmp_path / "runs").exists()

@@ -52,8 +52,14 @@ def small_tune_spec(tmp_path: Path) -> Path:
     stages = data["stages"]
     # Trial 0 (the train stage's values) and trial 1 are judged by nobody (fewer than two peers) and run to
     # the end; trial 2 (weight decay 0.1) is below the median of both at its first epoch and is stopped.
-    stages["search"].update(search="grid", trials=4, parallel=PARALLEL, epochs=EPOCHS, grace_epochs=1,
-                            space={"weight_decay": {"values": [1e-6, 0.1, 1e-5, 3e-6]}})
+    stages["search"].update(
+        search="grid",
+        trials=4,
+        parallel=PARALLEL,
+        epochs=EPOCHS,
+        grace_epochs=1,
+        space={"weight_decay": {"values": [1e-6, 0.1, 1e-5, 3e-6]}},
+    )
     stages["train"].update(workers=1, epochs=1, batch_size=16, weight_decay=0.03)
     del stages["evaluate"]
     path = tmp_path / "tune.yaml"
@@ -70,8 +76,15 @@ def test_tune_progress_counts_trials_and_a_stopped_trial_frees_its_slot(tmp_path
     console = Console(file=terminal, width=200, force_terminal=False)
     with RichReporter(console) as shown:
         reporter = RecordingReporter(shown)
-        record = run_pipeline(pipeline, str(path), [], make_executor("local", run_dir.logs, None), run_dir,
-                              reporter, Limits(memory_mb=2048, timeout_s=600, max_concurrency=None))
+        record = run_pipeline(
+            pipeline,
+            str(path),
+            [],
+            make_executor("local", run_dir.logs, None),
+            run_dir,
+            reporter,
+            Limits(memory_mb=2048, timeout_s=600, max_concurrency=None),
+        )
     search = record.stages["search"]
     trials = {t.index: t for t in search.trials}
     assert sorted(trials) == [0, 1, 2, 3, 4]
@@ -96,11 +109,12 @@ def test_tune_progress_counts_trials_and_a_stopped_trial_frees_its_slot(tmp_path
     phases = [(inv, p["phase"]) for inv, p in reporter.events if p.get("unit") == "trials"]
     started = [inv for inv, phase in phases if phase.endswith("started")]
     assert started == [f"search.trial-{i}" for i in range(5)]
+
     def when(suffix: str) -> int:
         return next(n for n, (_, phase) in enumerate(phases) if phase.endswith(suffix))
 
     assert when("trial 2 stopped early") < when("trial 4 started") < when("trial 3 ok")
-    assert any(inv == "search.trial-3" and "epoch" in phase for inv, phase in phases[when("trial 4 started"):])
+    assert any(inv == "search.trial-3" and "epoch" in phase for inv, phase in phases[when("trial 4 started") :])
 
     # The saving: epochs the stopped trials did not run, and their time modelled from measured epoch times.
     saved = search.metrics["early_stopping_saved_trial_epochs"]
@@ -110,4 +124,3 @@ def test_tune_progress_counts_trials_and_a_stopped_trial_frees_its_slot(tmp_path
     shown_text = terminal.getvalue()
     assert "search: early stopping saved" in shown_text and "trial-epochs (~" in shown_text
     assert "s modelled)" in shown_text
-

@@ -18,20 +18,31 @@ from mlspec.executors.aws_lambda import AwsLambdaExecutor, parse_report
 from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.http import CACHE_DIR
 
-REPORT = ("REPORT RequestId: 8f5e-41\tDuration: 1234.56 ms\tBilled Duration: 1235 ms\tMemory Size: 2048 MB\t"
-          "Max Memory Used: 312 MB\tInit Duration: 456.70 ms\t\n")
+REPORT = (
+    "REPORT RequestId: 8f5e-41\tDuration: 1234.56 ms\tBilled Duration: 1235 ms\tMemory Size: 2048 MB\t"
+    "Max Memory Used: 312 MB\tInit Duration: 456.70 ms\t\n"
+)
 LIMITS = Limits(memory_mb=2048, timeout_s=300)
 
 
 def _invocation(worker: int = 0) -> Invocation:
-    return Invocation(id=f"train.train_worker#{worker}", stage="train", function="train_worker", worker=worker,
-                      event={"function": "train_worker", "worker": worker, "cache_dir": "/home/me/.cache/mlspec"})
+    return Invocation(
+        id=f"train.train_worker#{worker}",
+        stage="train",
+        function="train_worker",
+        worker=worker,
+        event={"function": "train_worker", "worker": worker, "cache_dir": "/home/me/.cache/mlspec"},
+    )
 
 
 def _answer(body: dict[str, Any], log: str = REPORT, error: str | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode()
-    response = {"StatusCode": 200, "LogResult": base64.b64encode(f"START\n{log}".encode()).decode(),
-                "Payload": StreamingBody(io.BytesIO(data), len(data)), "ExecutedVersion": "$LATEST"}
+    response = {
+        "StatusCode": 200,
+        "LogResult": base64.b64encode(f"START\n{log}".encode()).decode(),
+        "Payload": StreamingBody(io.BytesIO(data), len(data)),
+        "ExecutedVersion": "$LATEST",
+    }
     if error:
         response["FunctionError"] = error
     return response
@@ -39,8 +50,12 @@ def _answer(body: dict[str, Any], log: str = REPORT, error: str | None = None) -
 
 def _expected(invocation: Invocation) -> dict[str, Any]:
     payload = json.dumps({**invocation.event, "cache_dir": CACHE_DIR}).encode()
-    return {"FunctionName": "mlspec-p-train", "InvocationType": "RequestResponse", "LogType": "Tail",
-            "Payload": payload}
+    return {
+        "FunctionName": "mlspec-p-train",
+        "InvocationType": "RequestResponse",
+        "LogType": "Tail",
+        "Payload": payload,
+    }
 
 
 @pytest.fixture
@@ -56,16 +71,22 @@ def lambda_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[AwsLam
 
 def test_report_line_fields() -> None:
     assert parse_report("START\n" + REPORT + "END\n") == {
-        "RequestId": "8f5e-41", "Duration": 1234.56, "Billed Duration": 1235.0, "Memory Size": 2048.0,
-        "Max Memory Used": 312.0, "Init Duration": 456.7}
+        "RequestId": "8f5e-41",
+        "Duration": 1234.56,
+        "Billed Duration": 1235.0,
+        "Memory Size": 2048.0,
+        "Max Memory Used": 312.0,
+        "Init Duration": 456.7,
+    }
     assert parse_report("no report here") == {}
 
 
 def test_success_records_lambdas_own_figures_stubbed(lambda_stub: Any) -> None:
     executor, stub, _ = lambda_stub
     invocation = _invocation()
-    stub.add_response("invoke", _answer({"metrics": {"accuracy": 0.9}, "io": {"object_store_bytes_out": 10}}),
-                      _expected(invocation))
+    stub.add_response(
+        "invoke", _answer({"metrics": {"accuracy": 0.9}, "io": {"object_store_bytes_out": 10}}), _expected(invocation)
+    )
     progress: list[tuple[str, dict[str, Any]]] = []
     with stub:
         [outcome] = executor.run_group([invocation], LIMITS, lambda i, p: progress.append((i, p)))
@@ -100,8 +121,10 @@ def test_throttling_is_retried_with_backoff_stubbed(lambda_stub: Any) -> None:
     with stub:
         [outcome] = executor.run_group([_invocation()], LIMITS, lambda i, p: progress.append(p["phase"]))
     assert outcome.record.status == "ok" and slept == [1.0, 2.0]
-    assert progress[1:3] == ["throttled (TooManyRequestsException); retry 1 in 1 s",
-                             "throttled (TooManyRequestsException); retry 2 in 2 s"]
+    assert progress[1:3] == [
+        "throttled (TooManyRequestsException); retry 1 in 1 s",
+        "throttled (TooManyRequestsException); retry 2 in 2 s",
+    ]
 
 
 def test_throttling_retries_exhausted_fail_the_invocation_stubbed(lambda_stub: Any) -> None:
@@ -116,8 +139,12 @@ def test_throttling_retries_exhausted_fail_the_invocation_stubbed(lambda_stub: A
 
 def test_function_error_is_a_failed_invocation_with_lambdas_message_stubbed(lambda_stub: Any) -> None:
     executor, stub, _ = lambda_stub
-    stub.add_response("invoke", _answer({"errorMessage": "division by zero", "errorType": "ZeroDivisionError",
-                                         "stackTrace": []}, error="Unhandled"))
+    stub.add_response(
+        "invoke",
+        _answer(
+            {"errorMessage": "division by zero", "errorType": "ZeroDivisionError", "stackTrace": []}, error="Unhandled"
+        ),
+    )
     with stub:
         [outcome] = executor.run_group([_invocation()], LIMITS, lambda i, p: None)
     assert outcome.record.status == "error" and outcome.result is None
@@ -127,11 +154,22 @@ def test_function_error_is_a_failed_invocation_with_lambdas_message_stubbed(lamb
 
 def test_time_limit_and_memory_limit_are_told_apart_stubbed(lambda_stub: Any) -> None:
     executor, stub, _ = lambda_stub
-    stub.add_response("invoke", _answer({"errorMessage": "2026-11-23T07:00:00Z 8f5e Task timed out after 300.00 "
-                                         "seconds"}, error="Unhandled"))
+    stub.add_response(
+        "invoke",
+        _answer({"errorMessage": "2026-11-23T07:00:00Z 8f5e Task timed out after 300.00 seconds"}, error="Unhandled"),
+    )
     full = REPORT.replace("Max Memory Used: 312 MB", "Max Memory Used: 2048 MB")
-    stub.add_response("invoke", _answer({"errorType": "Runtime.ExitError", "errorMessage": "RequestId: 8f5e "
-                                         "Error: Runtime exited with error: signal: killed"}, full, "Unhandled"))
+    stub.add_response(
+        "invoke",
+        _answer(
+            {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": "RequestId: 8f5e Error: Runtime exited with error: signal: killed",
+            },
+            full,
+            "Unhandled",
+        ),
+    )
     with stub:
         [timed_out] = executor.run_group([_invocation()], LIMITS, lambda i, p: None)
         [killed] = executor.run_group([_invocation()], LIMITS, lambda i, p: None)
@@ -169,8 +207,17 @@ def test_figures_lambda_does_not_report_stay_none_through_record_and_usage_stubb
     assert (second.record.cpu_s, second.record.peak_rss_mb, second.record.status) == (None, None, "error")
 
     stage = StageRecord(name="train", kind="train", status="succeeded", workers=1)
-    record = RunRecord(run_id="r1", name="p", spec_file="p.yaml", spec={}, target="aws-lambda",
-                       executor="aws-lambda", started_at=0.0, mlspec_version="0", stages={"train": stage})
+    record = RunRecord(
+        run_id="r1",
+        name="p",
+        spec_file="p.yaml",
+        spec={},
+        target="aws-lambda",
+        executor="aws-lambda",
+        started_at=0.0,
+        mlspec_version="0",
+        stages={"train": stage},
+    )
     record_outcomes(stage, record, [first, second])
     assert stage.peak_rss_mb == 312.0
     again = RunRecord.model_validate_json(record.model_dump_json())

@@ -94,8 +94,12 @@ class AzureNetwork(requests.adapters.HTTPAdapter):
             return super().send(request, **kwargs)
         self.listkeys.append(url.path)
         data = json.dumps({"properties": {"default": self.key}}).encode()
-        raw = HTTPResponse(body=io.BytesIO(data), status=200, preload_content=False,
-                           headers={"Content-Type": "application/json", "Content-Length": str(len(data))})
+        raw = HTTPResponse(
+            body=io.BytesIO(data),
+            status=200,
+            preload_content=False,
+            headers={"Content-Type": "application/json", "Content-Length": str(len(data))},
+        )
         return self.build_response(request, raw)
 
 
@@ -112,43 +116,56 @@ def host() -> Iterator[FunctionsHost]:
     host.server.server_close()
 
 
-def executor(tmp_path: Path, host: FunctionsHost, key: str = FUNCTION_KEY) -> tuple[AzureFunctionsExecutor,
-                                                                                     AzureNetwork]:
+def executor(
+    tmp_path: Path, host: FunctionsHost, key: str = FUNCTION_KEY
+) -> tuple[AzureFunctionsExecutor, AzureNetwork]:
     network = AzureNetwork(host.server.server_port, key)
     session = requests.Session()
     session.mount("https://", network)
-    web = WebSiteManagementClient(FixedTokenCredential(), SUBSCRIPTION,
-                                  transport=RequestsTransport(session=session, session_owner=False))
-    clients = AzureClients(web=web, registry=None, blob=None, subscription_id=SUBSCRIPTION, resource_group=GROUP,
-                           storage_account="mlspecdata")  # fmt: skip
-    runner = AzureFunctionsExecutor(tmp_path / "logs", {"functions": {"echo": "mlspec-demo-echo"}}, clients=clients,
-                                    session=session)  # fmt: skip
+    web = WebSiteManagementClient(
+        FixedTokenCredential(), SUBSCRIPTION, transport=RequestsTransport(session=session, session_owner=False)
+    )
+    clients = AzureClients(
+        web=web,
+        registry=None,
+        blob=None,
+        subscription_id=SUBSCRIPTION,
+        resource_group=GROUP,
+        storage_account="mlspecdata",
+    )
+    runner = AzureFunctionsExecutor(
+        tmp_path / "logs", {"functions": {"echo": "mlspec-demo-echo"}}, clients=clients, session=session
+    )
     return runner, network
 
 
 def invocations(events: list[dict[str, Any]]) -> list[Invocation]:
-    return [Invocation(id=f"echo#{i}", stage="echo", function=str(e["function"]), worker=i, event=e)
-            for i, e in enumerate(events)]  # fmt: skip
+    return [
+        Invocation(id=f"echo#{i}", stage="echo", function=str(e["function"]), worker=i, event=e)
+        for i, e in enumerate(events)
+    ]
 
 
 def test_invocations_reach_the_shim_with_the_function_key_canned(tmp_path: Path, host: FunctionsHost) -> None:
     runner, network = executor(tmp_path, host)
-    outcomes = runner.run_group(invocations([{"function": "noop", "payload": i} for i in range(3)]),
-                                Limits(2048, 230), lambda inv, p: None)  # fmt: skip
+    outcomes = runner.run_group(
+        invocations([{"function": "noop", "payload": i} for i in range(3)]), Limits(2048, 230), lambda inv, p: None
+    )
     assert [(o.result or {}).get("echo") for o in outcomes] == [0, 1, 2]
     assert all(o.record.status == "ok" and o.record.target == "azure-functions" for o in outcomes)
     assert host.keys_seen == [FUNCTION_KEY] * 3
     app = app_name(runner.clients, "mlspec-demo-echo")
     # The key is read once per app, from the shim's function `invoke_http`.
-    assert network.listkeys == [f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.Web/"
-                                f"sites/{app}/functions/invoke_http/listkeys"]  # fmt: skip
+    assert network.listkeys == [
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.Web/"
+        f"sites/{app}/functions/invoke_http/listkeys"
+    ]
     assert FUNCTION_KEY not in json.dumps([o.record.model_dump() for o in outcomes])
 
 
 def test_a_failing_function_and_a_refused_key_are_errors_canned(tmp_path: Path, host: FunctionsHost) -> None:
     runner, _ = executor(tmp_path, host)
-    [failed] = runner.run_group(invocations([{"function": "no_such_function"}]), Limits(2048, 230),
-                                lambda inv, p: None)  # fmt: skip
+    [failed] = runner.run_group(invocations([{"function": "no_such_function"}]), Limits(2048, 230), lambda inv, p: None)
     assert failed.record.status == "error" and "HTTP 400: " in (failed.record.error or "")
     assert "unknown function" in (failed.record.error or "")
     runner, _ = executor(tmp_path, host, key="a-stale-key")

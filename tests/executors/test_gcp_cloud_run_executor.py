@@ -83,13 +83,19 @@ class Front:
 
 
 def invocations(events: list[dict[str, Any]], stage: str = "echo") -> list[Invocation]:
-    return [Invocation(id=f"{stage}#{i}", stage=stage, function=str(e["function"]), worker=i, event=e)
-            for i, e in enumerate(events)]  # fmt: skip
+    return [
+        Invocation(id=f"{stage}#{i}", stage=stage, function=str(e["function"]), worker=i, event=e)
+        for i, e in enumerate(events)
+    ]
 
 
 def executor(tmp_path: Path, url: str, clients: GcpClients | None = None) -> CloudRunExecutor:
-    options = {"functions": {"echo": "mlspec-demo-echo", "train": "mlspec-demo-train"}, "jobs": ["train"],
-               "urls": {"echo": url}, "project": "demo-project"}  # fmt: skip
+    options = {
+        "functions": {"echo": "mlspec-demo-echo", "train": "mlspec-demo-train"},
+        "jobs": ["train"],
+        "urls": {"echo": url},
+        "project": "demo-project",
+    }
     runner = CloudRunExecutor(tmp_path / "logs", options, clients=clients, token=lambda audience: FAKE_ID_TOKEN)
     runner.sleep = lambda seconds: None
     return runner
@@ -100,8 +106,10 @@ def test_service_invocations_run_through_the_shim_with_an_id_token_loopback(tmp_
     progress: list[tuple[str, dict[str, Any]]] = []
     with serving(front) as url:
         outcomes = executor(tmp_path, url).run_group(
-            invocations([{"function": "noop", "payload": i} for i in range(3)]), Limits(512, 60),
-            lambda inv, p: progress.append((inv, p)))  # fmt: skip
+            invocations([{"function": "noop", "payload": i} for i in range(3)]),
+            Limits(512, 60),
+            lambda inv, p: progress.append((inv, p)),
+        )
     assert [(o.result or {}).get("echo") for o in outcomes] == [0, 1, 2]
     assert [o.record.status for o in outcomes] == ["ok"] * 3
     assert all(o.record.target == "gcp-cloud-run" and 0 < o.record.wall_s < 60 for o in outcomes)
@@ -113,7 +121,8 @@ def test_service_invocations_run_through_the_shim_with_an_id_token_loopback(tmp_
 def test_a_failing_function_fails_the_group_with_its_message_loopback(tmp_path: Path) -> None:
     with serving(Front()) as url:
         outcomes = executor(tmp_path, url).run_group(
-            invocations([{"function": "no_such_function"}]), Limits(512, 60), lambda inv, p: None)
+            invocations([{"function": "no_such_function"}]), Limits(512, 60), lambda inv, p: None
+        )
     [record] = [o.record for o in outcomes]
     assert record.status == "error" and record.error is not None
     assert record.error.startswith("HTTP 400: ") and "unknown function" in record.error
@@ -126,12 +135,17 @@ def canned_run_job(succeeded: int, failed: int, requests: list[dict[str, Any]]) 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         requests.append({"path": environ["PATH_INFO"], "body": json.loads(environ["wsgi.input"].read(length))})
         execution = {
-            "@type": "type.googleapis.com/google.cloud.run.v2.Execution", "name": f"{JOB}/executions/demo-x1",
-            "startTime": "2026-11-23T10:00:00Z", "completionTime": "2026-11-23T10:02:05.500Z",
-            "taskCount": succeeded + failed, "succeededCount": succeeded, "failedCount": failed,
-        }  # fmt: skip
-        body = json.dumps({"name": "projects/demo-project/locations/us-central1/operations/op1", "done": True,
-                           "response": execution}).encode()  # fmt: skip
+            "@type": "type.googleapis.com/google.cloud.run.v2.Execution",
+            "name": f"{JOB}/executions/demo-x1",
+            "startTime": "2026-11-23T10:00:00Z",
+            "completionTime": "2026-11-23T10:02:05.500Z",
+            "taskCount": succeeded + failed,
+            "succeededCount": succeeded,
+            "failedCount": failed,
+        }
+        body = json.dumps(
+            {"name": "projects/demo-project/locations/us-central1/operations/op1", "done": True, "response": execution}
+        ).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
 
@@ -139,8 +153,9 @@ def canned_run_job(succeeded: int, failed: int, requests: list[dict[str, Any]]) 
 
 
 def job_clients(url: str) -> GcpClients:
-    jobs = run_v2.JobsClient(credentials=AnonymousCredentials(), transport="rest",
-                             client_options={"api_endpoint": url.rstrip("/")})  # fmt: skip
+    jobs = run_v2.JobsClient(
+        credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": url.rstrip("/")}
+    )
     return GcpClients(services=None, jobs=jobs, registry=None, storage=None, project="demo-project")
 
 
@@ -152,7 +167,8 @@ def test_job_runs_one_execution_with_the_event_and_task_count_canned(tmp_path: P
     sent: list[dict[str, Any]] = []
     with serving(canned_run_job(3, 0, sent)) as url:
         outcomes = executor(tmp_path, "", job_clients(url)).run_group(
-            invocations(train_events(3), "train"), Limits(4096, 1800), lambda inv, p: None)
+            invocations(train_events(3), "train"), Limits(4096, 1800), lambda inv, p: None
+        )
     [request] = sent
     assert request["path"] == f"/v2/{JOB}:run"
     overrides = request["body"]["overrides"]
@@ -169,6 +185,7 @@ def test_job_runs_one_execution_with_the_event_and_task_count_canned(tmp_path: P
 def test_a_failed_task_fails_the_job_group_canned(tmp_path: Path) -> None:
     with serving(canned_run_job(2, 1, [])) as url:
         outcomes = executor(tmp_path, "", job_clients(url)).run_group(
-            invocations(train_events(3), "train"), Limits(4096, 1800), lambda inv, p: None)
+            invocations(train_events(3), "train"), Limits(4096, 1800), lambda inv, p: None
+        )
     assert {o.record.status for o in outcomes} == {"error"}
     assert "1 of 3 tasks failed" in (outcomes[0].record.error or "")

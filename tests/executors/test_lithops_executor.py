@@ -26,7 +26,6 @@ stages:
 """
 
 
-
 def _invocation(i: int, event: dict[str, Any]) -> Invocation:
     return Invocation(id=f"s.noop#{i}", stage="s", function=str(event["function"]), worker=i, event=event)
 
@@ -74,8 +73,9 @@ def test_pipeline_runs_through_the_coordinator(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("MLSPEC_CACHE", str(tmp_path / "cache"))
     pipeline = spec.load_text(SPEC)
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
-    record = run_pipeline(pipeline, "lithops.yaml", [], LithopsExecutor(run_dir.logs), run_dir, SilentReporter(),
-                          Limits(2048, 300))  # fmt: skip
+    record = run_pipeline(
+        pipeline, "lithops.yaml", [], LithopsExecutor(run_dir.logs), run_dir, SilentReporter(), Limits(2048, 300)
+    )
     assert record.status == "succeeded"
     assert record.executor == "lithops"
     assert record.stages["eval"].metrics["test_accuracy"] > 0.6

@@ -72,8 +72,14 @@ def _quickstart(*extra: str) -> Pipeline:
 @pytest.fixture(scope="session")
 def quickstart_images(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     started = time.monotonic()
-    result = build(_quickstart(), tmp_path_factory.mktemp("build"), targets=["local"], engine="podman",
-                   base_image=base_image, wheelhouse=default_cache().parent / "wheelhouse")
+    result = build(
+        _quickstart(),
+        tmp_path_factory.mktemp("build"),
+        targets=["local"],
+        engine="podman",
+        base_image=base_image,
+        wheelhouse=default_cache().parent / "wheelhouse",
+    )
     TIMINGS["quick start images (wheelhouse + 6 builds)"] = time.monotonic() - started
     assert not result.failed, result.failed[0]["image"]["error"]
     return result
@@ -88,9 +94,16 @@ def _stage_event(stage: str, root: Path, **dataset: Any) -> dict[str, Any]:
     node = next(n for n in graph(_quickstart()).nodes if n.stage == stage)
     config = json.loads(json.dumps(node.config))
     config["dataset"]["synthetic"].update(dataset)
-    return {**config, "function": node.function, "stage": stage, "run_id": f"test{time.time_ns()}", "worker": 0,
-            "object_store": {"kind": "local", "root": str(root / "objects")},
-            "param_store": {"kind": "local", "root": str(root / "params")}, "cache_dir": str(root / "cache")}
+    return {
+        **config,
+        "function": node.function,
+        "stage": stage,
+        "run_id": f"test{time.time_ns()}",
+        "worker": 0,
+        "object_store": {"kind": "local", "root": str(root / "objects")},
+        "param_store": {"kind": "local", "root": str(root / "params")},
+        "cache_dir": str(root / "cache"),
+    }
 
 
 def test_platform_envelope_is_enforced_inside_the_container(options: dict[str, Any], tmp_path: Path) -> None:
@@ -99,17 +112,20 @@ def test_platform_envelope_is_enforced_inside_the_container(options: dict[str, A
     inv = Invocation("prep_images.preprocess", "prep_images", "preprocess", None, _stage_event("prep_images", tmp_path))
     command, env = executor._command(inv, Limits(2048, 60), threads=2)
     image = command.pop()
-    probe = ("import pathlib as p\n"
-             "def read(*names):\n"
-             "    for n in names:\n"
-             "        f = p.Path('/sys/fs/cgroup', n)\n"
-             "        if f.exists(): return f.read_text().split()\n"
-             "print(read('memory.max', 'memory/memory.limit_in_bytes')[0])\n"
-             "v2 = read('cpu.max')\n"
-             "print(*(v2 or read('cpu/cpu.cfs_quota_us') + read('cpu/cpu.cfs_period_us')))\n")
+    probe = (
+        "import pathlib as p\n"
+        "def read(*names):\n"
+        "    for n in names:\n"
+        "        f = p.Path('/sys/fs/cgroup', n)\n"
+        "        if f.exists(): return f.read_text().split()\n"
+        "print(read('memory.max', 'memory/memory.limit_in_bytes')[0])\n"
+        "v2 = read('cpu.max')\n"
+        "print(*(v2 or read('cpu/cpu.cfs_quota_us') + read('cpu/cpu.cfs_period_us')))\n"
+    )
     command.remove("--interactive")
-    out = subprocess.run([*command, "--entrypoint", "python", image, "-c", probe], capture_output=True, text=True,
-                         env=env, timeout=60)
+    out = subprocess.run(
+        [*command, "--entrypoint", "python", image, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
     subprocess.run([executor.podman, "rm", "--force", executor.containers[inv.id].name], capture_output=True)
     assert out.returncode == 0, out.stderr
     memory, cpu = out.stdout.splitlines()
@@ -149,10 +165,11 @@ def _leftover_containers(executor: LocalContainerExecutor, run_id: str) -> list[
 
 def _run(tmp_path: Path, *args: str) -> dict[str, Any]:
     overrides = [arg for item in OVERRIDES for arg in ("--set", item)]
-    result = CliRunner().invoke(main, ["run", str(QUICKSTART), *overrides, *args, "--json",
-                                       "--runs-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(
+        main, ["run", str(QUICKSTART), *overrides, *args, "--json", "--runs-dir", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 0, result.output
-    record: dict[str, Any] = json.loads(result.stdout[result.stdout.index("{"):])
+    record: dict[str, Any] = json.loads(result.stdout[result.stdout.index("{") :])
     return record
 
 

@@ -47,8 +47,7 @@ def _mlspec(args: list[str], cwd: Path, memory_kb: int | None = None, timeout: f
     if memory_kb is not None:
         command = f"ulimit -v {memory_kb}; exec {command}"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=env)  # fmt: skip
+    proc = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     return proc.returncode, (proc.stdout + proc.stderr).splitlines()
 
 
@@ -252,12 +251,14 @@ def test_cifar_batch_symlinked_outside_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("name: x\n<<: {a: 1}\n", ":2:1: YAML merge keys (<<) are not allowed"),
-     ("name: x\nseed: " + "9" * 5000 + "\n", ":2:7: a number with 5000 digits"),
-     (SPEC.format(path="~nosuchuser/x"), ":5:11: cannot expand '~nosuchuser': no such user"),
-     (SPEC.format(path="a" * 5000), "characters): cannot read: File name too long")],
+    [
+        ("name: x\n<<: {a: 1}\n", ":2:1: YAML merge keys (<<) are not allowed"),
+        ("name: x\nseed: " + "9" * 5000 + "\n", ":2:7: a number with 5000 digits"),
+        (SPEC.format(path="~nosuchuser/x"), ":5:11: cannot expand '~nosuchuser': no such user"),
+        (SPEC.format(path="a" * 5000), "characters): cannot read: File name too long"),
+    ],
     ids=["merge-key", "huge-int", "no-such-user", "long-path"],
-)  # fmt: skip
+)
 def test_bad_yaml_and_paths_are_one_line_exit_2(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -269,8 +270,11 @@ def test_bad_yaml_and_paths_are_one_line_exit_2(tmp_path: Path, text: str, expec
 @pytest.mark.parametrize("path", ["~nosuchuser/x", "a" * 5000], ids=["no-such-user", "long-path"])
 def test_bad_spec_and_set_paths_are_one_line_exit_2(tmp_path: Path, path: str) -> None:
     (tmp_path / "ok.yaml").write_text(SPEC.format(path="data"))
-    for args in (["validate", path], ["validate", str(tmp_path / "ok.yaml"), "--set", f"datasets.imdb.path={path}"],
-                 ["run", str(tmp_path / "ok.yaml"), "--set", f"datasets.imdb.path={path}"]):  # fmt: skip
+    for args in (
+        ["validate", path],
+        ["validate", str(tmp_path / "ok.yaml"), "--set", f"datasets.imdb.path={path}"],
+        ["run", str(tmp_path / "ok.yaml"), "--set", f"datasets.imdb.path={path}"],
+    ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2, result.output
         assert len(result.output.splitlines()) == 1 and len(result.output) < 600, result.output
@@ -283,8 +287,7 @@ def test_only_refused_data_counts_as_permanent() -> None:
     assert not is_permanent(None)
 
 
-def test_a_data_error_in_a_function_is_not_retried_and_exits_2(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_data_error_in_a_function_is_not_retried_and_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An archive whose head is fine (so the pre-run check passes) but whose end is cut off: the
     preprocess function finds it corrupt, and restarting it (retries: 2) could only find the same."""
     from mlspec.executors.base import Limits
@@ -298,8 +301,9 @@ def test_a_data_error_in_a_function_is_not_retried_and_exits_2(tmp_path: Path,
     pipeline = spec.load(tmp_path / "cut.yaml")
     run_dir = new_run_dir(tmp_path / "runs", pipeline)
     with pytest.raises(RunRejected) as info:
-        run_pipeline(pipeline, "cut.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(),
-                     Limits(2048, 300))  # fmt: skip
+        run_pipeline(
+            pipeline, "cut.yaml", [], LocalProcessExecutor(run_dir.logs), run_dir, SilentReporter(), Limits(2048, 300)
+        )
     assert info.value.exit_code == 2 and "corrupt archive" in str(info.value)
     from mlspec.records.model import RunRecord
 

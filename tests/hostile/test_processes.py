@@ -41,8 +41,7 @@ def workers_of(coordinator: psutil.Process) -> list[psutil.Process]:
     found = []
     for child in coordinator.children(recursive=True):
         try:
-            if (child.environ().get("MLSPEC_INVOCATION_ID", "").startswith("train.")
-                    or "run_job" in child.cmdline()):
+            if child.environ().get("MLSPEC_INVOCATION_ID", "").startswith("train.") or "run_job" in child.cmdline():
                 found.append(child)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -80,8 +79,13 @@ def start_training(
     spec = tmp_path / "procs.yaml"
     spec.write_text(SPEC)
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "mlspec", "run", str(spec), "--runs-dir", str(runs), *args],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlspec", "run", str(spec), "--runs-dir", str(runs), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     coordinator = psutil.Process(proc.pid)
     # Past start-up, deep in the synchronised loop: a checkpoint is written once both finished an epoch.
     wait_until(lambda: list(runs.glob("*/objects/models/train/checkpoint/latest.json")), 180, "a checkpoint")
@@ -109,8 +113,11 @@ def record_of(runs: Path) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize(("sig", "executor"), [(signal.SIGINT, "local"), (signal.SIGTERM, "local"),
-                                               (signal.SIGINT, "lithops")], ids=["sigint", "sigterm", "lithops"])
+@pytest.mark.parametrize(
+    ("sig", "executor"),
+    [(signal.SIGINT, "local"), (signal.SIGTERM, "local"), (signal.SIGINT, "lithops")],
+    ids=["sigint", "sigterm", "lithops"],
+)
 def test_interrupted_run_stops_every_invocation_and_says_so(
     tmp_path: Path, started: list[psutil.Process], sig: signal.Signals, executor: str
 ) -> None:
@@ -166,9 +173,14 @@ stages:
 def run_prep(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     spec = tmp_path / "prep.yaml"
     spec.write_text(PREP_SPEC)
-    return subprocess.run([sys.executable, "-m", "mlspec", "run", str(spec), "--json", "--runs-dir",
-                           str(tmp_path / "runs"), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec", "run", str(spec), "--json", "--runs-dir", str(tmp_path / "runs"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +216,23 @@ def test_recorded_spec_names_the_executor_that_ran(
     assert json.loads(spec_file.read_text())["execution"]["executor"] == "lithops"
     local = json.loads(run_prep(tmp_path).stdout)
     assert local["spec"]["execution"]["executor"] == "local"
-    compared = subprocess.run([sys.executable, "-m", "mlspec", "compare", lithops["run_id"], local["run_id"],
-                               "--format", "csv", "--runs-dir", str(tmp_path / "runs")],
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    compared = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlspec",
+            "compare",
+            lithops["run_id"],
+            local["run_id"],
+            "--format",
+            "csv",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert compared.returncode == 0, compared.stderr
     rows = list(csv.DictReader(io.StringIO(compared.stdout)))
     assert [row["execution.executor"] for row in rows] == ["lithops", "local"], compared.stdout
@@ -225,8 +251,13 @@ stages:
 def run_wide(tmp_path: Path, workers: int) -> subprocess.CompletedProcess[str]:
     spec = tmp_path / "wide.yaml"
     spec.write_text(WIDE_SPEC.format(workers=workers, batch=8 * workers))
-    return subprocess.run([sys.executable, "-m", "mlspec", "run", str(spec), "--json", "--runs-dir",
-                           str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec", "run", str(spec), "--json", "--runs-dir", str(tmp_path / "runs")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_more_synchronised_workers_than_the_host_can_run_at_once_are_refused(tmp_path: Path) -> None:

@@ -38,9 +38,22 @@ def one_line_error(result: Result, code: int, message: str) -> None:
 def make_run(root: Path, run_id: str, status: str = "succeeded", **fields: object) -> RunDir:
     run = RunDir(root, run_id)
     run.create()
-    run.save(RunRecord.model_validate(dict(
-        run_id=run_id, name="demo", spec_file="p.yaml", spec={}, target="local", executor="local", status=status,
-        started_at=time.time(), mlspec_version="0", **fields)))  # fmt: skip
+    run.save(
+        RunRecord.model_validate(
+            dict(
+                run_id=run_id,
+                name="demo",
+                spec_file="p.yaml",
+                spec={},
+                target="local",
+                executor="local",
+                status=status,
+                started_at=time.time(),
+                mlspec_version="0",
+                **fields,
+            )
+        )
+    )
     return run
 
 
@@ -88,8 +101,11 @@ def test_an_empty_or_ambiguous_prefix_removes_nothing(tmp_path: Path) -> None:
 
 def test_rm_without_a_terminal_needs_yes(tmp_path: Path) -> None:
     run = make_run(tmp_path, "20260101-000000-demo-aaaa")
-    one_line_error(cli("runs", "rm", "20260101", "--runs-dir", str(tmp_path)), 2,
-                   "not removing 1 run without confirmation: pass --yes")  # fmt: skip
+    one_line_error(
+        cli("runs", "rm", "20260101", "--runs-dir", str(tmp_path)),
+        2,
+        "not removing 1 run without confirmation: pass --yes",
+    )
     assert run.record_file.is_file()
 
 
@@ -99,8 +115,13 @@ def test_rm_on_a_terminal_asks_first(tmp_path: Path, answer: str, removed: bool)
     controller, terminal = pty.openpty()
     try:
         os.write(controller, f"{answer}\n".encode())
-        proc = subprocess.run([sys.executable, "-m", "mlspec", "runs", "rm", "20260101", "--runs-dir", str(tmp_path)],
-                              stdin=terminal, capture_output=True, text=True, timeout=120)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlspec", "runs", "rm", "20260101", "--runs-dir", str(tmp_path)],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.close(terminal)
         os.close(controller)
@@ -113,10 +134,18 @@ def test_rm_on_a_terminal_asks_first(tmp_path: Path, answer: str, removed: bool)
 
 
 def test_rm_refuses_a_run_whose_coordinator_is_alive(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
-    run = make_run(tmp_path, "20260101-000000-demo-aaaa", status="running", coordinator_pid=sleeper.pid,
-                   host={"name": platform.node()})  # fmt: skip
-    one_line_error(cli("runs", "rm", run.run_id, "--yes", "--runs-dir", str(tmp_path)), 2,
-                   f"still running (coordinator pid {sleeper.pid}")  # fmt: skip
+    run = make_run(
+        tmp_path,
+        "20260101-000000-demo-aaaa",
+        status="running",
+        coordinator_pid=sleeper.pid,
+        host={"name": platform.node()},
+    )
+    one_line_error(
+        cli("runs", "rm", run.run_id, "--yes", "--runs-dir", str(tmp_path)),
+        2,
+        f"still running (coordinator pid {sleeper.pid}",
+    )
     assert run.record_file.is_file()
     sleeper.kill()
     sleeper.wait()
@@ -148,8 +177,10 @@ def test_rm_removes_the_run_objects_from_an_s3_store_and_nothing_else(tmp_path: 
     s3.create_bucket(Bucket="rm-runs")
     s3.put_object(Bucket="rm-runs", Key="team/another-run/model.npz", Body=b"kept")
     spec = tmp_path / "km.yaml"
-    spec.write_text(TINY_KMEANS + "storage:\n  object_store: {kind: s3, bucket: rm-runs, prefix: team, "
-                    f"endpoint_url: '{s3_endpoint}'}}\n")
+    spec.write_text(
+        TINY_KMEANS + "storage:\n  object_store: {kind: s3, bucket: rm-runs, prefix: team, "
+        f"endpoint_url: '{s3_endpoint}'}}\n"
+    )
     runs = tmp_path / "runs"
     ran = cli("run", str(spec), "--runs-dir", str(runs))
     assert ran.exit_code == 0, ran.stderr
@@ -197,10 +228,12 @@ def test_a_corrupt_record_is_removed_only_when_named_in_full(tmp_path: Path) -> 
 def test_runs_dirs_that_cannot_be_read_are_one_line_errors(tmp_path: Path, command: list[str]) -> None:
     a_file = tmp_path / "file"
     a_file.write_text("")
-    for runs_dir, message in ((Path("/proc/nonexist"), "there is no runs directory /proc/nonexist"),
-                              (tmp_path / "missing", "there is no runs directory"),
-                              (a_file / "runs", "Not a directory"),
-                              (tmp_path / ("x" * 300), "File name too long")):  # fmt: skip
+    for runs_dir, message in (
+        (Path("/proc/nonexist"), "there is no runs directory /proc/nonexist"),
+        (tmp_path / "missing", "there is no runs directory"),
+        (a_file / "runs", "Not a directory"),
+        (tmp_path / ("x" * 300), "File name too long"),
+    ):
         one_line_error(cli("runs", *command, "--runs-dir", str(runs_dir)), 2, message)
 
 
@@ -213,16 +246,22 @@ def test_a_run_id_collision_is_a_one_line_error(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr("mlspec.executors.coordinator.new_run_id", lambda name: "20260101-000000-tinykm-aaaa")
     one_line_error(cli("run", str(spec), "--runs-dir", str(runs)), 2, "run id 20260101-000000-tinykm-aaaa is taken")
     assert taken.record_file.read_bytes() == before
-    one_line_error(cli("run", str(spec), "--runs-dir", str(tmp_path / "km.yaml" / "runs")), 2,
-                   "cannot create the runs directory")  # fmt: skip
+    one_line_error(
+        cli("run", str(spec), "--runs-dir", str(tmp_path / "km.yaml" / "runs")), 2, "cannot create the runs directory"
+    )
 
 
 # ---------------------------------------------------------------- item 3: one status for list and show
 
 
 def test_list_and_show_agree_on_a_killed_coordinator(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
-    run = make_run(tmp_path, "20260101-000000-demo-aaaa", status="running", coordinator_pid=sleeper.pid,
-                   host={"name": platform.node()})  # fmt: skip
+    run = make_run(
+        tmp_path,
+        "20260101-000000-demo-aaaa",
+        status="running",
+        coordinator_pid=sleeper.pid,
+        host={"name": platform.node()},
+    )
     assert '"status": "running"' in cli("runs", "show", run.run_id, "--runs-dir", str(tmp_path)).stdout
     sleeper.send_signal(signal.SIGKILL)
     sleeper.wait()
@@ -256,8 +295,12 @@ def test_enospc_injected_into_the_record_writer_marks_the_run_failed(tmp_path: P
     spec = tmp_path / "km.yaml"
     spec.write_text(TINY_KMEANS)
     runs, log = tmp_path / "runs", tmp_path / "writes.log"
-    proc = subprocess.run([sys.executable, "-c", _FULL_DISK, str(log), str(failing_save), "run", str(spec),
-                           "--runs-dir", str(runs)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(log), str(failing_save), "run", str(spec), "--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     (run_dir,) = runs.iterdir()
     error = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and error.startswith(f"error: run {run_dir.name} stopped"), proc.stderr

@@ -36,8 +36,9 @@ SYNTHETIC = "synthetic: {train_size: 200, test_size: 64, seed: 0}"
 
 
 def mlspec(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlspec", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec", *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env
+    )
 
 
 def test_credentials_in_store_urls_are_used_but_never_written_or_shown(s3_endpoint: str, tmp_path: Path) -> None:
@@ -53,14 +54,23 @@ def test_credentials_in_store_urls_are_used_but_never_written_or_shown(s3_endpoi
         assert run.returncode == 0, run.stderr[-3000:]
         record = json.loads(run.stdout)
         run_id = record["run_id"]
-        shown = [run] + [mlspec(*args, cwd=tmp_path) for args in (
-            ("runs", "list", "--runs-dir", "runs"), ("runs", "show", run_id, "--runs-dir", "runs"),
-            ("compare", run_id, "--runs-dir", "runs"), ("compare", run_id, "--runs-dir", "runs", "--format", "json"),
-            ("compare", run_id, "--runs-dir", "runs", "--format", "md"), ("doctor", "--redis-url", redis.url),
-        )]  # fmt: skip
+        shown = [run] + [
+            mlspec(*args, cwd=tmp_path)
+            for args in (
+                ("runs", "list", "--runs-dir", "runs"),
+                ("runs", "show", run_id, "--runs-dir", "runs"),
+                ("compare", run_id, "--runs-dir", "runs"),
+                ("compare", run_id, "--runs-dir", "runs", "--format", "json"),
+                ("compare", run_id, "--runs-dir", "runs", "--format", "md"),
+                ("doctor", "--redis-url", redis.url),
+            )
+        ]
         # A credential in a download URL, in an error message (the port is closed: the download fails).
-        spec = SPEC.format(source=f'path: "http://bob:{DOWNLOAD_PASSWORD}@127.0.0.1:{free_port()}/imdb.tar.gz"',
-                           endpoint=endpoint, redis=redis.url)  # fmt: skip
+        spec = SPEC.format(
+            source=f'path: "http://bob:{DOWNLOAD_PASSWORD}@127.0.0.1:{free_port()}/imdb.tar.gz"',
+            endpoint=endpoint,
+            redis=redis.url,
+        )
         (tmp_path / "download.yaml").write_text(spec)
         failed = mlspec("run", "download.yaml", "--runs-dir", "runs", cwd=tmp_path)
     assert failed.returncode != 0 and "download failed" in failed.stderr, failed.stderr[-2000:]
@@ -92,12 +102,18 @@ def test_credentials_in_store_urls_are_used_but_never_written_or_shown(s3_endpoi
     [
         ({"GOOGLE_APPLICATION_CREDENTIALS": "{garbage}"}, "gcp credentials", "is not a valid json file"),
         ({"GOOGLE_APPLICATION_CREDENTIALS": "{folder}"}, "gcp credentials", "cannot read it: Is a directory"),
-        ({"AWS_SHARED_CREDENTIALS_FILE": "{garbage}", "AWS_CONFIG_FILE": "{garbage}"}, "aws credentials",
-         "Unable to parse config file"),
-        ({"AZURE_CLIENT_ID": "id", "AZURE_TENANT_ID": "tenant", "AZURE_CLIENT_CERTIFICATE_PATH": "{garbage}"},
-         "azure credentials", "Failed to deserialize certificate"),
+        (
+            {"AWS_SHARED_CREDENTIALS_FILE": "{garbage}", "AWS_CONFIG_FILE": "{garbage}"},
+            "aws credentials",
+            "Unable to parse config file",
+        ),
+        (
+            {"AZURE_CLIENT_ID": "id", "AZURE_TENANT_ID": "tenant", "AZURE_CLIENT_CERTIFICATE_PATH": "{garbage}"},
+            "azure credentials",
+            "Failed to deserialize certificate",
+        ),
     ],
-)  # fmt: skip
+)
 def test_doctor_calls_a_broken_credentials_file_invalid_and_says_why(
     tmp_path: Path, variables: dict[str, str], check: str, why: str
 ) -> None:
@@ -133,8 +149,10 @@ stages:
         assert run.returncode == 0, run.stderr[-3000:]
         run_ids.append(json.loads(run.stdout)["run_id"])
     assert json.loads(run.stdout)["spec"]["description"] == hostile  # kept as written in the record
-    outputs = {fmt: mlspec("compare", *run_ids, "--runs-dir", "runs", "--all", "--format", fmt, cwd=tmp_path)
-               for fmt in ("terminal", "md", "csv")}  # fmt: skip
+    outputs = {
+        fmt: mlspec("compare", *run_ids, "--runs-dir", "runs", "--all", "--format", fmt, cwd=tmp_path)
+        for fmt in ("terminal", "md", "csv")
+    }
     outputs["runs list"] = mlspec("runs", "list", "--runs-dir", "runs", cwd=tmp_path)
     outputs["runs show"] = mlspec("runs", "show", run_ids[0], "--runs-dir", "runs", cwd=tmp_path)
     for what, proc in outputs.items():

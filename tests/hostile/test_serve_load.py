@@ -127,10 +127,13 @@ def test_connections_beyond_the_queue_get_503_at_once(server: Server) -> None:
 
 # Part of a request, then one byte every 0.2 s: never idle long enough for a per-read timeout.
 SLOW_STARTS = {
-    "body": (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
-             b'{"inputs": ["', b"a"),
+    "body": (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        b'{"inputs": ["',
+        b"a",
+    ),
     "headers": (b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"a"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("server", [["--request-timeout", "2", "--workers", "2"]], indirect=True)
@@ -206,8 +209,13 @@ def test_the_printed_curl_example_is_answered(trained: TrainedRun, stage: str, t
         assert started.proc.stdout is not None
         line = started.proc.stdout.readline()
         assert line.startswith("try: curl "), line
-        proc = subprocess.run(["bash", "-c", line.removeprefix("try: ").rstrip("\n") + " -w '\\n%{http_code}'"],
-                              capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+        proc = subprocess.run(
+            ["bash", "-c", line.removeprefix("try: ").rstrip("\n") + " -w '\\n%{http_code}'"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
     finally:
         started.stop()
     body, _, status = proc.stdout.rpartition("\n")

@@ -28,22 +28,57 @@ def write_run(root: Path, spec_name: str, usages: dict[str, StageUsage], spec: d
     invocations = []
     for name, u in usages.items():
         for w in range(u.workers):
-            invocations.append(InvocationRecord(
-                id=f"{name}#{w}", stage=name, function=name, worker=w, target="local", started_at=time.time(),
-                wall_s=u.wall_s_per_invocation, cpu_s=u.cpu_s / u.workers, peak_rss_mb=u.peak_rss_mb,
-                init_s=u.init_s_per_invocation, cold_start=True, status="ok", memory_limit_mb=4096,
-                time_limit_s=3600,
-                io={"object_bytes_read": u.bytes_read // u.workers,
-                    "object_bytes_written": u.bytes_written // u.workers,
-                    "param_bytes_written": u.model_bytes * u.sync_rounds, "object_requests": 20},
-                metrics={"sync_rounds": float(u.sync_rounds)},
-            ))  # fmt: skip
-    stages = {n: StageRecord(name=n, kind=u.kind, status="succeeded", workers=u.workers,
-                             metrics={"train_examples": 50_000.0} if u.kind == "preprocess" else {})
-              for n, u in usages.items()}
-    run.save(RunRecord(run_id=run_id, name=spec_name, spec_file=f"{spec_name}.yaml", spec=spec, target="local",
-                       executor="local", status="succeeded", started_at=time.time(), mlspec_version="0.1.0",
-                       host={"cpus": 2}, stages=stages, invocations=invocations))
+            invocations.append(
+                InvocationRecord(
+                    id=f"{name}#{w}",
+                    stage=name,
+                    function=name,
+                    worker=w,
+                    target="local",
+                    started_at=time.time(),
+                    wall_s=u.wall_s_per_invocation,
+                    cpu_s=u.cpu_s / u.workers,
+                    peak_rss_mb=u.peak_rss_mb,
+                    init_s=u.init_s_per_invocation,
+                    cold_start=True,
+                    status="ok",
+                    memory_limit_mb=4096,
+                    time_limit_s=3600,
+                    io={
+                        "object_bytes_read": u.bytes_read // u.workers,
+                        "object_bytes_written": u.bytes_written // u.workers,
+                        "param_bytes_written": u.model_bytes * u.sync_rounds,
+                        "object_requests": 20,
+                    },
+                    metrics={"sync_rounds": float(u.sync_rounds)},
+                )
+            )
+    stages = {
+        n: StageRecord(
+            name=n,
+            kind=u.kind,
+            status="succeeded",
+            workers=u.workers,
+            metrics={"train_examples": 50_000.0} if u.kind == "preprocess" else {},
+        )
+        for n, u in usages.items()
+    }
+    run.save(
+        RunRecord(
+            run_id=run_id,
+            name=spec_name,
+            spec_file=f"{spec_name}.yaml",
+            spec=spec,
+            target="local",
+            executor="local",
+            status="succeeded",
+            started_at=time.time(),
+            mlspec_version="0.1.0",
+            host={"cpus": 2},
+            stages=stages,
+            invocations=invocations,
+        )
+    )
     return run_id
 
 

@@ -23,8 +23,10 @@ def _brute_force(pipeline, usages, options, objective):  # type: ignore[no-untyp
     spaces = build_spaces(pipeline, usages, offerings, options)
     combiner = build_combiner(pipeline, usages, offerings)
     order = list(spaces)
-    per_stage = [[(c, estimate_stage(usages[s], c.offering, c.memory_mb, c.workers)) for c in spaces[s].candidates]
-                 for s in order]
+    per_stage = [
+        [(c, estimate_stage(usages[s], c.offering, c.memory_mb, c.workers)) for c in spaces[s].candidates]
+        for s in order
+    ]
     best = None
     for combo in itertools.product(*per_stage):
         t = sum(e.time_s for _, e in combo)
@@ -41,11 +43,14 @@ def _brute_force(pipeline, usages, options, objective):  # type: ignore[no-untyp
     return best
 
 
-@pytest.mark.parametrize("objective", [
-    PlanObjective("cost", deadline_s=None),
-    PlanObjective("cost", deadline_s=150.0),
-    PlanObjective("time"),
-])
+@pytest.mark.parametrize(
+    "objective",
+    [
+        PlanObjective("cost", deadline_s=None),
+        PlanObjective("cost", deadline_s=150.0),
+        PlanObjective("time"),
+    ],
+)
 def test_grid_finds_the_true_optimum(objective: PlanObjective) -> None:
     pipeline = spec.load(EXAMPLES / "imdb.yaml")
     usages = imdb_usage()
@@ -101,8 +106,10 @@ def test_bayes_within_5_percent_of_grid_with_at_most_20_percent_of_evaluations(n
         objective = PlanObjective("cost", deadline_s=fastest * 3)
     grid = plan(pipeline, usages(), options=grid_options, objective=objective)
     bayes = plan(pipeline, usages(), options=PlanOptions(optimizer="bayes", all_platforms=True), objective=objective)
-    platforms = {c.offering.provider_key for c in build_spaces(
-        pipeline, usages(), candidate_offerings(pipeline, True), grid_options)["train"].candidates}
+    platforms = {
+        c.offering.provider_key
+        for c in build_spaces(pipeline, usages(), candidate_offerings(pipeline, True), grid_options)["train"].candidates
+    }
     assert len(platforms) >= 5
     assert bayes.choice.feasible and grid.choice.feasible
     g, b = grid.objective_value(grid.choice.plan), bayes.objective_value(bayes.choice.plan)

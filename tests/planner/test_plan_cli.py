@@ -24,22 +24,39 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_price_lambda_is_hand_checked() -> None:
     # 1,024 MB = 1 GB x 10 s x 1,000 = 10,000 GB-s x $0.0000166667 = $0.1667; 1,000 requests x $0.20/1M = $0.0002
-    code, out, _ = invoke("price", "--target", "aws-lambda", "--memory-mb", "1024", "--seconds", "10",
-                          "--invocations", "1000", "--json")
+    code, out, _ = invoke(
+        "price", "--target", "aws-lambda", "--memory-mb", "1024", "--seconds", "10", "--invocations", "1000", "--json"
+    )
     assert code == 0
     data = json.loads(out)
     assert data["compute_usd"] == pytest.approx(0.1667, abs=5e-5)
     assert data["requests_usd"] == pytest.approx(0.0002, abs=1e-9)
     assert data["components"]["compute"]["label"] == "assumed"
     assert "source" in data["components"]["compute"]["facts"]["price_per_gb_second"]
-    code, out, _ = invoke("price", "--target", "aws-lambda", "--memory-mb", "1024", "--seconds", "10",
-                          "--invocations", "1000", "--put", "100", "--get", "1000", "--egress-gb", "2")
+    code, out, _ = invoke(
+        "price",
+        "--target",
+        "aws-lambda",
+        "--memory-mb",
+        "1024",
+        "--seconds",
+        "10",
+        "--invocations",
+        "1000",
+        "--put",
+        "100",
+        "--get",
+        "1000",
+        "--egress-gb",
+        "2",
+    )
     assert code == 0 and "0.1667" in out and "0.0002" in out and "storage_ops" in out and "egress" in out
 
 
 def test_price_outside_the_envelope_exits_2() -> None:
-    code, _, err = invoke("price", "--target", "aws-lambda", "--memory-mb", "20000", "--seconds", "1",
-                          "--invocations", "1")
+    code, _, err = invoke(
+        "price", "--target", "aws-lambda", "--memory-mb", "20000", "--seconds", "1", "--invocations", "1"
+    )
     assert code == 2 and "outside 128–10240 MB" in err and "Traceback" not in err
 
 
@@ -62,8 +79,16 @@ def test_plan_help_has_an_example() -> None:
 def test_plan_table_and_json(runs_with_examples: Path) -> None:
     code, out, err = invoke("plan", CIFAR, "--runs-dir", str(runs_with_examples), "--explain")
     assert code == 0, err
-    for text in ("time s", "cost $", "modelled", "alternatives: the best plan", "aws-lambda:x86_64",
-                 "objective: minimise cost subject to deadline 3600 s", "met", "scaled x1"):
+    for text in (
+        "time s",
+        "cost $",
+        "modelled",
+        "alternatives: the best plan",
+        "aws-lambda:x86_64",
+        "objective: minimise cost subject to deadline 3600 s",
+        "met",
+        "scaled x1",
+    ):
         assert text in out
     code, out, err = invoke("plan", IMDB, "--runs-dir", str(runs_with_examples), "--json", "--optimizer", "bayes")
     assert code == 0, err
@@ -76,8 +101,9 @@ def test_plan_table_and_json(runs_with_examples: Path) -> None:
 
 
 def test_plan_scales_to_more_epochs(runs_with_examples: Path) -> None:
-    code, out, err = invoke("plan", CIFAR, "--runs-dir", str(runs_with_examples), "--json",
-                            "--set", "stages.train.epochs=30")
+    code, out, err = invoke(
+        "plan", CIFAR, "--runs-dir", str(runs_with_examples), "--json", "--set", "stages.train.epochs=30"
+    )
     assert code == 0, err
     why = json.loads(out)["plan"]["stages"][1]["why"]
     assert "scaled x2 = epochs 30/15" in why and "1300 -> 2600" in why
@@ -88,13 +114,16 @@ def test_plan_without_usage_says_what_to_do(tmp_path: Path) -> None:
     assert code == 2 and "mlspec run" in err and "--profile" in err
 
 
-@pytest.mark.parametrize("override,message", [
-    ("objective.deadline=3", "deadline of 3 s cannot be met"),
-    ("objective.budget=0.000001", "is below the cheapest plan"),
-    ("targets.aws-lambda.memory_mb=20000", "targets.aws-lambda: aws-lambda (x86_64): memory_mb 20000 is outside"),
-    ("stages.train.workers=150", "stages.train.workers: gcp-cloud-run (service): workers 150 exceeds"),
-    ("stages.train.memory_mb=100000", "stages.train.memory_mb: 100000 MB is outside every candidate platform"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("objective.deadline=3", "deadline of 3 s cannot be met"),
+        ("objective.budget=0.000001", "is below the cheapest plan"),
+        ("targets.aws-lambda.memory_mb=20000", "targets.aws-lambda: aws-lambda (x86_64): memory_mb 20000 is outside"),
+        ("stages.train.workers=150", "stages.train.workers: gcp-cloud-run (service): workers 150 exceeds"),
+        ("stages.train.memory_mb=100000", "stages.train.memory_mb: 100000 MB is outside every candidate platform"),
+    ],
+)
 def test_bad_input_exits_2_with_a_clear_message(runs_with_examples: Path, override: str, message: str) -> None:
     code, out, err = invoke("plan", CIFAR, "--runs-dir", str(runs_with_examples), "--set", override)
     assert code == 2, (out, err)
@@ -104,8 +133,9 @@ def test_bad_input_exits_2_with_a_clear_message(runs_with_examples: Path, overri
 
 
 @pytest.mark.parametrize("optimizer,forbidden", [("grid", ("torch", "sklearn")), ("bayes", ("torch",))])
-def test_plan_does_not_import_heavy_libraries(runs_with_examples: Path, optimizer: str,
-                                              forbidden: tuple[str, ...]) -> None:
+def test_plan_does_not_import_heavy_libraries(
+    runs_with_examples: Path, optimizer: str, forbidden: tuple[str, ...]
+) -> None:
     code = (
         "import sys\n"
         "from mlspec.cli import main\n"

@@ -29,8 +29,19 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two real quick-start runs that differ by one `--set` value (train_reviews epochs 3 vs 4)."""
     root = tmp_path_factory.mktemp("compare") / "runs"
     for epochs in (3, 4):
-        cmd = [sys.executable, "-m", "mlspec", "run", "examples/quickstart.yaml", "--runs-dir", str(root), "--json",
-               *FAST, "--set", f"stages.train_reviews.epochs={epochs}"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlspec",
+            "run",
+            "examples/quickstart.yaml",
+            "--runs-dir",
+            str(root),
+            "--json",
+            *FAST,
+            "--set",
+            f"stages.train_reviews.epochs={epochs}",
+        ]
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, done.stderr[-3000:]
     return root
@@ -85,8 +96,9 @@ def test_markdown_reproduces_the_papers_layout(runs_dir: Path) -> None:
         lines = table.strip().splitlines()
         header = [c.strip() for c in lines[0].strip("|").split("|")]
         assert header[0] == "task"
-        assert header[1:1 + len(catalog)] == [f"{p} ({'measured' if p.startswith('local') else 'modelled'})"
-                                              for p in catalog]  # fmt: skip
+        assert header[1 : 1 + len(catalog)] == [
+            f"{p} ({'measured' if p.startswith('local') else 'modelled'})" for p in catalog
+        ]
         rows = lines[2:]
         assert len(rows) == 2 and rows[0].startswith("| train_images") and rows[1].startswith("| train_reviews")
     assert "(fastest)" in time_table and "(cheapest)" in cost_table
@@ -157,12 +169,28 @@ def test_only_changed_shows_exactly_the_changed_parameter_plus_metrics(runs_dir:
 
 def test_sort_keep_and_drop_apply_to_columns(runs_dir: Path) -> None:
     ids = [e.run_id for e in list_runs(runs_dir)]
-    code, out = invoke(*ids, "--runs-dir", str(runs_dir), "--format", "csv", "--sort-by=-stages.train_reviews.epochs",
-                       "--keep", r"epochs$|test_accuracy$", "--drop", "^eval_", "--all")  # fmt: skip
+    code, out = invoke(
+        *ids,
+        "--runs-dir",
+        str(runs_dir),
+        "--format",
+        "csv",
+        "--sort-by=-stages.train_reviews.epochs",
+        "--keep",
+        r"epochs$|test_accuracy$",
+        "--drop",
+        "^eval_",
+        "--all",
+    )
     assert code == 0, out
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["run", "stages.train_images.epochs", "stages.train_reviews.epochs",
-                             "train_images.test_accuracy", "train_reviews.test_accuracy"]  # fmt: skip
+    assert list(rows[0]) == [
+        "run",
+        "stages.train_images.epochs",
+        "stages.train_reviews.epochs",
+        "train_images.test_accuracy",
+        "train_reviews.test_accuracy",
+    ]
     assert [r["stages.train_reviews.epochs"] for r in rows] == ["4", "3"]
     code, out = invoke(*ids, "--runs-dir", str(runs_dir), "--sort-by", "no_such_column")
     assert code == 2 and "not a shown column" in out

@@ -15,8 +15,19 @@ from mlspec.records.runs import list_runs
 def make_run(root: Path, run_id: str, status: str = "succeeded") -> RunDir:
     run = RunDir(root, run_id)
     run.create()
-    run.save(RunRecord(run_id=run_id, name="demo", spec_file="p.yaml", spec={}, target="local",
-                       executor="local", status=status, started_at=time.time(), mlspec_version="0"))  # type: ignore[arg-type]
+    run.save(
+        RunRecord(
+            run_id=run_id,
+            name="demo",
+            spec_file="p.yaml",
+            spec={},
+            target="local",
+            executor="local",
+            status=status,
+            started_at=time.time(),
+            mlspec_version="0",
+        )
+    )  # type: ignore[arg-type]
     return run
 
 

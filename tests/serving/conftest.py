@@ -36,8 +36,9 @@ stages:
 
 
 def mlspec(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlspec", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ class Server:
         self.proc = proc
         self.url = url
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str | None = "application/json") -> tuple[int, dict[str, Any]]:  # fmt: skip
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = "application/json"
+    ) -> tuple[int, dict[str, Any]]:
         req = urllib.request.Request(self.url + path, data=body, method=method)
         if content_type:
             req.add_header("Content-Type", content_type)
@@ -114,8 +116,11 @@ class Server:
 def start_server(run: TrainedRun, *args: str) -> Server:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlspec", "serve", run.run_id, "--runs-dir", str(run.runs_dir), "--port", "0", *args],
-        cwd=run.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=run.workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         match = re.search(r"listening on (http://\S+)", line)

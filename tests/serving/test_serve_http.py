@@ -53,8 +53,11 @@ def test_images_as_lists_in_either_layout_or_base64_get_offline_predictions(
     images = _dataset(trained, "images").test_x[:20]  # type: ignore[attr-defined]
     offline = offline_predictions(trained.objects, "train_images")[:20]
     expected = [int(i) for i in offline.argmax(1)]
-    for inputs in (images.tolist(), images.transpose(0, 3, 1, 2).tolist(),
-                   [base64.b64encode(image.tobytes()).decode() for image in images]):  # fmt: skip
+    for inputs in (
+        images.tolist(),
+        images.transpose(0, 3, 1, 2).tolist(),
+        [base64.b64encode(image.tobytes()).decode() for image in images],
+    ):
         status, body = images_server.predict({"inputs": inputs})
         assert status == 200, body
         assert [body["classes"].index(label) for label in body["labels"]] == expected
@@ -122,11 +125,14 @@ def test_unknown_paths_methods_and_broken_http_get_4xx(reviews_server: Server) -
     host, port = urlsplit(reviews_server.url).hostname, urlsplit(reviews_server.url).port
     for raw, status, message in [
         (b"GARBAGE\r\n\r\n", 400, "Bad request syntax"),
-        (b"POST /predict HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: many\r\n\r\n", 400,
-         "Content-Length is not a number"),
+        (
+            b"POST /predict HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: many\r\n\r\n",
+            400,
+            "Content-Length is not a number",
+        ),
         (b"POST /predict HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 415, "got none"),
         (b"POST /predict HTTP/1.1\r\nContent-Type: application/json\r\n\r\n", 411, "Content-Length"),
-    ]:  # fmt: skip
+    ]:
         with socket.create_connection((host, port), timeout=30) as conn:
             conn.sendall(raw)
             reply = b"".join(iter(lambda: conn.recv(65536), b"")).decode()  # the server closes after an error

@@ -69,36 +69,57 @@ def test_old_current_directory_form_still_works_with_one_note(project: Path) -> 
 
 def test_absolute_url_and_home_paths_are_kept(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(project))
-    for given, expected in (("~/data/aclImdb", str(project / "data" / "aclImdb")),
-                            ("https://example.com/x.tar.gz", "https://example.com/x.tar.gz"),
-                            (str(project / "data" / ".." / "data"), str(project / "data"))):  # fmt: skip
+    for given, expected in (
+        ("~/data/aclImdb", str(project / "data" / "aclImdb")),
+        ("https://example.com/x.tar.gz", "https://example.com/x.tar.gz"),
+        (str(project / "data" / ".." / "data"), str(project / "data")),
+    ):
         pipeline = spec.load(project / "pipeline.yaml", [f"datasets.imdb.path={given}"])
         assert pipeline.datasets["imdb"].path == expected
 
 
 def test_validate_checks_local_files_and_notes_urls(project: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(main, ["validate", str(project / "pipeline.yaml"), "--set",
-                                  "datasets.imdb.path=/tmp/nope.tar.gz"])  # fmt: skip
+    result = runner.invoke(
+        main, ["validate", str(project / "pipeline.yaml"), "--set", "datasets.imdb.path=/tmp/nope.tar.gz"]
+    )
     assert result.exit_code == 2
     assert result.output == "error: dataset 'imdb': /tmp/nope.tar.gz: no such file\n"
     (project / "data" / "aclImdb" / "test" / "neg" / "0_1.txt").unlink()
     (project / "data" / "aclImdb" / "test" / "neg").rmdir()
     result = runner.invoke(main, ["validate", str(project / "pipeline.yaml")])
     assert result.exit_code == 2 and "not an IMDb folder" in result.output
-    result = runner.invoke(main, ["validate", str(project / "pipeline.yaml"), "--set",
-                                  "datasets.imdb.path=https://example.com/aclImdb_v1.tar.gz"])  # fmt: skip
+    result = runner.invoke(
+        main,
+        [
+            "validate",
+            str(project / "pipeline.yaml"),
+            "--set",
+            "datasets.imdb.path=https://example.com/aclImdb_v1.tar.gz",
+        ],
+    )
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0] == ("note: dataset 'imdb': https://example.com/aclImdb_v1.tar.gz: a URL, not checked here "
-                        "(mlspec run downloads and verifies it)")
+    assert lines[0] == (
+        "note: dataset 'imdb': https://example.com/aclImdb_v1.tar.gz: a URL, not checked here "
+        "(mlspec run downloads and verifies it)"
+    )
     assert len(lines) == 2 and ": ok (" in lines[1]
 
 
 def test_run_fails_before_naming_a_run_directory(project: Path) -> None:
     runs = project / "runs"
-    result = CliRunner().invoke(main, ["run", str(project / "pipeline.yaml"), "--runs-dir", str(runs),
-                                       "--set", "datasets.imdb.path=/tmp/nope.tar.gz"])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(project / "pipeline.yaml"),
+            "--runs-dir",
+            str(runs),
+            "--set",
+            "datasets.imdb.path=/tmp/nope.tar.gz",
+        ],
+    )
     assert result.exit_code == 2
     assert result.output == "error: dataset 'imdb': /tmp/nope.tar.gz: no such file\n"
     assert not runs.exists()

@@ -70,8 +70,11 @@ def test_unknown_stage_kind() -> None:
         ("dataset: imdb}", "dataset: imbd}", "p.yaml:5:37: unknown dataset 'imbd' (datasets: imdb)"),
         ("model: train}", "model: trian}", "p.yaml:11:33: unknown stage 'trian' (stages: prep, train, eval)"),
         ("data: prep", "data: eval", "p.yaml:8:11: stage 'eval' is an evaluate stage; train.data needs preprocess"),
-        ("format: imdb", "format: cifar10",
-         "p.yaml:9:12: model logistic_regression trains on imdb data, but 'prep' reads a cifar10 dataset"),
+        (
+            "format: imdb",
+            "format: cifar10",
+            "p.yaml:9:12: model logistic_regression trains on imdb data, but 'prep' reads a cifar10 dataset",
+        ),
     ],
 )
 def test_cross_references(old: str, new: str, expected: str) -> None:
@@ -162,15 +165,19 @@ def test_random_bytes_never_crash(data: bytes) -> None:
 
 yaml_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(min_size=1, max_size=8), children,
-                                                                       max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=3)
+    ),
     max_leaves=12,
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(st.sampled_from(["name", "datasets", "stages", "targets", "objective", "seed", "x"]),
-                       yaml_values, max_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(["name", "datasets", "stages", "targets", "objective", "seed", "x"]), yaml_values, max_size=6
+    )
+)
 def test_random_structures_give_located_errors(data: dict[str, object]) -> None:
     import io
 

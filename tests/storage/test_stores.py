@@ -38,8 +38,9 @@ def object_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
         connection_string = request.getfixturevalue("azurite_connection_string")
         create_azure_container(connection_string, bucket)
         monkeypatch.setenv("MLSPEC_TEST_AZURE", connection_string)
-        return open_object_store({"kind": "azure_blob", "container": bucket, "prefix": "run",
-                                  "connection_string_env": "MLSPEC_TEST_AZURE"})
+        return open_object_store(
+            {"kind": "azure_blob", "container": bucket, "prefix": "run", "connection_string_env": "MLSPEC_TEST_AZURE"}
+        )
     import boto3
 
     endpoint = request.getfixturevalue("s3_endpoint")

@@ -28,8 +28,10 @@ def _drain(name: str, space: dict, trials: int) -> list[dict[str, float]]:
 
 
 def test_grid_enumerates_every_combination_up_to_the_cap() -> None:
-    space = {"batch_size": SPACE["batch_size"], "momentum": {"values": [0.0, 0.9], "low": None, "high": None,
-                                                             "log": False}}  # fmt: skip
+    space = {
+        "batch_size": SPACE["batch_size"],
+        "momentum": {"values": [0.0, 0.9], "low": None, "high": None, "log": False},
+    }
     configs = _drain("grid", space, 100)
     assert len(configs) == 6
     assert {(c["batch_size"], c["momentum"]) for c in configs} == {(b, m) for b in (16, 64, 256) for m in (0, 0.9)}
@@ -87,16 +89,23 @@ stages:
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"uses": ""}, "must be named by exactly one train stage"),
-     ({"data": "other"}, "tunes 'train', which trains on 'prep', but its own data is 'other'"),
-     ({"search": "grid"}, "search grid needs values"),
-     ({"space": "{weight_decay: {low: 0.1, high: 0.01}}"}, "must be below high"),
-     ({"space": "{weight_decay: {low: 0, high: 1, log: true}}"}, "log: true needs low > 0"),
-     ({"space": "{dropout: {values: [0.1]}}"}, "dropout"),
-     ({"space": "{admm_rho: {values: [0.1]}}"}, "does not use algorithm admm")],
-)  # fmt: skip
+    [
+        ({"uses": ""}, "must be named by exactly one train stage"),
+        ({"data": "other"}, "tunes 'train', which trains on 'prep', but its own data is 'other'"),
+        ({"search": "grid"}, "search grid needs values"),
+        ({"space": "{weight_decay: {low: 0.1, high: 0.01}}"}, "must be below high"),
+        ({"space": "{weight_decay: {low: 0, high: 1, log: true}}"}, "log: true needs low > 0"),
+        ({"space": "{dropout: {values: [0.1]}}"}, "dropout"),
+        ({"space": "{admm_rho: {values: [0.1]}}"}, "does not use algorithm admm"),
+    ],
+)
 def test_tune_spec_problems_are_reported(fields: dict[str, str], message: str) -> None:
-    values = {"data": "prep", "search": "random", "space": "{weight_decay: {low: 0.00001, high: 0.01, log: true}}",
-              "uses": ", hyperparameters: search", **fields}  # fmt: skip
+    values = {
+        "data": "prep",
+        "search": "random",
+        "space": "{weight_decay: {low: 0.00001, high: 0.01, log: true}}",
+        "uses": ", hyperparameters: search",
+        **fields,
+    }
     with pytest.raises(SpecError, match=message):
         spec.load_text(TUNE.format(**values))

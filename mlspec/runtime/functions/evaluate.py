@@ -19,5 +19,10 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     x, y = unpack_xy(objects.get(f"{spec['data']}/test.npz"))
     context.report(phase="scoring", examples=len(y))
     scores = evaluate(model, x, y)
-    return {"metrics": {"test_accuracy": scores["accuracy"], "test_loss": scores["loss"],
-                        "test_examples": scores["examples"]}}
+    return {
+        "metrics": {
+            "test_accuracy": scores["accuracy"],
+            "test_loss": scores["loss"],
+            "test_examples": scores["examples"],
+        }
+    }

@@ -53,8 +53,11 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     iterate_started = time.perf_counter()
     while state is None or not state.done:
         started = time.perf_counter()
-        partial = (algorithm.init_partial(shard.x, shard.y, shard.rows) if state is None
-                   else algorithm.partial(state.params, shard.x, shard.y))  # fmt: skip
+        partial = (
+            algorithm.init_partial(shard.x, shard.y, shard.rows)
+            if state is None
+            else algorithm.partial(state.params, shard.x, shard.y)
+        )
         computed = time.perf_counter()
         round_ = 0 if state is None else state.round + 1
         if lock_based:
@@ -69,27 +72,52 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         exchange_s += time.perf_counter() - computed
         history.append(history_entry(state))
         if worker == 0:
-            context.report(phase=f"iteration {state.round}", done=state.round, total=event["iterations"],
-                           worker=worker, **history[-1])  # fmt: skip
+            context.report(
+                phase=f"iteration {state.round}",
+                done=state.round,
+                total=event["iterations"],
+                worker=worker,
+                **history[-1],
+            )
     iterate_s = time.perf_counter() - iterate_started
 
     metrics: dict[str, float] = {
-        "iterations": state.round, "movement": state.movement, **state.summary,
-        "compute_s": compute_s, "exchange_s": exchange_s, "iterate_s": iterate_s,
+        "iterations": state.round,
+        "movement": state.movement,
+        **state.summary,
+        "compute_s": compute_s,
+        "exchange_s": exchange_s,
+        "iterate_s": iterate_s,
         "seconds_per_iteration": iterate_s / max(state.round, 1),
-    }  # fmt: skip
+    }
     if worker == 0:
         metrics.update(algorithm.evaluate(state.params, *load_test_set(objects, event["data"], meta)))
         objects.put(f"{event['output']}/model.npz", pack(params=state.params))
-        objects.put(f"{event['output']}/model.json", json.dumps(
-            {"algorithm": event["algorithm"], "clusters": event["clusters"], "data": event["data"],
-             "iterations": state.round}).encode())  # fmt: skip
+        objects.put(
+            f"{event['output']}/model.json",
+            json.dumps(
+                {
+                    "algorithm": event["algorithm"],
+                    "clusters": event["clusters"],
+                    "data": event["data"],
+                    "iterations": state.round,
+                }
+            ).encode(),
+        )
     return {"history": history, "metrics": metrics, "completed": True}
 
 
-def _add_under_lock(store: ParamStore, namespace: str, round_: int, workers: int, partial: Partial,
-                    algorithm: IterativeAlgorithm, state: State | None, event: dict[str, Any],
-                    timeout_s: float) -> None:  # fmt: skip
+def _add_under_lock(
+    store: ParamStore,
+    namespace: str,
+    round_: int,
+    workers: int,
+    partial: Partial,
+    algorithm: IterativeAlgorithm,
+    state: State | None,
+    event: dict[str, Any],
+    timeout_s: float,
+) -> None:
     """Read-modify-write of the round's running sum; whoever completes it publishes the next state."""
     with store.lock(lock_name(namespace), timeout_s):
         data = store.get(running_sum_key(namespace, round_))
@@ -99,8 +127,10 @@ def _add_under_lock(store: ParamStore, namespace: str, round_: int, workers: int
         if contributors == workers:
             publish(store, namespace, advance(algorithm, state, total, event["iterations"], event["tolerance"]))
         else:
-            store.put(running_sum_key(namespace, round_),
-                      encode_partial({**total, CONTRIBUTORS: np.array([float(contributors)])}))  # fmt: skip
+            store.put(
+                running_sum_key(namespace, round_),
+                encode_partial({**total, CONTRIBUTORS: np.array([float(contributors)])}),
+            )
 
 
 def _wait_s(context: Context) -> float:

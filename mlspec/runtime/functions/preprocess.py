@@ -29,9 +29,13 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     context.report(phase="fitting features")
     train_x, test_x, meta = _features(data, event["options"], store, out)
     meta.update(
-        format=data.format, classes=data.classes, source=data.source,
-        n_train=len(data.train_y), n_test=len(data.test_y), shards={},
-    )  # fmt: skip
+        format=data.format,
+        classes=data.classes,
+        source=data.source,
+        n_train=len(data.train_y),
+        n_test=len(data.test_y),
+        shards={},
+    )
     for count in sorted(set(event["shard_counts"])):
         sizes = []
         for shard in range(count):

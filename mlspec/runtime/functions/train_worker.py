@@ -101,8 +101,10 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         context.report(worker=worker, epochs=event["epochs"], **record)
         # Each worker saves its own optimiser state; once all have (the vote is a barrier), worker 0
         # moves the checkpoint pointer to this epoch.
-        objects.put(f"{_epoch_dir(event['output'], epoch)}/opt-w{worker}.npz",
-                    pack(state=model.optimizer_state(), **trainer.state()))
+        objects.put(
+            f"{_epoch_dir(event['output'], epoch)}/opt-w{worker}.npz",
+            pack(state=model.optimizer_state(), **trainer.state()),
+        )
         longest_epoch_s = max(longest_epoch_s, time.monotonic() - started)
         remaining = context.remaining_s()
         want_stop = remaining is not None and remaining < EPOCH_SAFETY_FACTOR * longest_epoch_s + STOP_MARGIN_S
@@ -117,10 +119,16 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             completed = False
             break
     metrics = {k: v for k, v in history[-1].items() if k != "epoch"} if history else {}
-    metrics.update(sync_rounds=sync.round, sync_s=sync_s, steps_per_epoch=steps, first_epoch=first_epoch,
-                   **sync.stats())
-    return {"history": history, "metrics": metrics, "completed": completed, "stopped_early": stopped_early,
-            "epochs_run": epochs_run}
+    metrics.update(
+        sync_rounds=sync.round, sync_s=sync_s, steps_per_epoch=steps, first_epoch=first_epoch, **sync.stats()
+    )
+    return {
+        "history": history,
+        "metrics": metrics,
+        "completed": completed,
+        "stopped_early": stopped_early,
+        "epochs_run": epochs_run,
+    }
 
 
 def _stop_flag(params: ParamStore, key: str | None) -> Callable[..., bool]:

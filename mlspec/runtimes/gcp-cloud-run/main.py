@@ -49,8 +49,10 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     except RequestError as exc:  # the event itself is at fault: a 4xx, never a 500
         return reply(f"{exc.status} {HTTPStatus(exc.status).phrase}", {"error": str(exc)})
     except Exception as exc:
-        return reply("500 Internal Server Error",
-                     {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=20)})
+        return reply(
+            "500 Internal Server Error",
+            {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=20)},
+        )
 
 
 class _Quiet(WSGIRequestHandler):
@@ -59,8 +61,13 @@ class _Quiet(WSGIRequestHandler):
 
 
 def serve(port: int | None = None, host: str = "0.0.0.0") -> None:
-    with make_server(host, port if port is not None else int(os.environ.get("PORT", "8080")), app,
-                     server_class=WSGIServer, handler_class=_Quiet) as server:
+    with make_server(
+        host,
+        port if port is not None else int(os.environ.get("PORT", "8080")),
+        app,
+        server_class=WSGIServer,
+        handler_class=_Quiet,
+    ) as server:
         print(f"listening on {host}:{server.server_port}", file=sys.stderr, flush=True)
         server.serve_forever()
 
