@@ -79,3 +79,8 @@ class RunRejected(RunFailed):
     """A run that failed because a function found its input unusable (a permanent error): bad input."""
 
     exit_code = 2
+
+
+def one_line(text: object) -> str:
+    """A platform's message (often several lines, or a whole HTML page) on one line."""
+    return " ".join(str(text).split())

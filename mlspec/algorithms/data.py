@@ -10,8 +10,8 @@ import numpy as np
 
 from mlspec.algorithms.features import features
 from mlspec.datasets import shard_indices
-from mlspec.runtime.arrays import unpack_xy
 from mlspec.storage import ObjectStore
+from mlspec.storage.codec import unpack_xy
 
 
 @dataclass(frozen=True)

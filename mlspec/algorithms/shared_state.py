@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from mlspec.algorithms.base import Partial, State
-from mlspec.runtime.arrays import pack, unpack
 from mlspec.storage import ParamStore, StoreTimeout
+from mlspec.storage.codec import pack, unpack
 
 CONTRIBUTORS = "contributors"  # in a lock-based running sum: how many partials it holds
 _SUMMARY = "summary:"

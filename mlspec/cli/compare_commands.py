@@ -83,8 +83,8 @@ def compare(
       mlspec compare --last 3 --sort-by=-train_reviews.test_accuracy
       mlspec compare --format html -o report.html     # one file with tables and plots
     """
-    from mlspec.records import compare as cmp
-    from mlspec.records.render import render, terminal
+    from mlspec.compare import tables as cmp
+    from mlspec.compare.render import render, terminal
     from mlspec.records.runs import find_run
 
     if view == "auto":

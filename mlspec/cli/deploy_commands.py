@@ -26,7 +26,7 @@ def _print_calls(calls: list[ApiCall], with_params: bool) -> None:
 
 def _deployment(spec: Path, target: str, overrides: tuple[str, ...], build_dir: Path | None) -> Deployment:
     from mlspec import spec as spec_module
-    from mlspec.deploy.plan import deployment_for, load_manifest
+    from mlspec.deploy.deployment import deployment_for, load_manifest
 
     pipeline = spec_module.load(spec, list(overrides))
     manifest = load_manifest(build_dir, pipeline.name) if build_dir is not None else None

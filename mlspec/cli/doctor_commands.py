@@ -125,13 +125,13 @@ def _credentials(name: str, find: Callable[[], str]) -> Check:
 
 
 def _aws() -> str:
-    from mlspec.deploy.credentials import aws_credentials_source, aws_session
+    from mlspec.platforms.aws_lambda.credentials import aws_credentials_source, aws_session
 
     return f"found (from {aws_credentials_source(aws_session())}; not verified against AWS)"
 
 
 def _gcp() -> str:
-    from mlspec.deploy.credentials import gcp_credentials
+    from mlspec.platforms.gcp_cloud_run.credentials import gcp_credentials
 
     _, project = gcp_credentials()
     where = (
@@ -143,7 +143,7 @@ def _gcp() -> str:
 
 
 def _azure() -> str:
-    from mlspec.deploy.credentials import azure_credential
+    from mlspec.platforms.azure_functions.credentials import azure_credential
 
     azure_credential()
     subscription = (

@@ -118,12 +118,12 @@ def plan(
       mlspec plan examples/cifar10.yaml --set objective.deadline=10m --from-run 20261123-1015
     """
     from mlspec import spec as spec_module
+    from mlspec.actions.plan import resolve_usage
     from mlspec.cli.console import console
     from mlspec.errors import UsageError
     from mlspec.planner.plan import PlanOptions, objective_of
     from mlspec.planner.plan import plan as make_plan
     from mlspec.planner.report import render
-    from mlspec.planner.sources import resolve_usage
 
     pipeline = spec_module.load(spec, list(overrides))
     source = resolve_usage(pipeline, runs_dir, from_run, profile, spec, list(overrides))

@@ -70,8 +70,8 @@ def serve(
       curl -s localhost:8000/predict -H 'Content-Type: application/json' \\
            -d '{"inputs": ["A wonderful, moving film."]}'
     """
+    from mlspec.actions.serve import locate
     from mlspec.serving.http import PredictionServer
-    from mlspec.serving.locate import locate
     from mlspec.serving.predictor import Predictor
 
     served = locate(runs_dir, run_id, stage)

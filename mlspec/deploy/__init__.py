@@ -13,9 +13,9 @@ from mlspec.deploy.base import ApiCall, CredentialsError, Deployer, DeployError,
 from mlspec.errors import UsageError
 
 DEPLOYERS = {
-    "aws-lambda": "mlspec.deploy.aws_lambda:AwsLambdaDeployer",
-    "gcp-cloud-run": "mlspec.deploy.gcp_cloud_run:CloudRunDeployer",
-    "azure-functions": "mlspec.deploy.azure_functions:AzureFunctionsDeployer",
+    "aws-lambda": "mlspec.platforms.aws_lambda.deploy:AwsLambdaDeployer",
+    "gcp-cloud-run": "mlspec.platforms.gcp_cloud_run.deploy:CloudRunDeployer",
+    "azure-functions": "mlspec.platforms.azure_functions.deploy:AzureFunctionsDeployer",
 }
 
 

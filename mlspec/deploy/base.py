@@ -94,11 +94,6 @@ def changes(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
     return [f"{key} {current.get(key)} -> {value}" for key, value in desired.items() if current.get(key) != value]
 
 
-def one_line(text: object) -> str:
-    """A platform's message (often several lines, or a whole HTML page) on one line."""
-    return " ".join(str(text).split())
-
-
 class Deployer(Protocol):
     target: str
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlspec.deploy.base import Deployment
-from mlspec.deploy.plan import deployment_for, target_settings
+from mlspec.deploy.deployment import deployment_for, target_settings
 from mlspec.errors import UsageError
 from mlspec.executors.base import Limits
 from mlspec.spec.models import AwsLambdaTarget, AzureFunctionsTarget, GcpCloudRunTarget, Pipeline

@@ -14,9 +14,9 @@ EXECUTORS = {
     "local": "mlspec.executors.local:LocalProcessExecutor",
     "lithops": "mlspec.executors.lithops_executor:LithopsExecutor",
     "local-container": "mlspec.executors.local_container:LocalContainerExecutor",
-    "aws-lambda": "mlspec.executors.aws_lambda:AwsLambdaExecutor",
-    "gcp-cloud-run": "mlspec.executors.gcp_cloud_run:CloudRunExecutor",
-    "azure-functions": "mlspec.executors.azure_functions:AzureFunctionsExecutor",
+    "aws-lambda": "mlspec.platforms.aws_lambda.executor:AwsLambdaExecutor",
+    "gcp-cloud-run": "mlspec.platforms.gcp_cloud_run.executor:CloudRunExecutor",
+    "azure-functions": "mlspec.platforms.azure_functions.executor:AzureFunctionsExecutor",
 }
 
 

@@ -21,10 +21,10 @@ from mlspec import __version__
 from mlspec.compile import FunctionNode, graph
 from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
+from mlspec.layout import checkpoint_key
 from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, new_run_id
 from mlspec.records.model import RunPurpose
 from mlspec.records.store import RecordNotSaved
-from mlspec.runtime.layout import checkpoint_key
 from mlspec.spec.models import Pipeline
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from mlspec.deploy.base import one_line
+from mlspec.errors import one_line
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus

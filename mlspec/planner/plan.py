@@ -1,6 +1,6 @@
 """`planner.plan()`: FunctionGraph x provider catalog x objective -> a placement per stage, with why.
 
-Model-only: given measured stage usage (see `mlspec.planner.sources`), nothing here runs anything.
+Model-only: given measured stage usage (see `mlspec.actions.plan`), nothing here runs anything.
 Every figure in the result is labelled: times and costs are *modelled* (the time model over measured
 local usage, priced with catalog constants); vCPU and prices are *assumed* catalog figures.
 """

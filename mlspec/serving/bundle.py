@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from mlspec.runtime.arrays import pack, unpack, unpack_xy
-from mlspec.runtime.layout import raw_test_sample_key, text_features_keys
+from mlspec.layout import raw_test_sample_key, text_features_keys
 from mlspec.serving.inputs import InputSpec
 from mlspec.storage import ObjectStore
+from mlspec.storage.codec import pack, unpack, unpack_xy
 
 
 @dataclass(frozen=True)

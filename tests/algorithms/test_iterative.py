@@ -20,8 +20,8 @@ from mlspec.executors.base import Limits
 from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.records import RunRecord
-from mlspec.runtime.arrays import unpack
 from mlspec.storage import StoreTimeout, open_object_store, open_param_store
+from mlspec.storage.codec import unpack
 
 DATASETS = {
     "cifar10": "{format: cifar10, synthetic: {train_size: 900, test_size: 100, seed: 0}}",

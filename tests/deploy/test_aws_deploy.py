@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from mlspec.cli import main
 from mlspec.deploy import deploy
-from mlspec.deploy.aws_lambda import HASH_TAG, PIPELINE_TAG, AwsLambdaDeployer, role_name
+from mlspec.deploy.deployment import deployment_for, load_manifest
 from mlspec.deploy.images import push_commands
-from mlspec.deploy.plan import deployment_for, load_manifest
+from mlspec.platforms.aws_lambda.deploy import HASH_TAG, PIPELINE_TAG, AwsLambdaDeployer, role_name
 from mlspec.spec.models import Pipeline
 
 # Planned per stage: the stage's own limits, else the target's; concurrency is the stage's workers.

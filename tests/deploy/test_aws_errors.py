@@ -11,9 +11,9 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 
 from mlspec.cli import main
-from mlspec.deploy.aws_lambda import AwsLambdaDeployer
 from mlspec.deploy.base import ApiCall, CredentialsError, DeployError
-from mlspec.deploy.credentials import aws_session
+from mlspec.platforms.aws_lambda.credentials import aws_session
+from mlspec.platforms.aws_lambda.deploy import AwsLambdaDeployer
 from tests.deploy.conftest import FAKE_KEY_ID, FAKE_SECRET
 
 CREATE = ApiCall(

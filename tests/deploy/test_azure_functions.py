@@ -30,9 +30,9 @@ from azure.mgmt.web import WebSiteManagementClient
 from azure.storage.blob import BlobServiceClient
 from urllib3 import HTTPResponse
 
-from mlspec.deploy.azure_functions import AzureClients, AzureFunctionsDeployer, app_name
 from mlspec.deploy.base import CredentialsError, DeployError, Deployment, FunctionDeployment
 from mlspec.errors import UsageError
+from mlspec.platforms.azure_functions.deploy import AzureClients, AzureFunctionsDeployer, app_name
 
 SUBSCRIPTION, GROUP, ACCOUNT = "00000000-1111-2222-3333-444444444444", "mlspec-rg", "mlspecdata"
 FAKE_TOKEN = "fake-entra-token-for-tests"  # a test value, never a real credential

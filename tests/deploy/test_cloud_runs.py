@@ -18,12 +18,13 @@ pytest.importorskip("azure.mgmt.web")
 
 from mlspec import spec
 from mlspec.cli import main
-from mlspec.deploy import azure_functions, gcp_cloud_run
-from mlspec.deploy.azure_functions import app_name
 from mlspec.deploy.runs import cloud_run
 from mlspec.executors import make_executor
-from mlspec.executors.azure_functions import AzureFunctionsExecutor
-from mlspec.executors.gcp_cloud_run import CloudRunExecutor
+from mlspec.platforms.azure_functions import deploy as azure_deploy
+from mlspec.platforms.azure_functions.deploy import app_name
+from mlspec.platforms.azure_functions.executor import AzureFunctionsExecutor
+from mlspec.platforms.gcp_cloud_run import deploy as cloud_run_deploy
+from mlspec.platforms.gcp_cloud_run.executor import CloudRunExecutor
 from tests.deploy import test_azure_functions as azure
 from tests.deploy.test_gcp_cloud_run import LOCATION, PROJECT, CannedGoogleApis, Reply, accepting, google
 
@@ -75,7 +76,7 @@ def deployed_on_gcp(
         f"/v2/{LOCATION}/{kind}/mlspec-runtest-{s}": {"name": f"{LOCATION}/{kind}/mlspec-runtest-{s}"} for s in stages
     }
     server = google(accepting(existing))
-    monkeypatch.setattr(gcp_cloud_run, "default_clients", lambda project: server.clients())
+    monkeypatch.setattr(cloud_run_deploy, "default_clients", lambda project: server.clients())
     return server
 
 
@@ -137,7 +138,7 @@ def test_azure_run_options_name_the_deployed_apps_canned(monkeypatch: pytest.Mon
     sites = f"{azure.ARM}/Microsoft.Web/sites"
     apps = [app_name(clients, f"mlspec-runtest-{stage}") for stage in ("prep", "train")]
     adapter.answer = azure.accepting({f"{sites}/{app}": {} for app in apps})
-    monkeypatch.setattr(azure_functions, "default_clients", lambda settings: clients)
+    monkeypatch.setattr(azure_deploy, "default_clients", lambda settings: clients)
     name, options, limits = cloud_run(spec.load(write_spec(tmp_path)), "azure-functions")
     assert name == "azure-functions"
     assert options == {
@@ -152,7 +153,7 @@ def test_azure_run_options_name_the_deployed_apps_canned(monkeypatch: pytest.Mon
 
 def test_azure_run_before_deploy_says_to_deploy_canned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clients = azure.CannedAzure(azure.accepting({})).clients()
-    monkeypatch.setattr(azure_functions, "default_clients", lambda settings: clients)
+    monkeypatch.setattr(azure_deploy, "default_clients", lambda settings: clients)
     result = CliRunner().invoke(
         main, ["run", str(write_spec(tmp_path)), "--target", "azure-functions", "--runs-dir", str(tmp_path / "runs")]
     )

@@ -23,7 +23,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import artifactregistry_v1, run_v2, storage
 
 from mlspec.deploy.base import CredentialsError, DeployError, Deployment, FunctionDeployment
-from mlspec.deploy.gcp_cloud_run import CloudRunDeployer, GcpClients
+from mlspec.platforms.gcp_cloud_run.deploy import CloudRunDeployer, GcpClients
 
 PROJECT, REGION = "demo-project", "us-central1"
 LOCATION = f"projects/{PROJECT}/locations/{REGION}"
@@ -364,7 +364,7 @@ targets:
 def test_a_spec_and_its_build_become_these_requests_canned(google: Any, tmp_path: Path) -> None:
     from mlspec import spec
     from mlspec.compile.build import build
-    from mlspec.deploy.plan import deployment_for, load_manifest
+    from mlspec.deploy.deployment import deployment_for, load_manifest
 
     path = tmp_path / "pipeline.yaml"
     path.write_text(SPEC)

@@ -14,9 +14,9 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from mlspec.executors.aws_lambda import AwsLambdaExecutor, parse_report
 from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.http import CACHE_DIR
+from mlspec.platforms.aws_lambda.executor import AwsLambdaExecutor, parse_report
 
 REPORT = (
     "REPORT RequestId: 8f5e-41\tDuration: 1234.56 ms\tBilled Duration: 1235 ms\tMemory Size: 2048 MB\t"

@@ -30,9 +30,9 @@ from azure.mgmt.web import WebSiteManagementClient
 from urllib3 import HTTPResponse
 
 import mlspec
-from mlspec.deploy.azure_functions import AzureClients, app_name
-from mlspec.executors.azure_functions import AzureFunctionsExecutor
 from mlspec.executors.base import Invocation, Limits
+from mlspec.platforms.azure_functions.deploy import AzureClients, app_name
+from mlspec.platforms.azure_functions.executor import AzureFunctionsExecutor
 
 SHIM = Path(mlspec.__file__).resolve().parent / "runtimes" / "azure-functions" / "function_app.py"
 FUNCTION_KEY = "fake-function-key-for-tests"  # a test value, never a real credential

@@ -23,9 +23,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
 import mlspec
-from mlspec.deploy.gcp_cloud_run import GcpClients
 from mlspec.executors.base import Invocation, Limits
-from mlspec.executors.gcp_cloud_run import CloudRunExecutor
+from mlspec.platforms.gcp_cloud_run.deploy import GcpClients
+from mlspec.platforms.gcp_cloud_run.executor import CloudRunExecutor
 
 SHIMS = Path(mlspec.__file__).resolve().parent / "runtimes"
 FAKE_ID_TOKEN = "fake-id-token-for-tests"  # a test value, never a real credential

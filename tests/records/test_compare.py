@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from mlspec.cli import main
+from mlspec.compare.tables import _allowed_memory, compare_platforms, compare_runs, filter_names
 from mlspec.providers import registry
-from mlspec.records.compare import _allowed_memory, compare_platforms, compare_runs, filter_names
 from mlspec.records.runs import list_runs
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlspec import spec as spec_module
+from mlspec.actions.plan import latest_run, profile, resolve_usage
 from mlspec.cli import main
-from mlspec.planner.sources import latest_run, profile, resolve_usage
-from mlspec.records.compare import latest_record
+from mlspec.compare.tables import latest_record
 from mlspec.records.runs import list_runs
 from tests.conftest import TINY_KMEANS
 

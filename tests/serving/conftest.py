@@ -74,7 +74,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
 def offline_predictions(objects: Path, train_stage: str) -> np.ndarray:
     """Class probabilities on the stored test features, computed exactly as the evaluate stage does."""
     from mlspec.models import build_model
-    from mlspec.runtime.arrays import unpack, unpack_xy
+    from mlspec.storage.codec import unpack, unpack_xy
 
     spec = json.loads((objects / "models" / train_stage / "model.json").read_text())
     meta = json.loads((objects / spec["data"] / "meta.json").read_text())

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from mlspec.models import build_model, evaluate
-from mlspec.runtime.arrays import unpack, unpack_xy
 from mlspec.runtime.context import Context
+from mlspec.storage.codec import unpack, unpack_xy
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:

@@ -30,9 +30,9 @@ from mlspec.algorithms.shared_state import (
     running_sum_key,
     wait_state,
 )
-from mlspec.runtime.arrays import pack
 from mlspec.runtime.context import Context
 from mlspec.storage import ParamStore
+from mlspec.storage.codec import pack
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from mlspec.datasets import Dataset, load_dataset, shard_indices
-from mlspec.runtime.arrays import pack, pack_xy
+from mlspec.layout import raw_test_sample_key, text_features_keys
 from mlspec.runtime.context import Context
-from mlspec.runtime.layout import raw_test_sample_key, text_features_keys
+from mlspec.storage.codec import pack, pack_xy
 
 RAW_TEST_SAMPLE = 256  # held-out texts kept raw, so a serving bundle can be checked without the dataset
 

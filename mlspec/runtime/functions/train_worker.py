@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from mlspec.layout import checkpoint_key
 from mlspec.models import build_model, evaluate
 from mlspec.models.transforms import AUGMENTATIONS
-from mlspec.runtime.arrays import pack, unpack, unpack_xy
 from mlspec.runtime.consensus import ModelAveraging, algorithm
 from mlspec.runtime.context import Context
 from mlspec.runtime.hyperparameters import with_hyperparameters
-from mlspec.runtime.layout import checkpoint_key
 from mlspec.runtime.sync import agree_to_stop, synchronizer
 from mlspec.storage import ObjectStore, ParamStore
+from mlspec.storage.codec import pack, unpack, unpack_xy
 
 # Stop early when less than this many epoch-durations (plus the fixed margin) remain.
 EPOCH_SAFETY_FACTOR = 1.5

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from mlspec.deploy.base import ApiCall, CredentialsError, DeployError
-from mlspec.deploy.credentials import GCP_CHAIN, GCP_FIX, gcp_credentials
-from mlspec.deploy.gcp_cloud_run import default_clients, translated_errors
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.executors.http import CACHE_DIR, HttpEndpoint, failed, post_group, succeeded
+from mlspec.platforms.gcp_cloud_run.credentials import GCP_CHAIN, GCP_FIX, gcp_credentials
+from mlspec.platforms.gcp_cloud_run.deploy import default_clients, translated_errors
 from mlspec.wording import plural
 
 

@@ -31,11 +31,11 @@ from mlspec.deploy.base import (
     FunctionDeployment,
     Unreachable,
     changes,
-    one_line,
 )
-from mlspec.deploy.credentials import GCP_CHAIN, GCP_FIX, gcp_credentials
+from mlspec.deploy.deployment import resource_name
 from mlspec.deploy.images import RegistryLogin, image_name, push_with_engine
-from mlspec.deploy.plan import resource_name
+from mlspec.errors import one_line
+from mlspec.platforms.gcp_cloud_run.credentials import GCP_CHAIN, GCP_FIX, gcp_credentials
 from mlspec.providers import gcp_cloud_run as offerings
 from mlspec.providers.catalog import ProviderLimitError
 

@@ -16,7 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlspec.deploy.azure_functions import (
+from mlspec.deploy.base import ApiCall
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
+from mlspec.executors.http import HttpEndpoint, post_group
+from mlspec.platforms.azure_functions.deploy import (
     FUNCTION_NAME,
     AzureClients,
     app_name,
@@ -24,9 +27,6 @@ from mlspec.deploy.azure_functions import (
     function_url,
     translated_errors,
 )
-from mlspec.deploy.base import ApiCall
-from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
-from mlspec.executors.http import HttpEndpoint, post_group
 
 
 class AzureFunctionsExecutor:

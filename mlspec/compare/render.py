@@ -1,6 +1,6 @@
 """Comparison tables rendered as rich terminal tables, Markdown, CSV, JSON or (via `report`) HTML.
 
-Input: the plain dataclasses of `mlspec.records.compare`; output: text (or rich renderables). Spec strings
+Input: the plain dataclasses of `mlspec.compare.tables`; output: text (or rich renderables). Spec strings
 in them are the user's: every output passes them through `printable` (or, for JSON, `redact_data`)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlspec.records.compare import Cell, PlatformComparison, RunsTable
+from mlspec.compare.tables import Cell, PlatformComparison, RunsTable
 from mlspec.redaction import printable, redact_data
 from mlspec.wording import plural
 
@@ -29,7 +29,7 @@ def render(data: Comparison, fmt: str) -> str:
     if fmt == "json":  # json.dumps escapes control characters itself
         return json.dumps(redact_data(data.to_dict()), indent=2, default=str) + "\n"
     if fmt == "html":
-        from mlspec.records.report import html_report
+        from mlspec.compare.html import html_report
 
         return printable(html_report(data))
     if fmt == "md":

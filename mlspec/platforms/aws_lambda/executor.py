@@ -71,7 +71,7 @@ def _status(error_type: str, message: str, report: dict[str, float | str]) -> In
 def lambda_client(region: str, concurrency: int = 10) -> Any:
     from botocore.config import Config
 
-    from mlspec.deploy.credentials import aws_session
+    from mlspec.platforms.aws_lambda.credentials import aws_session
 
     config = Config(
         read_timeout=READ_TIMEOUT_S,

@@ -1,6 +1,6 @@
 """Comparison tables as plain data: a run's tasks x platforms (time, cost, accuracy), and runs side by side.
 
-Nothing here prints; `mlspec.records.render` turns these dataclasses into terminal, Markdown, CSV, JSON
+Nothing here prints; `mlspec.compare.render` turns these dataclasses into terminal, Markdown, CSV, JSON
 or HTML. Every figure carries its label (DESIGN.md, "Rules that keep the numbers honest"):
 
 - ``measured``: what the run really did on the platform it ran on (wall time from the run record; cost

@@ -43,12 +43,11 @@ from mlspec.deploy.base import (
     FunctionDeployment,
     Unreachable,
     changes,
-    one_line,
 )
-from mlspec.deploy.credentials import AZURE_CHAIN, AZURE_FIX, azure_credential
+from mlspec.deploy.deployment import resource_name
 from mlspec.deploy.images import RegistryLogin, image_name, push_with_engine
-from mlspec.deploy.plan import resource_name
-from mlspec.errors import UsageError
+from mlspec.errors import UsageError, one_line
+from mlspec.platforms.azure_functions.credentials import AZURE_CHAIN, AZURE_FIX, azure_credential
 from mlspec.providers.azure_functions import PREMIUM, PREMIUM_SKU_NAMES
 
 PLANS, APPS, REGISTRIES, CONTAINERS = "web.AppServicePlans", "web.WebApps", "containerregistry.Registries", "blob"

@@ -10,8 +10,8 @@ import io
 import time
 from typing import Any
 
-from mlspec.records.compare import PlatformComparison, RunsTable
-from mlspec.records.render import model_check_rows, platform_rows, problems, runs_rows, trial_rows
+from mlspec.compare.render import model_check_rows, platform_rows, problems, runs_rows, trial_rows
+from mlspec.compare.tables import PlatformComparison, RunsTable
 from mlspec.wording import plural
 
 _CSS = """

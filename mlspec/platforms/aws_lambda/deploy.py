@@ -23,9 +23,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from mlspec.deploy.base import ApiCall, CredentialsError, DeployError, Deployment, FunctionDeployment, Unreachable
-from mlspec.deploy.credentials import AWS_CHAIN, AWS_FIX, AWS_REJECTED_CODES, aws_credentials_source, aws_rejected
+from mlspec.deploy.deployment import resource_name
 from mlspec.deploy.images import RegistryLogin, push_with_engine, split_image
-from mlspec.deploy.plan import resource_name
+from mlspec.platforms.aws_lambda.credentials import (
+    AWS_CHAIN,
+    AWS_FIX,
+    AWS_REJECTED_CODES,
+    aws_credentials_source,
+    aws_rejected,
+)
 
 PIPELINE_TAG = "mlspec:pipeline"
 HASH_TAG = "mlspec:context-hash"
@@ -119,7 +125,7 @@ class AwsLambdaDeployer:
     @property
     def session(self) -> Any:
         if self._session is None:
-            from mlspec.deploy.credentials import aws_session
+            from mlspec.platforms.aws_lambda.credentials import aws_session
 
             self._session = aws_session(self.region)
         return self._session
