@@ -12,11 +12,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mlspec.compile.graph import graph
 from mlspec.errors import UsageError
+from mlspec.executors.base import Limits
+from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
+from mlspec.executors.local import LocalProcessExecutor
 from mlspec.planner.usage import StageUsage, usage_from_record
 from mlspec.records import RunRecord
 from mlspec.records.runs import find_run, list_runs
-from mlspec.spec.models import Pipeline, PreprocessStage, TrainStage
+from mlspec.spec import load as load_spec
+from mlspec.spec.models import Pipeline
 from mlspec.wording import plural
 
 # Training-set sizes of the official datasets (used only when a spec's dataset differs from the one
@@ -70,12 +75,13 @@ def scale_usage(
     datasets_then: dict[str, Any] = spec_then.get("datasets") or {}
     out: dict[str, StageUsage] = {}
     notes: dict[str, str] = {}
+    nodes = {node.stage: node for node in graph(pipeline).nodes}
     for name in pipeline.stage_order():
-        stage = pipeline.stages[name]
+        scaling = nodes[name].scaling
         u = usages[name]
         then = stages_then.get(name) or {}
         dataset = pipeline.dataset_of(name)
-        prep = name if isinstance(stage, PreprocessStage) else (stage.data if isinstance(stage, TrainStage) else None)
+        prep = scaling.examples_from
         measured_ex: int | None = None
         if prep is not None and prep in record.stages:
             value = record.stages[prep].metrics.get("train_examples")
@@ -86,19 +92,20 @@ def scale_usage(
             f"measured in run {record.run_id} ({record.target}, {plural(u.workers, 'worker')}): "
             f"{u.cpu_s:.1f} CPU-s, peak {u.peak_rss_mb:.0f} MB"
         )
-        if isinstance(stage, TrainStage):
-            epochs_then = int(then.get("epochs") or stage.epochs)
-            e_ratio = stage.epochs / epochs_then
+        if scaling.epochs is not None:
+            epochs_then = int(then.get("epochs") or scaling.epochs)
+            e_ratio = scaling.epochs / epochs_then
             work = e_ratio * ex_ratio
             rounds_ratio = e_ratio
-            sync_now, sync_then = stage.sync_every_steps, then.get("sync_every_steps")
+            sync_now, sync_then = scaling.sync_every_steps, then.get("sync_every_steps")
+            batch_now = scaling.batch_size or 1
             if sync_now:
-                batch_then = int(then.get("batch_size") or stage.batch_size)
-                rounds_ratio *= ex_ratio * (batch_then * (sync_then or sync_now)) / (stage.batch_size * sync_now)
+                batch_then = int(then.get("batch_size") or batch_now)
+                rounds_ratio *= ex_ratio * (batch_then * (sync_then or sync_now)) / (batch_now * sync_now)
             rounds = round(u.sync_rounds * rounds_ratio) if u.sync_rounds else 0
             if sync_now and not sync_then and u.sync_rounds:  # was once per epoch, now every N steps
-                steps = max(1, (now_ex or 0) // max(1, u.workers * stage.batch_size))
-                rounds = max(1, stage.epochs * steps // sync_now)
+                steps = max(1, (now_ex or 0) // max(1, u.workers * batch_now))
+                rounds = max(1, scaling.epochs * steps // sync_now)
             out[name] = replace(
                 u,
                 cpu_s=u.cpu_s * work,
@@ -111,7 +118,7 @@ def scale_usage(
                 rounds_scale_with_workers=bool(sync_now),
             )
             notes[name] = (
-                f"{base}; scaled x{work:.3g} = epochs {stage.epochs}/{epochs_then} x training examples "
+                f"{base}; scaled x{work:.3g} = epochs {scaling.epochs}/{epochs_then} x training examples "
                 f"{now_ex or '?'}/{measured_ex or '?'}; sync rounds {u.sync_rounds} -> {rounds} per "
                 f"worker at {plural(u.workers, 'worker')}"
                 + (
@@ -120,7 +127,7 @@ def scale_usage(
                     else ", once per epoch whatever the workers"
                 )
             )
-        elif isinstance(stage, PreprocessStage):
+        elif prep is not None:
             out[name] = replace(
                 u,
                 cpu_s=u.cpu_s * ex_ratio,
@@ -165,7 +172,7 @@ def latest_run(runs_dir: Path, name: str) -> RunRecord | None:
 
 def profile_overrides(pipeline: Pipeline, max_train: int = PROFILE_MAX_TRAIN) -> list[str]:
     """`--set` overrides for a short profiling run: one epoch, at most `max_train` training examples."""
-    out = [f"stages.{n}.epochs={PROFILE_EPOCHS}" for n, s in pipeline.stages.items() if isinstance(s, TrainStage)]
+    out = [f"stages.{n.stage}.epochs={PROFILE_EPOCHS}" for n in graph(pipeline).nodes if n.scaling.epochs is not None]
     for name, d in pipeline.datasets.items():
         cap = min(d.max_train or max_train, max_train)
         if d.path is None:
@@ -177,14 +184,9 @@ def profile_overrides(pipeline: Pipeline, max_train: int = PROFILE_MAX_TRAIN) ->
 def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
     """Run the spec for real, locally, with `profile_overrides`; the record lands in `runs_dir`, marked as a
     profiling run (hidden from `runs list`, never the latest run)."""
-    from mlspec import spec as spec_module
-    from mlspec.executors.base import Limits
-    from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
-    from mlspec.executors.local import LocalProcessExecutor
-
-    full = spec_module.load(spec_path, overrides)
+    full = load_spec(spec_path, overrides)
     extra = [*overrides, *profile_overrides(full)]
-    pipeline = spec_module.load(spec_path, extra)
+    pipeline = load_spec(spec_path, extra)
     local = pipeline.targets.local
     limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
     run_dir = new_run_dir(runs_dir, pipeline)

@@ -6,8 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlspec.compile.graph import EXPANDERS, FunctionNode, graph
 from mlspec.errors import UsageError
-from mlspec.serving.bundle import Bundle
+from mlspec.executors.coordinator import run_stores
+from mlspec.records import RunDir
+from mlspec.records.runs import find_run
+from mlspec.serving.bundle import Bundle, bundle_exists, load_bundle, package, save_bundle
+from mlspec.spec.models import Pipeline, ServeStage
+from mlspec.storage import open_object_store
 
 
 @dataclass(frozen=True)
@@ -22,14 +28,6 @@ class ServedModel:
 def locate(runs_dir: Path, run_id: str, stage: str | None) -> ServedModel:
     from pydantic import ValidationError
 
-    from mlspec.compile.graph import EXPANDERS, graph
-    from mlspec.executors.coordinator import run_stores
-    from mlspec.records import RunDir
-    from mlspec.records.runs import find_run
-    from mlspec.serving.bundle import bundle_exists, load_bundle, package, save_bundle
-    from mlspec.spec.models import Pipeline, ServeStage
-    from mlspec.storage import open_object_store
-
     entry = find_run(runs_dir, run_id)
     if entry.record is None:
         raise UsageError(f"run {entry.run_id} cannot be read: {entry.problem}")
@@ -39,22 +37,23 @@ def locate(runs_dir: Path, run_id: str, stage: str | None) -> ServedModel:
     except ValidationError as exc:
         problem = exc.errors()[0]["msg"]
         raise UsageError(f"run {entry.run_id}'s spec does not validate with this mlspec: {problem}") from None
-    name = _pick_stage({n: s.kind for n, s in pipeline.stages.items()}, stage, entry.run_id)
-    chosen = pipeline.stages[name]
+    nodes = {node.stage: node for node in graph(pipeline).nodes}
+    name = _pick_stage(nodes, stage, entry.run_id)
     state = record.stages.get(name)
     if state is None or state.status != "succeeded":
-        what = "packaged its model" if chosen.kind == "serve" else "trained its model"
+        what = "packaged its model" if nodes[name].packages_model else "trained its model"
         why = "it never ran" if state is None else state.status + (f": {state.error}" if state.error else "")
         raise UsageError(f"stage {name!r} of run {entry.run_id} has not {what} ({why})")
     objects = open_object_store(run_stores(pipeline, RunDir(entry.path.parent, entry.run_id))["object_store"])
-    if isinstance(chosen, ServeStage):
-        node = graph(pipeline).node(name)
-    else:  # a train stage: serve it as a default serve stage of the same name would
-        chosen = ServeStage(kind="serve", model=name)
-        node = EXPANDERS["serve"](pipeline, name, chosen)
+    node = nodes[name]
+    # A trained model is served as a default serve stage of the same name would serve it.
+    serving = pipeline.stages[name] if node.packages_model else ServeStage(kind="serve", model=name)
+    assert isinstance(serving, ServeStage)
+    if not node.packages_model:
+        node = EXPANDERS[serving.kind](pipeline, name, serving)
     prefix = node.config["output"]
     if bundle_exists(objects, prefix):
-        return ServedModel(entry.run_id, name, load_bundle(objects, prefix), chosen.port, False)
+        return ServedModel(entry.run_id, name, load_bundle(objects, prefix), serving.port, False)
     try:
         bundle = package(objects, node.config)[0]
     except KeyError as exc:  # e.g. a run whose preprocess stage did not keep its fitted features
@@ -63,20 +62,22 @@ def locate(runs_dir: Path, run_id: str, stage: str | None) -> ServedModel:
             "packaged for serving: run the pipeline again"
         ) from None
     save_bundle(objects, prefix, bundle)
-    return ServedModel(entry.run_id, name, bundle, chosen.port, True)
+    return ServedModel(entry.run_id, name, bundle, serving.port, True)
 
 
-def _pick_stage(kinds: dict[str, str], wanted: str | None, run_id: str) -> str:
-    """The named stage, else the run's only serve stage, else its only train stage (`kinds`: name -> kind)."""
-    servable = [n for n, k in kinds.items() if k in ("serve", "train")]
+def _pick_stage(nodes: dict[str, FunctionNode], wanted: str | None, run_id: str) -> str:
+    """The named stage, else the run's only serve stage, else its only train stage."""
+    servable = [n for n, node in nodes.items() if node.packages_model or node.trains_model]
     if wanted is not None:
-        if kinds.get(wanted) not in ("serve", "train"):
+        if wanted not in servable:
             raise UsageError(
                 f"run {run_id} has no serve or train stage {wanted!r} (it has: {', '.join(servable) or 'none'})"
             )
         return wanted
-    for kind in ("serve", "train"):
-        named = [n for n, k in kinds.items() if k == kind]
+    for kind, named in (
+        ("serve", [n for n, node in nodes.items() if node.packages_model]),
+        ("train", [n for n, node in nodes.items() if node.trains_model]),
+    ):
         if len(named) == 1:
             return named[0]
         if named:

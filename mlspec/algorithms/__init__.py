@@ -8,7 +8,8 @@ Importing this package only loads numpy.
 
 from __future__ import annotations
 
-from mlspec.algorithms.base import IterativeAlgorithm, Partial, State, advance, build, merge
+from mlspec.algorithms.base import IterativeAlgorithm, Partial, State, advance, merge
+from mlspec.algorithms.registry import build
 from mlspec.algorithms.sequential import SequentialResult, run_sequential
 
 __all__ = [

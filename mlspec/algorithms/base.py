@@ -74,19 +74,3 @@ def advance(
         movement=movement,
         summary=algorithm.summary(merged),
     )
-
-
-def build(config: dict[str, Any], meta: dict[str, Any]) -> IterativeAlgorithm:
-    """The algorithm a stage's config names, sized for the data its preprocess stage wrote (`meta`)."""
-    from mlspec.algorithms.features import feature_count
-
-    classes = len(meta["classes"])
-    if config["algorithm"] == "kmeans":
-        from mlspec.algorithms.kmeans import KMeans
-
-        return KMeans(config["clusters"], feature_count(meta), classes, meta["n_train"], config["seed"])
-    if config["algorithm"] == "logistic_regression":
-        from mlspec.algorithms.logistic import SoftmaxRegression
-
-        return SoftmaxRegression(feature_count(meta), classes, config["learning_rate"])
-    raise ValueError(f"unknown iterative algorithm {config['algorithm']!r}")

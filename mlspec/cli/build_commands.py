@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mlspec.providers.registry import image_platforms
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
     from mlspec.compile.build import BuildContext
 
-PLATFORM_CHOICES = ("local", "aws-lambda", "gcp-cloud-run", "azure-functions")
 ENGINE_CHOICES = ("auto", "docker", "podman", "buildah", "none")
 
 
@@ -44,7 +45,7 @@ class _RichBuildProgress:
     "-t",
     "targets",
     multiple=True,
-    type=click.Choice(PLATFORM_CHOICES),
+    type=click.Choice(image_platforms()),
     help="Platform to build for (repeatable); default: every configured target.",
 )
 @click.option(

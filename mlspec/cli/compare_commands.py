@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mlspec.compare.formats import FORMATS
+from mlspec.providers.registry import COMPARISON_OFFERING
 from mlspec.records import DEFAULT_ROOT
 
 
@@ -23,7 +25,7 @@ from mlspec.records import DEFAULT_ROOT
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["terminal", "md", "csv", "json", "html"]),
+    type=click.Choice(list(FORMATS)),
     default="terminal",
     show_default=True,
     help="Output format; html is one self-contained file with plots.",
@@ -45,7 +47,7 @@ from mlspec.records import DEFAULT_ROOT
 )
 @click.option(
     "--platform",
-    default="aws-lambda:x86_64",
+    default=COMPARISON_OFFERING,
     show_default=True,
     help="Runs view: the platform the modelled cost column prices on.",
 )
@@ -84,7 +86,8 @@ def compare(
       mlspec compare --format html -o report.html     # one file with tables and plots
     """
     from mlspec.compare import tables as cmp
-    from mlspec.compare.render import render, terminal
+    from mlspec.compare.formats import render
+    from mlspec.compare.formats.terminal import renderables
     from mlspec.records.runs import find_run
 
     if view == "auto":
@@ -111,7 +114,7 @@ def compare(
         from mlspec.cli.console import console
 
         out = console()
-        for part in terminal(data):
+        for part in renderables(data):
             out.print(part)
         return
     text = render(data, fmt)

@@ -8,11 +8,14 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 
 from mlspec.records import DEFAULT_ROOT
+from mlspec.spec.models import TrainStage
+
+SYNC_PATTERNS = get_args(TrainStage.model_fields["pattern"].annotation)  # runtime.sync.PATTERNS (test-checked)
 
 
 @click.command()
@@ -69,7 +72,7 @@ from mlspec.records import DEFAULT_ROOT
 @click.option(
     "--sync",
     "pattern",
-    type=click.Choice(["allreduce", "scatter_reduce"]),
+    type=click.Choice(SYNC_PATTERNS),
     default="allreduce",
     show_default=True,
     help="Synchronisation pattern modelled for training.",
@@ -133,7 +136,7 @@ def plan(
         include_local=include_local,
         memory_sizes=memory_sizes,
         max_workers=max_workers,
-        pattern=pattern,  # type: ignore[arg-type]
+        pattern=pattern,
         free_tier=free_tier,
         seed=seed,
     )

@@ -8,7 +8,7 @@ from typing import get_args
 
 import click
 
-from mlspec.deploy.runs import RUN_TARGETS
+from mlspec.deploy.run_target import run_targets
 from mlspec.records import DEFAULT_ROOT
 from mlspec.spec.models import ExecutionSpec
 
@@ -29,7 +29,7 @@ SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
     "--target",
     default="local",
     show_default=True,
-    type=click.Choice(RUN_TARGETS),
+    type=click.Choice(run_targets()),
     help="Where the functions run (a cloud target runs the functions `mlspec deploy` created).",
 )
 @click.option(
@@ -61,48 +61,26 @@ def run(
     """
 
     from mlspec import spec as spec_module
+    from mlspec.actions.run import execute, prepare
     from mlspec.cli.console import console as make_console
     from mlspec.cli.progress import RichReporter, summary_table
     from mlspec.cli.spec_commands import check_datasets
     from mlspec.errors import RunFailed
-    from mlspec.executors import make_executor
-    from mlspec.executors.base import Limits
-    from mlspec.executors.coordinator import new_run_dir, run_pipeline
 
     if executor is not None:  # an override like any other: the recorded spec says what ran
         overrides = (*overrides, f"execution.executor={executor}")
     pipeline = spec_module.load(spec, list(overrides))
     check_datasets(pipeline)  # before a run directory is named: it would never be created
+    prepared = prepare(pipeline, target, runs_dir)
+    run_dir = prepared.run_dir
     console = make_console(stderr=True)
-    local = pipeline.targets.local
-    limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
-    run_dir = new_run_dir(runs_dir, pipeline)
-    name: str = pipeline.execution.executor
-    options = pipeline.execution.lithops if name == "lithops" else None
-    if name == "local-container":
-        from mlspec.executors.local_container import container_options
-
-        options = container_options(pipeline)
-    if target != "local":
-        from mlspec.deploy.runs import cloud_run
-
-        name, options, limits = cloud_run(pipeline, target)
-    warnings: list[str] = []
-    if target == "local" and name != "lithops":  # Lithops sets its own process count
-        from mlspec.compile import graph
-        from mlspec.executors.local import host_limits
-
-        limits, warnings = host_limits(limits, graph(pipeline).nodes)
-    backend = make_executor(name, run_dir.logs, options)
     console.print(f"run [bold]{run_dir.run_id}[/] → {run_dir.path}")
-    for warning in warnings:
+    for warning in prepared.warnings:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     failure: RunFailed | None = None
     with RichReporter(console) as reporter:
         try:
-            run_pipeline(
-                pipeline, str(spec), list(overrides), backend, run_dir, reporter, limits, target, warnings=warnings
-            )
+            execute(pipeline, str(spec), overrides, prepared, reporter)
         except RunFailed as exc:
             failure = exc
     from mlspec.records.model import RunRecord

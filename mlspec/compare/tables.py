@@ -1,6 +1,6 @@
 """Comparison tables as plain data: a run's tasks x platforms (time, cost, accuracy), and runs side by side.
 
-Nothing here prints; `mlspec.compare.render` turns these dataclasses into terminal, Markdown, CSV, JSON
+Nothing here prints; `mlspec.compare.formats` turns these dataclasses into terminal, Markdown, CSV, JSON
 or HTML. Every figure carries its label (DESIGN.md, "Rules that keep the numbers honest"):
 
 - ``measured``: what the run really did on the platform it ran on (wall time from the run record; cost
@@ -15,20 +15,25 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from mlspec.errors import MlspecError, UsageError
+from mlspec.planner.timemodel import estimate_stage
+from mlspec.planner.usage import usage_from_record
+from mlspec.providers import registry
+from mlspec.providers.catalog import ProviderLimitError
+from mlspec.providers.pricing import price
+from mlspec.providers.registry import COMPARISON_OFFERING, get_platform, offering_selected_by, provider_keys
 from mlspec.records.model import RunRecord
 from mlspec.records.runs import RunEntry, find_run, list_runs
+from mlspec.references import load
 
 Label = Literal["measured", "modelled"]
-DEFAULT_COST_PLATFORM = "aws-lambda:x86_64"
+DEFAULT_COST_PLATFORM = COMPARISON_OFFERING
 # Which offering of a provider the spec's target settings select (the field, its value -> offering key).
-_OFFERING_SELECTORS = {"aws-lambda": "architecture", "gcp-cloud-run": "mode", "azure-functions": "plan"}
 
 
 # ---------------------------------------------------------------- selecting runs
@@ -220,8 +225,6 @@ class PlatformComparison:
 
 def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequence[str] = ()) -> PlatformComparison:
     """The run's measured usage timed and priced on every catalog offering (columns filtered by regex)."""
-    from mlspec.planner.usage import usage_from_record
-    from mlspec.providers import registry
 
     offerings = {o.id: o for o in registry.all_offerings()}
     measured_id = _measured_offering(record, offerings)
@@ -333,33 +336,23 @@ def _measured_offering(record: RunRecord, offerings: dict[str, Any]) -> str | No
         return None
     if ":" in record.target and record.target in offerings:
         return record.target
-    selector = _OFFERING_SELECTORS.get(provider)
-    target = ((record.spec.get("targets") or {}).get(provider)) or {}
-    wanted = f"{provider}:{target.get(selector)}" if selector and target.get(selector) else None
+    selected = offering_selected_by(provider, ((record.spec.get("targets") or {}).get(provider)) or {})
+    wanted = f"{provider}:{selected}" if selected else None
     return wanted if wanted in keys else keys[0]
 
 
 def _target_settings(record: RunRecord, provider: str) -> tuple[dict[str, Any], bool]:
     """The spec's settings for `provider`'s target (True), or mlspec's defaults for it (False)."""
-    from mlspec.spec.models import Targets
-
     given = (record.spec.get("targets") or {}).get(provider)
     if isinstance(given, dict) and given:
         return given, True
-    for fname, info in Targets.model_fields.items():
-        if (info.alias or fname) != provider:
-            continue
-        for cls in (info.annotation, *typing.get_args(info.annotation)):
-            if isinstance(cls, type) and hasattr(cls, "model_fields"):
-                try:
-                    return cls().model_dump(), False
-                except Exception:  # a target without defaults
-                    return {}, False
-    return {}, False
+    if provider not in provider_keys():
+        return {}, False
+    defaults: dict[str, Any] = load(get_platform(provider).target)().model_dump()
+    return defaults, False
 
 
 def _platform(record: RunRecord, offering: Any, stage_names: list[str], measured: bool) -> Platform:
-    from mlspec.providers.catalog import ProviderLimitError
 
     settings, from_spec = _target_settings(record, offering.provider_key)
     stages_spec: dict[str, dict[str, Any]] = record.spec.get("stages") or {}
@@ -405,7 +398,6 @@ def _platform(record: RunRecord, offering: Any, stage_names: list[str], measured
 
 def _allowed_memory(offering: Any, wanted: int) -> tuple[int, bool]:
     """`wanted` if the offering accepts it, else its nearest allowed size (the next larger when there is one)."""
-    from mlspec.providers.catalog import ProviderLimitError
 
     try:
         offering.check_memory(wanted)
@@ -427,7 +419,6 @@ def _allowed_memory(offering: Any, wanted: int) -> tuple[int, bool]:
 def _estimates(
     task: Task, platform: Platform, offering: Any, usages: dict[str, Any]
 ) -> tuple[dict[str, dict[str, float]], str | None]:
-    from mlspec.planner.timemodel import estimate_stage
 
     out: dict[str, dict[str, float]] = {}
     for stage in task.stages:
@@ -463,7 +454,6 @@ def _modelled_cell(task: Task, platform: Platform, offering: Any, usages: dict[s
 
 
 def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: Any, usages: dict[str, Any]) -> Cell:
-    from mlspec.providers.pricing import price
 
     stages: dict[str, dict[str, float]] = {}
     for stage in task.stages:
@@ -536,6 +526,9 @@ class RunsTable:
         return {"view": "runs", "columns": [asdict(c) for c in self.columns], "rows": self.rows, "notes": self.notes}
 
 
+Comparison = PlatformComparison | RunsTable  # what a format renders
+
+
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Nested dicts as dotted keys; lists become JSON-like text so that a column holds one value."""
     if isinstance(value, dict):
@@ -559,7 +552,6 @@ def compare_runs(
     """Runs side by side: spec parameters, metrics (`stage.metric`), measured wall time and cost modelled on
     `platform`. `only_changed` keeps the parameters that differ between runs (metrics always stay); with one
     run, nothing differs, so every parameter is shown."""
-    from mlspec.providers import registry
 
     offering = registry.get_offering(platform)
     params = [flatten(r.spec) for r in records]
@@ -606,7 +598,6 @@ def compare_runs(
 
 
 def _modelled_run_cost(record: RunRecord, offering: Any) -> tuple[float | None, str | None]:
-    from mlspec.planner.usage import usage_from_record
 
     usages = usage_from_record(record)
     if not usages:

@@ -1,6 +1,7 @@
 """FunctionGraph x targets -> container build contexts (and images, when an engine is found).
 
-One context per function (FunctionNode) x platform, rendered from `mlspec/runtimes/<platform>/`: a Dockerfile,
+One context per function (FunctionNode) x platform, rendered from the platform's image templates
+(`Platform.image`, e.g. `mlspec/platforms/aws_lambda/image/`): a Dockerfile,
 the platform's handler shim, a pinned `requirements.txt` with only that function's packages, the
 function's static event (`function.json`), a copy of the `mlspec` package source and `.dockerignore`.
 
@@ -25,27 +26,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import mlspec
-from mlspec.compile.graph import FunctionGraph, FunctionNode
+from mlspec.compile.engines import EngineError, fill_wheelhouse, find_engine
+from mlspec.compile.graph import FunctionGraph, FunctionNode, graph
 from mlspec.errors import MlspecError, UsageError
+from mlspec.providers.platform import ImageFacts
+from mlspec.providers.registry import get_platform, image_platforms, provider_keys
 from mlspec.spec.models import Pipeline, TargetBase
-
-PLATFORMS = ("local", "aws-lambda", "gcp-cloud-run", "azure-functions")
-
-DEFAULT_BASE_IMAGES = {
-    "local": "python:3.11-slim",
-    "aws-lambda": "python:3.11-slim",  # + awslambdaric; works the same from any Python base image
-    "gcp-cloud-run": "python:3.11-slim",
-    "azure-functions": "mcr.microsoft.com/azure-functions/python:4-python3.11",
-}
 
 # What every function needs at run time besides its own requirements (mlspec.runtime imports numpy only).
 RUNTIME_REQUIREMENTS = ("numpy",)
-PLATFORM_REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "local": (),
-    "aws-lambda": ("awslambdaric",),
-    "gcp-cloud-run": (),  # the shim serves HTTP with the standard library's WSGI server
-    "azure-functions": ("azure-functions",),
-}
 STORE_REQUIREMENTS = {"s3": ("boto3",), "redis": ("redis",)}
 # A local version label such as "+cpu" is only found on the project's own index.
 LOCAL_VERSION_INDEXES = {"torch": {"cpu": "https://download.pytorch.org/whl/cpu"}}
@@ -102,16 +91,12 @@ def context_hash(files: Mapping[str, bytes]) -> str:
 # ---------------------------------------------------------------- rendering
 
 
-def runtimes_dir() -> Path:
-    """The runtime templates shipped in the package (`mlspec/runtimes/`; $MLSPEC_RUNTIMES overrides)."""
-    override = os.environ.get("MLSPEC_RUNTIMES")
-    path = Path(override) if override else Path(mlspec.__file__).resolve().parent / "runtimes"
-    if not path.is_dir():
-        raise BuildError(
-            f"runtime templates not found at {path}: reinstall mlspec, "
-            "or point MLSPEC_RUNTIMES at a runtimes/ directory"
-        )
-    return path
+def image_facts(platform: str) -> ImageFacts:
+    """How images are made for `platform`; a platform without an image is a usage error."""
+    facts = get_platform(platform).image if platform in provider_keys() else None
+    if facts is None:
+        raise UsageError(f"no image for platform {platform!r} (known: {', '.join(image_platforms())})")
+    return facts
 
 
 def render(template: str, values: Mapping[str, str], source: str = "<template>") -> str:
@@ -151,7 +136,7 @@ def package_source() -> dict[str, bytes]:
         relative = path.relative_to(root)
         if not path.is_file() or "__pycache__" in relative.parts or path.suffix in (".pyc", ".pyo"):
             continue
-        if relative.parts[0] == "runtimes":  # templates are rendered into the context, not shipped in it
+        if relative.parts[0] == "platforms" and "image" in relative.parts:  # rendered into it, not shipped
             continue
         if path.suffix in (".py", ".yaml", ".json") or path.name == "py.typed":
             files[f"mlspec/{relative.as_posix()}"] = path.read_bytes()
@@ -177,9 +162,8 @@ def render_context(
     *,
     source: Mapping[str, bytes] | None = None,
 ) -> BuildContext:
-    if platform not in PLATFORMS:
-        raise UsageError(f"no runtime for platform {platform!r} (known: {', '.join(PLATFORMS)})")
-    template_dir = runtimes_dir() / platform
+    image = image_facts(platform)
+    template_dir = image.template_dir()
     memory_mb = node.memory_mb or target.memory_mb
     timeout_s = node.timeout_s or target.timeout_s
     values = {
@@ -187,7 +171,7 @@ def render_context(
         "stage": node.stage,
         "function": node.function,
         "platform": platform,
-        "base_image": base_image or DEFAULT_BASE_IMAGES[platform],
+        "base_image": base_image or image.base_image,
         "memory_mb": str(memory_mb),
         "timeout_s": f"{timeout_s:g}",
         "function_timeout": _hms(timeout_s),
@@ -204,7 +188,7 @@ def render_context(
         raise BuildError(f"{template_dir}: no Dockerfile.tmpl")
 
     stores = (pipeline.storage.object_store.kind, pipeline.storage.param_store.kind)
-    names = [*RUNTIME_REQUIREMENTS, *node.requirements, *PLATFORM_REQUIREMENTS[platform]]
+    names = [*RUNTIME_REQUIREMENTS, *node.requirements, *image.shim_requirements]
     names += [name for kind in stores for name in STORE_REQUIREMENTS.get(kind, ())]
     lines, indexes, unpinned = pin(names)
     # Names no stage: functions with the same packages get byte-identical files, so an engine's layer
@@ -237,13 +221,13 @@ def select_targets(pipeline: Pipeline, requested: Iterable[str] = ()) -> dict[st
     configured = pipeline.targets.configured()
     requested = list(dict.fromkeys(requested))
     for platform in requested:
-        if platform not in PLATFORMS:
-            raise UsageError(f"no runtime for target {platform!r} (known: {', '.join(PLATFORMS)})")
+        if platform not in image_platforms():
+            raise UsageError(f"no runtime for target {platform!r} (known: {', '.join(image_platforms())})")
         if platform not in configured:
             raise UsageError(
                 f"target {platform!r} is not configured in the spec's `targets` (configured: {', '.join(configured)})"
             )
-    chosen = requested or [p for p in configured if p in PLATFORMS]
+    chosen = requested or [p for p in configured if p in image_platforms()]
     return {p: configured[p] for p in chosen}
 
 
@@ -376,8 +360,6 @@ def build(
     """Render and write every context; then, with an engine, build each image, recording in the
     manifest which were built. Stops at the first failed image (the rest are marked skipped). With a
     wheelhouse, pip fills it on the host and the builds install only from it (no network in a build)."""
-    from mlspec.compile.engines import EngineError, fill_wheelhouse, find_engine
-    from mlspec.compile.graph import graph
 
     chosen = select_targets(pipeline, targets)
     contexts = render_all(pipeline, graph(pipeline), chosen, base_image)

@@ -24,6 +24,19 @@ FORMAT_REQUIREMENTS = {"cifar10": (), "imdb": ("scikit-learn", "scipy")}
 
 
 @dataclass(frozen=True)
+class WorkScaling:
+    """How a stage's measured work scales to another spec, which the planner reads. `examples_from`: the
+    preprocess stage whose training-example count the work is proportional to; `epochs`: the work is
+    proportional to its epochs; `batch_size` (global) and `sync_every_steps` decide how its synchronisation
+    rounds grow. None: the work does not scale with that."""
+
+    examples_from: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    sync_every_steps: int | None = None
+
+
+@dataclass(frozen=True)
 class FunctionNode:
     stage: str
     kind: str
@@ -36,6 +49,12 @@ class FunctionNode:
     retries: int = 0
     # Whether all `fan_out` invocations must be alive at once (they synchronise), or may queue.
     together: bool = True
+    # What the rest of mlspec knows of a stage, instead of its kind:
+    workers_scalable: bool = False  # data-parallel: its worker count is the planner's to choose
+    checkpointed: bool = False  # saves progress a restarted invocation resumes from (`checkpoint_key`)
+    trains_model: bool = False  # leaves a model that evaluate reads and `mlspec serve` can package
+    packages_model: bool = False  # writes a serving bundle of a trained model (`config["output"]`)
+    scaling: WorkScaling = WorkScaling()
     config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -72,6 +91,7 @@ def _preprocess(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode
         fan_out=1,
         requirements=FORMAT_REQUIREMENTS[dataset.format],
         after=(),
+        scaling=WorkScaling(examples_from=name),
         config={
             "dataset": dataset.model_dump(),
             "options": {"max_features": stage.max_features, "ngram_max": stage.ngram_max, "min_df": stage.min_df},
@@ -91,6 +111,10 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
         fan_out=stage.workers,
         requirements=MODEL_REQUIREMENTS[stage.model],
         after=(stage.data,),
+        workers_scalable=True,
+        checkpointed=True,
+        trains_model=True,
+        scaling=WorkScaling(stage.data, stage.epochs, stage.batch_size, stage.sync_every_steps),
         config={
             "data": data_prefix(stage.data),
             "model": stage.model,
@@ -183,6 +207,7 @@ def _serve(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
         kind=stage.kind,
         function="predict",
         fan_out=1,
+        packages_model=True,
         requirements=tuple(dict.fromkeys(MODEL_REQUIREMENTS[trained.model] + FORMAT_REQUIREMENTS[fmt])),
         after=(stage.model,),
         # The fitted features (e.g. the TF-IDF vocabulary) are read from the preprocess stage's output.

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlspec.datasets.base import DataRejected, Dataset, DatasetError, Progress
-from mlspec.datasets.sources import ArchiveLimits, within
+from mlspec.datasets.sources import ArchiveLimits, iter_archive, within
 from mlspec.wording import plural
 
 FOLDER = "cifar-10-batches-py"
@@ -168,8 +168,6 @@ def wanted(name: str) -> bool:
 def load_archive(archive: Path, source: str, progress: Progress | None = None) -> Dataset:
     """One streaming pass; the batch files may sit in any single folder of the archive (normally
     cifar-10-batches-py/)."""
-    from mlspec.datasets.sources import iter_archive
-
     found: dict[str, dict[str, bytes]] = {}
     for name, data in iter_archive(archive, ARCHIVE_LIMITS, wanted, progress):
         folder, _, base = name.rpartition("/")

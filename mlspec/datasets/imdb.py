@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mlspec.datasets.base import IMDB_CLASSES, DataRejected, Dataset, DatasetError, Progress
-from mlspec.datasets.sources import ArchiveLimits, within
+from mlspec.datasets.sources import ArchiveLimits, iter_archive, within
 
 FOLDER = "aclImdb"
 SPLITS = ("train", "test")
@@ -96,8 +96,6 @@ def wanted(name: str) -> bool:
 
 def load_archive(archive: Path, source: str, progress: Progress | None = None) -> Dataset:
     """One streaming pass over the archive (much faster than random access to 50,000 small members)."""
-    from mlspec.datasets.sources import iter_archive
-
     by_root: dict[str, Reviews] = {}
     for name, data in iter_archive(archive, ARCHIVE_LIMITS, wanted, progress):
         match = _MEMBER.match(name)

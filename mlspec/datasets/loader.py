@@ -8,7 +8,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mlspec.datasets.base import Dataset, Progress
+from mlspec.datasets import cifar10, imdb, synthetic
+from mlspec.datasets.base import FORMATS, Dataset, Progress
 from mlspec.datasets.sources import (
     Located,
     SourceSpec,
@@ -19,15 +20,15 @@ from mlspec.datasets.sources import (
     parse_config,
 )
 
+# format -> its parser module (ARCHIVE_LIMITS, wanted, find_folder, load_folder, load_archive)
+_PARSERS: dict[str, ModuleType] = {"cifar10": cifar10, "imdb": imdb}
+# format -> its synthetic twin (train_size, test_size, seed) -> Dataset
+_SYNTHETIC: dict[str, Callable[[int, int, int], Dataset]] = {"cifar10": synthetic.cifar10, "imdb": synthetic.imdb}
+assert set(_PARSERS) == set(_SYNTHETIC) == set(FORMATS), "a dataset format needs a parser and a synthetic twin"
+
 
 def _format_module(spec: SourceSpec) -> ModuleType:
-    if spec.format == "cifar10":
-        from mlspec.datasets import cifar10
-
-        return cifar10
-    from mlspec.datasets import imdb
-
-    return imdb
+    return _PARSERS[spec.format]
 
 
 def verify_source(config: Mapping[str, Any], cache_dir: Path, progress: Progress | None = None) -> Path | None:
@@ -73,10 +74,7 @@ def load_dataset(config: Mapping[str, Any], cache_dir: Path, progress: Progress 
     Raises DatasetError with a one-line message on any problem with the source."""
     spec = parse_config(config)
     if spec.path is None:
-        from mlspec.datasets import synthetic
-
-        make = synthetic.cifar10 if spec.format == "cifar10" else synthetic.imdb
-        data = make(spec.synthetic.train_size, spec.synthetic.test_size, spec.synthetic.seed)
+        data = _SYNTHETIC[spec.format](spec.synthetic.train_size, spec.synthetic.test_size, spec.synthetic.seed)
     else:
         located = locate(spec, Path(cache_dir), progress, check=_archive_check(spec))
         module = _format_module(spec)

@@ -1,30 +1,26 @@
 """Deploy a pipeline's built functions to a cloud platform, and remove them again.
 
-Each platform is one module with a Deployer (see base.py); the registry maps the target name to
-`module:class`, imported lazily so the CLI does not load cloud SDKs it does not use."""
+Each platform names its Deployer (see base.py) as a `module:class` string in its catalog entry
+(`Platform.deployer`), imported lazily so the CLI does not load cloud SDKs it does not use."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Any
 
 from mlspec.deploy.base import ApiCall, CredentialsError, Deployer, DeployError, Deployment, DeployReport, Unreachable
 from mlspec.errors import UsageError
+from mlspec.providers.registry import all_platforms
+from mlspec.references import load
 
-DEPLOYERS = {
-    "aws-lambda": "mlspec.platforms.aws_lambda.deploy:AwsLambdaDeployer",
-    "gcp-cloud-run": "mlspec.platforms.gcp_cloud_run.deploy:CloudRunDeployer",
-    "azure-functions": "mlspec.platforms.azure_functions.deploy:AzureFunctionsDeployer",
-}
+DEPLOYERS = {p.key: p.deployer for p in all_platforms() if p.deployer is not None}
 
 
 def make_deployer(target: str, settings: dict[str, Any]) -> Deployer:
     """`settings` are the target's spec settings (region, ...)."""
     if target not in DEPLOYERS:
         raise UsageError(f"cannot deploy to {target!r} (deployable targets: {', '.join(DEPLOYERS)})")
-    module, cls = DEPLOYERS[target].split(":")
-    deployer: Deployer = getattr(importlib.import_module(module), cls)(settings)
+    deployer: Deployer = load(DEPLOYERS[target])(settings)
     return deployer
 
 

@@ -4,7 +4,6 @@ invocation, and keeps the run record on disk up to date (so a crash leaves a rea
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -19,13 +18,16 @@ from typing import Any, Protocol
 
 from mlspec import __version__
 from mlspec.compile import FunctionNode, graph
+from mlspec.datasets import DatasetError, verify_source
 from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
 from mlspec.layout import checkpoint_key
 from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, new_run_id
 from mlspec.records.model import RunPurpose
 from mlspec.records.store import RecordNotSaved
+from mlspec.references import load
 from mlspec.spec.models import Pipeline
+from mlspec.storage import open_object_store, open_param_store
 
 
 class Reporter(Protocol):
@@ -72,8 +74,7 @@ STAGE_DRIVERS: dict[str, str] = {
 def stage_driver(kind: str) -> StageDriver:
     if kind not in STAGE_DRIVERS:
         return run_stage
-    module, attr = STAGE_DRIVERS[kind].split(":")
-    driver: StageDriver = getattr(importlib.import_module(module), attr)
+    driver: StageDriver = load(STAGE_DRIVERS[kind])
     return driver
 
 
@@ -94,7 +95,6 @@ def run_pipeline(
     warnings: Sequence[str] = (),
 ) -> RunRecord:
     """Execute every stage; returns the final record. Raises RunFailed (record saved) on failure."""
-    from mlspec.datasets import DatasetError, verify_source
 
     cache_dir = default_cache_dir()
     # Fail on a missing file or bad checksum before any function starts.
@@ -301,12 +301,11 @@ class _Checkpoints:
 
     def __init__(self, object_store: dict[str, Any], node: FunctionNode) -> None:
         self.config = object_store
-        self.key = checkpoint_key(node.config["output"]) if node.kind == "train" else None
+        self.key = checkpoint_key(node.config["output"]) if node.checkpointed else None
 
     def epoch(self) -> int:
         if self.key is None:
             return 0
-        from mlspec.storage import open_object_store
 
         store = open_object_store(self.config)
         if not store.exists(self.key):
@@ -346,7 +345,6 @@ def _finish(record: RunRecord, run_dir: RunDir, status: str, error: str | None) 
 def _collect_garbage(stores: dict[str, Any], record: RunRecord) -> None:
     """Per-run keys in the parameter store are deleted at the end, whatever happened; a store that
     cannot be reached then is noted in the record rather than hiding the run's own outcome."""
-    from mlspec.storage import open_param_store
 
     try:
         open_param_store(stores["param_store"]).delete_prefix(record.run_id)

@@ -25,6 +25,9 @@ from typing import Any
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus
+from mlspec.runtime import invoke, load_function
+from mlspec.runtime.context import Context
+from mlspec.runtime.process import exit_with
 
 POLL_S = 0.1
 # How long past its time limit the executor keeps waiting for a call before giving up on it. Lithops
@@ -38,10 +41,6 @@ def run_event(event: dict[str, Any]) -> dict[str, Any]:
     function's own failures, so their message and the I/O done up to them reach the executor."""
     import resource
     import traceback
-
-    from mlspec.runtime import invoke, load_function
-    from mlspec.runtime.context import Context
-    from mlspec.runtime.process import exit_with
 
     if event.get("coordinator_pid"):  # on this host (localhost backend): end with the coordinator
         exit_with(int(event["coordinator_pid"]))

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlspec.compile.build import MANIFEST, render_context
+from mlspec.compile.engines import cli_engine, podman_run_prefix
+from mlspec.compile.graph import graph
 from mlspec.errors import UsageError
 from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.local import STOP_GRACE_S, LocalProcessExecutor, _proc_status, _Running, thread_env
+from mlspec.providers.registry import get_offering
 from mlspec.spec.models import Pipeline
 
 CONTAINER_PLATFORM = "local"  # the image whose shim speaks JSON lines on stdin/stdout
@@ -39,9 +43,6 @@ def container_options(pipeline: Pipeline, build_dir: Path | None = None) -> dict
     """The executor's options for pipeline: each stage's image from the build manifest, checked to be
     built for the current spec (its Dockerfile, requirements and function.json match a fresh rendering).
     Like any image, it runs the mlspec code it was built with: rebuild after changing mlspec itself."""
-    from mlspec.compile.build import MANIFEST, render_context
-    from mlspec.compile.engines import cli_engine
-    from mlspec.compile.graph import graph
 
     directory = (build_dir or Path(pipeline.execution.container_build_dir)) / pipeline.name
     rebuild = f"run `mlspec build SPEC --target local --bootstrap-base --wheelhouse DIR --out {directory.parent}`"
@@ -85,7 +86,6 @@ def container_options(pipeline: Pipeline, build_dir: Path | None = None) -> dict
 
 def platform_vcpus(platform: str, memory_mb: int) -> float:
     """The vCPUs platform allots to a function with memory_mb (its own rule; the host's CPUs for local)."""
-    from mlspec.providers.registry import get_offering
 
     return get_offering(platform).vcpu_rule.vcpus_for(memory_mb, None, f"{platform} envelope")
 
@@ -175,7 +175,6 @@ class LocalContainerExecutor(LocalProcessExecutor):
         self.containers: dict[str, _Container] = {}
 
     def _command(self, inv: Invocation, limits: Limits, threads: int) -> tuple[list[str], dict[str, str]]:
-        from mlspec.compile.engines import podman_run_prefix
 
         cpus = platform_vcpus(self.platform, limits.memory_mb)
         container = _Container(container_name(inv), self.log_dir / f"{inv.id}.pid", limits.memory_mb)

@@ -3,10 +3,11 @@ so synchronisation through the stores does not depend on the framework."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol
 
 import numpy as np
+
+from mlspec.references import load
 
 # model name -> "module:class"; imported lazily so only the framework a function needs is loaded.
 MODELS = {
@@ -47,8 +48,7 @@ class Model(Protocol):
 
 def build_model(name: str, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> Model:
     """A freshly initialised model; the same seed gives the same initial parameters on every worker."""
-    module, cls = MODELS[name].split(":")
-    model: Model = getattr(importlib.import_module(module), cls)(options, data_meta, seed)
+    model: Model = load(MODELS[name])(options, data_meta, seed)
     return model
 
 

@@ -1,1 +1,3 @@
-"""The planner: usage + catalog + function graph -> placement and its modelled time and cost. Pure: no executors, no I/O."""
+"""The planner: usage + catalog + function graph -> placement and its modelled time and cost.
+
+Pure: no executors, no I/O."""

@@ -32,7 +32,7 @@ import numpy as np
 
 from mlspec.errors import UsageError
 from mlspec.planner.space import Candidate, StageSpace
-from mlspec.planner.timemodel import Pattern, StageEstimate, estimate_stage
+from mlspec.planner.timemodel import StageEstimate, estimate_stage
 from mlspec.providers.catalog import Offering
 
 Minimize = Literal["cost", "time", "mix"]
@@ -105,7 +105,7 @@ class PlanObjective:
 class StageEvaluator:
     """Evaluates points of one stage's space with the time model; counts and caches evaluations."""
 
-    def __init__(self, space: StageSpace, pattern: Pattern = "allreduce", free_tier: bool = False) -> None:
+    def __init__(self, space: StageSpace, pattern: str = "allreduce", free_tier: bool = False) -> None:
         self.space = space
         self.pattern = pattern
         self.free_tier = free_tier
@@ -486,7 +486,7 @@ def optimize(
     objective: PlanObjective,
     optimizer: OptimizerName = "grid",
     seed: int = 0,
-    pattern: Pattern = "allreduce",
+    pattern: str = "allreduce",
     free_tier: bool = False,
     bayes: BayesSettings | None = None,
 ) -> OptimizeResult:

@@ -22,8 +22,14 @@ from mlspec.planner.optimize import (
     PlanStage,
     optimize,
 )
-from mlspec.planner.space import DEFAULT_MAX_WORKERS, DEFAULT_MEMORY_SIZES, StageSpace, check_targets, stage_space
-from mlspec.planner.timemodel import Pattern
+from mlspec.planner.space import (
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_MEMORY_SIZES,
+    StageSpace,
+    candidate_offerings,
+    check_targets,
+    stage_space,
+)
 from mlspec.planner.usage import StageUsage
 from mlspec.providers.catalog import Offering
 from mlspec.spec.models import Pipeline
@@ -46,7 +52,7 @@ class PlanOptions:
     include_local: bool = False
     memory_sizes: int = DEFAULT_MEMORY_SIZES
     max_workers: int = DEFAULT_MAX_WORKERS
-    pattern: Pattern = "allreduce"
+    pattern: str = "allreduce"
     free_tier: bool = False
     seed: int = 0
     bayes: BayesSettings | None = None
@@ -195,7 +201,6 @@ def plan(
     usage_source: str = "given usage",
 ) -> PlanResult:
     """Place every stage of `pipeline` given its measured `usages` (already scaled to the spec)."""
-    from mlspec.planner.space import candidate_offerings
 
     opts = options or PlanOptions()
     check_targets(pipeline)

@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mlspec.compile.graph import graph
 from mlspec.errors import UsageError
 from mlspec.planner.usage import StageUsage
 from mlspec.providers.catalog import Fact, HostVcpu, Offering, ProviderLimitError, assumed
-from mlspec.providers.registry import all_offerings, get_offering
-from mlspec.spec.models import Pipeline, TargetBase, TrainStage
+from mlspec.providers.registry import all_offerings, get_offering, offering_selected_by
+from mlspec.spec.models import Pipeline, TargetBase
 
 MEMORY_HEADROOM: Fact[float] = assumed(
     1.2,
@@ -35,8 +36,6 @@ MEMORY_HEADROOM: Fact[float] = assumed(
 DEFAULT_MEMORY_SIZES = 20
 DEFAULT_MAX_WORKERS = 64
 
-# Target settings that select one offering of a provider.
-_OFFERING_FIELD = {"aws-lambda": "architecture", "azure-functions": "plan", "gcp-cloud-run": "mode"}
 # Target settings that cap concurrent workers.
 _CAP_FIELDS = ("max_concurrency", "max_instances", "max_workers")
 
@@ -62,9 +61,7 @@ class StageSpace:
 
 
 def target_offering(name: str, target: TargetBase) -> Offering:
-    field = _OFFERING_FIELD.get(name)
-    key = getattr(target, field) if field else None
-    return get_offering(name, key)
+    return get_offering(name, offering_selected_by(name, target.model_dump()))
 
 
 def target_worker_cap(target: TargetBase) -> int | None:
@@ -78,7 +75,7 @@ def target_worker_cap(target: TargetBase) -> int | None:
 def check_targets(pipeline: Pipeline) -> None:
     """The spec's targets against the catalog: memory, vCPU, time limit, and train workers."""
     problems: list[str] = []
-    train_workers = {n: s.workers for n, s in pipeline.stages.items() if isinstance(s, TrainStage)}
+    scalable_workers = {n.stage: n.fan_out for n in graph(pipeline).nodes if n.workers_scalable}
     for name, target in pipeline.targets.configured().items():
         offering = target_offering(name, target)
         try:
@@ -86,7 +83,7 @@ def check_targets(pipeline: Pipeline) -> None:
             offering.check_timeout(target.timeout_s)
         except ProviderLimitError as exc:
             problems.append(f"targets.{name}: {exc}")
-        for stage, workers in train_workers.items():
+        for stage, workers in scalable_workers.items():
             try:
                 offering.check_workers(workers)
             except ProviderLimitError as exc:
@@ -154,6 +151,7 @@ def stage_space(
     max_workers: int = DEFAULT_MAX_WORKERS,
 ) -> StageSpace:
     spec = pipeline.stages[stage]
+    scalable = graph(pipeline).node(stage).workers_scalable
     need = usage.peak_rss_mb * MEMORY_HEADROOM.value
     pinned = spec.memory_mb
     candidates: list[Candidate] = []
@@ -167,8 +165,10 @@ def stage_space(
             sizes = [pinned]
         else:
             sizes = memory_sizes(o, need, memory_count)
-        top = _workers_cap(o, pipeline, max_workers) if spec.kind == "train" else usage.workers
-        worker_range = range(1, top + 1) if spec.kind == "train" else range(usage.workers, usage.workers + 1)
+        if scalable:
+            worker_range = range(1, _workers_cap(o, pipeline, max_workers) + 1)
+        else:
+            worker_range = range(usage.workers, usage.workers + 1)
         before = len(candidates)
         for mem in sizes:
             for n in worker_range:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from mlspec.planner.usage import StageUsage
 from mlspec.providers.catalog import Fact, Offering, assumed
 from mlspec.providers.pricing import CostBreakdown, price
+from mlspec.runtime.sync import PATTERNS
 
 _WHY = "mlspec assumption, not measured on the platform"
 STORE_LATENCY_S: Fact[float] = assumed(0.001, _WHY, "2026-11-23", "in-memory store (Redis) round trip in-region")
@@ -27,23 +28,13 @@ REINIT_FRACTION: Fact[float] = assumed(
 # One vCPU of a cloud function is taken to do the work of one local core.
 CORE_EQUIVALENCE: Fact[float] = assumed(1.0, _WHY, "2026-11-23", "cloud vCPU vs local core speed ratio")
 
-Pattern = Literal["allreduce", "scatter_reduce"]
 
-
-def sync_time_s(model_bytes: int, workers: int, rounds: int, pattern: Pattern = "allreduce") -> float:
-    """Time one worker spends synchronising through the store over `rounds` rounds.
-
-    all-reduce through storage: each worker uploads its model and downloads all n models
-    (n + 1 transfers of the full model, n + 1 requests). Hierarchical scatter-reduce: each worker
-    uploads n shards, downloads the n shards it reduces, uploads its reduced shard and downloads the
-    n reduced shards (about 4 model-sizes whatever n, but 3n + 1 requests)."""
+def sync_time_s(model_bytes: int, workers: int, rounds: int, pattern: str = "allreduce") -> float:
+    """Time one worker spends synchronising through the store over `rounds` rounds: each round moves the
+    bytes and makes the requests its pattern says (`runtime.sync.PATTERNS`)."""
     if workers <= 1 or rounds == 0:
         return 0.0
-    n = workers
-    if pattern == "allreduce":
-        volume, requests = (n + 1) * model_bytes, n + 1
-    else:
-        volume, requests = 4 * model_bytes, 3 * n + 1
+    volume, requests = PATTERNS[pattern].traffic(model_bytes, workers)
     per_round = requests * STORE_LATENCY_S.value + volume / STORE_BANDWIDTH_BPS.value
     return rounds * per_round
 
@@ -110,7 +101,7 @@ def estimate_stage(
     memory_mb: int,
     workers: int | None = None,
     vcpu: float | None = None,
-    pattern: Pattern = "allreduce",
+    pattern: str = "allreduce",
     egress_gb: float = 0.0,
     free_tier: bool = False,
 ) -> StageEstimate:
@@ -119,8 +110,6 @@ def estimate_stage(
     Work is divided evenly between workers (data-parallel stages) and runs at the function's vCPU
     share, no faster than the parallelism the code showed where it was measured."""
     n = workers if workers is not None else usage.workers
-    if usage.kind != "train":
-        n = usage.workers  # only training is data-parallel in the model
     cpus = offering.vcpus_for(memory_mb, vcpu)
     measured_parallelism = max(1.0, usage.cpu_s / max(usage.invocations * usage.wall_s_per_invocation, 1e-9))
     speed = min(cpus, measured_parallelism, usage.host_vcpus_per_invocation * 4) * CORE_EQUIVALENCE.value

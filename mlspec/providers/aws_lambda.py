@@ -16,6 +16,7 @@ from mlspec.providers.catalog import (
     official,
     third_party,
 )
+from mlspec.providers.platform import ImageFacts, Platform
 
 READ = "2026-11-23"  # date every source below was read
 MiB = 2**20
@@ -165,4 +166,19 @@ PROVIDER = Provider(
         "above 6 billion GB-s/month are not modelled.",
         "/tmp ephemeral storage above 512 MB is billed separately and not modelled.",
     ),
+)
+
+PLATFORM = Platform(
+    key=PROVIDER.key,
+    target="mlspec.spec.targets:AwsLambdaTarget",
+    rank=1,
+    offering_field="architecture",
+    # + awslambdaric: the runtime interface client works the same from any Python base image
+    image=ImageFacts("mlspec.platforms.aws_lambda:image", "python:3.11-slim", ("awslambdaric",)),
+    deployer="mlspec.platforms.aws_lambda.deploy:AwsLambdaDeployer",
+    executor="mlspec.platforms.aws_lambda.executor:AwsLambdaExecutor",
+    run_options="mlspec.platforms.aws_lambda.run:run_options",
+    cloud="aws",
+    sdk_modules=("boto3",),
+    credentials="mlspec.platforms.aws_lambda.credentials:describe_credentials",
 )

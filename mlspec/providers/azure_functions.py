@@ -27,6 +27,7 @@ from mlspec.providers.catalog import (
     official,
     third_party,
 )
+from mlspec.providers.platform import ImageFacts, Platform
 
 READ = "2026-11-23"
 MiB = 2**20
@@ -291,4 +292,28 @@ PROVIDER = Provider(
         "Premium (the plan `mlspec deploy` creates) also bills one always-allocated instance per plan around the "
         f"clock, about ${always_ready_usd_per_hour(3584):.3f}/hour for EP1 (assumed): not part of run costs.",
     ),
+)
+
+PLATFORM = Platform(
+    key=PROVIDER.key,
+    target="mlspec.spec.targets:AzureFunctionsTarget",
+    rank=3,
+    offering_field="plan",
+    image=ImageFacts(
+        "mlspec.platforms.azure_functions:image",
+        "mcr.microsoft.com/azure-functions/python:4-python3.11",
+        ("azure-functions",),
+    ),
+    deployer="mlspec.platforms.azure_functions.deploy:AzureFunctionsDeployer",
+    executor="mlspec.platforms.azure_functions.executor:AzureFunctionsExecutor",
+    run_options="mlspec.platforms.azure_functions.run:run_options",
+    cloud="azure",
+    sdk_modules=(
+        "azure.identity",
+        "azure.mgmt.web",
+        "azure.mgmt.containerregistry",
+        "azure.mgmt.authorization",
+        "azure.storage.blob",
+    ),
+    credentials="mlspec.platforms.azure_functions.credentials:describe_credentials",
 )

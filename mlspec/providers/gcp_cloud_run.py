@@ -19,6 +19,7 @@ from mlspec.providers.catalog import (
     official,
     third_party,
 )
+from mlspec.providers.platform import ImageFacts, Platform
 
 READ = "2026-11-23"
 MiB = 2**20
@@ -220,4 +221,19 @@ PROVIDER = Provider(
         "Request-based billing also bills instance startup and shutdown time; mlspec counts it through "
         "the measured duration, not separately.",
     ),
+)
+
+PLATFORM = Platform(
+    key=PROVIDER.key,
+    target="mlspec.spec.targets:GcpCloudRunTarget",
+    rank=2,
+    offering_field="mode",
+    # no shim requirements: the shim serves HTTP with the standard library's WSGI server
+    image=ImageFacts("mlspec.platforms.gcp_cloud_run:image", "python:3.11-slim"),
+    deployer="mlspec.platforms.gcp_cloud_run.deploy:CloudRunDeployer",
+    executor="mlspec.platforms.gcp_cloud_run.executor:CloudRunExecutor",
+    run_options="mlspec.platforms.gcp_cloud_run.run:run_options",
+    cloud="gcp",
+    sdk_modules=("google.cloud.run_v2", "google.cloud.artifactregistry_v1", "google.cloud.storage", "google.auth"),
+    credentials="mlspec.platforms.gcp_cloud_run.credentials:describe_credentials",
 )

@@ -19,6 +19,7 @@ from mlspec.providers.catalog import (
     assumed,
     official,
 )
+from mlspec.providers.platform import Platform
 
 READ = "2026-11-23"
 
@@ -152,3 +153,6 @@ PROVIDER = Provider(
     offerings=(APP,),
     notes=("IBM Cloud Functions accepted no new entities after December 2023; Code Engine replaces it.",),
 )
+
+# Priced only: mlspec neither builds for nor deploys to it.
+PLATFORM = Platform(key=PROVIDER.key, target="mlspec.spec.targets:IbmCodeEngineTarget", rank=4)

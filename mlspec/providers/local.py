@@ -18,6 +18,7 @@ from mlspec.providers.catalog import (
     assumed,
     official,
 )
+from mlspec.providers.platform import ImageFacts, Platform
 
 TODAY = datetime.date.today().isoformat()
 HERE = "mlspec local executor"
@@ -90,3 +91,10 @@ PROCESS = Offering(
 )
 
 PROVIDER = Provider(key="local", display_name="This machine", offerings=(PROCESS,))
+
+PLATFORM = Platform(
+    key=PROVIDER.key,
+    target="mlspec.spec.targets:LocalTarget",
+    rank=0,
+    image=ImageFacts("mlspec.platforms.local:image", "python:3.11-slim"),
+)

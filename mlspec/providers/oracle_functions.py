@@ -16,6 +16,7 @@ from mlspec.providers.catalog import (
     official,
     third_party,
 )
+from mlspec.providers.platform import Platform
 
 READ = "2026-11-23"
 MiB = 2**20
@@ -98,3 +99,6 @@ DEFAULT = Offering(
 )
 
 PROVIDER = Provider(key="oracle-functions", display_name="Oracle Cloud Functions", offerings=(DEFAULT,))
+
+# Priced only: mlspec neither builds for nor deploys to it.
+PLATFORM = Platform(key=PROVIDER.key, target="mlspec.spec.targets:OracleFunctionsTarget", rank=5)

@@ -7,11 +7,11 @@ everything else a function needs is in the event or in the stores.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from mlspec.errors import RequestError
+from mlspec.references import load
 from mlspec.runtime.context import Context
 
 # function name -> "module:callable(event, context) -> dict"
@@ -32,8 +32,7 @@ def load_function(name: Any) -> Function:
     """Import a function's module (and the libraries it needs: the cold part of a cold start)."""
     if name not in FUNCTIONS:
         raise RequestError(f"unknown function {name!r} (known: {', '.join(FUNCTIONS)})")
-    module, attr = FUNCTIONS[name].split(":")
-    function: Function = getattr(importlib.import_module(module), attr)
+    function: Function = load(FUNCTIONS[name])
     return function
 
 

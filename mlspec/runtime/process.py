@@ -16,6 +16,9 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from mlspec.runtime import invoke, load_function
+from mlspec.runtime.context import Context
+
 # The executor that started this process puts its pid here; when that process dies, so does this one.
 PARENT_PID_ENV = "MLSPEC_PARENT_PID"
 PARENT_POLL_S = 0.5
@@ -60,9 +63,6 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     event = json.loads(sys.stdin.read())
-    from mlspec.runtime import invoke, load_function
-    from mlspec.runtime.context import Context
-
     context = Context(
         report=lambda p: _emit(channel, {"type": "progress", "progress": p}), time_limit_s=event.get("time_limit_s")
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ class Synchronizer:
         self.workers = workers
         self.timeout_s = timeout_s
         self.round = 0
-        self.exchange = EXCHANGES[pattern]
+        self.exchange = PATTERNS[pattern].exchange
         self.staleness_bound = staleness
         self.observed_staleness: list[int] = []
 
@@ -141,6 +142,11 @@ def _allreduce(sync: Synchronizer, params: np.ndarray) -> np.ndarray:
     return (total / sync.workers).astype(np.float32)
 
 
+def _allreduce_traffic(model_bytes: int, workers: int) -> tuple[int, int]:
+    # one put of the whole model, then a read of all n models
+    return (workers + 1) * model_bytes, workers + 1
+
+
 def _scatter_reduce(sync: Synchronizer, params: np.ndarray) -> np.ndarray:
     n, me = sync.workers, sync.worker
     base = f"{sync.namespace}/r{sync.round}"
@@ -154,9 +160,24 @@ def _scatter_reduce(sync: Synchronizer, params: np.ndarray) -> np.ndarray:
     return np.concatenate([np.frombuffer(averaged[f"{base}/avg{j}"], np.float32) for j in range(n)])
 
 
-EXCHANGES: dict[str, Callable[[Synchronizer, np.ndarray], np.ndarray]] = {
-    "allreduce": _allreduce,
-    "scatter_reduce": _scatter_reduce,
+def _scatter_reduce_traffic(model_bytes: int, workers: int) -> tuple[int, int]:
+    # n shard puts, n shard reads, one reduced put, n reduced reads: about 4 model-sizes whatever n
+    return 4 * model_bytes, 3 * workers + 1
+
+
+@dataclass(frozen=True)
+class SyncPattern:
+    """How one synchronous round moves the model: the exchange itself, and what it costs one worker
+    (bytes moved, store requests) for a model of `model_bytes` among `workers` workers, which the
+    planner's time model reads."""
+
+    exchange: Callable[[Synchronizer, np.ndarray], np.ndarray]
+    traffic: Callable[[int, int], tuple[int, int]]
+
+
+PATTERNS: dict[str, SyncPattern] = {
+    "allreduce": SyncPattern(_allreduce, _allreduce_traffic),
+    "scatter_reduce": SyncPattern(_scatter_reduce, _scatter_reduce_traffic),
 }
 PROTOCOLS: dict[str, type[Synchronizer]] = {"bsp": BSP, "asp": ASP, "ssp": SSP, "hsp": HSP}
 
@@ -186,4 +207,4 @@ def agree_to_stop(sync: Synchronizer, want_stop: bool) -> bool:
     return any(v == b"1" for v in votes.values())
 
 
-__all__: list[Any] = ["EXCHANGES", "PROTOCOLS", "Synchronizer", "agree_to_stop", "synchronizer"]
+__all__: list[Any] = ["PATTERNS", "PROTOCOLS", "Synchronizer", "agree_to_stop", "synchronizer"]

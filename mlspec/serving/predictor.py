@@ -7,14 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from mlspec.models import build_model
 from mlspec.serving.bundle import Bundle
 from mlspec.serving.inputs import InputSpec, decode_request
 
 
 class Predictor:
     def __init__(self, bundle: Bundle) -> None:
-        from mlspec.models import build_model
-
         self.bundle = bundle
         self.model = build_model(bundle.model, bundle.options, bundle.data_meta, seed=0)
         self.model.set_params(bundle.params)

@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlspec.errors import Problem, SpecError, shown_path
-from mlspec.spec.models import NAME_PATTERN, REFERENCE_KINDS, Pipeline
+from mlspec.spec.fields import NAME_PATTERN
+from mlspec.spec.models import REFERENCE_KINDS, IterativeStage, Pipeline, PreprocessStage, TrainStage, TuneStage
 from mlspec.wording import article
 
 MAX_SPEC_BYTES = 1 << 20
@@ -507,8 +508,6 @@ def reference_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
 
 def _tune_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
     """A tune stage tunes exactly one train stage (the one naming it in `hyperparameters`), on its data."""
-    from mlspec.spec.models import TrainStage, TuneStage
-
     out: list[tuple[KeyPath, str]] = []
     for name, stage in pipeline.stages.items():
         if not isinstance(stage, TuneStage):
@@ -537,8 +536,6 @@ def _tune_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
 
 
 def _model_data_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
-    from mlspec.spec.models import IterativeStage, PreprocessStage, TrainStage
-
     needs = {"small_cnn": "cifar10", "logistic_regression": "imdb"}
     out: list[tuple[KeyPath, str]] = []
     for name, stage in pipeline.stages.items():

@@ -8,59 +8,21 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-
-
-class StrictModel(BaseModel):
-    # strict: `workers: true` or `epochs: 2.5` are mistakes, not 1 and 2; no .inf/.nan in any float field.
-    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
-
-
-# Every seed ends up in numpy's and scikit-learn's legacy generators, which take 0..2**32-1.
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
-# The most memory any target offers a function: a local machine's (the clouds stop at 48 GB, IBM Code Engine).
-MAX_MEMORY_MB = 1_048_576
-MemoryMb = Annotated[int, Field(ge=64, le=MAX_MEMORY_MB)]
-
-
-# ---------------------------------------------------------------- units
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
-_SECONDS_PER_UNIT = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def _parse_duration(value: Any) -> Any:
-    """Accept 90, 90.5, "90s", "30m", "2h", "1d"; plain numbers are seconds."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"not a duration: {value!r} (use seconds, or a number with ms, s, m, h or d)")
-        return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
-    return value
-
-
-def _parse_usd(value: Any) -> Any:
-    """Accept 1.5, "1.5", "$1.50", "1.5 USD"."""
-    if isinstance(value, str):
-        cleaned = value.strip().removeprefix("$").removesuffix("USD").strip()
-        try:
-            return float(cleaned)
-        except ValueError:
-            raise ValueError(f'not an amount in USD: {value!r} (e.g. 2.50 or "$2.50")') from None
-    return value
-
-
-# A year: longer than any platform's time limit or deadline, and well inside what OS timers accept.
-MAX_SECONDS = 366 * 86400
-Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0, le=MAX_SECONDS)]
-Usd = Annotated[float, BeforeValidator(_parse_usd), Field(gt=0)]
-
+from mlspec.providers.registry import LOCAL, all_platforms, image_platforms
+from mlspec.references import load
+from mlspec.spec.fields import (
+    MemoryMb,
+    Name,
+    Seconds,
+    Seed,
+    StrictModel,
+    Usd,
+)
+from mlspec.spec.targets import LocalTarget, TargetBase
 
 # ---------------------------------------------------------------- datasets
 
@@ -409,86 +371,22 @@ REFERENCE_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
 # ---------------------------------------------------------------- targets
 
 
-class TargetBase(StrictModel):
-    memory_mb: MemoryMb = Field(description="Memory per function instance (MB)")
-    timeout_s: Seconds = Field(description="Time limit per invocation; longer work is chained")
+def _targets_model() -> type[BaseModel]:
+    """`targets:` as a model with one optional field per registered platform besides `local`."""
+    fields: dict[str, Any] = {}
+    for platform in all_platforms():
+        if platform.key != LOCAL:  # declared on TargetsBase: every pipeline may run on this machine
+            settings = load(platform.target)
+            fields[platform.key.replace("-", "_")] = (settings | None, Field(None, alias=platform.key))
+    return create_model("Targets", __base__=TargetsBase, __doc__=TargetsBase.__doc__, **fields)
 
 
-class LocalTarget(TargetBase):
-    """This machine: each invocation is an OS process with memory and time limits enforced."""
-
-    memory_mb: MemoryMb = 2048
-    timeout_s: Seconds = 3600.0
-    max_workers: int | None = Field(None, ge=1, description="Cap on concurrent invocations")
-
-
-class AwsLambdaTarget(TargetBase):
-    memory_mb: MemoryMb = 1769
-    timeout_s: Seconds = 900.0
-    architecture: Literal["x86_64", "arm64"] = "x86_64"
-    max_concurrency: int = Field(1000, ge=1)
-    region: str = "us-east-1"
-
-
-class GcpCloudRunTarget(TargetBase):
-    memory_mb: MemoryMb = 2048
-    vcpu: float = Field(1.0, gt=0, le=8)
-    timeout_s: Seconds = 3600.0
-    mode: Literal["service", "job"] = "service"
-    max_instances: int = Field(100, ge=1)
-    region: str = "us-central1"
-    project: str | None = Field(
-        None,
-        description="Google Cloud project for deploy and run; default: "
-        "GOOGLE_CLOUD_PROJECT or the application-default credentials' project",
-    )
-
-
-class AzureFunctionsTarget(TargetBase):
-    plan: Literal["consumption", "flex", "premium"] = Field(
-        "flex",
-        description="Hosting plan priced by the planner; `mlspec deploy` needs premium (Elastic Premium), "
-        "the only one that runs mlspec's full Functions container images",
-    )
-    memory_mb: MemoryMb = 2048
-    timeout_s: Seconds = 1800.0
-    max_instances: int = Field(100, ge=1)
-    region: str = "eastus"
-    subscription_id: str | None = Field(None, description="Default: AZURE_SUBSCRIPTION_ID")
-    resource_group: str | None = Field(None, description="Existing resource group; default: AZURE_RESOURCE_GROUP")
-    storage_account: str | None = Field(
-        None,
-        description="Existing storage account for the object store and the "
-        "Functions host; default: AZURE_STORAGE_ACCOUNT",
-    )
-
-
-class IbmCodeEngineTarget(TargetBase):
-    memory_mb: MemoryMb = 4096
-    vcpu: float = Field(1.0, gt=0, le=12)
-    timeout_s: Seconds = 600.0
-    max_instances: int = Field(100, ge=1)
-    region: str = "us-south"
-
-
-class OracleFunctionsTarget(TargetBase):
-    memory_mb: MemoryMb = 1024
-    timeout_s: Seconds = 300.0
-    max_instances: int = Field(100, ge=1)
-    region: str = "us-ashburn-1"
-
-
-class Targets(StrictModel):
+class TargetsBase(StrictModel):
     """Platforms this pipeline may run on, keyed by platform name."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
 
     local: LocalTarget = Field(default_factory=LocalTarget)
-    aws_lambda: AwsLambdaTarget | None = Field(None, alias="aws-lambda")
-    gcp_cloud_run: GcpCloudRunTarget | None = Field(None, alias="gcp-cloud-run")
-    azure_functions: AzureFunctionsTarget | None = Field(None, alias="azure-functions")
-    ibm_code_engine: IbmCodeEngineTarget | None = Field(None, alias="ibm-code-engine")
-    oracle_functions: OracleFunctionsTarget | None = Field(None, alias="oracle-functions")
 
     def configured(self) -> dict[str, TargetBase]:
         """Platform name -> its settings, for every platform present."""
@@ -498,6 +396,12 @@ class Targets(StrictModel):
             if value is not None:
                 out[info.alias or field_name] = value
         return out
+
+
+if TYPE_CHECKING:
+    Targets = TargetsBase
+else:
+    Targets = _targets_model()
 
 
 # ---------------------------------------------------------------- objective and storage
@@ -588,6 +492,12 @@ class StorageSpec(StrictModel):
     param_store: ParamStoreSpec = Field(default_factory=LocalParamStoreSpec)
 
 
+if TYPE_CHECKING:
+    ContainerPlatform = str
+else:  # the platforms mlspec builds images for, from the registry
+    ContainerPlatform = Literal[image_platforms()]
+
+
 class ExecutionSpec(StrictModel):
     """Which executor runs the functions."""
 
@@ -601,8 +511,8 @@ class ExecutionSpec(StrictModel):
         description="Lithops configuration passed through as is (e.g. {lithops: {backend: aws_lambda}, aws: ...}); "
         "empty: Lithops' localhost backend",
     )
-    container_platform: Literal["local", "aws-lambda", "gcp-cloud-run", "azure-functions"] = Field(
-        "local",
+    container_platform: ContainerPlatform = Field(
+        LOCAL,
         description="local-container: whose envelope the engine enforces on each container "
         "(--memory, and --cpus from that platform's memory-to-vCPU rule)",
     )

@@ -6,9 +6,9 @@ so a function only loads the client library of the store it uses.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from mlspec.references import load
 from mlspec.storage.base import ObjectStore, ParamStore, StoreTimeout
 
 OBJECT_STORES = {
@@ -27,8 +27,7 @@ def _open(registry: dict[str, str], config: dict[str, Any], what: str) -> Any:
     kind = config.get("kind", "local")
     if kind not in registry:
         raise ValueError(f"unknown {what} kind {kind!r} (known: {', '.join(registry)})")
-    module, func = registry[kind].split(":")
-    return getattr(importlib.import_module(module), func)(config)
+    return load(registry[kind])(config)
 
 
 def open_object_store(config: dict[str, Any]) -> ObjectStore:

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 import mlspec
 from mlspec.cli import main
 from mlspec.compile.base_image import apt_mirror, ensure_base_image
-from mlspec.compile.build import build, runtimes_dir
+from mlspec.compile.build import build
 from mlspec.compile.engines import WHEELHOUSE_MOUNT, WHEELHOUSE_PIP_OPTIONS, EngineError, cli_engine
+from mlspec.providers.registry import get_platform, image_platforms
 from tests.compile.conftest import TEXT_SPEC, load
 
 
@@ -87,10 +88,11 @@ def test_bootstrap_base_and_base_image_exclude_each_other(tmp_path: Path) -> Non
     assert "exclude each other" in result.output
 
 
-def test_runtime_templates_ship_inside_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("MLSPEC_RUNTIMES", raising=False)
-    packaged = Path(mlspec.__file__).resolve().parent / "runtimes"
-    assert runtimes_dir() == packaged
-    assert {p.name for p in packaged.iterdir()} >= {"local", "aws-lambda", "gcp-cloud-run", "azure-functions"}
-    monkeypatch.setenv("MLSPEC_RUNTIMES", str(tmp_path))
-    assert runtimes_dir() == tmp_path
+def test_image_templates_ship_inside_the_package() -> None:
+    package = Path(mlspec.__file__).resolve().parent
+    for platform in image_platforms():
+        image = get_platform(platform).image
+        assert image is not None
+        folder = image.template_dir()
+        assert folder.is_relative_to(package / "platforms") and (folder / "Dockerfile.tmpl").is_file(), platform
+    assert set(image_platforms()) >= {"local", "aws-lambda", "gcp-cloud-run", "azure-functions"}

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from mlspec.cli import main
-from mlspec.compile.build import FIXED_MTIME, PLATFORMS, BuildResult, build, context_hash
+from mlspec.compile.build import FIXED_MTIME, BuildResult, build, context_hash
+from mlspec.providers.registry import image_platforms
 from tests.compile.conftest import SPEC, TEXT_SPEC, load, manifest
 
 
@@ -26,7 +27,7 @@ def test_one_context_per_function_and_platform(built: BuildResult) -> None:
     data = manifest(built.directory)
     names = {entry["name"] for entry in data["contexts"]}
     stages = ("prep_images", "train_images", "eval_images", "prep_reviews", "train_reviews", "eval_reviews")
-    assert names == {f"{s}-{p}" for s in stages for p in PLATFORMS}
+    assert names == {f"{s}-{p}" for s in stages for p in image_platforms()}
     for entry in data["contexts"]:
         directory = built.directory / entry["dir"]
         files = {p.relative_to(directory).as_posix(): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
@@ -60,12 +61,12 @@ def test_changing_one_stage_changes_only_its_hashes(tmp_path: Path) -> None:
     changed = build(load(SPEC, ["stages.train_reviews.learning_rate=0.5"]), tmp_path / "b", engine="none")
     after = {c["name"]: c["hash"] for c in changed.manifest["contexts"]}
     differ = {name for name in before if before[name] != after[name]}
-    assert differ == {f"train_reviews-{p}" for p in PLATFORMS}
+    assert differ == {f"train_reviews-{p}" for p in image_platforms()}
 
 
 def test_text_only_pipeline_ships_no_torch(tmp_path: Path) -> None:
     result = build(load(TEXT_SPEC), tmp_path, engine="none")
-    assert len(result.contexts) == 3 * len(PLATFORMS)
+    assert len(result.contexts) == 3 * len(image_platforms())
     for context in result.contexts:
         requirements = (result.directory / context.name / "requirements.txt").read_text()
         assert "torch" not in requirements, context.name

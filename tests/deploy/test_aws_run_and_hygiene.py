@@ -5,6 +5,7 @@ hygiene across build, deploy, run and destroy, and `mlspec doctor`."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,10 +89,11 @@ def test_doctor_reports_each_check_with_its_fix_and_no_credential(
     assert "run `aws configure`" in missing["aws"] and "start redis-server or fix the URL" in missing["redis"]
 
 
-def test_doctor_reports_cloud_sdks_and_debootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlspec.cli import doctor_commands
+def test_doctor_reports_cloud_sdks_and_debootstrap() -> None:
+    from mlspec.actions import doctor
+    from mlspec.providers.registry import all_platforms
 
-    names = [c.name for c in doctor_commands.checks(None)]
+    names = [c.name for c in doctor.checks(None)]
     assert names[:4] == ["docker", "podman", "buildah", "debootstrap"]
     assert [n for n in names if n.split()[0] in ("aws", "gcp", "azure")] == [
         "aws sdk",
@@ -102,8 +104,11 @@ def test_doctor_reports_cloud_sdks_and_debootstrap(monkeypatch: pytest.MonkeyPat
         "azure credentials",
     ]
     # An SDK that is not installed names the extra that installs it; its credentials are then not checked.
-    monkeypatch.setitem(doctor_commands.CLOUD_SDKS, "gcp", ("gcp", ("google.cloud.run_v2", "mlspec_no_such_sdk.sub")))
-    found = {c.name: c for c in doctor_commands.checks(None)}
+    platforms = [
+        replace(p, sdk_modules=("google.cloud.run_v2", "mlspec_no_such_sdk.sub")) if p.cloud == "gcp" else p
+        for p in all_platforms()
+    ]
+    found = {c.name: c for c in doctor.checks(None, platforms)}
     assert not found["gcp sdk"].ok and found["gcp sdk"].detail == (
         "missing mlspec_no_such_sdk.sub: pip install 'mlspec[gcp]'"
     )

@@ -18,7 +18,7 @@ pytest.importorskip("azure.mgmt.web")
 
 from mlspec import spec
 from mlspec.cli import main
-from mlspec.deploy.runs import cloud_run
+from mlspec.deploy.run_target import cloud_run
 from mlspec.executors import make_executor
 from mlspec.platforms.azure_functions import deploy as azure_deploy
 from mlspec.platforms.azure_functions.deploy import app_name

@@ -1,5 +1,5 @@
 """The Azure Functions executor: real HTTP to the real Azure Functions shim
-(mlspec/runtimes/azure-functions/function_app.py, through the azure-functions library's own HttpRequest)
+(mlspec/platforms/azure_functions/image/function_app.py, through the azure-functions library's own HttpRequest)
 served on loopback behind a key check like the Functions host's, running the real `noop` function.
 The function key comes from azure-mgmt-web's list_function_keys, answered with canned JSON (no
 subscription can be reached here). A requests transport adapter sends the app's
@@ -34,7 +34,7 @@ from mlspec.executors.base import Invocation, Limits
 from mlspec.platforms.azure_functions.deploy import AzureClients, app_name
 from mlspec.platforms.azure_functions.executor import AzureFunctionsExecutor
 
-SHIM = Path(mlspec.__file__).resolve().parent / "runtimes" / "azure-functions" / "function_app.py"
+SHIM = Path(mlspec.__file__).resolve().parent / "platforms" / "azure_functions" / "image" / "function_app.py"
 FUNCTION_KEY = "fake-function-key-for-tests"  # a test value, never a real credential
 SUBSCRIPTION, GROUP = "00000000-1111-2222-3333-444444444444", "mlspec-rg"
 

@@ -1,4 +1,4 @@
-"""The Cloud Run executor. Services: real HTTP to the real Cloud Run shim (mlspec/runtimes/gcp-cloud-run/main.py)
+"""The Cloud Run executor. Services: real HTTP to the real Cloud Run shim (mlspec/platforms/gcp_cloud_run/image/main.py)
 served on loopback, running the real `noop` function. Jobs: the real google-cloud-run JobsClient (REST
 transport, anonymous credentials) against a loopback server answering run_job with canned JSON, since
 no Google Cloud project can be reached here."""
@@ -27,7 +27,7 @@ from mlspec.executors.base import Invocation, Limits
 from mlspec.platforms.gcp_cloud_run.deploy import GcpClients
 from mlspec.platforms.gcp_cloud_run.executor import CloudRunExecutor
 
-SHIMS = Path(mlspec.__file__).resolve().parent / "runtimes"
+SHIM = Path(mlspec.__file__).resolve().parent / "platforms" / "gcp_cloud_run" / "image" / "main.py"
 FAKE_ID_TOKEN = "fake-id-token-for-tests"  # a test value, never a real credential
 JOB = "projects/demo-project/locations/us-central1/jobs/mlspec-demo-train"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -54,7 +54,7 @@ def serving(app: WsgiApp) -> Iterator[str]:
 
 
 def cloud_run_shim() -> WsgiApp:
-    spec = importlib.util.spec_from_file_location("mlspec_cloud_run_shim", SHIMS / "gcp-cloud-run" / "main.py")
+    spec = importlib.util.spec_from_file_location("mlspec_cloud_run_shim", SHIM)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -101,9 +101,12 @@ def freeze_a_worker(coordinator_pid: int) -> list[psutil.Process]:
     with) until its time limit, 600 s away. So only the coordinator's own stopping can end them in time."""
     coordinator = psutil.Process(coordinator_pid)
     group = os.getpgid(workers_of(coordinator)[-1].pid)  # its process group: on Lithops a task and its call
-    frozen = [p for p in coordinator.children(recursive=True) if os.getpgid(p.pid) == group]
-    for process in frozen:
-        process.suspend()
+    frozen = []
+    for process in coordinator.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):  # one that ended meanwhile
+            if os.getpgid(process.pid) == group:
+                process.suspend()
+                frozen.append(process)
     return frozen
 
 
@@ -143,7 +146,8 @@ def test_killed_coordinator_leaves_no_worker_alive(tmp_path: Path, started: list
     proc.communicate(timeout=GONE_WITHIN_S)
     wait_until(lambda: alive(descendants) == frozen, GONE_WITHIN_S, "all but the frozen worker gone")
     for process in frozen:
-        process.resume()
+        with contextlib.suppress(psutil.NoSuchProcess):  # killed while stopped: SIGKILL needs no resume
+            process.resume()
     wait_until(lambda: not alive(descendants), GONE_WITHIN_S, "the resumed worker gone too")
     entry = read_entry(next(runs.iterdir()))
     assert entry.record is not None and entry.record.status == "running"
@@ -157,7 +161,8 @@ def test_killed_coordinator_leaves_no_lithops_call_alive(tmp_path: Path, started
     proc.communicate(timeout=GONE_WITHIN_S)
     wait_until(lambda: not set(alive(descendants)) - set(frozen), GONE_WITHIN_S, "all but the frozen call gone")
     for process in frozen:
-        process.resume()
+        with contextlib.suppress(psutil.NoSuchProcess):  # killed while stopped: SIGKILL needs no resume
+            process.resume()
     wait_until(lambda: not alive(descendants), GONE_WITHIN_S, "every process of the run gone")
 
 

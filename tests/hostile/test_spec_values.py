@@ -25,7 +25,8 @@ from mlspec.cli.spec_commands import template_text
 from mlspec.errors import SpecError
 from mlspec.records import RunDir, RunRecord, StageRecord
 from mlspec.records.runs import read_entry
-from mlspec.spec.models import STAGE_KINDS, LocalTarget, Objective, Pipeline, SyntheticOptions
+from mlspec.spec.models import STAGE_KINDS, Objective, Pipeline, SyntheticOptions
+from mlspec.spec.targets import LocalTarget
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = template_text("quickstart")

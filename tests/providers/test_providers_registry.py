@@ -83,10 +83,12 @@ def extra_platform(tmp_path: Path) -> Iterator[str]:
             from dataclasses import replace
             from mlspec.providers.catalog import Provider
             from mlspec.providers.oracle_functions import DEFAULT
+            from mlspec.providers.platform import Platform
 
             PROVIDER = Provider(
                 key="zz-test", display_name="Test", offerings=(replace(DEFAULT, provider_key="zz-test"),)
             )
+            PLATFORM = Platform(key="zz-test", target="mlspec.spec.targets:OracleFunctionsTarget")
             """
         )
     )

@@ -13,7 +13,7 @@ from mlspec.datasets import load_dataset
 from mlspec.errors import SpecError
 from mlspec.runtime import invoke
 from mlspec.serving.inputs import InputError
-from mlspec.spec.models import LocalTarget
+from mlspec.spec.targets import LocalTarget
 from tests.serving.conftest import SPEC, TrainedRun, offline_predictions
 
 

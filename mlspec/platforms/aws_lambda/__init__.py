@@ -1,0 +1,3 @@
+"""AWS Lambda: credentials, deployer, executor, run options and image templates (image/).
+
+Its catalog entry (prices, limits, and the `Platform` naming these modules) is mlspec.providers.aws_lambda."""

@@ -31,6 +31,7 @@ from mlspec.platforms.aws_lambda.credentials import (
     AWS_REJECTED_CODES,
     aws_credentials_source,
     aws_rejected,
+    aws_session,
 )
 
 PIPELINE_TAG = "mlspec:pipeline"
@@ -125,8 +126,6 @@ class AwsLambdaDeployer:
     @property
     def session(self) -> Any:
         if self._session is None:
-            from mlspec.platforms.aws_lambda.credentials import aws_session
-
             self._session = aws_session(self.region)
         return self._session
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
 from mlspec.executors.http import CACHE_DIR, THROTTLE_DELAYS_S, failed, run_at_once, short
+from mlspec.platforms.aws_lambda.credentials import aws_session
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus
 from mlspec.wording import plural
@@ -70,8 +71,6 @@ def _status(error_type: str, message: str, report: dict[str, float | str]) -> In
 
 def lambda_client(region: str, concurrency: int = 10) -> Any:
     from botocore.config import Config
-
-    from mlspec.platforms.aws_lambda.credentials import aws_session
 
     config = Config(
         read_timeout=READ_TIMEOUT_S,

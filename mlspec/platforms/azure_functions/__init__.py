@@ -1,0 +1,3 @@
+"""Azure Functions: credentials, deployer, executor, run options and image templates (image/).
+
+Its catalog entry (prices, limits, and the `Platform` naming these modules) is mlspec.providers.azure_functions."""

@@ -5,6 +5,7 @@ reports a missing SDK with the command that installs it instead of failing on im
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
@@ -51,3 +52,14 @@ def azure_credential(**options: Any) -> Any:
     finally:
         logger.setLevel(level)
     return credential
+
+
+def describe_credentials() -> str:
+    """Where the credentials were found (for `mlspec doctor`); raises CredentialsError when there are none."""
+    azure_credential()
+    subscription = (
+        "subscription from AZURE_SUBSCRIPTION_ID"
+        if os.environ.get("AZURE_SUBSCRIPTION_ID")
+        else "no AZURE_SUBSCRIPTION_ID: set `subscription_id` in the azure-functions target"
+    )
+    return f"found (DefaultAzureCredential issued a management token; {subscription})"

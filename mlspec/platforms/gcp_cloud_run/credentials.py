@@ -46,3 +46,14 @@ def _gcp_key_file() -> str | None:
 
     key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or get_application_default_credentials_path()
     return key_file if os.path.exists(key_file) else None
+
+
+def describe_credentials() -> str:
+    """Where the credentials were found (for `mlspec doctor`); raises CredentialsError when there are none."""
+    _, project = gcp_credentials()
+    where = (
+        f"project {project}"
+        if project
+        else "no project: set `project` in the gcp-cloud-run target or GOOGLE_CLOUD_PROJECT"
+    )
+    return f"found (application-default credentials; {where}; not verified against Google Cloud)"

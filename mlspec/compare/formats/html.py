@@ -10,8 +10,9 @@ import io
 import time
 from typing import Any
 
-from mlspec.compare.render import model_check_rows, platform_rows, problems, runs_rows, trial_rows
-from mlspec.compare.tables import PlatformComparison, RunsTable
+from mlspec.compare.rows import model_check_rows, platform_rows, problems, runs_rows, trial_rows
+from mlspec.compare.tables import Comparison, PlatformComparison, RunsTable
+from mlspec.redaction import printable
 from mlspec.wording import plural
 
 _CSS = """
@@ -28,6 +29,10 @@ td.best { background: #dafbe1; font-weight: 600; }
 img { max-width: 100%; border: 1px solid #d0d7de; margin: 0.5rem 0; }
 ul.notes { font-size: 0.85rem; color: #57606a; }
 """
+
+
+def render(data: Comparison) -> str:
+    return printable(html_report(data))
 
 
 def html_report(data: PlatformComparison | RunsTable) -> str:

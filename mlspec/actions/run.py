@@ -1,0 +1,80 @@
+"""`mlspec run`: which executor runs the functions, with which options and limits, on which target; then
+the run itself. Everything that can be refused (a cloud target without network stores or deployed
+functions, a container image built for another spec) is refused here, before a run directory exists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlspec.compile.graph import graph
+from mlspec.deploy.run_target import cloud_run
+from mlspec.executors import make_executor
+from mlspec.executors.base import Executor, Limits
+from mlspec.executors.coordinator import Reporter, new_run_dir, run_pipeline
+from mlspec.executors.local import host_limits
+from mlspec.executors.local_container import container_options
+from mlspec.providers.registry import LOCAL
+from mlspec.records import RunDir, RunRecord
+from mlspec.spec.models import Pipeline
+
+
+@dataclass(frozen=True)
+class LocalExecutorUse:
+    """How a run on this machine uses one of the spec's executors."""
+
+    options: Callable[[Pipeline], dict[str, Any] | None]  # its options, from the spec
+    host_bound: bool  # this machine's memory and CPUs bound how many invocations run at once
+
+
+# The executors a spec's execution.executor names (the platforms' executors are reached through --target).
+LOCAL_EXECUTORS: dict[str, LocalExecutorUse] = {
+    "local": LocalExecutorUse(lambda pipeline: None, host_bound=True),
+    "local-container": LocalExecutorUse(container_options, host_bound=True),
+    "lithops": LocalExecutorUse(lambda pipeline: pipeline.execution.lithops, host_bound=False),  # sets its own
+}
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    target: str
+    run_dir: RunDir
+    executor: Executor
+    limits: Limits
+    warnings: list[str]
+
+
+def prepare(pipeline: Pipeline, target: str, runs_dir: Path) -> PreparedRun:
+    """The executor, options and limits for running `pipeline` on `target`, and the run's directory."""
+    warnings: list[str] = []
+    if target == LOCAL:
+        name: str = pipeline.execution.executor
+        use = LOCAL_EXECUTORS[name]
+        options = use.options(pipeline)
+        local = pipeline.targets.local
+        limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
+        if use.host_bound:
+            limits, warnings = host_limits(limits, graph(pipeline).nodes)
+    else:
+        name, options, limits = cloud_run(pipeline, target)
+    run_dir = new_run_dir(runs_dir, pipeline)
+    return PreparedRun(target, run_dir, make_executor(name, run_dir.logs, options), limits, warnings)
+
+
+def execute(
+    pipeline: Pipeline, spec_file: str, overrides: Sequence[str], prepared: PreparedRun, reporter: Reporter
+) -> RunRecord:
+    """Run every stage; the final record. Raises RunFailed (the record saved) when a stage fails."""
+    return run_pipeline(
+        pipeline,
+        spec_file,
+        list(overrides),
+        prepared.executor,
+        prepared.run_dir,
+        reporter,
+        prepared.limits,
+        prepared.target,
+        warnings=prepared.warnings,
+    )

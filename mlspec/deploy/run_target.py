@@ -1,0 +1,73 @@
+"""What `mlspec run --target T` needs to run on a platform's deployed functions: the executor's name
+and options, and the target's limits. Checks first what would otherwise fail inside a function: stores
+the functions cannot reach, functions not deployed yet. Each platform adds its own options
+(`Platform.run_options`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mlspec.deploy import make_deployer
+from mlspec.deploy.base import Deployment
+from mlspec.deploy.deployment import deployment_for, target_settings
+from mlspec.errors import UsageError
+from mlspec.executors.base import Limits
+from mlspec.providers.registry import LOCAL, deployable_platforms, get_platform
+from mlspec.references import load
+from mlspec.spec.models import Pipeline
+from mlspec.spec.targets import TargetBase
+
+CloudRun = tuple[str, dict[str, Any], Limits]  # (executor name, executor options, limits)
+# A platform's part: (its target settings, the deployment found) -> (executor options, limits).
+RunOptions = Callable[[TargetBase, Deployment], tuple[dict[str, Any], Limits]]
+
+
+def run_targets() -> tuple[str, ...]:
+    """Where `mlspec run --target` can run: this machine, and every platform mlspec deploys to."""
+    return (LOCAL, *deployable_platforms())
+
+
+def _check_stores(pipeline: Pipeline, target: str) -> None:
+    """Functions on a platform share nothing with this machine: both stores must be network services."""
+    if pipeline.storage.object_store.kind != "s3":
+        raise UsageError(
+            f"running on {target} needs storage.object_store of kind s3 (functions there cannot "
+            "reach this machine's directories)"
+        )
+    if pipeline.storage.param_store.kind == "local":
+        raise UsageError(
+            f"running on {target} needs storage.param_store of kind redis (functions there cannot "
+            "reach this machine's directories)"
+        )
+
+
+def deployed(pipeline: Pipeline, target: str) -> Deployment:
+    """The pipeline's deployment on `target`, after checking the stores and that every function exists."""
+    _check_stores(pipeline, target)
+    deployment = deployment_for(pipeline, target, None)
+    missing = make_deployer(target, deployment.settings).missing_functions(deployment)
+    if missing:
+        raise UsageError(
+            f"not deployed on {target} ({deployment.region}): {', '.join(missing)}; "
+            f"run `mlspec deploy SPEC --target {target}` first"
+        )
+    return deployment
+
+
+def function_names(deployment: Deployment) -> dict[str, str]:
+    """Stage -> the deployed function's name."""
+    return {f.stage: f.name for f in deployment.functions}
+
+
+def cloud_run(pipeline: Pipeline, target: str) -> CloudRun:
+    """(executor name, executor options, limits) for a run on `target`'s deployed functions."""
+    if target not in deployable_platforms():
+        raise UsageError(f"cannot run on {target!r} yet (run targets: {', '.join(run_targets())})")
+    platform = get_platform(target)
+    assert platform.run_options is not None  # deployable
+    settings = target_settings(pipeline, target)
+    deployment = deployed(pipeline, target)
+    options_for: RunOptions = load(platform.run_options)
+    options, limits = options_for(settings, deployment)
+    return target, options, limits

@@ -1,0 +1,47 @@
+"""What mlspec needs to know of a platform besides its prices: one `Platform` per catalog module.
+
+Every reference to code is a ``"module:attr"`` string, loaded only when used, so the catalog stays light
+(``mlspec plan`` must start fast) and the layers below the platform's own code never import it. A
+platform that mlspec can only price (IBM Code Engine, Oracle Functions) names its target settings and
+nothing else; one that mlspec builds for, deploys to and runs on names the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """How a function's container image is made for this platform."""
+
+    templates: str  # "package:folder": Dockerfile.tmpl, the handler shim and other files, rendered per function
+    base_image: str
+    shim_requirements: tuple[str, ...] = ()  # what the shim needs besides mlspec's own runtime packages
+
+    def template_dir(self) -> Path:
+        package, folder = self.templates.split(":")
+        module_file = importlib.import_module(package).__file__
+        assert module_file is not None, f"{package} is a namespace package; templates need a real one"
+        return Path(module_file).resolve().parent / folder
+
+
+@dataclass(frozen=True)
+class Platform:
+    key: str  # the provider key: targets.<key> in pipeline.yaml, --target <key> on the command line
+    target: str  # "module:Class": the pydantic settings of targets.<key> (a spec TargetBase)
+    rank: int = 100  # where it is listed among platforms (choices, doctor, targets): lower first
+    offering_field: str | None = None  # the target setting that picks one of the provider's offerings
+    image: ImageFacts | None = None  # None: nothing to build
+    deployer: str | None = None  # "module:Class": a deploy.base.Deployer
+    executor: str | None = None  # "module:Class": an executors.base.Executor invoking deployed functions
+    run_options: str | None = None  # "module:function" (pipeline) -> (executor options, limits) for run --target
+    cloud: str | None = None  # short name: the pip extra with its SDKs, and doctor's "<cloud> sdk" line
+    sdk_modules: tuple[str, ...] = ()  # Python modules deploy and run import (doctor checks they are there)
+    credentials: str | None = None  # "module:function" () -> where credentials were found; raises CredentialsError
+
+    @property
+    def deployable(self) -> bool:
+        return self.deployer is not None and self.executor is not None and self.run_options is not None

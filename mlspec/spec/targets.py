@@ -1,0 +1,81 @@
+"""The settings of each platform's entry under `targets:` in pipeline.yaml.
+
+Which class belongs to which platform is the platform's own fact (`Platform.target` in its catalog
+module); this file only holds the settings of mlspec's own platforms."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from mlspec.spec.fields import MemoryMb, Seconds, StrictModel
+
+
+class TargetBase(StrictModel):
+    memory_mb: MemoryMb = Field(description="Memory per function instance (MB)")
+    timeout_s: Seconds = Field(description="Time limit per invocation; longer work is chained")
+
+
+class LocalTarget(TargetBase):
+    """This machine: each invocation is an OS process with memory and time limits enforced."""
+
+    memory_mb: MemoryMb = 2048
+    timeout_s: Seconds = 3600.0
+    max_workers: int | None = Field(None, ge=1, description="Cap on concurrent invocations")
+
+
+class AwsLambdaTarget(TargetBase):
+    memory_mb: MemoryMb = 1769
+    timeout_s: Seconds = 900.0
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    max_concurrency: int = Field(1000, ge=1)
+    region: str = "us-east-1"
+
+
+class GcpCloudRunTarget(TargetBase):
+    memory_mb: MemoryMb = 2048
+    vcpu: float = Field(1.0, gt=0, le=8)
+    timeout_s: Seconds = 3600.0
+    mode: Literal["service", "job"] = "service"
+    max_instances: int = Field(100, ge=1)
+    region: str = "us-central1"
+    project: str | None = Field(
+        None,
+        description="Google Cloud project for deploy and run; default: "
+        "GOOGLE_CLOUD_PROJECT or the application-default credentials' project",
+    )
+
+
+class AzureFunctionsTarget(TargetBase):
+    plan: Literal["consumption", "flex", "premium"] = Field(
+        "flex",
+        description="Hosting plan priced by the planner; `mlspec deploy` needs premium (Elastic Premium), "
+        "the only one that runs mlspec's full Functions container images",
+    )
+    memory_mb: MemoryMb = 2048
+    timeout_s: Seconds = 1800.0
+    max_instances: int = Field(100, ge=1)
+    region: str = "eastus"
+    subscription_id: str | None = Field(None, description="Default: AZURE_SUBSCRIPTION_ID")
+    resource_group: str | None = Field(None, description="Existing resource group; default: AZURE_RESOURCE_GROUP")
+    storage_account: str | None = Field(
+        None,
+        description="Existing storage account for the object store and the "
+        "Functions host; default: AZURE_STORAGE_ACCOUNT",
+    )
+
+
+class IbmCodeEngineTarget(TargetBase):
+    memory_mb: MemoryMb = 4096
+    vcpu: float = Field(1.0, gt=0, le=12)
+    timeout_s: Seconds = 600.0
+    max_instances: int = Field(100, ge=1)
+    region: str = "us-south"
+
+
+class OracleFunctionsTarget(TargetBase):
+    memory_mb: MemoryMb = 1024
+    timeout_s: Seconds = 300.0
+    max_instances: int = Field(100, ge=1)
+    region: str = "us-ashburn-1"
