@@ -14,7 +14,7 @@ from typing import Any
 
 from mlspec.compile.graph import graph
 from mlspec.errors import UsageError
-from mlspec.executors.base import Limits
+from mlspec.executors.base import target_limits
 from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.planner.usage import StageUsage, usage_from_record
@@ -187,8 +187,7 @@ def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
     full = load_spec(spec_path, overrides)
     extra = [*overrides, *profile_overrides(full)]
     pipeline = load_spec(spec_path, extra)
-    local = pipeline.targets.local
-    limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
+    limits = target_limits(pipeline.targets.local)
     run_dir = new_run_dir(runs_dir, pipeline)
     executor = LocalProcessExecutor(run_dir.logs, target="local")
     return run_pipeline(

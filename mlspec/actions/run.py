@@ -12,7 +12,7 @@ from typing import Any
 from mlspec.compile.graph import graph
 from mlspec.deploy.run_target import cloud_run
 from mlspec.executors import make_executor
-from mlspec.executors.base import Executor, Limits
+from mlspec.executors.base import Executor, Limits, target_limits
 from mlspec.executors.coordinator import Reporter, new_run_dir, run_pipeline
 from mlspec.executors.local import host_limits
 from mlspec.executors.local_container import container_options
@@ -53,8 +53,7 @@ def prepare(pipeline: Pipeline, target: str, runs_dir: Path) -> PreparedRun:
         name: str = pipeline.execution.executor
         use = LOCAL_EXECUTORS[name]
         options = use.options(pipeline)
-        local = pipeline.targets.local
-        limits = Limits(memory_mb=local.memory_mb, timeout_s=local.timeout_s, max_concurrency=local.max_workers)
+        limits = target_limits(pipeline.targets.local)
         if use.host_bound:
             limits, warnings = host_limits(limits, graph(pipeline).nodes)
     else:

@@ -12,15 +12,15 @@ from mlspec.deploy import make_deployer
 from mlspec.deploy.base import Deployment
 from mlspec.deploy.deployment import deployment_for, target_settings
 from mlspec.errors import UsageError
-from mlspec.executors.base import Limits
+from mlspec.executors.base import Limits, target_limits
 from mlspec.providers.registry import LOCAL, deployable_platforms, get_platform
 from mlspec.references import load
 from mlspec.spec.models import Pipeline
 from mlspec.spec.targets import TargetBase
 
 CloudRun = tuple[str, dict[str, Any], Limits]  # (executor name, executor options, limits)
-# A platform's part: (its target settings, the deployment found) -> (executor options, limits).
-RunOptions = Callable[[TargetBase, Deployment], tuple[dict[str, Any], Limits]]
+# A platform's part: (its target settings, the deployment found) -> its executor's options.
+RunOptions = Callable[[TargetBase, Deployment], dict[str, Any]]
 
 
 def run_targets() -> tuple[str, ...]:
@@ -69,5 +69,4 @@ def cloud_run(pipeline: Pipeline, target: str) -> CloudRun:
     settings = target_settings(pipeline, target)
     deployment = deployed(pipeline, target)
     options_for: RunOptions = load(platform.run_options)
-    options, limits = options_for(settings, deployment)
-    return target, options, limits
+    return target, options_for(settings, deployment), target_limits(settings)

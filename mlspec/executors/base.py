@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mlspec.records import InvocationRecord
+from mlspec.spec.targets import TargetBase, worker_cap
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class Limits:
     timeout_s: float
     max_concurrency: int | None = None
     max_concurrency_source: str = "max_workers"  # what sets max_concurrency, for the message that cites it
+
+
+def target_limits(target: TargetBase) -> Limits:
+    """What `target`'s settings allow every invocation: memory, time limit, invocations at once."""
+    return Limits(target.memory_mb, target.timeout_s, worker_cap(target))
 
 
 # (invocation id, progress dict) from a running function

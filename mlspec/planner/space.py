@@ -26,6 +26,7 @@ from mlspec.planner.usage import StageUsage
 from mlspec.providers.catalog import Fact, HostVcpu, Offering, ProviderLimitError, assumed
 from mlspec.providers.registry import all_offerings, get_offering, offering_selected_by
 from mlspec.spec.models import Pipeline, TargetBase
+from mlspec.spec.targets import worker_cap
 
 MEMORY_HEADROOM: Fact[float] = assumed(
     1.2,
@@ -35,9 +36,6 @@ MEMORY_HEADROOM: Fact[float] = assumed(
 )
 DEFAULT_MEMORY_SIZES = 20
 DEFAULT_MAX_WORKERS = 64
-
-# Target settings that cap concurrent workers.
-_CAP_FIELDS = ("max_concurrency", "max_instances", "max_workers")
 
 
 @dataclass(frozen=True)
@@ -64,14 +62,6 @@ def target_offering(name: str, target: TargetBase) -> Offering:
     return get_offering(name, offering_selected_by(name, target.model_dump()))
 
 
-def target_worker_cap(target: TargetBase) -> int | None:
-    for field in _CAP_FIELDS:
-        value = getattr(target, field, None)
-        if value is not None:
-            return int(value)
-    return None
-
-
 def check_targets(pipeline: Pipeline) -> None:
     """The spec's targets against the catalog: memory, vCPU, time limit, and train workers."""
     problems: list[str] = []
@@ -89,7 +79,7 @@ def check_targets(pipeline: Pipeline) -> None:
             except ProviderLimitError as exc:
                 problems.append(f"stages.{stage}.workers: {exc}")
                 continue
-            cap = target_worker_cap(target)
+            cap = worker_cap(target)
             if cap is not None and workers > cap:
                 problems.append(f"stages.{stage}.workers: {workers} exceeds targets.{name}'s own cap of {cap}")
     if problems:
@@ -138,7 +128,7 @@ def _workers_cap(offering: Offering, pipeline: Pipeline, max_workers: int) -> in
     if isinstance(offering.vcpu_rule, HostVcpu):
         cap = min(cap, int(offering.vcpu_rule.host_vcpus.value))
     target = pipeline.targets.configured().get(offering.provider_key)
-    own = target_worker_cap(target) if target is not None else None
+    own = worker_cap(target) if target is not None else None
     return min(cap, own) if own is not None else cap
 
 

@@ -37,7 +37,7 @@ class Platform:
     image: ImageFacts | None = None  # None: nothing to build
     deployer: str | None = None  # "module:Class": a deploy.base.Deployer
     executor: str | None = None  # "module:Class": an executors.base.Executor invoking deployed functions
-    run_options: str | None = None  # "module:function" (pipeline) -> (executor options, limits) for run --target
+    run_options: str | None = None  # "module:function" (target settings, deployment) -> executor options, run --target
     cloud: str | None = None  # short name: the pip extra with its SDKs, and doctor's "<cloud> sdk" line
     sdk_modules: tuple[str, ...] = ()  # Python modules deploy and run import (doctor checks they are there)
     credentials: str | None = None  # "module:function" () -> where credentials were found; raises CredentialsError

@@ -27,7 +27,11 @@ ENTRY_POINT_GROUP = "mlspec.platforms"
 
 def _modules() -> list[ModuleType]:
     package = importlib.import_module(_PACKAGE)
-    names = [f"{_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")]
+    names = [
+        f"{_PACKAGE}.{m.name}"
+        for m in pkgutil.iter_modules(package.__path__)
+        if not m.name.startswith("_") and not m.ispkg
+    ]
     own = [importlib.import_module(name) for name in sorted(names)]
     added = [entry.load() for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
     return own + [m for m in added if isinstance(m, ModuleType)]

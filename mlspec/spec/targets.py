@@ -17,6 +17,19 @@ class TargetBase(StrictModel):
     timeout_s: Seconds = Field(description="Time limit per invocation; longer work is chained")
 
 
+# The settings that cap a target's concurrent invocations: each target has at most one of them.
+CAP_FIELDS = ("max_concurrency", "max_instances", "max_workers")
+
+
+def worker_cap(target: TargetBase) -> int | None:
+    """How many invocations `target` lets run at once, if its settings say."""
+    for field in CAP_FIELDS:
+        value = getattr(target, field, None)
+        if value is not None:
+            return int(value)
+    return None
+
+
 class LocalTarget(TargetBase):
     """This machine: each invocation is an OS process with memory and time limits enforced."""
 

@@ -1,4 +1,4 @@
-"""`mlspec run --target azure-functions`: the Azure Functions executor's options and the target's limits."""
+"""`mlspec run --target azure-functions`: the Azure Functions executor's options."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ from typing import Any
 
 from mlspec.deploy.base import Deployment
 from mlspec.deploy.run_target import function_names
-from mlspec.executors.base import Limits
 from mlspec.spec.targets import AzureFunctionsTarget, TargetBase
 
 
-def run_options(settings: TargetBase, deployment: Deployment) -> tuple[dict[str, Any], Limits]:
+def run_options(settings: TargetBase, deployment: Deployment) -> dict[str, Any]:
     assert isinstance(settings, AzureFunctionsTarget)
     # Where the apps are (the environment variables are the fallback the executor reads).
     where = settings.model_dump(include={"subscription_id", "resource_group", "storage_account"}, exclude_none=True)
-    return {"functions": function_names(deployment), **where}, Limits(
-        settings.memory_mb, settings.timeout_s, settings.max_instances
-    )
+    return {"functions": function_names(deployment), **where}

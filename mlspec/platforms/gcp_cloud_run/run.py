@@ -1,4 +1,4 @@
-"""`mlspec run --target gcp-cloud-run`: the Cloud Run executor's options and the target's limits.
+"""`mlspec run --target gcp-cloud-run`: the Cloud Run executor's options.
 Service URLs are not passed: the executor reads each once (get_service) when it first needs it."""
 
 from __future__ import annotations
@@ -7,16 +7,14 @@ from typing import Any
 
 from mlspec.deploy.base import Deployment
 from mlspec.deploy.run_target import function_names
-from mlspec.executors.base import Limits
 from mlspec.spec.targets import GcpCloudRunTarget, TargetBase
 
 
-def run_options(settings: TargetBase, deployment: Deployment) -> tuple[dict[str, Any], Limits]:
+def run_options(settings: TargetBase, deployment: Deployment) -> dict[str, Any]:
     assert isinstance(settings, GcpCloudRunTarget)
-    options = {
+    return {
         "functions": function_names(deployment),
         "region": settings.region,
         "project": settings.project,
         "jobs": [f.stage for f in deployment.functions if f.style == "job"],
     }
-    return options, Limits(settings.memory_mb, settings.timeout_s, settings.max_instances)
