@@ -1,5 +1,7 @@
-"""Real servers on loopback for the tests: redis-server, moto's S3-speaking server, gcp-storage-emulator
-and Azurite's blob service. Each is started on a free port and stopped afterwards; nothing is mocked."""
+"""Real servers on loopback for the tests: redis-server, moto's S3-speaking server, gcp-storage-emulator,
+Azurite's blob service, a container registry (Debian's docker-registry) and podman's Docker-compatible
+API service. Each is started on a free port (or a socket in a temporary directory) and stopped
+afterwards; nothing is mocked."""
 
 from __future__ import annotations
 
@@ -231,3 +233,63 @@ def azure_blob_names(connection_string: str, container: str) -> list[str]:
     from azure.storage.blob import ContainerClient
 
     return list(ContainerClient.from_connection_string(connection_string, container).list_blob_names())
+
+
+@contextmanager
+def container_registry(workdir: Path) -> Iterator[str]:
+    """Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1; yields host:port."""
+    binary = require_program("docker-registry", "apt-get install docker-registry")
+    port = free_port()
+    config = workdir / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {workdir / 'storage'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(port, proc, "docker-registry")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def podman_service(workdir: Path, insecure_registry: str) -> Iterator[str]:
+    """`podman system service` on a socket in workdir, speaking the Docker Engine API; yields the
+    DOCKER_HOST URL. Its containers run with runc (crun refuses hybrid cgroup hosts) and file limits
+    the runtime accepts, and it speaks plain HTTP to the test's loopback registry (as Docker does to
+    127.0.0.0/8 by default)."""
+    podman = require_program("podman", "apt-get install podman buildah runc")
+    runc = shutil.which("runc")
+    (workdir / "containers.conf").write_text(
+        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+        + (f'[engine]\nruntime = "{runc}"\n' if runc else "")
+    )
+    (workdir / "registries.conf").write_text(f'[[registry]]\nlocation = "{insecure_registry}"\ninsecure = true\n')
+    socket_path = workdir / "podman.sock"
+    env = {
+        **os.environ,
+        "CONTAINERS_CONF": str(workdir / "containers.conf"),
+        "CONTAINERS_REGISTRIES_CONF": str(workdir / "registries.conf"),
+    }
+    with (workdir / "service.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [podman, "system", "service", "--time=0", f"unix://{socket_path}"], stdout=log, stderr=log, env=env
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not socket_path.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"podman system service did not start: {(workdir / 'service.log').read_text()}")
+            time.sleep(0.05)
+        yield f"unix://{socket_path}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -79,7 +79,14 @@ class _RichBuildProgress:
     type=click.Path(file_okay=False, path_type=Path),
     metavar="DIR",
     help="Fill DIR with wheels on the host (pip wheel) and install only from it in the builds "
-    "(podman or buildah; no network inside a build).",
+    "(podman and buildah mount it; a Docker engine on this machine fetches it from loopback).",
+)
+@click.option(
+    "--push",
+    "push_to",
+    metavar="REGISTRY",
+    help="Push every built image to REGISTRY (host[:port][/path]; log in with your engine first) and "
+    "record its digest in the manifest. A registry on loopback is spoken to over plain HTTP.",
 )
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec value (repeatable).")
 def build(
@@ -90,6 +97,7 @@ def build(
     base_image: str | None,
     bootstrap_base: bool,
     wheelhouse: Path | None,
+    push_to: str | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Render one container build context per function x target, and build the images when a
@@ -100,6 +108,7 @@ def build(
       mlspec build pipeline.yaml --target aws-lambda --out build/
       mlspec build pipeline.yaml --engine podman --base-image localhost/python-base:3.11
       mlspec build pipeline.yaml --target local --bootstrap-base --wheelhouse ~/.cache/mlspec/wheels
+      mlspec build pipeline.yaml --target aws-lambda --push 127.0.0.1:5000/team
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -118,12 +127,16 @@ def build(
         console=console,
         transient=False,
     )
+    if push_to and engine == "none":
+        raise click.UsageError("--push needs images: it excludes --engine none")
     if bootstrap_base:
         if base_image:
             raise click.UsageError("--bootstrap-base and --base-image exclude each other")
         base_image = _bootstrap_base(engine, console)
     with bars:
-        result = build_contexts(pipeline, out, targets, engine, base_image, _RichBuildProgress(bars), wheelhouse)
+        result = build_contexts(
+            pipeline, out, targets, engine, base_image, _RichBuildProgress(bars), wheelhouse, push_to
+        )
     for entry in result.manifest["contexts"]:
         image = entry["image"]
         state = (
@@ -131,6 +144,10 @@ def build(
             if image["built"]
             else ("failed" if image["error"] and not image["error"].startswith("skipped") else "not built")
         )
+        if image.get("pushed"):
+            state = f"built, pushed as {image['pushed']['reference']}"
+        elif push_to and image["built"]:
+            state = "built, not pushed"
         click.echo(f"{result.directory / entry['dir']}  {entry['tag']}  {state}")
     click.echo(f"manifest: {result.directory / 'manifest.json'}")
     click.echo(f"note: {result.note}", err=True)

@@ -20,13 +20,13 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import mlspec
-from mlspec.compile.engines import EngineError, fill_wheelhouse, find_engine
+from mlspec.compile.engines import Engine, EngineError, fill_wheelhouse, find_engine
 from mlspec.compile.graph import FunctionGraph, FunctionNode, graph
 from mlspec.errors import MlspecError, UsageError
 from mlspec.providers.platform import ImageFacts
@@ -327,6 +327,14 @@ def write_contexts(out: Path, pipeline_name: str, contexts: list[BuildContext]) 
 # ---------------------------------------------------------------- building
 
 
+def pushed(engine: Engine, tag: str, registry: str, on_line: Callable[[str], None]) -> dict[str, str]:
+    """Push the local image `tag` to registry; what the manifest records of it: the pushed tag and
+    the reference by digest (what deploys and pulls should name: a tag can be moved, a digest cannot)."""
+    uri = f"{registry.rstrip('/')}/{tag.rsplit('/', 1)[-1]}"
+    digest = engine.push(tag, uri, on_line)
+    return {"uri": uri, "digest": digest, "reference": f"{uri.rpartition(':')[0]}@{digest}"}
+
+
 class BuildProgress(Protocol):
     def started(self, context: BuildContext, index: int, total: int) -> None: ...
 
@@ -356,10 +364,13 @@ def build(
     base_image: str | None = None,
     progress: BuildProgress | None = None,
     wheelhouse: Path | None = None,
+    push_to: str | None = None,
 ) -> BuildResult:
     """Render and write every context; then, with an engine, build each image, recording in the
     manifest which were built. Stops at the first failed image (the rest are marked skipped). With a
-    wheelhouse, pip fills it on the host and the builds install only from it (no network in a build)."""
+    wheelhouse, pip fills it on the host and the builds install only from it (no network in a build).
+    With push_to (a registry, optionally with a path: `host:port/team`), each built image is pushed
+    there and the manifest records the digest the registry stored it under."""
 
     chosen = select_targets(pipeline, targets)
     contexts = render_all(pipeline, graph(pipeline), chosen, base_image)
@@ -393,11 +404,12 @@ def build(
 
         try:
             found.build(directory / context.name, context.tag, on_line, wheelhouse)
+            entry["image"]["built"] = True
+            if push_to:
+                entry["image"]["pushed"] = pushed(found, context.tag, push_to, on_line)
         except EngineError as exc:
             failure = str(exc)
             entry["image"]["error"] = failure
-        else:
-            entry["image"]["built"] = True
         if progress:
             progress.finished(context, entry["image"]["error"])
         write_manifest(directory, manifest)

@@ -1,14 +1,22 @@
-"""Container engines that turn a build context into an image: a Docker engine through the Docker SDK,
-or the daemonless podman and buildah CLIs (with the flags this kind of machine needs)."""
+"""Container engines that turn a build context into an image and push it to a registry: a Docker
+engine through the Docker SDK, or the daemonless podman and buildah CLIs (with the flags this kind of
+machine needs)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import ipaddress
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +32,8 @@ BUILDAH_BUILD_FLAGS = ("--isolation", "chroot")
 # A wheelhouse is bind-mounted here for the build's RUN steps only: the context (and its hash) never holds it.
 WHEELHOUSE_MOUNT = "/wheels"
 WHEELHOUSE_PIP_OPTIONS = f"--no-index --find-links={WHEELHOUSE_MOUNT}"
+ENGINE_CALL_TIMEOUT_S = 3600
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 Progress = Callable[[str], None]
 
@@ -46,6 +56,42 @@ class Engine(Protocol):
         """Make image `tag` from a root file system tarball, with environment `env`."""
         ...
 
+    def push(self, tag: str, uri: str, on_line: Progress) -> str:
+        """Push local image `tag` as `uri` (registry/repository:tag); returns the digest the registry
+        stored it under (sha256:...), so that it can be referred to by content, not by a movable tag."""
+        ...
+
+
+def registry_is_loopback(uri: str) -> bool:
+    """Whether uri's registry is on this machine (plain HTTP there, as Docker allows for 127.0.0.0/8)."""
+    host = uri.split("/", 1)[0]
+    host = host[1 : host.index("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def served_directory(directory: Path) -> Iterator[str]:
+    """directory served read-only over HTTP on 127.0.0.1 while the block runs; yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, name="wheelhouse", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
 
 def _tail(lines: deque[str]) -> str:
     return "\n".join(lines) or "(no output)"
@@ -57,22 +103,57 @@ class DockerSdkEngine:
     name: str = "docker"
 
     def build(self, context_dir: Path, tag: str, on_line: Progress, wheelhouse: Path | None = None) -> None:
-        if wheelhouse is not None:
-            raise EngineError("the Docker SDK cannot mount a wheelhouse into a build: use --engine podman or buildah")
+        if wheelhouse is None:
+            self._build(context_dir, tag, on_line, {})
+            return
+        # The Docker API cannot mount a directory into a build: the wheelhouse is served on loopback
+        # instead, and the build shares the host's network to reach it (an engine on this machine).
+        with served_directory(wheelhouse) as url:
+            options = {"network_mode": "host", "buildargs": {"PIP_OPTIONS": f"--no-index --find-links={url}"}}
+            self._build(context_dir, tag, on_line, options)
+
+    def _build(self, context_dir: Path, tag: str, on_line: Progress, options: dict[str, Any]) -> None:
+        self._stream(
+            f"docker build of {tag}",
+            on_line,
+            lambda: self.client.api.build(path=str(context_dir), tag=tag, rm=True, decode=True, **options),
+        )
+
+    def _stream(self, what: str, on_line: Progress, chunks: Callable[[], Any]) -> deque[str]:
+        """Pass each streamed status line to on_line; the engine's error (with the last lines) as EngineError."""
         lines: deque[str] = deque(maxlen=30)
         try:
-            for chunk in self.client.api.build(path=str(context_dir), tag=tag, rm=True, decode=True):
+            for chunk in chunks():
                 if "error" in chunk or "errorDetail" in chunk:
                     detail = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
-                    raise EngineError(f"docker build of {tag} failed: {detail}\n{_tail(lines)}")
+                    raise EngineError(f"{what} failed: {str(detail).strip()}\n{_tail(lines)}")
                 text = str(chunk.get("stream") or chunk.get("status") or "").strip()
+                digest = (chunk.get("aux") or {}).get("Digest")
+                if digest:  # a push's result: kept with the lines the caller reads
+                    text = f"{text} digest: {digest}".strip()
                 if text:
                     lines.append(text)
                     on_line(text)
         except EngineError:
             raise
         except Exception as exc:  # the SDK's APIError, connection errors
-            raise EngineError(f"docker build of {tag} failed: {exc}") from exc
+            raise EngineError(f"{what} failed: {exc}") from exc
+        return lines
+
+    def push(self, tag: str, uri: str, on_line: Progress) -> str:
+        repository, _, version = uri.rpartition(":")
+        what = f"docker push of {uri}"
+        try:
+            self.client.images.get(tag).tag(repository, version)
+        except Exception as exc:
+            raise EngineError(f"{what} failed: cannot tag {tag}: {exc}") from exc
+        lines = self._stream(
+            what, on_line, lambda: self.client.api.push(repository, tag=version, stream=True, decode=True)
+        )
+        found = [match for line in lines for match in DIGEST.findall(line)]
+        if not found:
+            raise EngineError(f"{what}: the engine reported no digest\n{_tail(lines)}")
+        return found[-1]
 
     def image_exists(self, tag: str) -> bool:
         try:
@@ -147,6 +228,18 @@ class CliEngine:
     def build(self, context_dir: Path, tag: str, on_line: Progress, wheelhouse: Path | None = None) -> None:
         _stream(self.command(context_dir, tag, wheelhouse), on_line, f"{self.name} build of {tag}")
 
+    def push(self, tag: str, uri: str, on_line: Progress) -> str:
+        tls = ["--tls-verify=false"] if registry_is_loopback(uri) else []
+        destination = uri if self.name == "podman" else f"docker://{uri}"
+        with tempfile.TemporaryDirectory(prefix="mlspec-push-") as scratch:
+            digest_file = Path(scratch) / "digest"
+            command = [self.executable, "push", *tls, "--digestfile", str(digest_file), tag, destination]
+            _stream(command, on_line, f"{self.name} push of {uri}")
+            digest = digest_file.read_text().strip() if digest_file.is_file() else ""
+        if not DIGEST.fullmatch(digest):
+            raise EngineError(f"{self.name} push of {uri}: no digest written ({digest or 'empty'!r})")
+        return digest
+
     def image_exists(self, tag: str) -> bool:
         check = ["image", "exists", tag] if self.name == "podman" else ["inspect", "--type", "image", tag]
         return subprocess.run([self.executable, *check], capture_output=True).returncode == 0
@@ -216,6 +309,8 @@ def docker_engine() -> DockerSdkEngine | None:
         client.ping()
     except Exception:
         return None
+    # 5 s to find the engine; a build or push step can be silent for much longer than that.
+    client.api.timeout = ENGINE_CALL_TIMEOUT_S
     return DockerSdkEngine(client)
 
 

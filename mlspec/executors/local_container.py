@@ -90,6 +90,12 @@ def platform_vcpus(platform: str, memory_mb: int) -> float:
     return get_offering(platform).vcpu_rule.vcpus_for(memory_mb, None, f"{platform} envelope")
 
 
+def envelope_args(memory_mb: int, vcpus: float) -> list[str]:
+    """The engine's run options for a function's memory and vCPU allotment; memory-swap = memory: no
+    swap beyond the limit, as on a serverless platform."""
+    return ["--memory", f"{memory_mb}m", "--memory-swap", f"{memory_mb}m", "--cpus", f"{vcpus:.3f}"]
+
+
 def container_name(inv: Invocation) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", f"mlspec-{inv.event.get('run_id', 'run')}-{inv.id}")
 
@@ -193,13 +199,7 @@ class LocalContainerExecutor(LocalProcessExecutor):
             str(container.pidfile),
             "--network",
             "host",
-            # memory-swap = memory: no swap beyond the limit, as on a serverless platform
-            "--memory",
-            f"{limits.memory_mb}m",
-            "--memory-swap",
-            f"{limits.memory_mb}m",
-            "--cpus",
-            f"{cpus:.3f}",
+            *envelope_args(limits.memory_mb, cpus),
             *user,
             *mounts(inv.event),
             *(arg for k, v in env.items() for arg in ("--env", f"{k}={v}")),

@@ -5,8 +5,6 @@ platform's envelope enforced by the engine."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -17,9 +15,9 @@ from click.testing import CliRunner
 
 from mlspec import spec as spec_module
 from mlspec.cli import main
-from mlspec.compile.base_image import default_cache, default_tag, ensure_base_image
+from mlspec.compile.base_image import default_cache
 from mlspec.compile.build import BuildResult, build
-from mlspec.compile.engines import CliEngine, EngineError, cli_engine, podman_run_prefix
+from mlspec.compile.engines import CliEngine, EngineError, podman_run_prefix
 from mlspec.compile.graph import graph
 from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.local_container import (
@@ -37,32 +35,6 @@ OVERRIDES = ["stages.train_images.epochs=1", "stages.train_reviews.epochs=2"]
 TIMINGS: dict[str, float] = {}  # measured, printed at the end with -s
 # The first test builds the base and the function images (torch into each): minutes, more on a loaded machine.
 pytestmark = pytest.mark.timeout(1800)
-
-
-@pytest.fixture(scope="session")
-def podman() -> CliEngine:
-    engine = cli_engine("podman")
-    if engine is None:
-        pytest.skip("podman is not installed (apt-get install podman buildah runc)")
-    if subprocess.run([engine.executable, "info"], capture_output=True).returncode != 0:
-        pytest.skip("podman is installed but `podman info` fails here")
-    return engine
-
-
-@pytest.fixture(scope="session")
-def base_image(podman: CliEngine) -> str:
-    """The Debian base, made once per machine: reused from podman's storage or the cached tarball."""
-    tag = default_tag()
-    cached = any(default_cache().glob("*.tar")) if default_cache().is_dir() else False
-    if not podman.image_exists(tag) and not cached:
-        if shutil.which("debootstrap") is None:
-            pytest.skip("debootstrap is not installed and no base image is cached (apt-get install debootstrap)")
-        if os.geteuid() != 0:
-            pytest.skip("debootstrap needs root and no base image is cached")
-    started = time.monotonic()
-    base = ensure_base_image(podman, lambda text: None)
-    TIMINGS[f"base image ({base.source})"] = time.monotonic() - started
-    return base.tag
 
 
 def _quickstart(*extra: str) -> Pipeline:
