@@ -1,17 +1,24 @@
-"""The Lithops executor on Lithops' real localhost backend (each call a separate process)."""
+"""The Lithops executor on Lithops' real localhost backend (each call a separate process), with its
+localhost storage and with a real storage backend (a redis-server on loopback)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from click.testing import CliRunner
 
 from mlspec import spec
+from mlspec.cli import main
 from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.lithops_executor import LithopsExecutor
+from tests.conftest import REPO
+from tests.servers import redis_server
 
 pytest.importorskip("lithops")
 
@@ -81,3 +88,39 @@ def test_pipeline_runs_through_the_coordinator(tmp_path: Path, monkeypatch: pyte
     assert record.stages["eval"].metrics["test_accuracy"] > 0.6
     workers = [i for i in record.invocations if i.function == "train_worker"]
     assert len(workers) == 2 and all(i.status == "ok" and i.io["param_bytes_written"] > 0 for i in workers)
+
+
+def test_the_quick_start_runs_through_lithops_with_redis_storage(tmp_path: Path) -> None:
+    """Lithops keeps its jobs, call status and results in the configured storage: here a redis-server,
+    so every call's outcome crossed a real storage backend, not the local file system."""
+    overrides = ["stages.train_images.epochs=1", "stages.train_reviews.epochs=2"]
+    with redis_server(tmp_path) as server:
+        lithops = {
+            "execution.lithops.lithops.backend": "localhost",
+            "execution.lithops.lithops.storage": "redis",
+            "execution.lithops.redis.host": "127.0.0.1",
+            "execution.lithops.redis.port": str(server.port),
+        }
+        settings = [*overrides, *(f"{key}={value}" for key, value in lithops.items())]
+        result = CliRunner().invoke(
+            main,
+            [
+                "run",
+                str(REPO / "examples" / "quickstart.yaml"),
+                "--executor",
+                "lithops",
+                *(arg for item in settings for arg in ("--set", item)),
+                "--json",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        stored = redis.Redis(port=server.port).keys("storage/lithops.jobs/*")
+    record = json.loads(result.stdout[result.stdout.index("{") :])
+    assert record["status"] == "succeeded" and record["executor"] == "lithops"
+    assert all(inv["status"] == "ok" for inv in record["invocations"])
+    # Six stages, one Lithops job each at least: their calls' state went through redis.
+    assert len({key.split(b"/")[2] for key in stored}) >= 6
+    assert record["stages"]["eval_reviews"]["metrics"]["test_accuracy"] > 0.75
+    assert record["stages"]["eval_images"]["metrics"]["test_accuracy"] > 0.15  # 10 classes, 1 epoch
