@@ -79,6 +79,8 @@ def deploy(spec: Path, target: str, dry_run: bool, build_dir: Path, overrides: t
         _print_calls(report.calls, with_params=dry_run)
         if dry_run:
             click.echo("dry run: nothing was changed")
+    for uri, reference in report.pushed.items():
+        click.echo(f"pushed {uri} as {reference}")
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
 

@@ -53,7 +53,7 @@ def deploy(deployer: Deployer, deployment: Deployment, dry_run: bool = False) ->
     ]
     if not dry_run:
         deployer.apply(calls)
-    return DeployReport(deployment.target, calls, dry_run, notes, unknown)
+    return DeployReport(deployment.target, calls, dry_run, notes, unknown, dict(deployer.pushed))
 
 
 def state_unknown_reason(exc: CredentialsError | Unreachable) -> str:

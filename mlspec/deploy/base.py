@@ -83,6 +83,7 @@ class DeployReport:
     dry_run: bool
     notes: list[str] = field(default_factory=list)  # what was left undone and why (e.g. an unbuilt image)
     state_unknown: str | None = None  # a dry run that could not read the platform: why ("no credentials", ...)
+    pushed: dict[str, str] = field(default_factory=dict)  # image uri -> the reference by digest it was pushed as
 
     @property
     def changed(self) -> bool:
@@ -96,6 +97,7 @@ def changes(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
 
 class Deployer(Protocol):
     target: str
+    pushed: dict[str, str]  # filled by apply: each pushed image's uri -> its reference by digest
 
     def plan_calls(self, deployment: Deployment) -> list[ApiCall]:
         """Read the platform's current state; the calls that would make it match `deployment`."""

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from mlspec.compile.engines import DIGEST, registry_is_loopback
 from mlspec.deploy.base import DeployError
 
 
@@ -40,24 +43,39 @@ def container_engine() -> str:
     return engine
 
 
-def push_commands(engine: str, image: str, uri: str, registry: str, username: str) -> list[list[str]]:
-    """The engine's command lines for one push; the login reads the password from stdin."""
+def push_commands(engine: str, image: str, uri: str, registry: str, username: str, digest_file: str) -> list[list[str]]:
+    """The engine's command lines for one push; the login reads the password from stdin. podman writes
+    the pushed digest to digest_file; docker prints it (`<tag>: digest: sha256:... size: N`)."""
+    podman = Path(engine).name == "podman"
+    digest = ["--digestfile", digest_file] if podman else []
+    # plain HTTP to a registry on this machine (docker's daemon allows 127.0.0.0/8 by itself)
+    tls = ["--tls-verify=false"] if podman and registry_is_loopback(uri) else []
     return [
-        [engine, "login", "--username", username, "--password-stdin", registry],
+        [engine, "login", *tls, "--username", username, "--password-stdin", registry],
         [engine, "tag", image, uri],
-        [engine, "push", uri],
+        [engine, "push", *tls, *digest, uri],
     ]
 
 
-def push_with_engine(image: str, uri: str, login: RegistryLogin) -> None:
-    """Tag the local `image` as `uri` and push it, after logging in to the registry."""
+def push_with_engine(image: str, uri: str, login: RegistryLogin) -> str:
+    """Tag the local `image` as `uri` and push it, after logging in to the registry; returns the
+    reference by digest (`repository@sha256:...`) the registry stored it under."""
     engine = container_engine()
-    for command in push_commands(engine, image, uri, login.registry, login.username):
-        stdin = login.password if "--password-stdin" in command else None
-        done = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            # The engine's own last line; the password never appears in it (it went through stdin).
-            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
-            raise DeployError(
-                f"`{' '.join(command[:2])}` for {uri} failed (exit status {done.returncode}): {detail[0]}"
-            )
+    with tempfile.TemporaryDirectory(prefix="mlspec-push-") as scratch:
+        digest_file = Path(scratch) / "digest"
+        output = ""
+        for command in push_commands(engine, image, uri, login.registry, login.username, str(digest_file)):
+            stdin = login.password if "--password-stdin" in command else None
+            done = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                # The engine's own last line; the password never appears in it (it went through stdin).
+                detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+                raise DeployError(
+                    f"`{' '.join(command[:2])}` for {uri} failed (exit status {done.returncode}): {detail[0]}"
+                )
+            output = done.stdout
+        written = digest_file.read_text() if digest_file.is_file() else output
+    found = DIGEST.findall(written)
+    if not found:
+        raise DeployError(f"pushed {uri}, but {Path(engine).name} reported no digest for it")
+    return f"{split_image(uri)[0]}@{found[-1]}"

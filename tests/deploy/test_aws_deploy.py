@@ -98,11 +98,14 @@ def test_a_built_image_is_pushed_through_the_engine_command_lines_not_executed_h
     )
     image, uri = pushes[0].params["image"], pushes[0].params["uri"]
     registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-    assert push_commands("/usr/bin/podman", image, uri, registry, "AWS") == [
+    assert push_commands("/usr/bin/podman", image, uri, registry, "AWS", "/tmp/d") == [
         ["/usr/bin/podman", "login", "--username", "AWS", "--password-stdin", registry],
         ["/usr/bin/podman", "tag", image, uri],
-        ["/usr/bin/podman", "push", uri],
+        ["/usr/bin/podman", "push", "--digestfile", "/tmp/d", uri],
     ]
+    # docker has no digest file: the digest comes from its output
+    docker_push = push_commands("/usr/bin/docker", image, uri, registry, "AWS", "/tmp/d")[2]
+    assert docker_push == ["/usr/bin/docker", "push", uri]
 
 
 def test_destroy_removes_only_what_deploy_created(aws_env: str, built: tuple[Pipeline, Path]) -> None:

@@ -3,7 +3,7 @@
 - `mlspec build --engine docker` builds through the Docker SDK against podman's Docker-API service
   (`podman system service`), so the Docker-engine branch of the build is the one exercised;
 - `--push` sends every image to a registry (Debian's docker-registry) and records the digest, which
-  must be the one the registry serves;
+  must be the one the registry serves; so does the push step every deployer runs;
 - each image is pulled back by that digest and run: the aws-lambda image by its own entry point (the
   runtime interface client) against the Lambda Runtime API emulator, the gcp-cloud-run image serving
   HTTP on $PORT, each with its platform's memory and vCPU envelope. Their results and the objects they
@@ -30,6 +30,7 @@ from mlspec.cli import main
 from mlspec.compile.base_image import default_cache
 from mlspec.compile.engines import CliEngine, podman_run_prefix
 from mlspec.compile.graph import graph
+from mlspec.deploy.images import RegistryLogin, push_with_engine
 from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.executors.local_container import envelope_args, mounts, platform_vcpus
@@ -214,12 +215,26 @@ def test_every_image_is_built_through_the_docker_api_and_pushed_by_digest(
         pushed = image["pushed"]
         repository, _, tag = pushed["uri"].removeprefix(f"{registry}/").rpartition(":")
         assert tag == entry["tag"].rpartition(":")[2]
-        request = urllib.request.Request(
-            f"http://{registry}/v2/{repository}/manifests/{tag}", method="HEAD", headers={"Accept": MANIFEST_TYPES}
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            assert answer.headers["Docker-Content-Digest"] == pushed["digest"]
+        assert _registry_digest(registry, repository, tag) == pushed["digest"]
         assert pushed["reference"] == f"{registry}/{repository}@{pushed['digest']}"
+
+
+def _registry_digest(registry: str, repository: str, tag: str) -> str:
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}", method="HEAD", headers={"Accept": MANIFEST_TYPES}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return str(answer.headers["Docker-Content-Digest"])
+
+
+def test_the_deploy_push_returns_the_reference_by_digest(manifest: dict[str, Any], registry: str) -> None:
+    """What every deployer's push_image step runs (login, tag, push through the engine's CLI)."""
+    image = _entry(manifest, "aws-lambda")["tag"]
+    uri = f"{registry}/deploy/{image}"
+    reference = push_with_engine(image, uri, RegistryLogin(registry, "mlspec", "unused-by-this-registry"))
+    repository, _, digest = reference.removeprefix(f"{registry}/").partition("@")
+    assert repository == "deploy/" + image.rpartition(":")[0]
+    assert digest == _registry_digest(registry, repository, image.rpartition(":")[2])
 
 
 def test_the_lambda_image_runs_as_lambda_runs_it(

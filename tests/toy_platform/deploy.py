@@ -21,6 +21,7 @@ class ToyCloudDeployer:
     target = "toy-cloud"
 
     def __init__(self, settings: dict[str, Any]) -> None:
+        self.pushed: dict[str, str] = {}
         self.state_path = Path(settings["state"])
         self.assume_empty = False
 

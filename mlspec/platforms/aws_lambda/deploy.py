@@ -111,6 +111,7 @@ class AwsLambdaDeployer:
     target = "aws-lambda"
 
     def __init__(self, settings: dict[str, Any], session: Any = None, clients: dict[str, Any] | None = None) -> None:
+        self.pushed: dict[str, str] = {}  # pushed image uri -> its reference by digest
         """`session` and `clients` (service -> boto3 client) replace the default chain's, e.g. in tests."""
         self.settings = settings
         self.region = str(settings.get("region") or "us-east-1")
@@ -476,4 +477,5 @@ class AwsLambdaDeployer:
         return RegistryLogin(str(data["proxyEndpoint"]).removeprefix("https://"), "AWS", password)
 
     def push_image(self, call: ApiCall) -> None:
-        push_with_engine(call.params["image"], call.params["uri"], self.registry_login())
+        uri = call.params["uri"]
+        self.pushed[uri] = push_with_engine(call.params["image"], uri, self.registry_login())

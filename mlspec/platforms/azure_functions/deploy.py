@@ -215,6 +215,7 @@ class AzureFunctionsDeployer:
     target = "azure-functions"
 
     def __init__(self, settings: dict[str, Any], clients: AzureClients | None = None) -> None:
+        self.pushed: dict[str, str] = {}  # pushed image uri -> its reference by digest
         self.settings = settings
         self._clients = clients
         self._principals: dict[str, str | None] = {}  # app -> its identity, from the create call's response
@@ -534,7 +535,7 @@ class AzureFunctionsDeployer:
         uri = call.params["uri"]
         registry = uri.split("/", 1)[0]
         login = RegistryLogin(registry, ACR_TOKEN_USER, self.registry_token(registry))
-        push_with_engine(call.params["image"], uri, login)
+        self.pushed[uri] = push_with_engine(call.params["image"], uri, login)
 
     def registry_token(self, registry: str) -> str:
         """ACR's exchange: an Entra ID token for a registry refresh token (the engine's password)."""

@@ -134,6 +134,7 @@ class CloudRunDeployer:
     target = "gcp-cloud-run"
 
     def __init__(self, settings: dict[str, Any], clients: GcpClients | None = None) -> None:
+        self.pushed: dict[str, str] = {}  # pushed image uri -> its reference by digest
         self.settings = settings
         self._clients = clients
         self._dry_run = False
@@ -415,7 +416,7 @@ class CloudRunDeployer:
         credentials.refresh(Request())
         uri = call.params["uri"]
         login = RegistryLogin(uri.split("/", 1)[0], REGISTRY_USER, credentials.token)
-        push_with_engine(call.params["image"], uri, login)
+        self.pushed[uri] = push_with_engine(call.params["image"], uri, login)
 
 
 def registry_host(deployment: Deployment) -> str:
