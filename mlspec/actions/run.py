@@ -39,6 +39,7 @@ LOCAL_EXECUTORS: dict[str, LocalExecutorUse] = {
 
 @dataclass(frozen=True)
 class PreparedRun:
+    pipeline: Pipeline  # as it runs: on a cloud target, with the object store its functions use
     target: str
     run_dir: RunDir
     executor: Executor
@@ -57,17 +58,24 @@ def prepare(pipeline: Pipeline, target: str, runs_dir: Path) -> PreparedRun:
         if use.host_bound:
             limits, warnings = host_limits(limits, graph(pipeline).nodes)
     else:
-        name, options, limits = cloud_run(pipeline, target)
+        name, options, limits, object_store = cloud_run(pipeline, target)
+        pipeline = with_object_store(pipeline, object_store)
     run_dir = new_run_dir(runs_dir, pipeline)
-    return PreparedRun(target, run_dir, make_executor(name, run_dir.logs, options), limits, warnings)
+    return PreparedRun(pipeline, target, run_dir, make_executor(name, run_dir.logs, options), limits, warnings)
 
 
-def execute(
-    pipeline: Pipeline, spec_file: str, overrides: Sequence[str], prepared: PreparedRun, reporter: Reporter
-) -> RunRecord:
+def with_object_store(pipeline: Pipeline, object_store: dict[str, Any]) -> Pipeline:
+    """pipeline with another object store (validated as the spec's would be); the record shows the one used."""
+    storage = type(pipeline.storage).model_validate(
+        {**pipeline.storage.model_dump(mode="json"), "object_store": object_store}
+    )
+    return pipeline.model_copy(update={"storage": storage})
+
+
+def execute(spec_file: str, overrides: Sequence[str], prepared: PreparedRun, reporter: Reporter) -> RunRecord:
     """Run every stage; the final record. Raises RunFailed (the record saved) when a stage fails."""
     return run_pipeline(
-        pipeline,
+        prepared.pipeline,
         spec_file,
         list(overrides),
         prepared.executor,

@@ -80,7 +80,7 @@ def run(
     failure: RunFailed | None = None
     with RichReporter(console) as reporter:
         try:
-            execute(pipeline, str(spec), overrides, prepared, reporter)
+            execute(str(spec), overrides, prepared, reporter)
         except RunFailed as exc:
             failure = exc
     from mlspec.records.model import RunRecord

@@ -24,10 +24,10 @@ from mlspec.errors import MlspecError, UsageError
 from mlspec.planner.timemodel import estimate_stage
 from mlspec.planner.usage import usage_from_record
 from mlspec.providers import registry
-from mlspec.providers.catalog import ProviderLimitError
+from mlspec.providers.catalog import Offering, ProviderLimitError
 from mlspec.providers.pricing import price
 from mlspec.providers.registry import COMPARISON_OFFERING, get_platform, offering_selected_by, provider_keys
-from mlspec.records.model import RunRecord
+from mlspec.records.model import InvocationRecord, RunRecord
 from mlspec.records.runs import RunEntry, find_run, list_runs
 from mlspec.references import load
 
@@ -275,6 +275,26 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
     )
 
 
+def store_kind(record: RunRecord) -> str:
+    """The kind of object store the run's functions used (the record's spec holds the one they were given)."""
+    return str(((record.spec.get("storage") or {}).get("object_store") or {}).get("kind", "local"))
+
+
+def cross_cloud_egress(offering: Offering, kind: str, invocations: Sequence[InvocationRecord]) -> tuple[float, float]:
+    """(GB, USD) the invocations moved between their platform's cloud and an object store of another
+    cloud: what they read leaves the store's cloud (at its egress price), what they wrote leaves theirs."""
+    store = registry.store_platform(kind)
+    if store is None or store.key == offering.provider_key:
+        return 0.0, 0.0
+    read_gb = sum(i.io.get("object_bytes_read", 0) for i in invocations) / 1e9
+    written_gb = sum(i.io.get("object_bytes_written", 0) for i in invocations) / 1e9
+    usd = (
+        read_gb * registry.get_offering(store.key).cloud.egress_per_gb_usd.value
+        + written_gb * offering.cloud.egress_per_gb_usd.value
+    )
+    return read_gb + written_gb, usd
+
+
 def _standard_notes(record: RunRecord, platforms: list[Platform], measured_id: str | None) -> list[str]:
     notes = [
         f"measured: run {record.run_id} really executed on {measured_id or record.target} "
@@ -288,6 +308,13 @@ def _standard_notes(record: RunRecord, platforms: list[Platform], measured_id: s
         "fastest / cheapest are marked among the cloud platforms (this machine is excluded: it bills nothing).",
         "accuracy is measured on the held-out test split by the evaluate stage; it does not depend on the platform.",
     ]
+    store = registry.store_platform(store_kind(record))
+    if measured_id and store is not None and store.key != measured_id.split(":")[0]:
+        notes.append(
+            f"egress: the run's object store ({store_kind(record)}) is in {store.key}'s cloud, not "
+            f"{measured_id.split(':')[0]}'s: the bytes its functions moved to and from it are priced as egress "
+            "(reads at the store's cloud's price, writes at the functions'), in the measured cost."
+        )
     for p in platforms:
         notes.append(
             f"memory on {p.id}: {p.memory_text()} ({p.memory_source})"
@@ -472,7 +499,10 @@ def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: 
         cost = price(
             offering, platform.memory_mb[stage], per_inv, len(invs), vcpu=platform.vcpu, check_limits=False
         ).total_usd
-        stages[stage] = {"time_s": srec.wall_s, "cost_usd": cost, "invocations": float(len(invs))}
+        egress_gb, egress_usd = cross_cloud_egress(offering, store_kind(record), invs)
+        stages[stage] = {"time_s": srec.wall_s, "cost_usd": cost + egress_usd, "invocations": float(len(invs))}
+        if egress_gb:
+            stages[stage] |= {"egress_gb": egress_gb, "egress_usd": egress_usd}
     cell = Cell(
         platform.id,
         "measured",

@@ -35,7 +35,12 @@ from mlspec.spec.models import Pipeline, TargetBase
 
 # What every function needs at run time besides its own requirements (mlspec.runtime imports numpy only).
 RUNTIME_REQUIREMENTS = ("numpy",)
-STORE_REQUIREMENTS = {"s3": ("boto3",), "redis": ("redis",)}
+STORE_REQUIREMENTS = {
+    "s3": ("boto3",),
+    "gcs": ("google-cloud-storage",),
+    "azure_blob": ("azure-storage-blob", "azure-identity"),  # azure-identity: account_url with a managed identity
+    "redis": ("redis",),
+}
 # A local version label such as "+cpu" is only found on the project's own index.
 LOCAL_VERSION_INDEXES = {"torch": {"cpu": "https://download.pytorch.org/whl/cpu"}}
 
@@ -187,7 +192,11 @@ def render_context(
     if "Dockerfile" not in files:
         raise BuildError(f"{template_dir}: no Dockerfile.tmpl")
 
-    stores = (pipeline.storage.object_store.kind, pipeline.storage.param_store.kind)
+    # A spec with a local object store runs on a cloud with that cloud's own store (deploy.run_target).
+    object_store: str = pipeline.storage.object_store.kind
+    if object_store == "local":
+        object_store = get_platform(platform).object_store_kind or object_store
+    stores = (object_store, pipeline.storage.param_store.kind)
     names = [*RUNTIME_REQUIREMENTS, *node.requirements, *image.shim_requirements]
     names += [name for kind in stores for name in STORE_REQUIREMENTS.get(kind, ())]
     lines, indexes, unpinned = pin(names)

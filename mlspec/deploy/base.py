@@ -61,6 +61,9 @@ class Deployment:
     functions: tuple[FunctionDeployment, ...]
     settings: dict[str, Any] = field(default_factory=dict)  # the target's own spec settings
     object_store: dict[str, Any] = field(default_factory=dict)  # the spec's storage.object_store
+    # The spec's object store is this cloud's own kind, or local: deploy makes (and destroy removes) its
+    # bucket here. False: the functions use another cloud's store, which deploy leaves alone.
+    own_store: bool = True
 
 
 @dataclass(frozen=True)

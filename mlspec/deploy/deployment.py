@@ -17,7 +17,10 @@ from typing import Any
 from mlspec.compile.graph import graph
 from mlspec.deploy.base import Deployment, FunctionDeployment
 from mlspec.errors import UsageError
+from mlspec.providers.registry import get_platform
 from mlspec.spec.models import Pipeline, TargetBase
+
+LOCAL_STORE = "local"  # storage.object_store.kind of a directory on this machine
 
 # Cloud Run service names are the tightest common limit (49 characters, lowercase, digits, hyphens).
 MAX_NAME_LENGTH = 49
@@ -41,11 +44,16 @@ def function_name(pipeline: str, stage: str) -> str:
 
 
 def bucket_name(pipeline: Pipeline) -> str:
-    """The spec's S3 bucket when it has one (runs read and write it), else one named for the pipeline."""
+    """The spec's bucket (an Azure container) when its object store has one (runs read and write it),
+    else one named for the pipeline."""
     store = pipeline.storage.object_store
-    if store.kind == "s3":
-        return store.bucket
-    return resource_name("mlspec", pipeline.name, max_length=BUCKET_NAME_LENGTH)
+    named = getattr(store, "bucket", None) or getattr(store, "container", None)
+    return str(named) if named else resource_name("mlspec", pipeline.name, max_length=BUCKET_NAME_LENGTH)
+
+
+def own_store(pipeline: Pipeline, target: str) -> bool:
+    """Whether the spec's object store is target's own cloud's kind, or local (then runs use target's own)."""
+    return pipeline.storage.object_store.kind in (LOCAL_STORE, get_platform(target).object_store_kind)
 
 
 def target_settings(pipeline: Pipeline, target: str) -> TargetBase:
@@ -107,4 +115,5 @@ def deployment_for(pipeline: Pipeline, target: str, manifest: dict[str, Any] | N
         functions=tuple(functions),
         settings=settings.model_dump(mode="json"),
         object_store=pipeline.storage.object_store.model_dump(mode="json"),
+        own_store=own_store(pipeline, target),
     )

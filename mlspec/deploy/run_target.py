@@ -6,11 +6,11 @@ the functions cannot reach, functions not deployed yet. Each platform adds its o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlspec.deploy import make_deployer
 from mlspec.deploy.base import Deployment
-from mlspec.deploy.deployment import deployment_for, target_settings
+from mlspec.deploy.deployment import LOCAL_STORE, deployment_for, target_settings
 from mlspec.errors import UsageError
 from mlspec.executors.base import Limits, target_limits
 from mlspec.providers.registry import LOCAL, deployable_platforms, get_platform
@@ -18,9 +18,17 @@ from mlspec.references import load
 from mlspec.spec.models import Pipeline
 from mlspec.spec.targets import TargetBase
 
-CloudRun = tuple[str, dict[str, Any], Limits]  # (executor name, executor options, limits)
 # A platform's part: (its target settings, the deployment found) -> its executor's options.
 RunOptions = Callable[[TargetBase, Deployment], dict[str, Any]]
+# (its target settings, the deployment found) -> the config of the object store deploy made in its cloud.
+OwnObjectStore = Callable[[TargetBase, Deployment], dict[str, Any]]
+
+
+class CloudRun(NamedTuple):
+    executor: str
+    options: dict[str, Any]
+    limits: Limits
+    object_store: dict[str, Any]  # the config the functions (and this machine) use: run_object_store
 
 
 def run_targets() -> tuple[str, ...]:
@@ -28,13 +36,8 @@ def run_targets() -> tuple[str, ...]:
     return (LOCAL, *deployable_platforms())
 
 
-def _check_stores(pipeline: Pipeline, target: str) -> None:
-    """Functions on a platform share nothing with this machine: both stores must be network services."""
-    if pipeline.storage.object_store.kind != "s3":
-        raise UsageError(
-            f"running on {target} needs storage.object_store of kind s3 (functions there cannot "
-            "reach this machine's directories)"
-        )
+def _check_param_store(pipeline: Pipeline, target: str) -> None:
+    """Functions on a platform share nothing with this machine: the parameter store must be a network service."""
     if pipeline.storage.param_store.kind == "local":
         raise UsageError(
             f"running on {target} needs storage.param_store of kind redis (functions there cannot "
@@ -42,9 +45,25 @@ def _check_stores(pipeline: Pipeline, target: str) -> None:
         )
 
 
+def run_object_store(pipeline: Pipeline, target: str, deployment: Deployment) -> dict[str, Any]:
+    """The object store the functions use: the spec's when it is a network store (any cloud's; one in
+    another cloud than target is priced as egress), else the bucket deploy made in target's own cloud."""
+    store = pipeline.storage.object_store
+    if store.kind != LOCAL_STORE:
+        return store.model_dump(mode="json")
+    platform = get_platform(target)
+    if platform.own_object_store is None:
+        raise UsageError(
+            f"running on {target} needs a network storage.object_store (functions there cannot reach this "
+            "machine's directories)"
+        )
+    own: OwnObjectStore = load(platform.own_object_store)
+    return own(target_settings(pipeline, target), deployment)
+
+
 def deployed(pipeline: Pipeline, target: str) -> Deployment:
     """The pipeline's deployment on `target`, after checking the stores and that every function exists."""
-    _check_stores(pipeline, target)
+    _check_param_store(pipeline, target)
     deployment = deployment_for(pipeline, target, None)
     missing = make_deployer(target, deployment.settings).missing_functions(deployment)
     if missing:
@@ -69,4 +88,5 @@ def cloud_run(pipeline: Pipeline, target: str) -> CloudRun:
     settings = target_settings(pipeline, target)
     deployment = deployed(pipeline, target)
     options_for: RunOptions = load(platform.run_options)
-    return target, options_for(settings, deployment), target_limits(settings)
+    store = run_object_store(pipeline, target, deployment)
+    return CloudRun(target, options_for(settings, deployment), target_limits(settings), store)

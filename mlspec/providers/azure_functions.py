@@ -307,6 +307,8 @@ PLATFORM = Platform(
     deployer="mlspec.platforms.azure_functions.deploy:AzureFunctionsDeployer",
     executor="mlspec.platforms.azure_functions.executor:AzureFunctionsExecutor",
     run_options="mlspec.platforms.azure_functions.run:run_options",
+    object_store_kind="azure_blob",
+    own_object_store="mlspec.platforms.azure_functions.run:own_object_store",
     cloud="azure",
     sdk_modules=(
         "azure.identity",

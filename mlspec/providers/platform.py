@@ -41,6 +41,12 @@ class Platform:
     cloud: str | None = None  # short name: the pip extra with its SDKs, and doctor's "<cloud> sdk" line
     sdk_modules: tuple[str, ...] = ()  # Python modules deploy and run import (doctor checks they are there)
     credentials: str | None = None  # "module:function" () -> where credentials were found; raises CredentialsError
+    # The storage.object_store kind of this platform's own cloud: deploy creates its bucket only for it (or
+    # for a local store), and bytes a function moves to or from another cloud's store are priced as egress.
+    object_store_kind: str | None = None
+    # "module:function" (target settings, deployment) -> the object store config `run --target` gives the
+    # functions when the spec's store is local: the bucket (container) deploy created in this cloud.
+    own_object_store: str | None = None
 
     @property
     def deployable(self) -> bool:

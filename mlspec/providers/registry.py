@@ -110,6 +110,11 @@ def deployable_platforms() -> tuple[str, ...]:
     return tuple(p.key for p in all_platforms() if p.deployable)
 
 
+def store_platform(kind: str) -> Platform | None:
+    """The platform whose cloud an object store kind belongs to (s3 -> aws-lambda); None for a local store."""
+    return next((p for p in all_platforms() if p.object_store_kind == kind), None)
+
+
 LOCAL = "local"  # this machine: the platform every pipeline may run on without an account
 # What `mlspec compare` prices runs on unless told otherwise: the most used FaaS platform's default offering.
 COMPARISON_OFFERING = "aws-lambda:x86_64"

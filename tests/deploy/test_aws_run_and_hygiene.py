@@ -8,12 +8,16 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
 from mlspec.cli import main
 from tests.deploy.conftest import AWS_SPEC, FAKE_KEY_ID, FAKE_SECRET
 from tests.servers import free_port
+
+S3_STORE = "{kind: s3, bucket: mlspec-deploytest-objects}"
+GCS_STORE = "{kind: gcs, bucket: elsewhere}"
 
 
 def test_build_deploy_run_destroy_leave_no_credential_anywhere(aws_env: str, redis_url: str, tmp_path: Path) -> None:
@@ -56,15 +60,50 @@ def test_run_on_lambda_before_deploy_says_to_deploy(aws_env: str, redis_url: str
     ) in result.output
 
 
-def test_run_on_lambda_needs_network_stores(aws_env: str, tmp_path: Path) -> None:
+def test_run_on_lambda_needs_a_network_param_store(aws_env: str, tmp_path: Path) -> None:
     spec = tmp_path / "pipeline.yaml"
-    spec.write_text(
-        AWS_SPEC.format(redis_url="redis://127.0.0.1:1/0").replace(
-            "{kind: s3, bucket: mlspec-deploytest-objects}", "{kind: local}"
-        )
-    )
+    spec.write_text(AWS_SPEC.format(redis_url="").replace('{kind: redis, url: ""}', "{kind: local}"))
     result = CliRunner().invoke(main, ["run", str(spec), "--target", "aws-lambda", "--runs-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "needs storage.object_store of kind s3" in result.output
+    assert result.exit_code == 2 and "needs storage.param_store of kind redis" in result.output
+
+
+def test_a_local_object_store_runs_on_lambda_with_the_bucket_deploy_made(
+    aws_env: str, redis_url: str, tmp_path: Path
+) -> None:
+    """The default: a spec with a local object store deploys an S3 bucket of its own and runs with it."""
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(AWS_SPEC.format(redis_url=redis_url).replace(S3_STORE, "{kind: local}"))
+    runner = CliRunner()
+    build = ["build", str(spec), "--target", "aws-lambda", "--engine", "none", "--out", str(tmp_path / "build")]
+    assert runner.invoke(main, build).exit_code == 0
+    deployed = runner.invoke(
+        main, ["deploy", str(spec), "--target", "aws-lambda", "--build-dir", str(tmp_path / "build")]
+    )
+    assert deployed.exit_code == 0, deployed.output
+    assert boto3.client("s3").head_bucket(Bucket="mlspec-deploytest")
+    # moto cannot run the image, so the run fails at the first invocation; its record says what it used.
+    result = runner.invoke(main, ["run", str(spec), "--target", "aws-lambda", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 1, result.output
+    [run_dir] = (tmp_path / "runs").iterdir()
+    record = json.loads((run_dir / "record.json").read_text())
+    store = record["spec"]["storage"]["object_store"]
+    assert (store["kind"], store["bucket"], store["region"]) == ("s3", "mlspec-deploytest", "us-east-1")
+    # The images carry the store's SDK although the spec's store is local.
+    assert "boto3==" in next((tmp_path / "build").rglob("prep-aws-lambda/requirements.txt")).read_text()
+
+
+def test_another_clouds_store_gets_no_bucket_here(aws_env: str, tmp_path: Path) -> None:
+    """A GCS object store for functions on Lambda: deploy makes no S3 bucket (the run reaches GCS, priced
+    as egress)."""
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(AWS_SPEC.format(redis_url="redis://127.0.0.1:6379/0").replace(S3_STORE, GCS_STORE))
+    runner = CliRunner()
+    build = ["build", str(spec), "--target", "aws-lambda", "--engine", "none", "--out", str(tmp_path / "build")]
+    assert runner.invoke(main, build).exit_code == 0
+    deploy = ["deploy", str(spec), "--target", "aws-lambda", "--build-dir", str(tmp_path / "build"), "--dry-run"]
+    result = runner.invoke(main, deploy)
+    assert result.exit_code == 0, result.output
+    assert "create_role" in result.output and "create_bucket" not in result.output
 
 
 def test_doctor_reports_each_check_with_its_fix_and_no_credential(

@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from mlspec.cli import main
-from mlspec.compare.tables import _allowed_memory, compare_platforms, compare_runs, filter_names
+from mlspec.compare.tables import _allowed_memory, compare_platforms, compare_runs, cross_cloud_egress, filter_names
 from mlspec.providers import registry
+from mlspec.records.model import InvocationRecord
 from mlspec.records.runs import list_runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -242,3 +243,53 @@ def test_plain_data_api_and_memory_choice(runs_dir: Path) -> None:
 def test_cli_starts_without_matplotlib() -> None:
     code = "import sys, mlspec.cli; assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
+
+
+def _invocation(read: int, written: int) -> InvocationRecord:
+    return InvocationRecord(
+        id="prep#0",
+        stage="prep",
+        function="preprocess",
+        target="aws-lambda",
+        started_at=0.0,
+        wall_s=1.0,
+        cpu_s=None,
+        peak_rss_mb=None,
+        cold_start=False,
+        status="ok",
+        memory_limit_mb=1024,
+        time_limit_s=60,
+        io={"object_bytes_read": read, "object_bytes_written": written},
+    )
+
+
+def test_bytes_to_another_clouds_store_are_priced_as_egress_each_way() -> None:
+    lam = registry.get_offering("aws-lambda:x86_64")
+    invocations = [_invocation(2_000_000_000, 0), _invocation(0, 500_000_000)]
+    gb, usd = cross_cloud_egress(lam, "gcs", invocations)
+    gcs_out = registry.get_offering("gcp-cloud-run").cloud.egress_per_gb_usd.value
+    aws_out = lam.cloud.egress_per_gb_usd.value
+    assert gb == pytest.approx(2.5)
+    assert usd == pytest.approx(2.0 * gcs_out + 0.5 * aws_out) and usd > 0
+    assert cross_cloud_egress(lam, "s3", invocations) == (0.0, 0.0)  # its own cloud's store
+    assert cross_cloud_egress(lam, "local", invocations) == (0.0, 0.0)
+
+
+def test_a_lambda_run_on_a_gcs_store_has_egress_in_its_measured_cost_record_rewritten(runs_dir: Path) -> None:
+    """No cloud can be reached here: a real quick-start record, relabelled as run on Lambda with a GCS store."""
+    record = list_runs(runs_dir)[0].record
+    assert record is not None
+    record.target = "aws-lambda"
+    for invocation in record.invocations:
+        invocation.target = "aws-lambda"
+    record.spec["storage"]["object_store"] = {"kind": "gcs", "bucket": "elsewhere"}
+    crossed = compare_platforms(record, keep=["aws-lambda:x86_64"])
+    record.spec["storage"]["object_store"] = {"kind": "s3", "bucket": "home"}
+    at_home = compare_platforms(record, keep=["aws-lambda:x86_64"])
+    for task, home in zip(crossed.tasks, at_home.tasks, strict=True):
+        cell, home_cell = task.cells["aws-lambda:x86_64"], home.cells["aws-lambda:x86_64"]
+        assert cell.label == "measured" and cell.cost_usd is not None and home_cell.cost_usd is not None
+        egress = sum(s.get("egress_usd", 0.0) for s in cell.stages.values())
+        assert egress > 0 and cell.cost_usd == pytest.approx(home_cell.cost_usd + egress)
+        assert not any("egress_usd" in s for s in home_cell.stages.values())
+    assert any(note.startswith("egress: the run's object store (gcs)") for note in crossed.notes)

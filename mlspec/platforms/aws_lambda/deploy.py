@@ -209,9 +209,8 @@ class AwsLambdaDeployer:
         return calls
 
     def _bucket_calls(self, deployment: Deployment) -> list[ApiCall]:
-
         bucket = deployment.bucket
-        if self._exists_bucket(bucket):
+        if not deployment.own_store or self._exists_bucket(bucket):
             return []
         create: dict[str, Any] = {"Bucket": bucket}
         if self.region != "us-east-1":  # us-east-1 rejects an explicit location constraint

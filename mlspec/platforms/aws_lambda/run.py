@@ -16,3 +16,9 @@ def run_options(settings: TargetBase, deployment: Deployment) -> dict[str, Any]:
         "region": settings.region,
         "max_concurrency": settings.max_concurrency,
     }
+
+
+def own_object_store(settings: TargetBase, deployment: Deployment) -> dict[str, Any]:
+    """The S3 bucket deploy created, in the target's region (the functions' role may use it)."""
+    assert isinstance(settings, AwsLambdaTarget)
+    return {"kind": "s3", "bucket": deployment.bucket, "region": settings.region}

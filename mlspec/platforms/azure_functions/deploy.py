@@ -350,7 +350,7 @@ class AzureFunctionsDeployer:
         ]
 
     def container_calls(self, deployment: Deployment) -> list[ApiCall]:
-        if self.read(CONTAINERS, "exists", {"name": deployment.bucket}):
+        if not deployment.own_store or self.read(CONTAINERS, "exists", {"name": deployment.bucket}):
             return []
         return [
             ApiCall(
@@ -470,7 +470,7 @@ class AzureFunctionsDeployer:
         registry = {**self.group(), "registry_name": self.registry_name(deployment)}
         if self.read(REGISTRIES, "get", registry) is not None:
             calls.append(ApiCall(REGISTRIES, "begin_delete", registry, "deployed"))
-        if self.read(CONTAINERS, "exists", {"name": deployment.bucket}):
+        if deployment.own_store and self.read(CONTAINERS, "exists", {"name": deployment.bucket}):
             calls.append(ApiCall(CONTAINERS, "delete_container", {"container": deployment.bucket}, "deployed"))
         return calls
 

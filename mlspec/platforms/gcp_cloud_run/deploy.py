@@ -277,6 +277,8 @@ class CloudRunDeployer:
         ]
 
     def bucket_calls(self, deployment: Deployment) -> list[ApiCall]:
+        if not deployment.own_store:
+            return []
         if self.read(BUCKETS, "lookup_bucket", {"bucket_name": deployment.bucket}) is not None:
             return []
         return [
@@ -359,7 +361,8 @@ class CloudRunDeployer:
         repository = f"{self.location(deployment)}/repositories/{self.repository_id(deployment)}"
         if self.read(REGISTRY, "get_repository", {"name": repository}) is not None:
             calls.append(ApiCall(REGISTRY, "delete_repository", {"name": repository}, "deployed"))
-        if self.read(BUCKETS, "lookup_bucket", {"bucket_name": deployment.bucket}) is not None:
+        own = deployment.own_store
+        if own and self.read(BUCKETS, "lookup_bucket", {"bucket_name": deployment.bucket}) is not None:
             # Not forced: a bucket still holding run data fails with the platform's message instead.
             calls.append(ApiCall(BUCKETS, "delete_bucket", {"name": deployment.bucket}, "deployed"))
         return calls

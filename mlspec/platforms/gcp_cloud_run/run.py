@@ -18,3 +18,8 @@ def run_options(settings: TargetBase, deployment: Deployment) -> dict[str, Any]:
         "project": settings.project,
         "jobs": [f.stage for f in deployment.functions if f.style == "job"],
     }
+
+
+def own_object_store(settings: TargetBase, deployment: Deployment) -> dict[str, Any]:
+    """The GCS bucket deploy created (the services' identity reaches it through the project)."""
+    return {"kind": "gcs", "bucket": deployment.bucket}
