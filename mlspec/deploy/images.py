@@ -10,8 +10,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlspec.compile.engines import DIGEST, registry_is_loopback
 from mlspec.deploy.base import DeployError
@@ -28,6 +30,26 @@ def split_image(image: str) -> tuple[str, str]:
     """`[registry/]repository:tag` of a local image -> (repository, tag)."""
     repository, _, tag = image.rpartition(":")
     return repository, tag
+
+
+def repository_of(reference: str) -> str:
+    """`repository@sha256:...` or `repository:tag` -> repository."""
+    return reference.split("@", 1)[0] if "@" in reference else split_image(reference)[0]
+
+
+def pinned(value: Any, pushed: Mapping[str, str]) -> Any:
+    """value (a call's params, or part of them) with every image uri that was pushed replaced by the
+    reference by digest it was pushed as, alone or after a `KIND|` prefix (Azure's linuxFxVersion): a
+    function then runs exactly the image pushed for it, whatever later happens to the tag."""
+    if isinstance(value, dict):
+        return {key: pinned(item, pushed) for key, item in value.items()}
+    if isinstance(value, list):
+        return [pinned(item, pushed) for item in value]
+    if isinstance(value, str):
+        prefix, bar, uri = value.rpartition("|")
+        if uri in pushed:
+            return f"{prefix}{bar}{pushed[uri]}"
+    return value
 
 
 def image_name(image: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ calls, the real HTTP round trips; only the account is moto's."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import boto3
@@ -13,7 +14,8 @@ from click.testing import CliRunner
 from mlspec.cli import main
 from mlspec.deploy import deploy
 from mlspec.deploy.deployment import deployment_for, load_manifest
-from mlspec.deploy.images import push_commands
+from mlspec.deploy.images import RegistryLogin, pinned, push_commands, repository_of
+from mlspec.platforms.aws_lambda import deploy as aws_deploy
 from mlspec.platforms.aws_lambda.deploy import HASH_TAG, PIPELINE_TAG, AwsLambdaDeployer, role_name
 from mlspec.spec.models import Pipeline
 
@@ -167,3 +169,58 @@ def test_deploy_without_a_build_says_how_to_make_one(aws_env: str, aws_spec: Pat
     )
     assert result.exit_code == 2
     assert "no build found at" in result.output and "mlspec build" in result.output
+
+
+def test_functions_run_their_image_by_the_pushed_digest_push_via_moto_put_image(
+    aws_env: str, built: tuple[Pipeline, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's ECR takes no container-engine push, so the push step stores a manifest with ECR's own
+    put_image and answers with the digest ECR gives it (the engine's push itself is run against a real
+    registry in tests/executors/test_platform_images.py). Functions must point at that digest, and a
+    second deploy must find nothing to change."""
+    ecr = boto3.client("ecr")
+
+    def push(image: str, uri: str, login: RegistryLogin) -> str:
+        repository, tag = uri.split("/", 1)[1].rsplit(":", 1)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"digest": f"sha256:{'0' * 64}"},
+                "layers": [],
+                "annotations": {"image": image},
+            }
+        )
+        digest = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"]["imageId"]
+        return f"{uri.rsplit(':', 1)[0]}@{digest['imageDigest']}"
+
+    monkeypatch.setattr(aws_deploy, "push_with_engine", push)
+    monkeypatch.setattr(AwsLambdaDeployer, "registry_login", lambda self: RegistryLogin("ecr", "AWS", "token"))
+    pipeline, build_dir = built
+    deployment = deployment_for(pipeline, "aws-lambda", load_manifest(build_dir, pipeline.name))
+    deployment = dataclasses.replace(
+        deployment, functions=tuple(dataclasses.replace(f, image_built=True) for f in deployment.functions)
+    )
+    report = deploy(AwsLambdaDeployer(deployment.settings), deployment)
+    assert len(report.pushed) == 3
+    lam = boto3.client("lambda")
+    for function in deployment.functions:
+        uri = lam.get_function(FunctionName=function.name)["Code"]["ImageUri"]
+        assert "@sha256:" in uri and uri in report.pushed.values()
+    again = deploy(AwsLambdaDeployer(deployment.settings), deployment)
+    assert again.calls == [] and again.pushed == {}
+
+
+def test_pinned_replaces_only_pushed_image_uris() -> None:
+    pushed = {"r.example/app:abc": "r.example/app@sha256:" + "1" * 64}
+    params = {
+        "Code": {"ImageUri": "r.example/app:abc"},
+        "linux": "DOCKER|r.example/app:abc",
+        "other": ["r.example/app:def", "text"],
+    }
+    assert pinned(params, pushed) == {
+        "Code": {"ImageUri": pushed["r.example/app:abc"]},
+        "linux": f"DOCKER|{pushed['r.example/app:abc']}",
+        "other": ["r.example/app:def", "text"],
+    }
+    assert repository_of(pushed["r.example/app:abc"]) == repository_of("r.example/app:abc") == "r.example/app"

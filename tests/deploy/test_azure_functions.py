@@ -197,9 +197,10 @@ def names(adapter: CannedAzure) -> tuple[str, str, str]:
     )
 
 
-def deploy_all(adapter: CannedAzure) -> dict[str, dict[str, Any]]:
-    """Deploys, then returns what GETs would find: each PUT body under its path."""
+def deploy_all(adapter: CannedAzure, pushed: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Deploys (after the pushes `pushed` records), then returns what GETs would find: each PUT body under its path."""
     deployer = AzureFunctionsDeployer({}, clients=adapter.clients())
+    deployer.pushed = dict(pushed or {})
     deployer.apply(deployer.plan_calls(DEPLOYMENT))
     state = {r.path: r.body or {} for r in adapter.mutating() if r.method == "PUT"}
     for path, body in state.items():
@@ -300,6 +301,19 @@ def test_second_deploy_with_nothing_changed_makes_no_call_recorded() -> None:
     assert AzureFunctionsDeployer({}, clients=adapter.clients()).plan_calls(DEPLOYMENT) == []
     # Reads only: registry, container, plan, each app and its identity's assignments at the two scopes.
     assert adapter.mutating() == [] and len(adapter.requests) == 3 + 2 * 3
+
+
+def test_a_pushed_image_runs_by_its_digest_and_a_second_deploy_keeps_it_recorded() -> None:
+    """What a push leaves (the deployer's `pushed`: uri -> reference by digest) is what the app runs; its
+    tags keep the uri. The push itself is run against a real registry in tests/executors/test_platform_images.py."""
+    adapter = CannedAzure(accepting({}))
+    uri = AzureFunctionsDeployer({}, clients=adapter.clients()).image_uri(DEPLOYMENT, DEPLOYMENT.functions[0])
+    reference = f"{uri.rsplit(':', 1)[0]}@sha256:{'b' * 64}"
+    state = deploy_all(adapter, {uri: reference})
+    app = next(body for body in state.values() if uri in str(body))
+    assert app["properties"]["siteConfig"]["linuxFxVersion"] == f"DOCKER|{reference}"
+    assert app["tags"]["mlspec-image"] == uri
+    assert AzureFunctionsDeployer({}, clients=CannedAzure(accepting(state)).clients()).plan_calls(DEPLOYMENT) == []
 
 
 def test_changed_timeout_updates_only_that_app_recorded() -> None:

@@ -255,6 +255,21 @@ def test_second_deploy_with_nothing_changed_makes_no_call_canned(google: Any) ->
     assert second.mutating() == [] and len(second.requests) == 5  # repository, bucket, three functions
 
 
+def test_a_pushed_image_runs_by_its_digest_and_a_second_deploy_keeps_it_canned(google: Any) -> None:
+    """What a push leaves (the deployer's `pushed`: uri -> reference by digest) is what the service gets;
+    the push itself is run against a real registry in tests/executors/test_platform_images.py."""
+    first = google(accepting({}))
+    deployer = CloudRunDeployer({}, clients=first.clients())
+    uri = deployer.image_uri(DEPLOYMENT, DEPLOYMENT.functions[0])
+    reference = f"{uri.rsplit(':', 1)[0]}@sha256:{'a' * 64}"
+    deployer.pushed[uri] = reference
+    deployer.apply(deployer.plan_calls(DEPLOYMENT))
+    created = next(r for r in first.mutating() if r.path.endswith("/services") and r.body is not None)
+    assert created.body is not None and created.body["template"]["containers"][0]["image"] == reference
+    second = google(accepting(deployed_state(first)))
+    assert CloudRunDeployer({}, clients=second.clients()).plan_calls(DEPLOYMENT) == []
+
+
 def test_changed_memory_and_image_update_only_that_function_canned(google: Any) -> None:
     state = state_after_first_deploy(google)
     prep = state[f"/v2/{LOCATION}/services/mlspec-demo-prep"]

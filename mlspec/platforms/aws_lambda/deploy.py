@@ -15,6 +15,7 @@ before delete_bucket)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 from mlspec.deploy.base import ApiCall, CredentialsError, DeployError, Deployment, FunctionDeployment, Unreachable
 from mlspec.deploy.deployment import resource_name
-from mlspec.deploy.images import RegistryLogin, push_with_engine, split_image
+from mlspec.deploy.images import RegistryLogin, pinned, push_with_engine, repository_of, split_image
 from mlspec.platforms.aws_lambda.credentials import (
     AWS_CHAIN,
     AWS_FIX,
@@ -346,7 +347,10 @@ class AwsLambdaDeployer:
             update = {"FunctionName": name, "MemorySize": memory, "Timeout": timeout, "Role": role_arn}
             calls.append(ApiCall("lambda", "update_function_configuration", update, ", ".join(changes)))
         deployed_hash = current.get("Tags", {}).get(HASH_TAG)
-        if current.get("Code", {}).get("ImageUri") != uri or deployed_hash != function.context_hash:
+        # The function runs its image by digest once pushed (deploy.images.pinned): the repository and the
+        # build context's hash say whether it is this build's image.
+        deployed_uri = str(current.get("Code", {}).get("ImageUri", ""))
+        if repository_of(deployed_uri) != repository_of(uri) or deployed_hash != function.context_hash:
             calls.append(
                 ApiCall(
                     "lambda",
@@ -444,7 +448,7 @@ class AwsLambdaDeployer:
             if step is not None:
                 step(call)
             else:
-                self._call_with_retries(call)
+                self._call_with_retries(dataclasses.replace(call, params=pinned(call.params, self.pushed)))
 
     def _call_with_retries(self, call: ApiCall) -> None:
         from botocore.exceptions import ClientError

@@ -25,6 +25,7 @@ AZURE_RESOURCE_GROUP, AZURE_STORAGE_ACCOUNT and AZURE_SUBSCRIPTION_ID."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -45,7 +46,7 @@ from mlspec.deploy.base import (
     changes,
 )
 from mlspec.deploy.deployment import resource_name
-from mlspec.deploy.images import RegistryLogin, image_name, push_with_engine
+from mlspec.deploy.images import RegistryLogin, image_name, pinned, push_with_engine
 from mlspec.errors import UsageError, one_line
 from mlspec.platforms.azure_functions.credentials import AZURE_CHAIN, AZURE_FIX, azure_credential
 from mlspec.providers.azure_functions import PREMIUM, PREMIUM_SKU_NAMES
@@ -483,11 +484,22 @@ class AzureFunctionsDeployer:
                 if (call.service, call.operation) == (ROLES, "create"):
                     self.grant_role(call)
                     continue
+                if call.service == APPS and call.operation == "begin_create_or_update":
+                    call = self.pinned_app(call)
                 result = self.operation(call)(**call.params)
                 if hasattr(result, "result"):  # a poller: wait, so later calls find it done
                     result = result.result()
                 if call.service == APPS and call.operation == "begin_create_or_update":
                     self._principals[call.params["name"]] = principal_id(result)
+
+    def pinned_app(self, call: ApiCall) -> ApiCall:
+        """The app's image by the digest it was just pushed as (deploy.images.pinned); its tags keep the
+        uri, which is what the next deploy compares."""
+        envelope = call.params["site_envelope"]
+        properties = pinned(envelope["properties"], self.pushed)
+        return dataclasses.replace(
+            call, params={**call.params, "site_envelope": {**envelope, "properties": properties}}
+        )
 
     def grant_role(self, call: ApiCall) -> None:
         app = call.params["principal_of"]

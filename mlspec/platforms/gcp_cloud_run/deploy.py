@@ -15,6 +15,7 @@ only), `tag` and `push`."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from mlspec.deploy.base import (
     changes,
 )
 from mlspec.deploy.deployment import resource_name
-from mlspec.deploy.images import RegistryLogin, image_name, push_with_engine
+from mlspec.deploy.images import RegistryLogin, image_name, pinned, push_with_engine, repository_of
 from mlspec.errors import one_line
 from mlspec.platforms.gcp_cloud_run.credentials import GCP_CHAIN, GCP_FIX, gcp_credentials
 from mlspec.providers import gcp_cloud_run as offerings
@@ -237,7 +238,8 @@ class CloudRunDeployer:
         container = task.containers[0] if task.containers else None
         limits = dict(container.resources.limits) if container else {}
         return {
-            "image": container.image if container else None,
+            # by repository: a pushed image runs by digest (deploy.images.pinned); "context" says which build
+            "image": repository_of(container.image) if container else None,
             "memory": limits.get("memory"),
             "cpu": limits.get("cpu"),
             "timeout": round(task.timeout.total_seconds()) if task.timeout else None,
@@ -399,6 +401,7 @@ class CloudRunDeployer:
         if call.operation == "push_image":
             self.push_image(call)
             return
+        call = dataclasses.replace(call, params=pinned(call.params, self.pushed))
         if call.service == BUCKETS:
             storage = self.clients.storage
             if call.operation == "create_bucket":
