@@ -4,9 +4,9 @@
   (`podman system service`), so the Docker-engine branch of the build is the one exercised;
 - `--push` sends every image to a registry (Debian's docker-registry) and records the digest, which
   must be the one the registry serves; so does the push step every deployer runs;
-- each image is pulled back by that digest and run: the aws-lambda image by its own entry point (the
-  runtime interface client) against the Lambda Runtime API emulator, the gcp-cloud-run image serving
-  HTTP on $PORT, each with its platform's memory and vCPU envelope. Their results and the objects they
+- each image is pulled back by that digest and run through the Docker API too: the aws-lambda image
+  by its own entry point (the runtime interface client) against the Lambda Runtime API emulator, the
+  gcp-cloud-run image serving HTTP on $PORT, each with its platform's memory and vCPU envelope. Their results and the objects they
   write equal the process executor's for the same event."""
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +26,12 @@ from click.testing import CliRunner
 from mlspec import spec as spec_module
 from mlspec.cli import main
 from mlspec.compile.base_image import default_cache
-from mlspec.compile.engines import CliEngine, podman_run_prefix
+from mlspec.compile.engines import CliEngine
 from mlspec.compile.graph import graph
 from mlspec.deploy.images import RegistryLogin, push_with_engine
 from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.local import LocalProcessExecutor
-from mlspec.executors.local_container import envelope_args, mounts, platform_vcpus
+from mlspec.executors.local_container import mounts, platform_vcpus
 from mlspec.platforms.aws_lambda.runtime_api import RuntimeApiEmulator
 from tests.conftest import wait_until
 from tests.servers import container_registry, free_port, podman_service
@@ -157,51 +155,58 @@ def process_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any
     return outcome.result, _objects(root)
 
 
-def _pull(docker_host: str, reference: str) -> None:
+@pytest.fixture(scope="module")
+def client(docker_host: str) -> Iterator[Any]:
+    """A Docker SDK client of podman's Docker-API service."""
     import docker
 
     client = docker.DockerClient(base_url=docker_host, timeout=300)
-    try:
-        client.images.pull(reference)
-    finally:
-        client.close()
+    yield client
+    client.close()
 
 
 @pytest.fixture
-def container(podman: CliEngine) -> Iterator[list[str]]:
-    """Names of the containers a test starts; removed afterwards, whatever happened."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        subprocess.run([podman.executable, "rm", "--force", "--time", "0", name], capture_output=True)
+def containers(client: Any) -> Iterator[list[Any]]:
+    """The containers a test starts; removed afterwards, whatever happened."""
+    started: list[Any] = []
+    yield started
+    for container in started:
+        container.remove(force=True)
 
 
-def _start(podman: CliEngine, name: str, image: str, env: dict[str, str], vcpus: float, root: Path) -> None:
-    """Run image detached with its own entry point, in the platform's envelope, as the user running
-    the tests (so the shared store directory stays theirs), on the host network (loopback servers)."""
-    user = ["--user", f"{os.getuid()}:{os.getgid()}", *(("--userns", "keep-id") if os.getuid() else ())]
-    command = [
-        *podman_run_prefix(podman.executable),
-        "--detach",
-        "--name",
-        name,
-        "--network",
-        "host",
-        *envelope_args(MEMORY_MB, vcpus),
-        *user,
-        *mounts(_event(root)),
-        *(arg for key, value in env.items() for arg in ("--env", f"{key}={value}")),
-        image,
-    ]
-    started = subprocess.run(command, capture_output=True, text=True)
-    assert started.returncode == 0, started.stderr
+def _volumes(event: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The executor's bind mounts for an event (`--volume host:inside[:ro]`), as the Docker SDK takes them."""
+    args = mounts(event)
+    volumes = {}
+    for spec in args[1::2]:
+        host, inside, *mode = spec.split(":")
+        volumes[host] = {"bind": inside, "mode": mode[0] if mode else "rw"}
+    return volumes
 
 
-def _inspect(podman: CliEngine, name: str, template: str, kind: str = "container") -> str:
-    done = subprocess.run(
-        [podman.executable, kind, "inspect", "--format", template, name], capture_output=True, text=True
+def _run(client: Any, reference: str, env: dict[str, str], vcpus: float, root: Path) -> Any:
+    """Pull reference by digest, then run it detached through the Docker API with its own entry point, in
+    the platform's envelope (memory, no swap, vCPUs), as the user running the tests (so the shared
+    store directory stays theirs), on the host network (the loopback servers)."""
+    client.images.pull(reference)
+    return client.containers.run(
+        reference,
+        detach=True,
+        network_mode="host",
+        mem_limit=f"{MEMORY_MB}m",
+        memswap_limit=f"{MEMORY_MB}m",
+        nano_cpus=round(vcpus * 1e9),
+        user=f"{os.getuid()}:{os.getgid()}",
+        userns_mode="keep-id" if os.getuid() else None,
+        environment=env,
+        volumes=_volumes(_event(root)),
     )
-    return done.stdout.strip()
+
+
+def _envelope(container: Any) -> tuple[int, int, int]:
+    container.reload()
+    host = container.attrs["HostConfig"]
+    return int(host["Memory"]), int(host["MemorySwap"]), int(host["NanoCpus"])
 
 
 def test_every_image_is_built_through_the_docker_api_and_pushed_by_digest(
@@ -239,21 +244,16 @@ def test_the_deploy_push_returns_the_reference_by_digest(manifest: dict[str, Any
 
 def test_the_lambda_image_runs_as_lambda_runs_it(
     manifest: dict[str, Any],
-    docker_host: str,
-    podman: CliEngine,
-    container: list[str],
+    client: Any,
+    containers: list[Any],
     process_run: tuple[dict[str, Any], dict[str, str]],
     tmp_path: Path,
 ) -> None:
     reference = _entry(manifest, "aws-lambda")["image"]["pushed"]["reference"]
-    _pull(docker_host, reference)
     vcpus = platform_vcpus("aws-lambda", MEMORY_MB)  # Lambda's rule: 1,769 MB per vCPU
     with RuntimeApiEmulator("shipped-prep", MEMORY_MB, timeout_s=120) as api:
-        name = f"mlspec-test-lambda-{time.time_ns()}"
-        container.append(name)
-        _start(podman, name, reference, api.environment(), vcpus, tmp_path)
-        entry_point = json.loads(_inspect(podman, reference, "{{json .Config.Entrypoint}}", kind="image"))
-        assert entry_point == ["python", "-m", "awslambdaric"]
+        containers.append(_run(client, reference, api.environment(), vcpus, tmp_path))
+        assert client.images.get(reference).attrs["Config"]["Entrypoint"] == ["python", "-m", "awslambdaric"]
         outcome = api.invoke(_event(tmp_path))
         # A warm container takes the next event too, as Lambda reuses an execution environment.
         failed = api.invoke({"function": "no_such_function"})
@@ -262,25 +262,22 @@ def test_the_lambda_image_runs_as_lambda_runs_it(
     assert outcome.result == expected_result
     assert _objects(tmp_path) == expected_objects and expected_objects
     assert failed.error is not None and "no_such_function" in failed.error["errorMessage"]
-    assert int(_inspect(podman, name, "{{.HostConfig.Memory}}")) == MEMORY_MB * 1024 * 1024
-    # The engine keeps it as a CFS quota per 100 ms period: equal to 1e-3.
-    assert int(_inspect(podman, name, "{{.HostConfig.NanoCpus}}")) == pytest.approx(vcpus * 1e9, rel=1e-3)
+    memory, swap, nano_cpus = _envelope(containers[0])
+    assert memory == swap == MEMORY_MB * 1024 * 1024
+    # The engine keeps the vCPUs as a CFS quota per 100 ms period: equal to 1e-3.
+    assert nano_cpus == pytest.approx(vcpus * 1e9, rel=1e-3)
 
 
 def test_the_cloud_run_image_serves_its_port(
     manifest: dict[str, Any],
-    docker_host: str,
-    podman: CliEngine,
-    container: list[str],
+    client: Any,
+    containers: list[Any],
     process_run: tuple[dict[str, Any], dict[str, str]],
     tmp_path: Path,
 ) -> None:
     reference = _entry(manifest, "gcp-cloud-run")["image"]["pushed"]["reference"]
-    _pull(docker_host, reference)
     port = free_port()
-    name = f"mlspec-test-cloudrun-{time.time_ns()}"
-    container.append(name)
-    _start(podman, name, reference, {"PORT": str(port)}, 1.0, tmp_path)
+    containers.append(_run(client, reference, {"PORT": str(port)}, 1.0, tmp_path))
     url = f"http://127.0.0.1:{port}/"
 
     def ready() -> bool:
@@ -299,4 +296,4 @@ def test_the_cloud_run_image_serves_its_port(
     expected_result, expected_objects = process_run
     assert result == expected_result
     assert _objects(tmp_path) == expected_objects
-    assert int(_inspect(podman, name, "{{.HostConfig.Memory}}")) == MEMORY_MB * 1024 * 1024
+    assert _envelope(containers[0]) == (MEMORY_MB * 1024 * 1024, MEMORY_MB * 1024 * 1024, 10**9)
