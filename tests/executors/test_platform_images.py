@@ -6,8 +6,8 @@
   must be the one the registry serves; so does the push step every deployer runs;
 - each image is pulled back by that digest and run through the Docker API too: the aws-lambda image
   by its own entry point (the runtime interface client) against the Lambda Runtime API emulator, the
-  gcp-cloud-run image serving HTTP on $PORT, each with its platform's memory and vCPU envelope. Their results and the objects they
-  write equal the process executor's for the same event."""
+  gcp-cloud-run image serving HTTP on $PORT, each with its platform's memory and vCPU envelope. Their
+  results and the objects they write equal the process executor's for the same event."""
 
 from __future__ import annotations
 
