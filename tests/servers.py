@@ -60,6 +60,18 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout_s: f
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout_s}s")
 
 
+@contextmanager
+def _serving(command: list[str], port: int, what: str) -> Iterator[None]:
+    """command running while the block runs, once it listens on port; killed afterwards."""
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(port, proc, what)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 class RedisServer:
     def __init__(self, workdir: Path, password: str | None = None) -> None:
         self.workdir = workdir
@@ -115,17 +127,8 @@ def redis_server(workdir: Path, password: str | None = None) -> Iterator[RedisSe
 def s3_server() -> Iterator[str]:
     """moto in server mode; yields its endpoint URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_port(port, proc, "moto server")
+    with _serving([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, "moto server"):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @contextmanager
@@ -247,13 +250,8 @@ def container_registry(workdir: Path) -> Iterator[str]:
         f"storage: {{filesystem: {{rootdirectory: {workdir / 'storage'}}}, delete: {{enabled: true}}}}\n"
         f"http: {{addr: 127.0.0.1:{port}}}\n"
     )
-    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_port(port, proc, "docker-registry")
+    with _serving([binary, "serve", str(config)], port, "docker-registry"):
         yield f"127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @contextmanager

@@ -142,13 +142,18 @@ def test_gcp_run_without_credentials_is_one_line_naming_the_chain(
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
-def test_azure_run_options_name_the_deployed_apps_canned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def deployed_on_azure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The canned Azure transport with both stages' Function Apps deployed."""
     adapter = azure.CannedAzure(azure.accepting({}))
     clients = adapter.clients()
     sites = f"{azure.ARM}/Microsoft.Web/sites"
     apps = [app_name(clients, f"mlspec-runtest-{stage}") for stage in ("prep", "train")]
     adapter.answer = azure.accepting({f"{sites}/{app}": {} for app in apps})
     monkeypatch.setattr(azure_deploy, "default_clients", lambda settings: clients)
+
+
+def test_azure_run_options_name_the_deployed_apps_canned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    deployed_on_azure(monkeypatch)
     name, options, limits, _ = cloud_run(spec.load(write_spec(tmp_path)), "azure-functions")
     assert name == "azure-functions"
     assert options == {
@@ -164,12 +169,7 @@ def test_azure_run_options_name_the_deployed_apps_canned(monkeypatch: pytest.Mon
 def test_a_local_object_store_runs_on_azure_with_the_container_deploy_made_canned(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    adapter = azure.CannedAzure(azure.accepting({}))
-    clients = adapter.clients()
-    sites = f"{azure.ARM}/Microsoft.Web/sites"
-    apps = [app_name(clients, f"mlspec-runtest-{stage}") for stage in ("prep", "train")]
-    adapter.answer = azure.accepting({f"{sites}/{app}": {} for app in apps})
-    monkeypatch.setattr(azure_deploy, "default_clients", lambda settings: clients)
+    deployed_on_azure(monkeypatch)
     pipeline = spec.load(write_spec(tmp_path, object_store="{kind: local}"))
     # Through the apps' managed identity (deploy grants it Storage Blob Data Owner): no secret in events.
     assert cloud_run(pipeline, "azure-functions").object_store == {

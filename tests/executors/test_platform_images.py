@@ -269,14 +269,14 @@ def test_the_lambda_image_runs_as_lambda_runs_it(
 
 
 def test_the_cloud_run_image_serves_its_port(
+    tmp_path: Path,
+    process_run: tuple[dict[str, Any], dict[str, str]],
     manifest: dict[str, Any],
     client: Any,
     containers: list[Any],
-    process_run: tuple[dict[str, Any], dict[str, str]],
-    tmp_path: Path,
 ) -> None:
-    reference = _entry(manifest, "gcp-cloud-run")["image"]["pushed"]["reference"]
     port = free_port()
+    reference = _entry(manifest, "gcp-cloud-run")["image"]["pushed"]["reference"]
     containers.append(_run(client, reference, {"PORT": str(port)}, 1.0, tmp_path))
     url = f"http://127.0.0.1:{port}/"
 
