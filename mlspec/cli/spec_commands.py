@@ -76,6 +76,8 @@ def validate(spec: Path, overrides: tuple[str, ...], quiet: bool) -> None:
 
     pipeline = spec_module.load(spec, list(overrides))
     check_datasets(pipeline, quiet)
+    for note in pipeline.targets.deploy_notes() if not quiet else ():
+        click.echo(f"note: {note}", err=True)
     if not quiet:
         counts = f"{plural(len(pipeline.datasets), 'dataset')}, {plural(len(pipeline.stages), 'stage')}"
         click.echo(f"{spec}: ok ({pipeline.name}: {counts}; targets: {', '.join(pipeline.targets.configured())})")

@@ -397,6 +397,20 @@ class TargetsBase(StrictModel):
                 out[info.alias or field_name] = value
         return out
 
+    def deploy_notes(self) -> list[str]:
+        """One line per configured cloud target that `mlspec deploy` cannot carry out, saying why."""
+        platforms = {p.key: p for p in all_platforms()}
+        notes = []
+        for key, settings in self.configured().items():
+            if key == LOCAL:
+                continue
+            problem = settings.deploy_problem()
+            if not platforms[key].deployable:
+                notes.append(f"targets.{key}: priced only (mlspec compares its cost but does not deploy to it)")
+            elif problem:
+                notes.append(f"targets.{key}: cannot be deployed: {problem}")
+        return notes
+
 
 if TYPE_CHECKING:
     Targets = TargetsBase

@@ -16,6 +16,10 @@ class TargetBase(StrictModel):
     memory_mb: MemoryMb = Field(description="Memory per function instance (MB)")
     timeout_s: Seconds = Field(description="Time limit per invocation; longer work is chained")
 
+    def deploy_problem(self) -> str | None:
+        """Why `mlspec deploy` cannot carry out these settings (the planner may still price them), or None."""
+        return None
+
 
 # The settings that cap a target's concurrent invocations: each target has at most one of them.
 CAP_FIELDS = ("max_concurrency", "max_instances", "max_workers")
@@ -63,8 +67,8 @@ class GcpCloudRunTarget(TargetBase):
 class AzureFunctionsTarget(TargetBase):
     plan: Literal["consumption", "flex", "premium"] = Field(
         "flex",
-        description="Hosting plan priced by the planner; `mlspec deploy` needs premium (Elastic Premium), "
-        "the only one that runs mlspec's full Functions container images",
+        description="Hosting plan priced by the planner; `mlspec deploy` needs premium (Elastic Premium, "
+        "memory_mb 3584, 7168 or 14336), the only one that runs mlspec's full Functions container images",
     )
     memory_mb: MemoryMb = 2048
     timeout_s: Seconds = 1800.0
@@ -77,6 +81,14 @@ class AzureFunctionsTarget(TargetBase):
         description="Existing storage account for the object store and the "
         "Functions host; default: AZURE_STORAGE_ACCOUNT",
     )
+
+    def deploy_problem(self) -> str | None:
+        if self.plan == "premium":
+            return None
+        return (
+            f"`plan: {self.plan}` cannot run mlspec's container images (Flex Consumption runs code packages, "
+            "Consumption no images); set `plan: premium` (Elastic Premium) to deploy"
+        )
 
 
 class IbmCodeEngineTarget(TargetBase):

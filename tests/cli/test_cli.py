@@ -57,6 +57,29 @@ def test_validate_exit_status_and_message(tmp_path: Path) -> None:
     assert f"{bad}:2:" in result.output and "at least 1 item" in result.output
 
 
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_templates_ship_targets_deploy_can_carry_out(name: str) -> None:
+    result = CliRunner().invoke(main, ["validate", f"examples/{name}.yaml"])
+    assert result.exit_code == 0 and "note: targets." not in result.output
+
+
+def test_validate_says_in_one_line_which_targets_cannot_be_deployed(tmp_path: Path) -> None:
+    spec = tmp_path / "p.yaml"
+    spec.write_text(
+        "name: x\ndatasets:\n  d: {format: imdb, synthetic: {train_size: 50, test_size: 20}}\n"
+        "stages:\n  p: {kind: preprocess, dataset: d}\n"
+        "targets:\n  azure-functions: {plan: flex}\n  ibm-code-engine: {memory_mb: 2048}\n  aws-lambda: {}\n"
+    )
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: targets.azure-functions: cannot be deployed: `plan: flex` cannot run mlspec's container images "
+        "(Flex Consumption runs code packages, Consumption no images); set `plan: premium` (Elastic Premium) to deploy",
+        "note: targets.ibm-code-engine: priced only (mlspec compares its cost but does not deploy to it)",
+    ]
+
+
 def test_init_prints_a_valid_spec(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["init", "imdb"])
     path = tmp_path / "p.yaml"

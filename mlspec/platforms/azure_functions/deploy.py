@@ -50,6 +50,7 @@ from mlspec.deploy.images import RegistryLogin, image_name, pinned, push_with_en
 from mlspec.errors import UsageError, one_line
 from mlspec.platforms.azure_functions.credentials import AZURE_CHAIN, AZURE_FIX, azure_credential
 from mlspec.providers.azure_functions import PREMIUM, PREMIUM_SKU_NAMES
+from mlspec.spec.targets import AzureFunctionsTarget
 
 PLANS, APPS, REGISTRIES, CONTAINERS = "web.AppServicePlans", "web.WebApps", "containerregistry.Registries", "blob"
 ROLES = "authorization.RoleAssignments"
@@ -151,14 +152,12 @@ def premium_sku(memory_mb: int) -> str:
 
 
 def check_plan(settings: dict[str, Any]) -> None:
-    """Only Elastic Premium runs a full Functions container image (`plan` absent: premium)."""
-    plan = settings.get("plan", "premium")
-    if plan != "premium":
-        raise UsageError(
-            f"azure-functions: `plan: {plan}` cannot run mlspec's container images (Flex Consumption "
-            "runs code packages, Consumption no images); set `plan: premium` (Elastic Premium) in the "
-            "azure-functions target to deploy"
-        )
+    """Only Elastic Premium runs a full Functions container image (AzureFunctionsTarget.deploy_problem);
+    settings without a `plan` (not from a spec) mean premium."""
+    target = AzureFunctionsTarget.model_validate({"plan": "premium", "memory_mb": 3584, **settings})
+    problem = target.deploy_problem()
+    if problem:
+        raise UsageError(f"azure-functions: {problem}")
 
 
 def role_assignment_name(scope: str, principal: str, role: str) -> str:
