@@ -56,6 +56,12 @@ SYNC_PATTERNS = get_args(TrainStage.model_fields["pattern"].annotation)  # runti
 )
 @click.option("--include-local", is_flag=True, help="Also consider this machine (free, so it wins on cost).")
 @click.option(
+    "--priced-only",
+    is_flag=True,
+    help="Also place stages on offerings mlspec can price but not deploy (IBM Code Engine, Oracle Functions, "
+    "Azure Flex and Consumption): a comparison, not a plan to carry out.",
+)
+@click.option(
     "--memory-sizes",
     type=click.IntRange(2, 200),
     default=20,
@@ -97,6 +103,7 @@ def plan(
     runs_dir: Path,
     all_platforms: bool,
     include_local: bool,
+    priced_only: bool,
     memory_sizes: int,
     max_workers: int,
     pattern: str,
@@ -134,6 +141,7 @@ def plan(
         optimizer=optimizer,  # type: ignore[arg-type]
         all_platforms=all_platforms,
         include_local=include_local,
+        priced_only=priced_only,
         memory_sizes=memory_sizes,
         max_workers=max_workers,
         pattern=pattern,

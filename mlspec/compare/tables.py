@@ -26,7 +26,7 @@ from mlspec.planner.usage import usage_from_record
 from mlspec.providers import registry
 from mlspec.providers.catalog import Offering, ProviderLimitError
 from mlspec.providers.pricing import price
-from mlspec.providers.registry import COMPARISON_OFFERING, get_platform, offering_selected_by, provider_keys
+from mlspec.providers.registry import COMPARISON_OFFERING, LOCAL, get_platform, offering_selected_by, provider_keys
 from mlspec.records.model import InvocationRecord, RunRecord
 from mlspec.records.runs import RunEntry, find_run, list_runs
 from mlspec.references import load
@@ -308,6 +308,13 @@ def _standard_notes(record: RunRecord, platforms: list[Platform], measured_id: s
         "fastest / cheapest are marked among the cloud platforms (this machine is excluded: it bills nothing).",
         "accuracy is measured on the held-out test split by the evaluate stage; it does not depend on the platform.",
     ]
+    keys = [p.id.split(":", 1) for p in platforms]
+    priced_only = [f"{k}:{o}" for k, o in keys if k != LOCAL and not get_platform(k).deploys(o)]
+    if priced_only:
+        notes.append(
+            f"priced only: {', '.join(priced_only)}: mlspec compares their cost but cannot deploy to them "
+            "(`mlspec plan` places stages only on the others unless --priced-only)."
+        )
     store = registry.store_platform(store_kind(record))
     if measured_id and store is not None and store.key != measured_id.split(":")[0]:
         notes.append(

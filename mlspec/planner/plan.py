@@ -50,6 +50,7 @@ class PlanOptions:
     optimizer: OptimizerName = "grid"
     all_platforms: bool = False
     include_local: bool = False
+    priced_only: bool = False  # also place stages on offerings deploy cannot carry out (a comparison)
     memory_sizes: int = DEFAULT_MEMORY_SIZES
     max_workers: int = DEFAULT_MAX_WORKERS
     pattern: str = "allreduce"
@@ -166,6 +167,7 @@ class PlanResult:
             "options": {
                 "all_platforms": self.options.all_platforms,
                 "include_local": self.options.include_local,
+                "priced_only": self.options.priced_only,
                 "memory_sizes": self.options.memory_sizes,
                 "max_workers": self.options.max_workers,
                 "pattern": self.options.pattern,
@@ -204,7 +206,7 @@ def plan(
 
     opts = options or PlanOptions()
     check_targets(pipeline)
-    offerings = candidate_offerings(pipeline, opts.all_platforms, opts.include_local)
+    offerings = candidate_offerings(pipeline, opts.all_platforms, opts.include_local, opts.priced_only)
     spaces = build_spaces(pipeline, usages, offerings, opts)
     combiner = build_combiner(pipeline, usages, offerings)
     goal = objective or objective_of(pipeline)

@@ -22,6 +22,11 @@ def considered(result: PlanResult) -> str:
         text = f"the spec's cloud targets, {', '.join(providers)} ({offerings})"
     else:
         text = f"every cloud in the catalog ({offerings}), because the spec's targets name none"
+    text += (
+        "; with the offerings mlspec can only price (--priced-only)"
+        if result.options.priced_only
+        else "; only offerings mlspec can deploy (--priced-only adds the others)"
+    )
     if result.options.include_local:
         text += "; and this machine (--include-local)"
     else:
@@ -36,8 +41,11 @@ def render(result: PlanResult, console: Any, explain: bool = False) -> None:
     data = result.to_dict()
     chosen = data["plan"]
     console.print(considered(result))
-    title = f"plan for {data['pipeline']} ({data['optimizer']}; usage from {data['usage_source']})"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    # On a line of its own: a table title wraps at the table's width, which can be narrower.
+    console.print(
+        f"plan for {data['pipeline']} ({data['optimizer']}; usage from {data['usage_source']})", soft_wrap=True
+    )
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for header, justify in (
         ("stage", "left"),
         ("platform", "left"),

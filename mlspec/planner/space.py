@@ -2,8 +2,9 @@
 
 Candidates come from the catalog (`mlspec.providers`), never from hard-coded numbers here:
 
-- offerings: every offering of each cloud platform configured in the spec's `targets` (all cloud
-  offerings when only `local` is configured, or with ``all_platforms``); `local` only on request
+- offerings: every offering that build, deploy and run can carry out (`Platform.deploys`; with
+  ``priced_only`` also those mlspec can only price) of each cloud platform configured in the spec's
+  `targets` (all clouds when only `local` is configured, or with ``all_platforms``); `local` only on request
   (it costs nothing, so it would win every cost objective without saying anything about the cloud);
 - memory: the offering's allowed sizes, or ``memory_sizes`` sizes spread log-uniformly over its range
   and snapped to its step, never below the stage's measured peak memory (x `MEMORY_HEADROOM`); a
@@ -24,7 +25,7 @@ from mlspec.compile.graph import graph
 from mlspec.errors import UsageError
 from mlspec.planner.usage import StageUsage
 from mlspec.providers.catalog import Fact, HostVcpu, Offering, ProviderLimitError, assumed
-from mlspec.providers.registry import all_offerings, get_offering, offering_selected_by
+from mlspec.providers.registry import LOCAL, all_offerings, get_offering, get_platform, offering_selected_by
 from mlspec.spec.models import Pipeline, TargetBase
 from mlspec.spec.targets import worker_cap
 
@@ -87,19 +88,26 @@ def check_targets(pipeline: Pipeline) -> None:
 
 
 def candidate_offerings(
-    pipeline: Pipeline, all_platforms: bool = False, include_local: bool = False
+    pipeline: Pipeline, all_platforms: bool = False, include_local: bool = False, priced_only: bool = False
 ) -> tuple[Offering, ...]:
+    """The offerings a plan may place stages on: those build, deploy and run can carry out (with
+    priced_only, also those mlspec can only price), of the spec's cloud targets or every cloud."""
     configured = pipeline.targets.configured()
-    clouds = [name for name in configured if name != "local"]
+    clouds = [name for name in configured if name != LOCAL]
     chosen = []
+    skipped = []
     for o in all_offerings():
-        if o.provider_key == "local":
+        if o.provider_key == LOCAL:
             if include_local:
                 chosen.append(o)
         elif all_platforms or not clouds or o.provider_key in clouds:
-            chosen.append(o)
+            if priced_only or get_platform(o.provider_key).deploys(o.key):
+                chosen.append(o)
+            else:
+                skipped.append(o.id)
     if not chosen:
-        raise UsageError("no platform to plan for: configure a cloud target or pass --all-platforms")
+        hint = f" (priced only: {', '.join(skipped)}; --priced-only plans on them anyway)" if skipped else ""
+        raise UsageError(f"no platform to plan for: configure a cloud target or pass --all-platforms{hint}")
     return tuple(chosen)
 
 

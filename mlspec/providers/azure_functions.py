@@ -309,6 +309,7 @@ PLATFORM = Platform(
     run_options="mlspec.platforms.azure_functions.run:run_options",
     object_store_kind="azure_blob",
     own_object_store="mlspec.platforms.azure_functions.run:own_object_store",
+    deployable_offerings=("premium",),  # Flex runs code packages, Consumption no container images
     cloud="azure",
     sdk_modules=(
         "azure.identity",

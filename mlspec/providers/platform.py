@@ -47,7 +47,14 @@ class Platform:
     # "module:function" (target settings, deployment) -> the object store config `run --target` gives the
     # functions when the spec's store is local: the bucket (container) deploy created in this cloud.
     own_object_store: str | None = None
+    # The offerings deploy can carry out (None: every one, on a deployable platform); the planner places
+    # stages only on those, the others are priced for comparison.
+    deployable_offerings: tuple[str, ...] | None = None
 
     @property
     def deployable(self) -> bool:
         return self.deployer is not None and self.executor is not None and self.run_options is not None
+
+    def deploys(self, offering: str) -> bool:
+        """Whether build, deploy and run can carry out a stage on this platform's `offering`."""
+        return self.deployable and (self.deployable_offerings is None or offering in self.deployable_offerings)

@@ -45,9 +45,16 @@ class LocalTarget(TargetBase):
 class AwsLambdaTarget(TargetBase):
     memory_mb: MemoryMb = 1769
     timeout_s: Seconds = 900.0
-    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    architecture: Literal["x86_64", "arm64"] = Field(
+        "x86_64", description="Priced for both; `mlspec deploy` needs x86_64 (mlspec builds x86_64 images)"
+    )
     max_concurrency: int = Field(1000, ge=1)
     region: str = "us-east-1"
+
+    def deploy_problem(self) -> str | None:
+        if self.architecture == "x86_64":
+            return None
+        return "`architecture: arm64` needs an arm64 image, and mlspec builds x86_64 images; set x86_64 to deploy"
 
 
 class GcpCloudRunTarget(TargetBase):

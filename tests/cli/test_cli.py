@@ -68,12 +68,15 @@ def test_validate_says_in_one_line_which_targets_cannot_be_deployed(tmp_path: Pa
     spec.write_text(
         "name: x\ndatasets:\n  d: {format: imdb, synthetic: {train_size: 50, test_size: 20}}\n"
         "stages:\n  p: {kind: preprocess, dataset: d}\n"
-        "targets:\n  azure-functions: {plan: flex}\n  ibm-code-engine: {memory_mb: 2048}\n  aws-lambda: {}\n"
+        "targets:\n  azure-functions: {plan: flex}\n  ibm-code-engine: {memory_mb: 2048}\n"
+        "  aws-lambda: {architecture: arm64}\n  gcp-cloud-run: {}\n"
     )
     result = CliRunner().invoke(main, ["validate", str(spec)])
     assert result.exit_code == 0, result.output
     notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
     assert notes == [
+        "note: targets.aws-lambda: cannot be deployed: `architecture: arm64` needs an arm64 image, and mlspec builds "
+        "x86_64 images; set x86_64 to deploy",
         "note: targets.azure-functions: cannot be deployed: `plan: flex` cannot run mlspec's container images "
         "(Flex Consumption runs code packages, Consumption no images); set `plan: premium` (Elastic Premium) to deploy",
         "note: targets.ibm-code-engine: priced only (mlspec compares its cost but does not deploy to it)",

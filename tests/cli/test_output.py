@@ -82,8 +82,9 @@ def test_plan_is_one_line_per_stage_after_the_platforms_it_considered(runs_dir: 
     assert code == 0, err
     lines = out.splitlines()
     # the spec targets only local: say so, and that every cloud was weighed instead
-    assert lines[0].startswith("platforms considered: every cloud in the catalog (9 offerings, 5 providers)")
-    assert "targets name none" in lines[0] and "--include-local" in lines[0]
+    # only what deploy can carry out: Lambda x86_64, Cloud Run service and job, Azure Premium
+    assert lines[0].startswith("platforms considered: every cloud in the catalog (4 offerings, 3 providers)")
+    assert "targets name none" in lines[0] and "--include-local" in lines[0] and "--priced-only" in lines[0]
     for stage in STAGES:
         assert len([line for line in lines if line.split()[:1] == [stage]]) == 1, (stage, out)
     assert len(lines) <= 32, out  # 153 lines before: 15-25 wrapped lines of reasons per stage
@@ -104,10 +105,15 @@ def test_plan_names_the_spec_targets_it_considered(runs_dir: Path) -> None:
     )
     assert code == 0, err
     first = out.splitlines()[0]
-    assert first.startswith("platforms considered: the spec's cloud targets, aws-lambda (2 offerings, 1 provider)")
+    assert first.startswith("platforms considered: the spec's cloud targets, aws-lambda (1 offering, 1 provider)")
     code, out, err = invoke("plan", QUICKSTART, "--runs-dir", str(runs_dir), "--all-platforms", "--include-local")
     assert code == 0, err
-    assert "as --all-platforms asks; and this machine (--include-local)" in out.splitlines()[0]
+    assert "as --all-platforms asks; only offerings mlspec can deploy" in out.splitlines()[0]
+    assert "; and this machine (--include-local)" in out.splitlines()[0]
+    code, out, err = invoke("plan", QUICKSTART, "--runs-dir", str(runs_dir), "--all-platforms", "--priced-only")
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert "(9 offerings, 5 providers)" in first and "with the offerings mlspec can only price" in first
 
 
 def test_an_objective_that_cannot_be_met_is_said_once(runs_dir: Path) -> None:

@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def _brute_force(pipeline, usages, options, objective):  # type: ignore[no-untyped-def]
     """Every combination of every stage's points, priced independently of the optimiser's code paths."""
-    offerings = candidate_offerings(pipeline, options.all_platforms)
+    offerings = candidate_offerings(pipeline, options.all_platforms, priced_only=options.priced_only)
     spaces = build_spaces(pipeline, usages, offerings, options)
     combiner = build_combiner(pipeline, usages, offerings)
     order = list(spaces)
@@ -99,16 +99,17 @@ def test_a_tight_deadline_buys_parallel_workers() -> None:
 @pytest.mark.parametrize("deadline", [None, "tight"])
 def test_bayes_within_5_percent_of_grid_with_at_most_20_percent_of_evaluations(name, usages, deadline) -> None:  # type: ignore[no-untyped-def]
     pipeline = spec.load(EXAMPLES / f"{name}.yaml")
-    grid_options = PlanOptions(optimizer="grid", all_platforms=True)
+    grid_options = PlanOptions(optimizer="grid", all_platforms=True, priced_only=True)
     objective = None
     if deadline == "tight":
         fastest = plan(pipeline, usages(), options=grid_options, objective=PlanObjective("time")).choice.plan.time_s
         objective = PlanObjective("cost", deadline_s=fastest * 3)
     grid = plan(pipeline, usages(), options=grid_options, objective=objective)
-    bayes = plan(pipeline, usages(), options=PlanOptions(optimizer="bayes", all_platforms=True), objective=objective)
+    bayes_options = PlanOptions(optimizer="bayes", all_platforms=True, priced_only=True)
+    bayes = plan(pipeline, usages(), options=bayes_options, objective=objective)
+    offerings = candidate_offerings(pipeline, True, priced_only=True)
     platforms = {
-        c.offering.provider_key
-        for c in build_spaces(pipeline, usages(), candidate_offerings(pipeline, True), grid_options)["train"].candidates
+        c.offering.provider_key for c in build_spaces(pipeline, usages(), offerings, grid_options)["train"].candidates
     }
     assert len(platforms) >= 5
     assert bayes.choice.feasible and grid.choice.feasible
@@ -116,5 +117,21 @@ def test_bayes_within_5_percent_of_grid_with_at_most_20_percent_of_evaluations(n
     assert b <= g * 1.05
     assert bayes.result.total_evaluations <= 0.2 * grid.result.total_evaluations
     # deterministic with a seed
-    again = plan(pipeline, usages(), options=PlanOptions(optimizer="bayes", all_platforms=True), objective=objective)
+    again = plan(pipeline, usages(), options=bayes_options, objective=objective)
     assert again.objective_value(again.choice.plan) == b
+
+
+def test_plans_place_stages_only_where_deploy_can_carry_them_out() -> None:
+    pipeline = spec.load(EXAMPLES / "cifar10.yaml")
+    deployable = {o.id for o in candidate_offerings(pipeline, all_platforms=True)}
+    assert deployable == {"aws-lambda:x86_64", "gcp-cloud-run:service", "gcp-cloud-run:job", "azure-functions:premium"}
+    everything = {o.id for o in candidate_offerings(pipeline, all_platforms=True, priced_only=True)}
+    assert everything - deployable >= {
+        "aws-lambda:arm64",
+        "azure-functions:flex",
+        "azure-functions:consumption",
+        "ibm-code-engine:app",
+        "oracle-functions:default",
+    }
+    chosen = plan(pipeline, cifar10_usage(), options=PlanOptions(all_platforms=True)).choice.plan
+    assert {p.candidate.offering.id for p in chosen.stages} <= deployable

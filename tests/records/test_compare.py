@@ -293,3 +293,7 @@ def test_a_lambda_run_on_a_gcs_store_has_egress_in_its_measured_cost_record_rewr
         assert egress > 0 and cell.cost_usd == pytest.approx(home_cell.cost_usd + egress)
         assert not any("egress_usd" in s for s in home_cell.stages.values())
     assert any(note.startswith("egress: the run's object store (gcs)") for note in crossed.notes)
+    every = compare_platforms(record)
+    priced_only = next(note for note in every.notes if note.startswith("priced only: "))
+    assert "ibm-code-engine:app" in priced_only and "azure-functions:flex" in priced_only
+    assert "aws-lambda:x86_64" not in priced_only

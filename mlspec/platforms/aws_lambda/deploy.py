@@ -26,6 +26,7 @@ from typing import Any
 from mlspec.deploy.base import ApiCall, CredentialsError, DeployError, Deployment, FunctionDeployment, Unreachable
 from mlspec.deploy.deployment import resource_name
 from mlspec.deploy.images import RegistryLogin, pinned, push_with_engine, repository_of, split_image
+from mlspec.errors import UsageError
 from mlspec.platforms.aws_lambda.credentials import (
     AWS_CHAIN,
     AWS_FIX,
@@ -34,6 +35,7 @@ from mlspec.platforms.aws_lambda.credentials import (
     aws_rejected,
     aws_session,
 )
+from mlspec.spec.targets import AwsLambdaTarget
 
 PIPELINE_TAG = "mlspec:pipeline"
 HASH_TAG = "mlspec:context-hash"
@@ -200,6 +202,9 @@ class AwsLambdaDeployer:
     # ------------------------------------------------------------ deploy
 
     def plan_calls(self, deployment: Deployment) -> list[ApiCall]:
+        problem = AwsLambdaTarget.model_validate({"memory_mb": 1769, **deployment.settings}).deploy_problem()
+        if problem:
+            raise UsageError(f"aws-lambda: {problem}")
         self._bind(deployment)
         account = self.account()
         role_arn = f"arn:aws:iam::{account}:role/{role_name(deployment)}"
