@@ -8,6 +8,7 @@ spec's explicitly (see `scale_usage`), and every scaling is written into the sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ PROFILE_MAX_TRAIN = 2_000
 
 @dataclass(frozen=True)
 class UsageSource:
-    kind: str  # "run", "profile" or "latest run"
+    kind: str  # "run", "profile", "auto profile" or "latest run"
     run_id: str
     usages: dict[str, StageUsage]  # scaled to the spec
     explanations: dict[str, str]  # per stage: where its figures come from and how they were scaled
@@ -42,6 +43,7 @@ class UsageSource:
         return {
             "run": f"run {self.run_id} (--from-run)",
             "profile": f"profiling run {self.run_id} (--profile)",
+            "auto profile": f"profiling run {self.run_id} (made now: no earlier run to measure; --no-profile refuses)",
             "latest run": f"latest successful run {self.run_id}",
         }.get(self.kind, self.run_id)
 
@@ -199,10 +201,13 @@ def resolve_usage(
     pipeline: Pipeline,
     runs_dir: Path,
     from_run: str | None = None,
-    do_profile: bool = False,
+    do_profile: bool | None = None,
     spec_path: Path | None = None,
     overrides: list[str] | None = None,
+    on_profile: Callable[[str], None] = lambda why: None,
 ) -> UsageSource:
+    """Where the plan's usage comes from: --from-run, else --profile (True), else the latest successful run;
+    with none, a short profiling run made now (unless do_profile is False), announced through on_profile."""
     if from_run is not None:
         entry = find_run(runs_dir, from_run)
         if entry.record is None:
@@ -213,9 +218,13 @@ def resolve_usage(
             raise UsageError("--profile needs the spec file")
         return _from_record("profile", profile(spec_path, overrides or [], runs_dir), pipeline)
     record = latest_run(runs_dir, pipeline.name)
-    if record is None:
+    if record is not None:
+        return _from_record("latest run", record, pipeline)
+    missing = f"no measured usage for pipeline {pipeline.name!r}: no successful run in {runs_dir}"
+    if do_profile is False or spec_path is None:
         raise UsageError(
-            f"no measured usage for pipeline {pipeline.name!r}: no successful run in {runs_dir}. "
-            "Run `mlspec run SPEC` first (or pass --from-run RUN_ID), or pass --profile for a short profiling run"
+            f"{missing}. Run `mlspec run SPEC` first (or pass --from-run RUN_ID), or drop --no-profile for a "
+            "short profiling run"
         )
-    return _from_record("latest run", record, pipeline)
+    on_profile(f"{missing}: measuring it with a short real local run first (1 epoch, fewer examples)")
+    return _from_record("auto profile", profile(spec_path, overrides or [], runs_dir), pipeline)

@@ -40,9 +40,10 @@ SYNC_PATTERNS = get_args(TrainStage.model_fields["pattern"].annotation)  # runti
 )
 @click.option("--from-run", metavar="RUN_ID", help="Take measured stage usage from this run (id or prefix).")
 @click.option(
-    "--profile",
-    is_flag=True,
-    help="Measure usage with a short real local run (1 epoch, fewer examples) and scale it to the spec.",
+    "--profile/--no-profile",
+    default=None,
+    help="Measure usage with a short real local run (1 epoch, fewer examples) and scale it to the spec. "
+    "Default: only when no earlier run can be measured from; --no-profile refuses then.",
 )
 @click.option(
     "--runs-dir",
@@ -99,7 +100,7 @@ def plan(
     as_json: bool,
     explain: bool,
     from_run: str | None,
-    profile: bool,
+    profile: bool | None,
     runs_dir: Path,
     all_platforms: bool,
     include_local: bool,
@@ -116,7 +117,8 @@ def plan(
     Stage usage is measured locally and modelled on each platform (time = compute scaled to the
     platform's vCPU + synchronisation + cold starts + restarts forced by its time limit; cost =
     duration x price + requests + storage operations + cross-cloud egress). Usage comes from
-    --from-run, else --profile, else the latest successful run of the same pipeline in RUNS_DIR.
+    --from-run, else --profile, else the latest successful run of the same pipeline in RUNS_DIR, else a
+    short profiling run made first (said on stderr and in the plan; --no-profile refuses instead).
 
     Exit status 2 for bad input and for an objective that cannot be met (the nearest feasible
     plan is still shown).
@@ -136,7 +138,11 @@ def plan(
     from mlspec.planner.report import render
 
     pipeline = spec_module.load(spec, list(overrides))
-    source = resolve_usage(pipeline, runs_dir, from_run, profile, spec, list(overrides))
+
+    def announce(why: str) -> None:
+        click.echo(f"note: {why}", err=True)
+
+    source = resolve_usage(pipeline, runs_dir, from_run, profile, spec, list(overrides), announce)
     options = PlanOptions(
         optimizer=optimizer,  # type: ignore[arg-type]
         all_platforms=all_platforms,

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlspec.cli import main
+from tests.conftest import TINY_KMEANS
 
 REPO = Path(__file__).resolve().parents[2]
 CIFAR = str(REPO / "examples" / "cifar10.yaml")
@@ -109,9 +110,20 @@ def test_plan_scales_to_more_epochs(runs_with_examples: Path) -> None:
     assert "scaled x2 = epochs 30/15" in why and "1300 -> 2600" in why
 
 
-def test_plan_without_usage_says_what_to_do(tmp_path: Path) -> None:
-    code, _, err = invoke("plan", CIFAR, "--runs-dir", str(tmp_path))
-    assert code == 2 and "mlspec run" in err and "--profile" in err
+def test_plan_without_usage_and_no_profile_says_what_to_do(tmp_path: Path) -> None:
+    code, _, err = invoke("plan", CIFAR, "--runs-dir", str(tmp_path), "--no-profile")
+    assert code == 2 and "mlspec run" in err and "--no-profile" in err
+
+
+def test_plan_without_usage_profiles_the_spec_first_and_says_so(tmp_path: Path) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY_KMEANS)
+    code, out, err = invoke("plan", str(spec), "--runs-dir", str(tmp_path / "runs"), "--json")
+    assert code == 0, err
+    assert err.startswith("note: no measured usage for pipeline 'tinykm'") and "short real local run" in err
+    data = json.loads(out)
+    assert "(made now: no earlier run to measure" in data["usage_source"]
+    assert all("measured in run" in text for text in data["usage"].values())
 
 
 @pytest.mark.parametrize(
