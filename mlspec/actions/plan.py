@@ -18,6 +18,7 @@ from mlspec.errors import UsageError
 from mlspec.executors.base import target_limits
 from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
+from mlspec.executors.stage_cache import CacheSettings
 from mlspec.planner.usage import StageUsage, usage_from_record
 from mlspec.records import RunRecord
 from mlspec.records.runs import find_run, list_runs
@@ -145,8 +146,24 @@ def scale_usage(
     return out, notes
 
 
-def _from_record(kind: str, record: RunRecord, pipeline: Pipeline) -> UsageSource:
+def measured_usage(record: RunRecord, runs_dir: Path) -> dict[str, StageUsage]:
+    """The usage measured in `record`; a stage it reused from the cache, as measured in the run that computed it
+    (when that run is still there)."""
     measured = usage_from_record(record)
+    for name, stage in record.stages.items():
+        if stage.cached_from is None:
+            continue
+        origin = next(
+            (e.record for e in list_runs(runs_dir, profiles=True) if e.run_id == stage.cached_from.run_id), None
+        )
+        usage = usage_from_record(origin).get(name) if origin is not None else None
+        if usage is not None:
+            measured[name] = usage
+    return measured
+
+
+def _from_record(kind: str, record: RunRecord, pipeline: Pipeline, runs_dir: Path) -> UsageSource:
+    measured = measured_usage(record, runs_dir)
     missing = [s for s in pipeline.stage_order() if s not in measured]
     wrong = [s for s in pipeline.stage_order() if s in measured and measured[s].kind != pipeline.stages[s].kind]
     if missing or wrong:
@@ -193,7 +210,16 @@ def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
     run_dir = new_run_dir(runs_dir, pipeline)
     executor = LocalProcessExecutor(run_dir.logs, target="local")
     return run_pipeline(
-        pipeline, str(spec_path), extra, executor, run_dir, SilentReporter(), limits, "local", purpose="profile"
+        pipeline,
+        str(spec_path),
+        extra,
+        executor,
+        run_dir,
+        SilentReporter(),
+        limits,
+        "local",
+        purpose="profile",
+        cache=CacheSettings(use=False),  # a profile measures: a reused stage would measure nothing
     )
 
 
@@ -212,14 +238,14 @@ def resolve_usage(
         entry = find_run(runs_dir, from_run)
         if entry.record is None:
             raise UsageError(f"run {entry.run_id} cannot be read: {entry.problem}")
-        return _from_record("run", entry.record, pipeline)
+        return _from_record("run", entry.record, pipeline, runs_dir)
     if do_profile:
         if spec_path is None:
             raise UsageError("--profile needs the spec file")
-        return _from_record("profile", profile(spec_path, overrides or [], runs_dir), pipeline)
+        return _from_record("profile", profile(spec_path, overrides or [], runs_dir), pipeline, runs_dir)
     record = latest_run(runs_dir, pipeline.name)
     if record is not None:
-        return _from_record("latest run", record, pipeline)
+        return _from_record("latest run", record, pipeline, runs_dir)
     missing = f"no measured usage for pipeline {pipeline.name!r}: no successful run in {runs_dir}"
     if do_profile is False or spec_path is None:
         raise UsageError(
@@ -227,4 +253,4 @@ def resolve_usage(
             "short profiling run"
         )
     on_profile(f"{missing}: measuring it with a short real local run first (1 epoch, fewer examples)")
-    return _from_record("auto profile", profile(spec_path, overrides or [], runs_dir), pipeline)
+    return _from_record("auto profile", profile(spec_path, overrides or [], runs_dir), pipeline, runs_dir)

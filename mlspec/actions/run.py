@@ -16,6 +16,7 @@ from mlspec.executors.base import Executor, Limits, target_limits
 from mlspec.executors.coordinator import Reporter, new_run_dir, run_pipeline
 from mlspec.executors.local import host_limits
 from mlspec.executors.local_container import container_options
+from mlspec.executors.stage_cache import USE_CACHE, CacheSettings
 from mlspec.providers.registry import LOCAL
 from mlspec.records import RunDir, RunRecord
 from mlspec.spec.models import Pipeline
@@ -72,8 +73,15 @@ def with_object_store(pipeline: Pipeline, object_store: dict[str, Any]) -> Pipel
     return pipeline.model_copy(update={"storage": storage})
 
 
-def execute(spec_file: str, overrides: Sequence[str], prepared: PreparedRun, reporter: Reporter) -> RunRecord:
-    """Run every stage; the final record. Raises RunFailed (the record saved) when a stage fails."""
+def execute(
+    spec_file: str,
+    overrides: Sequence[str],
+    prepared: PreparedRun,
+    reporter: Reporter,
+    cache: CacheSettings = USE_CACHE,
+) -> RunRecord:
+    """Run every stage (or reuse it from the stage cache); the final record. Raises RunFailed (the record
+    saved) when a stage fails."""
     return run_pipeline(
         prepared.pipeline,
         spec_file,
@@ -84,4 +92,5 @@ def execute(spec_file: str, overrides: Sequence[str], prepared: PreparedRun, rep
         prepared.limits,
         prepared.target,
         warnings=prepared.warnings,
+        cache=cache,
     )

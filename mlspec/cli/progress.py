@@ -65,7 +65,10 @@ class RichReporter:
         task = self.tasks[stage.name]
         if stage.status == "succeeded":
             total = self.bars.tasks[task].total
-            self.bars.update(task, completed=total, status=f"[green]done[/] in {stage.wall_s:.1f}s")
+            status = f"[green]done[/] in {stage.wall_s:.1f}s"
+            if stage.cached_from is not None:
+                status = f"[cyan]cached[/] from run {stage.cached_from.run_id}{_took(stage.cached_from.wall_s)}"
+            self.bars.update(task, completed=total, status=status)
             if "early_stopping_saved_trial_epochs" in stage.metrics:
                 self.console.print(f"{stage.name}: {early_stopping_saving(stage.metrics)}")
         else:
@@ -85,12 +88,19 @@ def summary_table(record: RunRecord) -> Table:
         table.add_row(
             stage.name,
             stage.kind,
-            f"{stage.wall_s:.1f}" if stage.wall_s is not None else "-",
+            "cached" if stage.cached_from is not None else f"{stage.wall_s:.1f}" if stage.wall_s is not None else "-",
             str(stage.invocations),
             f"{stage.peak_rss_mb:.0f}" if stage.peak_rss_mb else "-",
             metrics or stage.status,
         )
+    origins = sorted({s.cached_from.run_id for s in record.stages.values() if s.cached_from is not None})
+    if origins:
+        table.caption = f"cached: no function ran; output and metrics as measured in run {', '.join(origins)}"
     return table
+
+
+def _took(wall_s: float | None) -> str:
+    return f" (took {wall_s:.1f}s there)" if wall_s is not None else ""
 
 
 def early_stopping_saving(metrics: dict[str, float]) -> str:

@@ -37,6 +37,15 @@ SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
     type=click.Choice(SPEC_EXECUTORS),
     help="Override the spec's execution.executor (same as --set execution.executor=NAME).",
 )
+@click.option(
+    "--no-cache", is_flag=True, help="Run every stage: neither reuse nor keep stage outputs in the stage cache."
+)
+@click.option(
+    "--force",
+    multiple=True,
+    metavar="STAGE",
+    help="Recompute this stage and every stage that reads it, even when cached (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final run record as JSON on stdout.")
 @click.option(
     "--runs-dir",
@@ -46,11 +55,20 @@ SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
     help="Where run records are kept.",
 )
 def run(
-    spec: Path, overrides: tuple[str, ...], target: str, executor: str | None, as_json: bool, runs_dir: Path
+    spec: Path,
+    overrides: tuple[str, ...],
+    target: str,
+    executor: str | None,
+    no_cache: bool,
+    force: tuple[str, ...],
+    as_json: bool,
+    runs_dir: Path,
 ) -> None:
     """Run a pipeline: every stage as real function invocations, recorded in RUNS_DIR/<run-id>/.
 
-    Progress and the summary go to stderr; with --json the run record goes to stdout.
+    A stage whose inputs, options and code are unchanged since an earlier run is reused from the stage
+    cache (in the object store; `mlspec cache ls`) instead of run: shown as "cached", with the run it
+    came from. Progress and the summary go to stderr; with --json the run record goes to stdout.
 
     \b
     Examples:
@@ -58,6 +76,8 @@ def run(
       mlspec run examples/imdb.yaml --set stages.train.workers=4 \
         --set datasets.imdb.path=https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz
       mlspec run examples/quickstart.yaml --executor lithops
+      mlspec run examples/imdb.yaml --set stages.train.epochs=6   # preprocess reused from the cache
+      mlspec run examples/quickstart.yaml --force train            # train, evaluate, serve run again
     """
 
     from mlspec import spec as spec_module
@@ -66,6 +86,7 @@ def run(
     from mlspec.cli.progress import RichReporter, summary_table
     from mlspec.cli.spec_commands import check_datasets
     from mlspec.errors import RunFailed
+    from mlspec.executors.stage_cache import CacheSettings
 
     if executor is not None:  # an override like any other: the recorded spec says what ran
         overrides = (*overrides, f"execution.executor={executor}")
@@ -80,13 +101,15 @@ def run(
     failure: RunFailed | None = None
     with RichReporter(console) as reporter:
         try:
-            execute(str(spec), overrides, prepared, reporter)
+            execute(str(spec), overrides, prepared, reporter, CacheSettings(not no_cache, frozenset(force)))
         except RunFailed as exc:
             failure = exc
     from mlspec.records.model import RunRecord
 
     record = RunRecord.model_validate_json(run_dir.record_file.read_text())
     console.print(summary_table(record))
+    for warning in record.warnings[len(prepared.warnings) :]:  # those of the run itself
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     if as_json:
         sys.stdout.write(record.model_dump_json(indent=2) + "\n")
     if failure is not None:

@@ -55,6 +55,9 @@ class FunctionNode:
     trains_model: bool = False  # leaves a model that evaluate reads and `mlspec serve` can package
     packages_model: bool = False  # writes a serving bundle of a trained model (`config["output"]`)
     scaling: WorkScaling = WorkScaling()
+    # Why two runs with the same inputs may differ (then cached only when the spec's `cache: true`).
+    nondeterministic: str | None = None
+    cache: bool | None = None  # the spec's `cache:`
     config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -110,8 +113,13 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
         function="train_worker",
         fan_out=stage.workers,
         requirements=MODEL_REQUIREMENTS[stage.model],
-        after=(stage.data,),
+        after=tuple(stage.stage_refs().values()),
         workers_scalable=True,
+        nondeterministic=(
+            f"{stage.protocol} synchronisation lets workers see each other's updates in arrival order"
+            if stage.protocol in UNORDERED_PROTOCOLS and stage.workers > 1
+            else None
+        ),
         checkpointed=True,
         trains_model=True,
         scaling=WorkScaling(stage.data, stage.epochs, stage.batch_size, stage.sync_every_steps),
@@ -135,6 +143,10 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
             "hyperparameters": best_config_key(stage.hyperparameters) if stage.hyperparameters else None,
         },
     )
+
+
+# Protocols without a barrier at every sync: what a worker reads depends on timing.
+UNORDERED_PROTOCOLS = ("asp", "ssp", "hsp")
 
 
 def best_config_key(tune_stage: str) -> str:
@@ -233,6 +245,11 @@ def _iterative(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
         fan_out=stage.workers,
         requirements=FORMAT_REQUIREMENTS[fmt],
         after=(stage.data,),
+        nondeterministic=(
+            "lock-based workers add their partial sums in arrival order (floating-point sums differ)"
+            if stage.shared_state == "lock_based" and stage.workers > 1
+            else None
+        ),
         config={
             "data": data_prefix(stage.data),
             "algorithm": stage.algorithm,
@@ -263,5 +280,9 @@ def graph(pipeline: Pipeline) -> FunctionGraph:
     for name in pipeline.stage_order():
         stage = pipeline.stages[name]
         node = EXPANDERS[stage.kind](pipeline, name, stage)
-        nodes.append(replace(node, memory_mb=stage.memory_mb, timeout_s=stage.timeout_s, retries=stage.retries))
+        nodes.append(
+            replace(
+                node, memory_mb=stage.memory_mb, timeout_s=stage.timeout_s, retries=stage.retries, cache=stage.cache
+            )
+        )
     return FunctionGraph(pipeline.name, tuple(nodes))

@@ -17,12 +17,14 @@ from types import FrameType
 from typing import Any, Protocol
 
 from mlspec import __version__
+from mlspec.cache import digest
 from mlspec.compile import FunctionNode, graph
 from mlspec.datasets import DatasetError, verify_source
 from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
+from mlspec.executors.stage_cache import USE_CACHE, CacheSettings, StageCache, dataset_identity
 from mlspec.layout import checkpoint_key
-from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, new_run_id
+from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, cache_store, new_run_id
 from mlspec.records.model import RunPurpose
 from mlspec.records.store import RecordNotSaved
 from mlspec.references import load
@@ -60,6 +62,7 @@ class StageRun:
     limits: Limits
     stores: dict[str, Any]
     cache_dir: Path
+    cache: StageCache
 
 
 StageDriver = Callable[[FunctionNode, StageRun], None]
@@ -93,18 +96,29 @@ def run_pipeline(
     target: str = "local",
     purpose: RunPurpose = "run",
     warnings: Sequence[str] = (),
+    cache: CacheSettings = USE_CACHE,
 ) -> RunRecord:
     """Execute every stage; returns the final record. Raises RunFailed (record saved) on failure."""
 
     cache_dir = default_cache_dir()
     # Fail on a missing file or bad checksum before any function starts.
+    dataset_ids: dict[str, str] = {}
     for name, dataset in pipeline.datasets.items():
+        config = dataset.model_dump()
         try:
-            verify_source(dataset.model_dump(), cache_dir)
+            located = verify_source(config, cache_dir)
         except DatasetError as exc:
             raise UsageError(f"dataset {name!r}: {exc}") from None
+        dataset_ids[digest(config)] = dataset_identity(config, located, cache_dir)
 
     functions = graph(pipeline)
+    stage_cache = StageCache(
+        functions,
+        cache_store(run_dir.path.parent, pipeline.storage.object_store.model_dump()),
+        dataset_ids,
+        cache,
+        run_dir.run_id,
+    )
     for node in functions.nodes:
         if node.together and limits.max_concurrency is not None and node.fan_out > limits.max_concurrency:
             raise UsageError(
@@ -135,11 +149,12 @@ def run_pipeline(
     )
     run_dir.save(record)  # first: a directory without a record is no run
     run_dir.write_spec(record.spec)
-    run = StageRun(record, run_dir, executor, reporter, limits, run_stores(pipeline, run_dir), cache_dir)
+    stores = run_stores(pipeline, run_dir)
+    run = StageRun(record, run_dir, executor, reporter, limits, stores, cache_dir, stage_cache)
     try:
         with _interrupt_on_signals(executor):
             for node in functions.nodes:
-                stage_driver(node.kind)(node, run)
+                _run_or_reuse(node, run)
     except BaseException as exc:
         # Whatever ended the run (Ctrl-C, SIGTERM, a failed stage, a bug), no invocation outlives it:
         # they are stopped before their parameter-store keys are deleted under them.
@@ -152,6 +167,23 @@ def run_pipeline(
         _collect_garbage(run.stores, record)
     _finish(record, run_dir, "succeeded", None)
     return record
+
+
+def _run_or_reuse(node: FunctionNode, run: StageRun) -> None:
+    """Restore the stage from the cache, or run it and keep its output there. The cache is a saving, never
+    a failure: a store that cannot keep an entry is a warning."""
+    stage = run.record.stages[node.stage]
+    if run.cache.restore(node, stage, run.record, run.stores["object_store"]):
+        run.run_dir.save(run.record)
+        run.reporter.stage_started(stage, node)
+        run.reporter.stage_finished(stage)
+        return
+    stage_driver(node.kind)(node, run)
+    try:
+        run.cache.store(node, stage, run.record, run.stores["object_store"])
+    except Exception as exc:
+        run.record.warnings.append(f"stage {node.stage!r}: not cached: {type(exc).__name__}: {exc}")
+    run.run_dir.save(run.record)
 
 
 def _stop(executor: Executor) -> None:

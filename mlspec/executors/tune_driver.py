@@ -131,6 +131,9 @@ class _Trials:
             index, self.next_index = self.next_index, self.next_index + 1
             self.running += 1
             self.report(f"{self.node.stage}.trial-{index}", f"trial {index} started")
+        cached = self.run_.cache.trial(self.node, config)
+        if cached is not None:
+            return self.reuse(index, cached.outcome, cached.run_id)
         started = time.monotonic()
         namespace = f"{self.run_.record.run_id}/{self.node.stage}/trial-{index}"
         event = base_event(self.node, self.run_, 0, namespace)
@@ -199,6 +202,28 @@ class _Trials:
             self.running -= 1
             self.report(outcome.record.id, f"trial {index} {'stopped early' if status == 'stopped' else status}")
             self.run_.run_dir.save(self.run_.record)
+        try:
+            self.run_.cache.store_trial(self.node, config, trial, history)
+        except Exception as exc:  # the cache is a saving, never a failure
+            with self.lock:
+                self.run_.record.warnings.append(f"tune trial {index} not cached: {type(exc).__name__}: {exc}")
+        return trial
+
+    def reuse(self, index: int, outcome: dict[str, Any], run_id: str) -> TrialRecord:
+        """A trial with the same values that ran to the end in `run_id`: its record, no invocation. Its epochs
+        are shown to the stopping rule as if reported now, so the trials running beside it are judged alike."""
+        trial = TrialRecord.model_validate(
+            {**outcome["trial"], "index": index, "invocation": None, "cached_from": run_id}
+        )
+        history: list[dict[str, float]] = outcome.get("history", [])
+        with self.lock:
+            for epoch in history:
+                if "validation_accuracy" in epoch:
+                    self.stopping.observe(index, int(epoch["epoch"]), float(epoch["validation_accuracy"]))
+            self.records.append(trial)
+            self.histories[index] = history
+            self.running -= 1
+            self.report(f"{self.node.stage}.trial-{index}", f"trial {index} reused from run {run_id}")
         return trial
 
     def saving(self) -> dict[str, float]:

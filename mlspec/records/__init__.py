@@ -1,6 +1,16 @@
 """Run records and the run store."""
 
-from mlspec.records.model import InvocationRecord, RunRecord, StageRecord, TrialRecord
-from mlspec.records.store import DEFAULT_ROOT, RunDir, new_run_id
+from mlspec.records.model import CachedFrom, InvocationRecord, RunRecord, StageRecord, TrialRecord
+from mlspec.records.store import DEFAULT_ROOT, RunDir, cache_store, new_run_id
 
-__all__ = ["DEFAULT_ROOT", "InvocationRecord", "RunDir", "RunRecord", "StageRecord", "TrialRecord", "new_run_id"]
+__all__ = [
+    "DEFAULT_ROOT",
+    "CachedFrom",
+    "InvocationRecord",
+    "RunDir",
+    "RunRecord",
+    "StageRecord",
+    "TrialRecord",
+    "cache_store",
+    "new_run_id",
+]

@@ -59,7 +59,17 @@ class TrialRecord(_Measured):
     validation_loss: float | None = None
     wall_s: float = 0.0
     invocation: str | None = Field(None, description="Id of its (last) invocation")
+    cached_from: str | None = Field(None, description="The run whose identical trial was reused (none ran)")
     error: str | None = None
+
+
+class CachedFrom(_Measured):
+    """Where a cached stage's output came from, with the figures measured when that run computed it."""
+
+    run_id: str
+    wall_s: float | None = None
+    invocations: int = 0
+    cpu_s: float | None = None
 
 
 class StageRecord(_Measured):
@@ -78,6 +88,11 @@ class StageRecord(_Measured):
     trials: list[TrialRecord] = Field(default_factory=list, description="Tune stages: every trial")
     best: dict[str, float] | None = Field(None, description="Tune stages: the configuration chosen")
     error: str | None = None
+    cache_key: str | None = Field(None, description="What the output depends on, hashed (`mlspec cache show`)")
+    cached_from: CachedFrom | None = Field(
+        None, description="Reused from the stage cache: no function ran, the time is the restore's"
+    )
+    cache_note: str | None = Field(None, description="Why the stage was not cached or reused, when not plain")
 
 
 class RunRecord(_Measured):

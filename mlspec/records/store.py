@@ -20,6 +20,18 @@ DEFAULT_ROOT = Path(".mlspec") / "runs"
 RECORD_FILE = "record.json"
 # Left beside the record when it could not be saved (a full disk): the run failed, whatever record.json says.
 FAILED_MARKER = "record.failed"
+CACHE_DIR = ".cache"  # a dot name: never listed as a run
+
+
+def cache_store(runs_root: Path, spec_store: dict[str, Any]) -> dict[str, Any]:
+    """The spec's object store config narrowed to the stage cache, shared by every run using that store:
+    `.cache` beside the runs (a local store without a root), else under the store's root or prefix."""
+    store = dict(spec_store)
+    if store.get("kind", "local") == "local":
+        store["root"] = str(Path(store["root"]) / CACHE_DIR if store.get("root") else runs_root / CACHE_DIR)
+    else:
+        store["prefix"] = f"{store.get('prefix', '')}/{CACHE_DIR}"
+    return store
 
 
 def new_run_id(name: str) -> str:

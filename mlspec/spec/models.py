@@ -68,6 +68,12 @@ class StageBase(StrictModel):
     memory_mb: MemoryMb | None = Field(None, description="This stage's functions only; default: the target's")
     timeout_s: Seconds | None = Field(None, description="This stage's functions only; default: the target's")
     retries: int = Field(2, ge=0, le=20, description="Restarts from the last checkpoint after a failure")
+    cache: bool | None = Field(
+        None,
+        description="Reuse this stage's output from an earlier run with the same inputs, options and code. "
+        "Default: yes, unless the stage is not deterministic by design (asp/ssp/hsp training, lock-based "
+        "sums with several workers); true caches those too; false never",
+    )
 
     def stage_refs(self) -> dict[str, str]:
         """Field name -> name of the stage it depends on (explicit data dependencies)."""

@@ -66,7 +66,7 @@ class LocalObjectStore(ObjectStore):
         return _safe_path(self.root, key).is_file()
 
     def list(self, prefix: str) -> list[str]:
-        base = _safe_path(self.root, prefix)
+        base = _safe_path(self.root, prefix) if prefix.strip("/") else self.root  # "": everything
         if not base.is_dir():
             return []
         return sorted(
