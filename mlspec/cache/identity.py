@@ -71,8 +71,13 @@ def _write_memo(memo_file: Path, memo: dict[str, str]) -> None:
 
 @functools.cache
 def code_id(module: str) -> str:
-    """A digest of the source of `module` and of every mlspec module it reaches: by import statements,
-    through the packages that contain them, and through "module:attr" references in registries."""
+    """A digest of the source of `module` and of every mlspec module it reaches (`code_modules`)."""
+    return digest({name: _source_digest(name) for name in sorted(code_modules(module))})
+
+
+def code_modules(module: str) -> set[str]:
+    """`module` and every mlspec module it reaches: by import statements, through the packages that contain
+    them, and through "module:attr" references in registries. Only modules with a source file count."""
     seen: set[str] = set()
     pending = [module]
     while pending:
@@ -83,7 +88,7 @@ def code_id(module: str) -> str:
         source = _source(name)
         if source is not None:
             pending.extend(_mlspec_modules(name, source))
-    return digest({name: _source_digest(name) for name in sorted(seen)})
+    return {name for name in seen if _file(name) is not None}
 
 
 def _file(module: str) -> Path | None:

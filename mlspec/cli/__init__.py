@@ -88,6 +88,7 @@ def main() -> None:
 def _register() -> None:
     from mlspec.cli import (
         build_commands,
+        cache_commands,
         compare_commands,
         plan_commands,
         run_commands,
@@ -102,6 +103,7 @@ def _register() -> None:
         build_commands,
         run_commands,
         runs_commands,
+        cache_commands,
         compare_commands,
         serve_commands,
     ):

@@ -164,6 +164,15 @@ class Task:
     accuracy: float | None  # evaluate stage's test_accuracy, measured on the held-out split
     accuracy_stage: str | None
     cells: dict[str, Cell] = field(default_factory=dict)
+    # Stages reused from the stage cache -> (the run that computed them, the restore's measured seconds):
+    # no function ran, on any platform.
+    cached: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def cached_figures(self, stage: str) -> dict[str, float] | None:
+        """A cached stage's figures, the same on every platform; None for a stage that ran."""
+        if stage not in self.cached:
+            return None
+        return {"time_s": self.cached[stage][1], "cost_usd": 0.0, "invocations": 0.0, "cached": 1.0}
 
     @property
     def fastest(self) -> str | None:
@@ -255,6 +264,7 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
                     f"on {', '.join(low)}; it would be stopped there"
                 )
     notes[:0] = _standard_notes(record, platforms, measured_id)
+    notes += cached_notes(record)
     history = {t.name: record.stages[t.name].history for t in tasks if t.name in record.stages}
     trials = {
         name: [{**t.model_dump(), "best": t.index == stage.metrics.get("best_trial")} for t in stage.trials]
@@ -330,6 +340,20 @@ def _standard_notes(record: RunRecord, platforms: list[Platform], measured_id: s
     return notes
 
 
+def cached_notes(record: RunRecord) -> list[str]:
+    """One line per run a stage was reused from: which stages, and that they cost nothing here."""
+    origins: dict[str, list[str]] = {}
+    for name, stage in record.stages.items():
+        if stage.cached_from is not None:
+            origins.setdefault(stage.cached_from.run_id, []).append(name)
+    return [
+        f"cached: {', '.join(names)} of run {record.run_id} reused from run {origin} (stage cache): no function "
+        "ran, so they cost nothing on any platform; their time is the restore's, measured; their metrics were "
+        "measured in that run"
+        for origin, names in origins.items()
+    ]
+
+
 def _tasks(record: RunRecord) -> list[Task]:
     stages_spec: dict[str, dict[str, Any]] = record.spec.get("stages") or {}
     datasets: dict[str, dict[str, Any]] = record.spec.get("datasets") or {}
@@ -351,6 +375,11 @@ def _tasks(record: RunRecord) -> list[Task]:
             if stage is not None and "test_accuracy" in stage.metrics:
                 accuracy, acc_stage = stage.metrics["test_accuracy"], e
                 break
+        cached = {
+            s: (r.cached_from.run_id, r.wall_s or 0.0)
+            for s in stages
+            if (r := record.stages.get(s)) is not None and r.cached_from is not None
+        }
         tasks.append(
             Task(
                 name=name,
@@ -358,6 +387,7 @@ def _tasks(record: RunRecord) -> list[Task]:
                 stages=stages,
                 accuracy=accuracy,
                 accuracy_stage=acc_stage,
+                cached=cached,
             )
         )
     return tasks
@@ -456,6 +486,10 @@ def _estimates(
 
     out: dict[str, dict[str, float]] = {}
     for stage in task.stages:
+        cached = task.cached_figures(stage)
+        if cached is not None:
+            out[stage] = cached
+            continue
         usage = usages.get(stage)
         if usage is None:
             return out, f"stage {stage} did not succeed in this run; nothing measured to model"
@@ -491,6 +525,10 @@ def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: 
 
     stages: dict[str, dict[str, float]] = {}
     for stage in task.stages:
+        cached = task.cached_figures(stage)
+        if cached is not None:
+            stages[stage] = cached
+            continue
         srec = record.stages.get(stage)
         invs = [i for i in record.invocations if i.stage == stage]
         if srec is None or srec.status != "succeeded" or srec.wall_s is None or not invs:
@@ -616,6 +654,7 @@ def compare_runs(
         row[cost_name], problem = _modelled_run_cost(r, offering)
         if problem:
             notes.append(f"{r.run_id}: {problem}")
+        notes += cached_notes(r)
         rows.append(row)
     names = filter_names([c.name for c in columns], keep, drop, always=("run",))
     columns = [c for c in columns if c.name in names]
@@ -638,6 +677,8 @@ def _modelled_run_cost(record: RunRecord, offering: Any) -> tuple[float | None, 
 
     usages = usage_from_record(record)
     if not usages:
+        if any(s.cached_from is not None for s in record.stages.values()):
+            return 0.0, None  # every stage that succeeded was reused: nothing ran, nothing to pay
         return None, "no stage succeeded; nothing to price"
     platform = _platform(record, offering, list(usages), measured=False)
     task = Task(name="run", title="run", stages=list(usages), accuracy=None, accuracy_stage=None)
