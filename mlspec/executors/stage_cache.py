@@ -2,8 +2,8 @@
 resolved options (node config, after `--set`), the keys of the stages it reads, the content of its dataset,
 the code its function runs (mlspec's version and the source of every module that function reaches) and the
 seed (in its config). A stage whose key has a complete entry is restored instead of run; a stage that ran is
-stored. A stage that is not deterministic by design is cached only with `cache: true`, and one that ran
-without being cached passes a key of its own run downstream, so nothing after it is reused either."""
+stored. A stage that is not deterministic by design is cached only with `cache: true`; without it, nothing
+that reads its output is reused or stored either."""
 
 from __future__ import annotations
 
@@ -75,8 +75,10 @@ class StageCache:
         self.settings = settings
         self.run_id = run_id
         self.forced = _with_readers(functions, settings.force)
-        self.keys: dict[str, str] = {}  # stage -> the key its readers build on
+        self.keys: dict[str, str] = {}
         self.parts: dict[str, dict[str, Any]] = {}
+        # Stages whose output only this run has (not deterministic, or reading such a stage's output).
+        self.run_only: set[str] = set()
 
     def key(self, node: FunctionNode) -> str:
         """The stage's key (its upstream stages' keys known: stages come in order)."""
@@ -104,6 +106,9 @@ class StageCache:
             return "cache: false in the spec"
         if node.nondeterministic and node.cache is not True:
             return f"not deterministic ({node.nondeterministic}); `cache: true` caches it anyway"
+        uncached = [stage for stage in node.after if stage in self.run_only]
+        if uncached:
+            return f"it reads {uncached[0]}, whose output is this run's own"
         return None
 
     def restore(self, node: FunctionNode, stage: StageRecord, record: RunRecord, run_store: dict[str, Any]) -> bool:
@@ -111,11 +116,11 @@ class StageCache:
         usable entry (a corrupt one is removed, noted in the record's warnings, and the stage recomputed)."""
         key = self.key(node)
         stage.cache_key = key
+        if (node.nondeterministic and node.cache is not True) or self.run_only.intersection(node.after):
+            self.run_only.add(node.stage)  # an output no other run can have made: what reads it runs too
         reason = self.skipped(node) or ("--force" if node.stage in self.forced else None)
         if reason is not None:
             stage.cache_note = f"not reused: {reason}"
-            if node.nondeterministic and self.skipped(node) is not None:  # its readers' inputs are this run's own
-                self.keys[node.stage] = digest({"uncached": key, "run": self.run_id})
             return False
         started = time.time()
         cache = open_object_store(self.store_config)

@@ -4,6 +4,7 @@ entry; --force; --no-cache; and one cache shared by two run directories through 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -12,8 +13,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from click.testing import CliRunner
 
 from mlspec.actions.run import execute, prepare
+from mlspec.cli import main
+from mlspec.compare.tables import compare_platforms, compare_runs
 from mlspec.errors import UsageError
 from mlspec.executors.coordinator import SilentReporter
 from mlspec.executors.stage_cache import USE_CACHE, CacheSettings
@@ -235,3 +239,62 @@ def test_a_widened_search_reuses_the_trials_already_run(workdir: Path, tmp_path:
     assert all(trials[lr].validation_accuracy == acc for lr, acc in before.items())
     tune_invocations = [i for i in widened.invocations if i.stage == "tune"]
     assert len(tune_invocations) == 1  # only the new value ran
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_cache_commands_list_show_collect_and_remove(workdir: Path, first: RunRecord, tmp_path: Path) -> None:
+    runs = copy_runs(workdir, tmp_path)
+    where = ["--runs-dir", str(runs)]
+    code, out = cli("cache", "ls", "--json", *where)
+    listed = {e["key"]: e for e in json.loads(out)["entries"]}
+    first_keys = {s.cache_key: name for name, s in first.stages.items()}
+    assert code == 0 and set(first_keys) <= set(listed)
+    assert all(listed[k]["stage"] == name and listed[k]["run_id"] == first.run_id for k, name in first_keys.items())
+    code, out = cli("cache", "ls", *where)
+    assert code == 0 and "stage cache in" in out and "prep" in out
+    prep_key = first.stages["prep"].cache_key or ""
+    code, out = cli("cache", "show", prep_key[:10], *where)
+    shown = json.loads(out)
+    assert shown["key"] == prep_key and shown["parts"]["config"]["dataset"]["content"]
+    assert shown["objects"]["meta.json"]["sha256"]
+    # Old entries that kept runs used stay; a write that crashed long ago goes.
+    (runs / ".cache" / prep_key / "w1000-dead").mkdir()
+    (runs / ".cache" / prep_key / "w1000-dead" / "meta.json").write_text("{}")
+    code, out = cli("cache", "gc", "--keep-days", "0", *where)
+    assert code == 0 and out.startswith("removed 0 entries and 1 left-over object;"), out
+    assert not (runs / ".cache" / prep_key / "w1000-dead").exists()
+    code, out = cli("runs", "rm", "--yes", *[e.name for e in runs.iterdir() if not e.name.startswith(".")], *where)
+    assert code == 0, out
+    code, out = cli("cache", "gc", "--keep-days", "0", *where)
+    assert code == 0 and f"removed {len(listed)} entries" in out, out
+    code, out = cli("cache", "show", prep_key[:10], *where)
+    assert code == 2 and out.count("\n") == 1 and "no cache entry" in out
+
+
+def test_cache_rm_by_key_or_all(workdir: Path, first: RunRecord, tmp_path: Path) -> None:
+    runs = copy_runs(workdir, tmp_path)
+    where = ["--runs-dir", str(runs)]
+    key = first.stages["train"].cache_key or ""
+    assert cli("cache", "rm", key[:12], *where) == (0, f"removed {key}\n")
+    code, out = cli("cache", "rm", "0000nothing", *where)
+    assert code == 2 and out.startswith("error: no cache entry '0000nothing'")
+    assert cli("cache", "rm", *where)[0] == 2  # neither keys nor --all
+    code, out = cli("cache", "rm", "--all", *where)
+    assert code == 0 and out.startswith("removed ")
+    assert json.loads(cli("cache", "ls", "--json", *where)[1]) == {"entries": [], "corrupt": []}
+
+
+def test_compare_shows_cached_stages_as_costing_nothing(workdir: Path, first: RunRecord, tmp_path: Path) -> None:
+    runs = copy_runs(workdir, tmp_path)
+    again = run(workdir / "pipeline.yaml", runs)
+    comparison = compare_platforms(again)
+    assert any(n.startswith("cached: prep, train, evaluate, serve of run") for n in comparison.notes)
+    for cell in comparison.tasks[0].cells.values():
+        assert cell.cost_usd == 0 and all(s["cached"] == 1.0 for s in cell.stages.values())
+    table = compare_runs([first, again])
+    costs = [row[c.name] for row in table.rows for c in table.columns if c.name.startswith("cost_usd")]
+    assert costs[0] > 0 and costs[1] == 0

@@ -45,8 +45,10 @@ def assert_run_in_store(record: dict, names: list[str]) -> None:  # type: ignore
     assert record["status"] == "succeeded"
     for stage in ("eval_images", "eval_reviews"):
         assert 0 <= record["stages"][stage]["metrics"]["test_accuracy"] <= 1
-    # Data, checkpoints and both models went to the emulator, under the run's own prefix.
-    assert names and all(n.startswith(f"mlspec/{record['run_id']}/") for n in names), names[:5]
+    # Data, checkpoints and both models went to the emulator, under the run's own prefix; the stage
+    # cache's entries under the store's cache prefix, one manifest per stage.
+    assert names and all(n.startswith((f"mlspec/{record['run_id']}/", "mlspec/.cache/")) for n in names), names[:5]
+    assert sum(n.startswith("mlspec/.cache/") and n.endswith("/manifest.json") for n in names) == len(record["stages"])
     assert any(n.endswith("models/train_images/model.npz") for n in names), names
     assert any(n.endswith("models/train_reviews/model.npz") for n in names), names
     workers = [i for i in record["invocations"] if i["function"] == "train_worker"]

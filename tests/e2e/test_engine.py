@@ -71,10 +71,14 @@ def test_patterns_and_protocols_train_through_redis_and_s3(
         assert train["staleness_max"] <= 1
     workers = [i for i in record.invocations if i.function == "train_worker"]
     assert all(i.io["param_bytes_written"] > 0 and i.io["object_bytes_read"] > 0 for i in workers)
-    # Data, checkpoints and the model live in the bucket, under the run's own prefix.
+    # Data, checkpoints and the model live in the bucket, under the run's own prefix; the stage cache's
+    # entries under the store's cache prefix, one manifest per stage (asp/ssp/hsp training is not cached).
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert any(k.endswith("models/train/model.npz") for k in keys)
-    assert all(k.startswith(f"mlspec/{record.run_id}/") for k in keys)
+    assert all(k.startswith((f"mlspec/{record.run_id}/", "mlspec/.cache/")) for k in keys)
+    cached = {s for s, stage in record.stages.items() if stage.cache_note == "stored"}
+    assert cached == ({"prep", "train", "eval"} if protocol == "bsp" else {"prep"})
+    assert sum(k.startswith("mlspec/.cache/") and k.endswith("/manifest.json") for k in keys) == len(cached)
     # Per-run keys in Redis are garbage-collected at the end.
     import redis
 

@@ -1,0 +1,106 @@
+"""The stage cache on the IMDb example (the real archive: $MLSPEC_DATA or ../shared/data), each through
+`python -m mlspec run` end to end, in one fresh runs directory:
+
+1. a first (cold) run;
+2. a rerun with `stages.train.epochs` changed: preprocess reused, train/evaluate/serve run.
+   Goal: <= 0.25 of the first run's wall time;
+3. the same changed options with --no-cache, for the accuracy the cached rerun must equal;
+4. a rerun with nothing changed: every stage reused. Goal: <= 3 s end to end.
+
+--quick caps the training split (max_train) so the whole benchmark takes about a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHIVE = "aclImdb_v1.tar.gz"
+GOALS = {"changed_train_ratio": 0.25, "unchanged_rerun_s": 3.0}
+
+
+def _archive() -> Path | None:
+    folder = Path(os.environ.get("MLSPEC_DATA") or ROOT.parent / "shared" / "data")
+    return folder / ARCHIVE if (folder / ARCHIVE).is_file() else None
+
+
+def _run(runs: Path, overrides: list[str], *flags: str) -> tuple[float, dict[str, Any]]:
+    args = [sys.executable, "-m", "mlspec", "run", str(ROOT / "examples" / "imdb.yaml"), "--json"]
+    args += ["--runs-dir", str(runs), *flags]
+    for override in overrides:
+        args += ["--set", override]
+    started = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=3600, cwd=runs.parent)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"mlspec run failed: {proc.stderr[-2000:]}")
+    record: dict[str, Any] = json.loads(proc.stdout)
+    return wall, record
+
+
+def _accuracy(record: dict[str, Any]) -> float:
+    return float(record["stages"]["evaluate"]["metrics"]["test_accuracy"])
+
+
+def _cached(record: dict[str, Any]) -> list[str]:
+    return [name for name, stage in record["stages"].items() if stage.get("cached_from")]
+
+
+def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
+    archive = _archive()
+    if archive is None:
+        if verbose:
+            print(f"cache: skipped, the real {ARCHIVE} is absent (set MLSPEC_DATA to its folder)")
+        return {"skipped": f"{ARCHIVE} absent"}
+    base = [f"datasets.imdb.path={archive}"] + (["datasets.imdb.max_train=5000"] if quick else [])
+    changed = [*base, "stages.train.epochs=6"]
+    load_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+        runs = Path(tmp) / "runs"
+        first_s, first = _run(runs, base)
+        rerun_s, rerun = _run(runs, changed)
+        uncached_s, uncached = _run(runs, changed, "--no-cache")
+        same_s, same = _run(runs, base)
+    out = {
+        "cpus": os.cpu_count(),
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg()[0],
+        "quick": quick,
+        "first_run_s": first_s,
+        "changed_train_rerun_s": rerun_s,
+        "changed_train_uncached_s": uncached_s,
+        "unchanged_rerun_s": same_s,
+        "changed_train_ratio": rerun_s / first_s,
+        "changed_train_cached_stages": _cached(rerun),
+        "unchanged_cached_stages": _cached(same),
+        "accuracy_cached_rerun": _accuracy(rerun),
+        "accuracy_uncached": _accuracy(uncached),
+        "accuracy_first": _accuracy(first),
+        "accuracy_unchanged_rerun": _accuracy(same),
+    }
+    if verbose:
+        print(
+            f"\ncache (IMDb, {ARCHIVE}{', max_train 5000' if quick else ''}; {out['cpus']} CPUs, load average "
+            f"{load_start:.1f} at start, {out['load_average_end']:.1f} at end; every time measured end to end)"
+        )
+        print(f"  first run (cold)                      {first_s:7.1f} s   test acc {out['accuracy_first']:.4f}")
+        print(
+            f"  epochs changed, cached rerun          {rerun_s:7.1f} s   = {out['changed_train_ratio']:.2f} x first "
+            f"(goal <= {GOALS['changed_train_ratio']})   reused: {', '.join(out['changed_train_cached_stages'])}"
+        )
+        print(
+            f"  epochs changed, --no-cache            {uncached_s:7.1f} s   test acc {out['accuracy_uncached']:.4f} "
+            f"(cached rerun: {out['accuracy_cached_rerun']:.4f})"
+        )
+        print(
+            f"  nothing changed                       {same_s:7.1f} s   (goal <= {GOALS['unchanged_rerun_s']:g} s)   "
+            f"reused: {', '.join(out['unchanged_cached_stages'])}"
+        )
+    return out
