@@ -110,6 +110,11 @@ def run(
     console.print(summary_table(record))
     for warning in record.warnings[len(prepared.warnings) :]:  # those of the run itself
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    for name, stage in record.stages.items():  # what the user did not ask for: why a stage is never reused
+        if stage.cache_note and "not deterministic" in stage.cache_note:
+            console.print(
+                f"note: {name} is not cached: {stage.cache_note.removeprefix('not reused: ')}", soft_wrap=True
+            )
     if as_json:
         sys.stdout.write(record.model_dump_json(indent=2) + "\n")
     if failure is not None:

@@ -15,12 +15,14 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
+from mlspec.actions.plan import measured_usage
 from mlspec.actions.run import execute, prepare
 from mlspec.cli import main
 from mlspec.compare.tables import compare_platforms, compare_runs
 from mlspec.errors import UsageError
 from mlspec.executors.coordinator import SilentReporter
 from mlspec.executors.stage_cache import USE_CACHE, CacheSettings
+from mlspec.planner.usage import usage_from_record
 from mlspec.records import RunRecord
 from mlspec.spec import load
 from tests.hostile.test_inputs import tar_gz
@@ -112,6 +114,8 @@ def test_an_unchanged_rerun_runs_no_function_and_has_the_outputs(workdir: Path, 
         assert again_file.read_bytes() == first_file.read_bytes(), relative
     assert again.stages["train"].cached_from.invocations == 1  # type: ignore[union-attr]
     assert again.stages["train"].cached_from.wall_s == first.stages["train"].wall_s  # type: ignore[union-attr]
+    # `mlspec plan` models a reused stage from what the run that computed it measured.
+    assert measured_usage(again, workdir / "runs") == usage_from_record(first)
 
 
 def test_a_changed_train_option_reruns_train_and_what_reads_it(workdir: Path, first: RunRecord) -> None:

@@ -35,7 +35,7 @@ def test_build_deploy_run_destroy_leave_no_credential_anywhere(aws_env: str, red
         assert result.exit_code == status, result.output
         outputs.append(result.output)
 
-    [run_dir] = (tmp_path / "runs").iterdir()
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
     record = json.loads((run_dir / "record.json").read_text())
     assert (record["target"], record["executor"], record["status"]) == ("aws-lambda", "aws-lambda", "failed")
     [invocation] = record["invocations"]
@@ -84,7 +84,7 @@ def test_a_local_object_store_runs_on_lambda_with_the_bucket_deploy_made(
     # moto cannot run the image, so the run fails at the first invocation; its record says what it used.
     result = runner.invoke(main, ["run", str(spec), "--target", "aws-lambda", "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 1, result.output
-    [run_dir] = (tmp_path / "runs").iterdir()
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
     record = json.loads((run_dir / "record.json").read_text())
     store = record["spec"]["storage"]["object_store"]
     assert (store["kind"], store["bucket"], store["region"]) == ("s3", "mlspec-deploytest", "us-east-1")

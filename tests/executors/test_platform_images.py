@@ -168,10 +168,16 @@ def client(docker_host: str) -> Iterator[Any]:
 @pytest.fixture
 def containers(client: Any) -> Iterator[list[Any]]:
     """The containers a test starts; removed afterwards, whatever happened."""
+    import docker
+
     started: list[Any] = []
     yield started
     for container in started:
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.APIError:  # podman: it exited while being killed ("state improper: stopped")
+            container.wait(timeout=60)
+            container.remove()
 
 
 def _volumes(event: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -160,7 +160,7 @@ def test_rm_removes_what_the_run_stored_in_a_custom_object_store_root(tmp_path: 
     runs = tmp_path / "runs"
     ran = cli("run", str(spec), "--runs-dir", str(runs))
     assert ran.exit_code == 0, ran.stderr
-    (run_id,) = [p.name for p in runs.iterdir()]
+    (run_id,) = [p.name for p in runs.iterdir() if not p.name.startswith(".")]
     stored = objects / run_id
     assert any(stored.rglob("*")), "the run stored nothing in its custom object store root"
     (objects / "another-run").mkdir()
@@ -184,7 +184,7 @@ def test_rm_removes_the_run_objects_from_an_s3_store_and_nothing_else(tmp_path: 
     runs = tmp_path / "runs"
     ran = cli("run", str(spec), "--runs-dir", str(runs))
     assert ran.exit_code == 0, ran.stderr
-    (run_id,) = [p.name for p in runs.iterdir()]
+    (run_id,) = [p.name for p in runs.iterdir() if not p.name.startswith(".")]
 
     def keys(prefix: str) -> list[str]:
         return [o["Key"] for o in s3.list_objects_v2(Bucket="rm-runs", Prefix=prefix).get("Contents", [])]
@@ -301,7 +301,7 @@ def test_enospc_injected_into_the_record_writer_marks_the_run_failed(tmp_path: P
         text=True,
         timeout=300,
     )
-    (run_dir,) = runs.iterdir()
+    (run_dir,) = [p for p in runs.iterdir() if not p.name.startswith(".")]  # .cache: the stage cache
     error = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and error.startswith(f"error: run {run_dir.name} stopped"), proc.stderr
     assert str(run_dir) in error and "No space left on device" in error and "internal error" not in proc.stderr

@@ -39,6 +39,7 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--runs-dir",
             str(root),
             "--json",
+            "--no-cache",  # both runs measure every stage: the tables below price what ran
             *FAST,
             "--set",
             f"stages.train_reviews.epochs={epochs}",
