@@ -8,10 +8,15 @@ spec's explicitly (see `scale_usage`), and every scaling is written into the sta
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from mlspec.compile.graph import graph
 from mlspec.errors import UsageError
@@ -19,11 +24,15 @@ from mlspec.executors.base import target_limits
 from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.executors.stage_cache import CacheSettings
+from mlspec.planner.plan_file import PlannedStage, check_plan
 from mlspec.planner.usage import StageUsage, usage_from_record
+from mlspec.providers.registry import get_platform
 from mlspec.records import RunRecord
 from mlspec.records.runs import find_run, list_runs
+from mlspec.references import load
 from mlspec.spec import load as load_spec
 from mlspec.spec.models import Pipeline
+from mlspec.spec.targets import TargetBase
 from mlspec.wording import plural
 
 # Training-set sizes of the official datasets (used only when a spec's dataset differs from the one
@@ -91,8 +100,10 @@ def scale_usage(
             measured_ex = int(value) if value else None
         now_ex = _train_examples(pipeline, dataset, measured_ex, datasets_then.get(dataset) or {})
         ex_ratio = now_ex / measured_ex if (prep is not None and measured_ex and now_ex) else 1.0
+        cached = record.stages[name].cached_from if name in record.stages else None
+        measured_in = cached.run_id if cached is not None else record.run_id  # a reused stage ran there
         base = (
-            f"measured in run {record.run_id} ({record.target}, {plural(u.workers, 'worker')}): "
+            f"measured in run {measured_in} ({record.target}, {plural(u.workers, 'worker')}): "
             f"{u.cpu_s:.1f} CPU-s, peak {u.peak_rss_mb:.0f} MB"
         )
         if scaling.epochs is not None:
@@ -254,3 +265,80 @@ def resolve_usage(
         )
     on_profile(f"{missing}: measuring it with a short real local run first (1 epoch, fewer examples)")
     return _from_record("auto profile", profile(spec_path, overrides or [], runs_dir), pipeline, runs_dir)
+
+
+MAX_PLAN_BYTES = 4 * 1024 * 1024  # a plan of thousands of stages is far smaller
+
+
+def write_plan(path: Path, document: dict[str, Any]) -> None:
+    """Write the plan file whole or not at all (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_plan(path: Path, pipeline: Pipeline) -> dict[str, PlannedStage]:
+    """The stages of the plan file at `path`, once it is shown to be an untouched plan for exactly this
+    resolved spec; UsageError (exit 2) with one line otherwise."""
+    where = str(path)
+    hint = f"write one with `mlspec plan SPEC --out {where}`"
+    try:
+        if not path.is_file():
+            raise UsageError(f"plan file {where} does not exist or is not a regular file ({hint})")
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise UsageError(f"{where} is larger than any plan ({MAX_PLAN_BYTES >> 20} MiB): not a plan file")
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read plan file {where}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{where} is not a whole plan file (truncated, or not JSON: line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg}); {hint}"
+        ) from None
+    return check_plan(document, pipeline, where)
+
+
+def planned_targets(pipeline: Pipeline, planned: dict[str, PlannedStage]) -> dict[str, tuple[str, TargetBase]]:
+    """Per stage, the platform the plan places it on and its settings: the spec's for that platform (its
+    defaults where the spec has none) with the planned offering, memory and vCPU. UsageError (one line)
+    when those settings are not valid together."""
+    configured = pipeline.targets.configured()
+    out = {}
+    for stage, placed in planned.items():
+        provider, _, offering = placed.platform.partition(":")
+        platform = get_platform(provider)
+        settings = configured[provider].model_dump() if provider in configured else {}
+        settings["memory_mb"] = placed.memory_mb
+        if platform.offering_field:
+            settings[platform.offering_field] = offering
+        target_class: type[TargetBase] = load(platform.target)
+        if placed.vcpu is not None and "vcpu" in target_class.model_fields:
+            settings["vcpu"] = placed.vcpu
+        try:
+            out[stage] = (provider, target_class.model_validate(settings))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise UsageError(
+                f"the plan places stage {stage!r} on {placed.platform} at {placed.memory_mb} MB, which the spec's "
+                f"{provider} settings refuse ({'.'.join(map(str, first['loc']))}: {first['msg']})"
+            ) from None
+    return out
+
+
+def with_planned_workers(pipeline: Pipeline, planned: dict[str, PlannedStage]) -> Pipeline:
+    """The pipeline with each data-parallel stage's worker count as planned."""
+    scalable = {node.stage for node in graph(pipeline).nodes if node.workers_scalable}
+    stages = {
+        name: stage.model_copy(update={"workers": planned[name].workers}) if name in scalable else stage
+        for name, stage in pipeline.stages.items()
+    }
+    return pipeline.model_copy(update={"stages": stages})

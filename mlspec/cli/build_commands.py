@@ -88,6 +88,13 @@ class _RichBuildProgress:
     help="Push every built image to REGISTRY (host[:port][/path]; log in with your engine first) and "
     "record its digest in the manifest. A registry on loopback is spoken to over plain HTTP.",
 )
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Follow this plan (`mlspec plan SPEC --out FILE`): each function only for its stage's planned "
+    "platform, at the planned memory (and vCPU). Excludes --target.",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec value (repeatable).")
 def build(
     spec: Path,
@@ -98,6 +105,7 @@ def build(
     bootstrap_base: bool,
     wheelhouse: Path | None,
     push_to: str | None,
+    plan_file: Path | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Render one container build context per function x target, and build the images when a
@@ -109,6 +117,7 @@ def build(
       mlspec build pipeline.yaml --engine podman --base-image localhost/python-base:3.11
       mlspec build pipeline.yaml --target local --bootstrap-base --wheelhouse ~/.cache/mlspec/wheels
       mlspec build pipeline.yaml --target aws-lambda --push 127.0.0.1:5000/team
+      mlspec plan pipeline.yaml --out plan.json && mlspec build pipeline.yaml --plan plan.json
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -118,6 +127,15 @@ def build(
     from mlspec.compile.build import build as build_contexts
 
     pipeline = spec_module.load(spec, list(overrides))
+    placement = None
+    if plan_file is not None:
+        from mlspec.actions.plan import planned_targets, read_plan, with_planned_workers
+
+        if targets:
+            raise click.UsageError("--plan says where each stage is built: it excludes --target")
+        planned = read_plan(plan_file, pipeline)
+        placement = planned_targets(pipeline, planned)
+        pipeline = with_planned_workers(pipeline, planned)
     console = make_console(stderr=True)
     bars = Progress(
         SpinnerColumn(),
@@ -135,7 +153,7 @@ def build(
         base_image = _bootstrap_base(engine, console)
     with bars:
         result = build_contexts(
-            pipeline, out, targets, engine, base_image, _RichBuildProgress(bars), wheelhouse, push_to
+            pipeline, out, targets, engine, base_image, _RichBuildProgress(bars), wheelhouse, push_to, placement
         )
     for entry in result.manifest["contexts"]:
         image = entry["image"]

@@ -36,6 +36,13 @@ SYNC_PATTERNS = get_args(TrainStage.model_fields["pattern"].annotation)  # runti
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON on stdout.")
 @click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the plan to this file, for `mlspec build --plan FILE` (it names the spec it was made "
+    "for: a plan for a changed spec is refused).",
+)
+@click.option(
     "--explain", is_flag=True, help="Also print why each stage is placed where it is, and each alternative's placement."
 )
 @click.option("--from-run", metavar="RUN_ID", help="Take measured stage usage from this run (id or prefix).")
@@ -98,6 +105,7 @@ def plan(
     overrides: tuple[str, ...],
     optimizer: str,
     as_json: bool,
+    out: Path | None,
     explain: bool,
     from_run: str | None,
     profile: bool | None,
@@ -128,6 +136,7 @@ def plan(
       mlspec run examples/imdb.yaml && mlspec plan examples/imdb.yaml
       mlspec plan examples/cifar10.yaml --optimizer bayes --all-platforms --json
       mlspec plan examples/cifar10.yaml --set objective.deadline=10m --from-run 20261123-1015
+      mlspec plan examples/imdb.yaml --out plan.json && mlspec build examples/imdb.yaml --plan plan.json
     """
     from mlspec import spec as spec_module
     from mlspec.actions.plan import resolve_usage
@@ -161,6 +170,12 @@ def plan(
         write_json(result.to_dict())
     else:
         render(result, console(), explain)
+    if out is not None and result.choice.feasible:
+        from mlspec.actions.plan import write_plan
+        from mlspec.planner.plan_file import plan_document
+
+        write_plan(out, plan_document(result, str(spec), list(overrides)))
+        click.echo(f"plan written to {out} (`mlspec build {spec} --plan {out}` follows it)", err=True)
     if not result.choice.feasible:
         raise UsageError(result.choice.message or "the objective cannot be met")
 

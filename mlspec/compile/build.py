@@ -240,17 +240,23 @@ def select_targets(pipeline: Pipeline, requested: Iterable[str] = ()) -> dict[st
     return {p: configured[p] for p in chosen}
 
 
+# Where a stage's functions are built for: a platform and its settings (stage -> (platform, target)).
+Placement = Mapping[str, tuple[str, TargetBase]]
+
+
+def placements(
+    function_graph: FunctionGraph, targets: Mapping[str, TargetBase]
+) -> list[tuple[FunctionNode, str, TargetBase]]:
+    """Every function on every target (what `build` does without a plan)."""
+    return [(node, platform, target) for node in function_graph.nodes for platform, target in targets.items()]
+
+
 def render_all(
-    pipeline: Pipeline,
-    function_graph: FunctionGraph,
-    targets: Mapping[str, TargetBase],
-    base_image: str | None = None,
+    pipeline: Pipeline, placed: list[tuple[FunctionNode, str, TargetBase]], base_image: str | None = None
 ) -> list[BuildContext]:
     source = package_source()
     return [
-        render_context(pipeline, node, platform, target, base_image, source=source)
-        for node in function_graph.nodes
-        for platform, target in targets.items()
+        render_context(pipeline, node, platform, target, base_image, source=source) for node, platform, target in placed
     ]
 
 
@@ -374,15 +380,21 @@ def build(
     progress: BuildProgress | None = None,
     wheelhouse: Path | None = None,
     push_to: str | None = None,
+    placement: Placement | None = None,
 ) -> BuildResult:
     """Render and write every context; then, with an engine, build each image, recording in the
     manifest which were built. Stops at the first failed image (the rest are marked skipped). With a
     wheelhouse, pip fills it on the host and the builds install only from it (no network in a build).
     With push_to (a registry, optionally with a path: `host:port/team`), each built image is pushed
-    there and the manifest records the digest the registry stored it under."""
+    there and the manifest records the digest the registry stored it under. With a placement (a plan),
+    each function is built only for its stage's planned platform and settings."""
 
-    chosen = select_targets(pipeline, targets)
-    contexts = render_all(pipeline, graph(pipeline), chosen, base_image)
+    functions = graph(pipeline)
+    if placement is None:
+        placed = placements(functions, select_targets(pipeline, targets))
+    else:
+        placed = [(node, *placement[node.stage]) for node in functions.nodes]
+    contexts = render_all(pipeline, placed, base_image)
     directory, manifest = write_contexts(out, pipeline.name, contexts)
     try:
         found, note = find_engine(engine)
