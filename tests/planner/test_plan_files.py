@@ -9,19 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from mlspec.cache import digest
-from mlspec.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
-IMDB = str(REPO / "examples" / "imdb.yaml")
-CIFAR = str(REPO / "examples" / "cifar10.yaml")
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
+from tests.planner.test_plan_cli import CIFAR, IMDB, invoke
 
 
 @pytest.fixture
