@@ -33,9 +33,38 @@ def _deployment(spec: Path, target: str, overrides: tuple[str, ...], build_dir: 
     return deployment_for(pipeline, target, manifest)
 
 
+def _planned_deployments(
+    spec: Path, plan_file: Path, target: str | None, overrides: tuple[str, ...], build_dir: Path
+) -> list[Deployment]:
+    """One deployment per platform the plan uses (or only `target`), each with its stages as planned."""
+    from mlspec import spec as spec_module
+    from mlspec.actions.plan import planned_targets, read_plan, with_planned_workers
+    from mlspec.deploy.deployment import deployment_for, load_manifest
+
+    pipeline = spec_module.load(spec, list(overrides))
+    planned = read_plan(plan_file, pipeline)
+    placement = planned_targets(pipeline, planned)
+    pipeline = with_planned_workers(pipeline, planned)
+    manifest = load_manifest(build_dir, pipeline.name)
+    platforms = [target] if target else list(dict.fromkeys(platform for platform, _ in placement.values()))
+    for platform in platforms:
+        if platform not in DEPLOY_TARGETS:
+            raise click.UsageError(f"the plan places stages on {platform}, which mlspec cannot deploy to")
+    return [deployment_for(pipeline, platform, manifest, placement) for platform in platforms]
+
+
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--target", "-t", required=True, type=click.Choice(DEPLOY_TARGETS), help="Platform to deploy to.")
+@click.option(
+    "--target", "-t", type=click.Choice(DEPLOY_TARGETS), help="Platform to deploy to (with --plan: only its stages)."
+)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Follow this plan (`mlspec plan SPEC --out FILE`, then `mlspec build SPEC --plan FILE`): each "
+    "stage on its planned platform, with the planned memory and workers (concurrency).",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -50,7 +79,9 @@ def _deployment(spec: Path, target: str, overrides: tuple[str, ...], build_dir: 
     help="Where `mlspec build --out` wrote the contexts and manifest.json.",
 )
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec value (repeatable).")
-def deploy(spec: Path, target: str, dry_run: bool, build_dir: Path, overrides: tuple[str, ...]) -> None:
+def deploy(
+    spec: Path, target: str | None, plan_file: Path | None, dry_run: bool, build_dir: Path, overrides: tuple[str, ...]
+) -> None:
     """Push the built images and create or update the platform's functions with the spec's memory,
     timeout and concurrency (the stage's workers), plus the bucket and role they need. Only what
     differs from what is deployed is changed: a second deploy with no change makes no calls.
@@ -60,11 +91,23 @@ def deploy(spec: Path, target: str, dry_run: bool, build_dir: Path, overrides: t
       mlspec build pipeline.yaml --target aws-lambda
       mlspec deploy pipeline.yaml --target aws-lambda --dry-run
       mlspec deploy pipeline.yaml --target aws-lambda
+      mlspec deploy pipeline.yaml --plan plan.json --dry-run   # every platform the plan uses
     """
+    if plan_file is not None:
+        deployments = _planned_deployments(spec, plan_file, target, overrides, build_dir)
+    elif target is None:
+        raise click.UsageError("name the platform with --target, or follow a plan with --plan")
+    else:
+        deployments = [_deployment(spec, target, overrides, build_dir)]
+    for deployment in deployments:
+        _deploy_one(deployment, dry_run)
+
+
+def _deploy_one(deployment: Deployment, dry_run: bool) -> None:
     from mlspec.deploy import deploy as deploy_functions
     from mlspec.deploy import make_deployer
 
-    deployment = _deployment(spec, target, overrides, build_dir)
+    target = deployment.target
     report = deploy_functions(make_deployer(target, deployment.settings), deployment, dry_run)
     where = f"{deployment.pipeline} on {target} ({deployment.region})"
     if report.state_unknown:

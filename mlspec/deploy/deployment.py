@@ -1,8 +1,9 @@
 """Spec x function graph x build manifest -> the Deployment a deployer makes real.
 
-Memory and timeout are the spec's (the stage's own `memory_mb`/`timeout_s`, else the target's), not
-the planner's suggestion: what is deployed is what the spec says, so a run on the platform matches
-the spec a reader sees. Concurrency is the stage's fan-out: every worker of a stage must run at once.
+Memory and timeout are the spec's (the stage's own `memory_mb`/`timeout_s`, else the target's), unless a
+plan file is followed (`deploy --plan`): then each stage's planned platform settings and memory. What is
+deployed is what the spec (or the plan) says, so a run on the platform matches what a reader sees.
+Concurrency is the stage's fan-out: every worker of a stage must run at once.
 Resource names are derived from the pipeline and stage names only, so they are the same on every
 deploy, run and destroy."""
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +81,30 @@ def image_repository(pipeline: str, stage: str, target: str) -> str:
     return f"mlspec-{pipeline}-{stage}-{target}".lower()
 
 
-def deployment_for(pipeline: Pipeline, target: str, manifest: dict[str, Any] | None) -> Deployment:
+def deployment_for(
+    pipeline: Pipeline,
+    target: str,
+    manifest: dict[str, Any] | None,
+    placement: Mapping[str, tuple[str, TargetBase]] | None = None,
+) -> Deployment:
     """Without a manifest (destroy after the build directory is gone) the functions carry their image
-    repository and no tag or hash: enough to find and remove what deploy created."""
-    settings = target_settings(pipeline, target)
+    repository and no tag or hash: enough to find and remove what deploy created. With a placement (a
+    plan: stage -> platform and its settings), only the stages placed on `target`, with their settings."""
+    nodes = graph(pipeline).nodes
+    if placement is None:
+        settings = target_settings(pipeline, target)
+        per_stage = {node.stage: settings for node in nodes}
+    else:
+        per_stage = {stage: placed for stage, (platform, placed) in placement.items() if platform == target}
+        if not per_stage:
+            used = ", ".join(dict.fromkeys(platform for platform, _ in placement.values()))
+            raise UsageError(f"the plan places no stage on {target} (it uses {used})")
+        nodes = tuple(node for node in nodes if node.stage in per_stage)
+        settings = per_stage[nodes[0].stage]
     contexts = {(c["stage"], c["platform"]): c for c in (manifest or {}).get("contexts", [])}
     functions = []
-    for node in graph(pipeline).nodes:
+    for node in nodes:
+        stage_settings = per_stage[node.stage]
         context = contexts.get((node.stage, target))
         if context is None and manifest is not None:
             raise UsageError(
@@ -100,10 +119,10 @@ def deployment_for(pipeline: Pipeline, target: str, manifest: dict[str, Any] | N
                 function=node.function,
                 image=context["tag"],
                 context_hash=context["hash"],
-                memory_mb=node.memory_mb or settings.memory_mb,
-                timeout_s=node.timeout_s or settings.timeout_s,
+                memory_mb=stage_settings.memory_mb if placement else node.memory_mb or settings.memory_mb,
+                timeout_s=node.timeout_s or stage_settings.timeout_s,
                 concurrency=node.fan_out,
-                style="job" if getattr(settings, "mode", "service") == "job" else "request",
+                style="job" if getattr(stage_settings, "mode", "service") == "job" else "request",
                 image_built=bool(context.get("image", {}).get("built")),
             )
         )

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
+from mlspec import spec
 from mlspec.cli import main
 from mlspec.deploy import deploy
 from mlspec.deploy.deployment import deployment_for, load_manifest
@@ -224,3 +225,36 @@ def test_pinned_replaces_only_pushed_image_uris() -> None:
         "other": ["r.example/app:def", "text"],
     }
     assert repository_of(pushed["r.example/app:abc"]) == repository_of("r.example/app:abc") == "r.example/app"
+
+
+def test_deploy_follows_a_plan_dry_run_against_moto(aws_env: str, aws_spec: Path, tmp_path: Path) -> None:
+    from tests.planner.conftest import imdb_usage, write_run
+
+    usage = imdb_usage()
+    runs = tmp_path / "runs"
+    spec_data = spec.load(aws_spec).model_dump(mode="json", by_alias=True)
+    write_run(
+        runs, "deploytest", {"prep": usage["prep"], "train": usage["train"], "eval": usage["evaluate"]}, spec_data
+    )
+    runner = CliRunner()
+    plan_file = tmp_path / "plan.json"
+    planned = runner.invoke(main, ["plan", str(aws_spec), "--runs-dir", str(runs), "--out", str(plan_file)])
+    assert planned.exit_code == 0, planned.output
+    plan = {s["stage"]: s for s in json.loads(plan_file.read_text())["stages"]}
+    assert {s["platform"] for s in plan.values()} == {"aws-lambda:x86_64"}
+    build_dir = tmp_path / "build"
+    built = runner.invoke(
+        main, ["build", str(aws_spec), "--plan", str(plan_file), "--engine", "none", "--out", str(build_dir)]
+    )
+    assert built.exit_code == 0, built.output
+    dry = runner.invoke(
+        main, ["deploy", str(aws_spec), "--plan", str(plan_file), "--build-dir", str(build_dir), "--dry-run"]
+    )
+    assert dry.exit_code == 0, dry.output
+    for stage, placed in plan.items():
+        # The planned memory (the spec says 2048 MB for train, 1024 MB for the others) and the planned
+        # workers as the function's reserved concurrency.
+        assert f"(missing: mlspec-deploytest-{stage}, {placed['memory_mb']} MB," in dry.output, dry.output
+    assert f'"ReservedConcurrentExecutions": {plan["train"]["workers"]}' in dry.output, dry.output
+    assert "dry run: nothing was changed" in dry.output
+    assert boto3.client("lambda").list_functions()["Functions"] == []
