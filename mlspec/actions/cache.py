@@ -14,7 +14,7 @@ from mlspec.errors import UsageError
 from mlspec.records import cache_store
 from mlspec.records.runs import list_runs
 from mlspec.spec import load as load_spec
-from mlspec.storage import ObjectStore, open_object_store
+from mlspec.storage import LOCAL_STORE, ObjectStore, open_object_store
 
 # Objects a writer left beside a standing entry (it lost a race, or crashed mid-write) are garbage once
 # older than this: a write in progress is younger.
@@ -36,7 +36,7 @@ class Cache:
 
 def open_cache(runs_dir: Path, spec: Path | None = None, overrides: list[str] | None = None) -> Cache:
     """The cache of the spec's object store; without a spec, the local store beside `runs_dir`."""
-    store = load_spec(spec, overrides or []).storage.object_store.model_dump() if spec else {"kind": "local"}
+    store = load_spec(spec, overrides or []).storage.object_store.model_dump() if spec else {"kind": LOCAL_STORE}
     config = cache_store(runs_dir, store)
     return Cache(config, open_object_store(config))
 

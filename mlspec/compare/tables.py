@@ -30,6 +30,7 @@ from mlspec.providers.registry import COMPARISON_OFFERING, LOCAL, get_platform, 
 from mlspec.records.model import InvocationRecord, RunRecord
 from mlspec.records.runs import RunEntry, find_run, list_runs
 from mlspec.references import load
+from mlspec.storage import LOCAL_STORE
 
 Label = Literal["measured", "modelled"]
 DEFAULT_COST_PLATFORM = COMPARISON_OFFERING
@@ -287,7 +288,7 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
 
 def store_kind(record: RunRecord) -> str:
     """The kind of object store the run's functions used (the record's spec holds the one they were given)."""
-    return str(((record.spec.get("storage") or {}).get("object_store") or {}).get("kind", "local"))
+    return str(((record.spec.get("storage") or {}).get("object_store") or {}).get("kind", LOCAL_STORE))
 
 
 def cross_cloud_egress(offering: Offering, kind: str, invocations: Sequence[InvocationRecord]) -> tuple[float, float]:
@@ -325,10 +326,11 @@ def _standard_notes(record: RunRecord, platforms: list[Platform], measured_id: s
             f"priced only: {', '.join(priced_only)}: mlspec compares their cost but cannot deploy to them "
             "(`mlspec plan` places stages only on the others unless --priced-only)."
         )
-    store = registry.store_platform(store_kind(record))
+    kind = store_kind(record)
+    store = registry.store_platform(kind)
     if measured_id and store is not None and store.key != measured_id.split(":")[0]:
         notes.append(
-            f"egress: the run's object store ({store_kind(record)}) is in {store.key}'s cloud, not "
+            f"egress: the run's object store ({kind}) is in {store.key}'s cloud, not "
             f"{measured_id.split(':')[0]}'s: the bytes its functions moved to and from it are priced as egress "
             "(reads at the store's cloud's price, writes at the functions'), in the measured cost."
         )

@@ -32,6 +32,7 @@ from mlspec.errors import MlspecError, UsageError
 from mlspec.providers.platform import ImageFacts
 from mlspec.providers.registry import get_platform, image_platforms, provider_keys
 from mlspec.spec.models import Pipeline, TargetBase
+from mlspec.storage import LOCAL_STORE
 
 # What every function needs at run time besides its own requirements (mlspec.runtime imports numpy only).
 RUNTIME_REQUIREMENTS = ("numpy",)
@@ -194,7 +195,7 @@ def render_context(
 
     # A spec with a local object store runs on a cloud with that cloud's own store (deploy.run_target).
     object_store: str = pipeline.storage.object_store.kind
-    if object_store == "local":
+    if object_store == LOCAL_STORE:
         object_store = get_platform(platform).object_store_kind or object_store
     stores = (object_store, pipeline.storage.param_store.kind)
     names = [*RUNTIME_REQUIREMENTS, *node.requirements, *image.shim_requirements]

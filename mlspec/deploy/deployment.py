@@ -21,8 +21,7 @@ from mlspec.deploy.base import Deployment, FunctionDeployment
 from mlspec.errors import UsageError
 from mlspec.providers.registry import get_platform
 from mlspec.spec.models import Pipeline, TargetBase
-
-LOCAL_STORE = "local"  # storage.object_store.kind of a directory on this machine
+from mlspec.storage import LOCAL_STORE
 
 # Cloud Run service names are the tightest common limit (49 characters, lowercase, digits, hyphens).
 MAX_NAME_LENGTH = 49

@@ -10,13 +10,14 @@ from typing import Any, NamedTuple
 
 from mlspec.deploy import make_deployer
 from mlspec.deploy.base import Deployment
-from mlspec.deploy.deployment import LOCAL_STORE, deployment_for, target_settings
+from mlspec.deploy.deployment import deployment_for, target_settings
 from mlspec.errors import UsageError
 from mlspec.executors.base import Limits, target_limits
 from mlspec.providers.registry import LOCAL, deployable_platforms, get_platform
 from mlspec.references import load
 from mlspec.spec.models import Pipeline
 from mlspec.spec.targets import TargetBase
+from mlspec.storage import LOCAL_STORE
 
 # A platform's part: (its target settings, the deployment found) -> its executor's options.
 RunOptions = Callable[[TargetBase, Deployment], dict[str, Any]]
@@ -38,7 +39,7 @@ def run_targets() -> tuple[str, ...]:
 
 def _check_param_store(pipeline: Pipeline, target: str) -> None:
     """Functions on a platform share nothing with this machine: the parameter store must be a network service."""
-    if pipeline.storage.param_store.kind == "local":
+    if pipeline.storage.param_store.kind == LOCAL_STORE:
         raise UsageError(
             f"running on {target} needs storage.param_store of kind redis (functions there cannot "
             "reach this machine's directories)"

@@ -29,7 +29,7 @@ from mlspec.records.model import RunPurpose
 from mlspec.records.store import RecordNotSaved
 from mlspec.references import load
 from mlspec.spec.models import Pipeline
-from mlspec.storage import open_object_store, open_param_store
+from mlspec.storage import is_local_store, open_object_store, open_param_store
 
 
 class Reporter(Protocol):
@@ -218,7 +218,7 @@ def run_stores(pipeline: Pipeline, run_dir: RunDir) -> dict[str, dict[str, Any]]
     """Store configs for this run's events: every run gets its own namespace in each store."""
     objects = run_dir.object_store(pipeline.storage.object_store.model_dump())
     params = pipeline.storage.param_store.model_dump()
-    if params["kind"] == "local":
+    if is_local_store(params):
         params["root"] = str(run_dir.params)
     return {"object_store": objects, "param_store": params}
 

@@ -27,6 +27,7 @@ from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.local import STOP_GRACE_S, LocalProcessExecutor, _proc_status, _Running, thread_env
 from mlspec.providers.registry import get_offering
 from mlspec.spec.models import Pipeline
+from mlspec.storage import is_local_store
 
 CONTAINER_PLATFORM = "local"  # the image whose shim speaks JSON lines on stdin/stdout
 APP_DIR = "/app"  # the images' working directory: where relative dataset paths resolve
@@ -106,7 +107,7 @@ def mounts(event: dict[str, Any]) -> list[str]:
     shared = [
         config["root"]
         for config in (event.get("object_store"), event.get("param_store"))
-        if isinstance(config, dict) and config.get("kind") == "local" and config.get("root")
+        if isinstance(config, dict) and is_local_store(config) and config.get("root")
     ]
     if event.get("cache_dir"):
         shared.append(event["cache_dir"])

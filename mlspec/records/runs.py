@@ -20,7 +20,7 @@ from mlspec.errors import MlspecError, UsageError
 from mlspec.records.model import RunRecord
 from mlspec.records.store import FAILED_MARKER, RECORD_FILE, RunDir
 from mlspec.redaction import redact
-from mlspec.storage import open_object_store
+from mlspec.storage import is_local_store, open_object_store
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def _object_store(entry: RunEntry) -> tuple[dict[str, Any], dict[str, Any]] | No
 def _stored_elsewhere(entry: RunEntry) -> list[Path]:
     """The run's objects in a local object store whose root the spec set outside the run directory."""
     found = _object_store(entry)
-    if found is None or found[0].get("kind", "local") != "local" or not found[0].get("root"):
+    if found is None or not is_local_store(found[0]) or not found[0].get("root"):
         return []
     path = Path(found[1]["root"])
     return [path] if path.is_dir() and not path.is_symlink() else []
@@ -179,7 +179,7 @@ def _stored_elsewhere(entry: RunEntry) -> list[Path]:
 def remote_objects(entry: RunEntry) -> dict[str, Any] | None:
     """The config of the run's namespace in an object store that is not a local directory (S3, GCS, ...)."""
     found = _object_store(entry)
-    if found is None or found[0].get("kind", "local") == "local":
+    if found is None or is_local_store(found[0]):
         return None
     return found[1]
 

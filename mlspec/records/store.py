@@ -15,6 +15,7 @@ from typing import Any
 from mlspec.errors import MlspecError, UsageError
 from mlspec.records.model import RunRecord
 from mlspec.redaction import redact_data
+from mlspec.storage import is_local_store
 
 DEFAULT_ROOT = Path(".mlspec") / "runs"
 RECORD_FILE = "record.json"
@@ -27,7 +28,7 @@ def cache_store(runs_root: Path, spec_store: dict[str, Any]) -> dict[str, Any]:
     """The spec's object store config narrowed to the stage cache, shared by every run using that store:
     `.cache` beside the runs (a local store without a root), else under the store's root or prefix."""
     store = dict(spec_store)
-    if store.get("kind", "local") == "local":
+    if is_local_store(store):
         store["root"] = str(Path(store["root"]) / CACHE_DIR if store.get("root") else runs_root / CACHE_DIR)
     else:
         store["prefix"] = f"{store.get('prefix', '')}/{CACHE_DIR}"
@@ -81,7 +82,7 @@ class RunDir:
     def object_store(self, spec_store: dict[str, Any]) -> dict[str, Any]:
         """The spec's object store config narrowed to this run's namespace: its own directory, or prefix."""
         store = dict(spec_store)
-        if store.get("kind", "local") == "local":
+        if is_local_store(store):
             store["root"] = str(self.local_objects(store.get("root")))
         else:
             store["prefix"] = f"{store.get('prefix', '')}/{self.run_id}"

@@ -11,23 +11,30 @@ from typing import Any
 from mlspec.references import load
 from mlspec.storage.base import ObjectStore, ParamStore, StoreTimeout
 
+LOCAL_STORE = "local"  # the kind of a store that is a directory on this machine
+
 OBJECT_STORES = {
-    "local": "mlspec.storage.local:open_local_object_store",
+    LOCAL_STORE: "mlspec.storage.local:open_local_object_store",
     "s3": "mlspec.storage.s3_store:open_s3_object_store",
     "gcs": "mlspec.storage.gcs_store:open_gcs_object_store",
     "azure_blob": "mlspec.storage.azure_blob_store:open_azure_blob_object_store",
 }
 PARAM_STORES = {
-    "local": "mlspec.storage.local:open_local_param_store",
+    LOCAL_STORE: "mlspec.storage.local:open_local_param_store",
     "redis": "mlspec.storage.redis_store:open_redis_param_store",
 }
 
 
 def _open(registry: dict[str, str], config: dict[str, Any], what: str) -> Any:
-    kind = config.get("kind", "local")
+    kind = config.get("kind", LOCAL_STORE)
     if kind not in registry:
         raise ValueError(f"unknown {what} kind {kind!r} (known: {', '.join(registry)})")
     return load(registry[kind])(config)
+
+
+def is_local_store(config: dict[str, Any]) -> bool:
+    """Whether a store config names a directory on this machine (the default kind)."""
+    return config.get("kind", LOCAL_STORE) == LOCAL_STORE
 
 
 def open_object_store(config: dict[str, Any]) -> ObjectStore:
@@ -40,4 +47,12 @@ def open_param_store(config: dict[str, Any]) -> ParamStore:
     return store
 
 
-__all__ = ["ObjectStore", "ParamStore", "StoreTimeout", "open_object_store", "open_param_store"]
+__all__ = [
+    "LOCAL_STORE",
+    "ObjectStore",
+    "ParamStore",
+    "StoreTimeout",
+    "is_local_store",
+    "open_object_store",
+    "open_param_store",
+]
