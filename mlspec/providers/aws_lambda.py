@@ -180,7 +180,9 @@ PLATFORM = Platform(
     run_options="mlspec.platforms.aws_lambda.run:run_options",
     object_store_kind="s3",
     own_object_store="mlspec.platforms.aws_lambda.run:own_object_store",
-    deployable_offerings=("x86_64",),  # mlspec builds x86_64 images (no cross-build for arm64)
+    undeployable_offerings={
+        "arm64": "`architecture: arm64` needs an arm64 image, and mlspec builds x86_64 images; set x86_64 to deploy"
+    },
     cloud="aws",
     sdk_modules=("boto3",),
     credentials="mlspec.platforms.aws_lambda.credentials:describe_credentials",

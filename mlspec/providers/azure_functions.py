@@ -309,7 +309,11 @@ PLATFORM = Platform(
     run_options="mlspec.platforms.azure_functions.run:run_options",
     object_store_kind="azure_blob",
     own_object_store="mlspec.platforms.azure_functions.run:own_object_store",
-    deployable_offerings=("premium",),  # Flex runs code packages, Consumption no container images
+    undeployable_offerings={
+        plan: f"`plan: {plan}` cannot run mlspec's container images (Flex Consumption runs code packages, "
+        "Consumption no images); set `plan: premium` (Elastic Premium) to deploy"
+        for plan in ("flex", "consumption")
+    },
     cloud="azure",
     sdk_modules=(
         "azure.identity",

@@ -9,8 +9,10 @@ nothing else; one that mlspec builds for, deploys to and runs on names the rest.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,9 @@ class Platform:
     # "module:function" (target settings, deployment) -> the object store config `run --target` gives the
     # functions when the spec's store is local: the bucket (container) deploy created in this cloud.
     own_object_store: str | None = None
-    # The offerings deploy can carry out (None: every one, on a deployable platform); the planner places
-    # stages only on those, the others are priced for comparison.
-    deployable_offerings: tuple[str, ...] | None = None
+    # Offerings of a deployable platform that deploy cannot carry out -> why, in a line that says what to set
+    # instead. The planner places stages on the others only; these are priced for comparison.
+    undeployable_offerings: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def deployable(self) -> bool:
@@ -57,4 +59,9 @@ class Platform:
 
     def deploys(self, offering: str) -> bool:
         """Whether build, deploy and run can carry out a stage on this platform's `offering`."""
-        return self.deployable and (self.deployable_offerings is None or offering in self.deployable_offerings)
+        return self.deployable and offering not in self.undeployable_offerings
+
+    def deploy_problem(self, settings: Mapping[str, Any]) -> str | None:
+        """Why deploy cannot carry out these target settings (the offering they select), or None."""
+        offering = settings.get(self.offering_field) if self.offering_field else None
+        return self.undeployable_offerings.get(str(offering)) if offering is not None else None

@@ -410,7 +410,7 @@ class TargetsBase(StrictModel):
         for key, settings in self.configured().items():
             if key == LOCAL:
                 continue
-            problem = settings.deploy_problem()
+            problem = platforms[key].deploy_problem(settings.model_dump())
             if not platforms[key].deployable:
                 notes.append(f"targets.{key}: priced only (mlspec compares its cost but does not deploy to it)")
             elif problem:

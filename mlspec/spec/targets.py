@@ -16,10 +16,6 @@ class TargetBase(StrictModel):
     memory_mb: MemoryMb = Field(description="Memory per function instance (MB)")
     timeout_s: Seconds = Field(description="Time limit per invocation; longer work is chained")
 
-    def deploy_problem(self) -> str | None:
-        """Why `mlspec deploy` cannot carry out these settings (the planner may still price them), or None."""
-        return None
-
 
 # The settings that cap a target's concurrent invocations: each target has at most one of them.
 CAP_FIELDS = ("max_concurrency", "max_instances", "max_workers")
@@ -50,11 +46,6 @@ class AwsLambdaTarget(TargetBase):
     )
     max_concurrency: int = Field(1000, ge=1)
     region: str = "us-east-1"
-
-    def deploy_problem(self) -> str | None:
-        if self.architecture == "x86_64":
-            return None
-        return "`architecture: arm64` needs an arm64 image, and mlspec builds x86_64 images; set x86_64 to deploy"
 
 
 class GcpCloudRunTarget(TargetBase):
@@ -88,14 +79,6 @@ class AzureFunctionsTarget(TargetBase):
         description="Existing storage account for the object store and the "
         "Functions host; default: AZURE_STORAGE_ACCOUNT",
     )
-
-    def deploy_problem(self) -> str | None:
-        if self.plan == "premium":
-            return None
-        return (
-            f"`plan: {self.plan}` cannot run mlspec's container images (Flex Consumption runs code packages, "
-            "Consumption no images); set `plan: premium` (Elastic Premium) to deploy"
-        )
 
 
 class IbmCodeEngineTarget(TargetBase):

@@ -35,7 +35,7 @@ from mlspec.platforms.aws_lambda.credentials import (
     aws_rejected,
     aws_session,
 )
-from mlspec.spec.targets import AwsLambdaTarget
+from mlspec.providers.aws_lambda import PLATFORM
 
 PIPELINE_TAG = "mlspec:pipeline"
 HASH_TAG = "mlspec:context-hash"
@@ -202,7 +202,7 @@ class AwsLambdaDeployer:
     # ------------------------------------------------------------ deploy
 
     def plan_calls(self, deployment: Deployment) -> list[ApiCall]:
-        problem = AwsLambdaTarget.model_validate({"memory_mb": 1769, **deployment.settings}).deploy_problem()
+        problem = PLATFORM.deploy_problem(deployment.settings)
         if problem:
             raise UsageError(f"aws-lambda: {problem}")
         self._bind(deployment)

@@ -49,8 +49,7 @@ from mlspec.deploy.deployment import resource_name
 from mlspec.deploy.images import RegistryLogin, image_name, pinned, push_with_engine
 from mlspec.errors import UsageError, one_line
 from mlspec.platforms.azure_functions.credentials import AZURE_CHAIN, AZURE_FIX, azure_credential
-from mlspec.providers.azure_functions import PREMIUM, PREMIUM_SKU_NAMES
-from mlspec.spec.targets import AzureFunctionsTarget
+from mlspec.providers.azure_functions import PLATFORM, PREMIUM, PREMIUM_SKU_NAMES
 
 PLANS, APPS, REGISTRIES, CONTAINERS = "web.AppServicePlans", "web.WebApps", "containerregistry.Registries", "blob"
 ROLES = "authorization.RoleAssignments"
@@ -152,10 +151,9 @@ def premium_sku(memory_mb: int) -> str:
 
 
 def check_plan(settings: dict[str, Any]) -> None:
-    """Only Elastic Premium runs a full Functions container image (AzureFunctionsTarget.deploy_problem);
+    """Only Elastic Premium runs a full Functions container image (the platform's undeployable offerings);
     settings without a `plan` (not from a spec) mean premium."""
-    target = AzureFunctionsTarget.model_validate({"plan": "premium", "memory_mb": 3584, **settings})
-    problem = target.deploy_problem()
+    problem = PLATFORM.deploy_problem(settings)
     if problem:
         raise UsageError(f"azure-functions: {problem}")
 
