@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import mlspec
-from mlspec.compile.engines import Engine, EngineError, fill_wheelhouse, find_engine
+from mlspec.compile.engines import Engine, EngineError, by_digest, fill_wheelhouse, find_engine
 from mlspec.compile.graph import FunctionGraph, FunctionNode, graph
 from mlspec.errors import MlspecError, UsageError
 from mlspec.providers.platform import ImageFacts
@@ -348,7 +348,7 @@ def pushed(engine: Engine, tag: str, registry: str, on_line: Callable[[str], Non
     the reference by digest (what deploys and pulls should name: a tag can be moved, a digest cannot)."""
     uri = f"{registry.rstrip('/')}/{tag.rsplit('/', 1)[-1]}"
     digest = engine.push(tag, uri, on_line)
-    return {"uri": uri, "digest": digest, "reference": f"{uri.rpartition(':')[0]}@{digest}"}
+    return {"uri": uri, "digest": digest, "reference": by_digest(uri, digest)}
 
 
 class BuildProgress(Protocol):

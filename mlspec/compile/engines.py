@@ -62,6 +62,12 @@ class Engine(Protocol):
         ...
 
 
+def by_digest(uri: str, digest: str) -> str:
+    """`registry/repository:tag` pushed with `digest` -> `registry/repository@sha256:...`, the reference
+    deploys and pulls name (a tag can be moved, a digest cannot)."""
+    return f"{uri.rpartition(':')[0]}@{digest}"
+
+
 def registry_is_loopback(uri: str) -> bool:
     """Whether uri's registry is on this machine (plain HTTP there, as Docker allows for 127.0.0.0/8)."""
     host = uri.split("/", 1)[0]

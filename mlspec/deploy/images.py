@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlspec.compile.engines import DIGEST, registry_is_loopback
+from mlspec.compile.engines import DIGEST, by_digest, registry_is_loopback
 from mlspec.deploy.base import DeployError
 
 
@@ -100,4 +100,4 @@ def push_with_engine(image: str, uri: str, login: RegistryLogin) -> str:
     found = DIGEST.findall(written)
     if not found:
         raise DeployError(f"pushed {uri}, but {Path(engine).name} reported no digest for it")
-    return f"{split_image(uri)[0]}@{found[-1]}"
+    return by_digest(uri, found[-1])
