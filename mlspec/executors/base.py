@@ -27,11 +27,12 @@ class Limits:
     timeout_s: float
     max_concurrency: int | None = None
     max_concurrency_source: str = "max_workers"  # what sets max_concurrency, for the message that cites it
+    vcpu: float | None = None  # per invocation, where the executor can give it (None: share the host's cores)
 
 
 def target_limits(target: TargetBase) -> Limits:
     """What `target`'s settings allow every invocation: memory, time limit, invocations at once."""
-    return Limits(target.memory_mb, target.timeout_s, worker_cap(target))
+    return Limits(target.memory_mb, target.timeout_s, worker_cap(target), vcpu=getattr(target, "vcpu", None))
 
 
 # (invocation id, progress dict) from a running function

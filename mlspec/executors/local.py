@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import queue
 import signal
@@ -57,6 +58,8 @@ class _Running:
         self.error: str | None = None
         self.message: dict[str, Any] | None = None
         self.ready_at: float | None = None
+        self.cores: list[int] | None = None  # as the process reported its affinity
+        self.assigned: tuple[int, ...] = ()  # the cores the executor gave it (with a vCPU count)
         self.cpu_s = 0.0
         self.wall_s = 0.0
         self.done = False
@@ -74,6 +77,8 @@ class LocalProcessExecutor:
         self._live: dict[str, _Running] = {}
         self._live_lock = threading.RLock()
         self._stopped = False
+        self._cores = sorted(os.sched_getaffinity(0))
+        self._core_users = dict.fromkeys(self._cores, 0)  # invocations given each core now
 
     def stop(self) -> None:
         """Stops every running invocation (SIGTERM to its process group, then SIGKILL after a short
@@ -91,7 +96,10 @@ class LocalProcessExecutor:
 
     def run_group(self, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback) -> list[Outcome]:
         cap = limits.max_concurrency or len(invocations)
-        threads = max(1, (os.cpu_count() or 1) // min(cap, len(invocations)))
+        if limits.vcpu is not None:
+            threads = math.ceil(limits.vcpu)
+        else:
+            threads = max(1, (os.cpu_count() or 1) // min(cap, len(invocations)))
         messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         waiting = list(invocations)
         running: dict[str, _Running] = {}
@@ -109,6 +117,8 @@ class LocalProcessExecutor:
                     del running[run.inv.id]
                     with self._live_lock:
                         self._live.pop(run.inv.id, None)
+                        for core in run.assigned:
+                            self._core_users[core] -= 1
                     finished[run.inv.id] = run
                     if run.status != "ok" and failed_first is None:
                         failed_first = run
@@ -135,6 +145,7 @@ class LocalProcessExecutor:
         with self._live_lock:
             if self._stopped:
                 raise KeyboardInterrupt  # the run is being stopped: start nothing more
+            assigned = self._assign_cores(threads) if limits.vcpu is not None else ()
         command, env = self._command(inv, limits, threads)
         log = open(self.log_dir / f"{inv.id}.log", "ab")  # noqa: SIM115 - closed when the process ends
         proc = subprocess.Popen(
@@ -145,9 +156,12 @@ class LocalProcessExecutor:
             text=True,
             env=env,
             start_new_session=True,
+            # In the child before it runs anything: every thread it starts inherits the affinity.
+            preexec_fn=(lambda: os.sched_setaffinity(0, assigned)) if assigned else None,
         )
         event = dict(inv.event, time_limit_s=limits.timeout_s)
         run = _Running(inv, proc, log)
+        run.assigned = assigned
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(json.dumps(event))
@@ -176,6 +190,7 @@ class LocalProcessExecutor:
                 continue
             if message.get("type") == "ready":
                 run.ready_at = float(message["at"])
+                run.cores = message.get("cores")
             elif message.get("type") == "progress":
                 on_progress(inv_id, message["progress"])
             elif message.get("type") in ("result", "error"):
@@ -272,8 +287,18 @@ class LocalProcessExecutor:
             time_limit_s=limits.timeout_s,
             io=(result or message).get("io", {}),
             metrics=(result or {}).get("metrics", {}),
+            vcpu=limits.vcpu,
+            cores=run.cores,
         )
         return Outcome(record, result)
+
+    def _assign_cores(self, count: int) -> tuple[int, ...]:
+        """The `count` cores fewest running invocations were given (the caller holds the lock): cores of
+        its own while the host has enough, shared evenly beyond that."""
+        chosen = sorted(self._cores, key=lambda core: (self._core_users[core], core))[: min(count, len(self._cores))]
+        for core in chosen:
+            self._core_users[core] += 1
+        return tuple(sorted(chosen))
 
 
 def host_limits(limits: Limits, nodes: Sequence[FunctionNode]) -> tuple[Limits, list[str]]:

@@ -46,6 +46,10 @@ class InvocationRecord(_Measured):
         None, description="Billed duration the platform reported (e.g. Lambda's REPORT line): measured on `target`"
     )
     request_id: str | None = Field(None, description="The platform's id of the request, to find its logs")
+    vcpu: float | None = Field(None, description="The vCPUs the invocation was given, where the executor gives them")
+    cores: list[int] | None = Field(
+        None, description="The host cores the invocation's process could run on (its CPU affinity), measured"
+    )
 
 
 class TrialRecord(_Measured):

@@ -69,7 +69,7 @@ def main() -> int:
     try:
         load_function(event.get("function"))
         # The executor measures the cold start as the time from spawning this process to here.
-        _emit(channel, {"type": "ready", "at": time.time()})
+        _emit(channel, {"type": "ready", "at": time.time(), "cores": sorted(os.sched_getaffinity(0))})
         result = invoke(event, context)
     except Exception as exc:
         _emit(

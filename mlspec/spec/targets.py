@@ -36,6 +36,14 @@ class LocalTarget(TargetBase):
     memory_mb: MemoryMb = 2048
     timeout_s: Seconds = 3600.0
     max_workers: int | None = Field(None, ge=1, description="Cap on concurrent invocations")
+    vcpu: float | None = Field(
+        None,
+        gt=0,
+        le=64,
+        description="vCPUs per invocation, as a platform gives each function: its math-library threads and "
+        "the cores it may run on (CPU affinity, each invocation on cores of its own while there are enough). "
+        "Default: the host's cores shared among the invocations running at once",
+    )
 
 
 class AwsLambdaTarget(TargetBase):
