@@ -9,7 +9,9 @@ spec's explicitly (see `scale_usage`), and every scaling is written into the sta
 from __future__ import annotations
 
 import json
+import math
 import os
+import platform as platform_module
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,7 +29,7 @@ from mlspec.executors.stage_cache import CacheSettings
 from mlspec.planner.plan_file import PlannedStage, check_plan
 from mlspec.planner.usage import StageUsage, usage_from_record
 from mlspec.providers.registry import get_platform
-from mlspec.records import RunRecord
+from mlspec.records import FollowedPlan, PlannedStageRecord, RunRecord
 from mlspec.records.runs import find_run, list_runs
 from mlspec.references import load
 from mlspec.spec import load as load_spec
@@ -230,7 +232,7 @@ def profile(spec_path: Path, overrides: list[str], runs_dir: Path) -> RunRecord:
         limits,
         "local",
         purpose="profile",
-        cache=CacheSettings(use=False),  # a profile measures: a reused stage would measure nothing
+        cache=CacheSettings(use=False, unused_because="a profile measures every stage"),
     )
 
 
@@ -342,3 +344,57 @@ def with_planned_workers(pipeline: Pipeline, planned: dict[str, PlannedStage]) -
         for name, stage in pipeline.stages.items()
     }
     return pipeline.model_copy(update={"stages": stages})
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """A plan made runnable here: the pipeline with each stage in its planned envelope, what the record
+    keeps of the plan, and what the user should know about how faithful the emulation is."""
+
+    pipeline: Pipeline
+    plan: FollowedPlan
+    warnings: list[str]
+
+
+def emulate_plan(pipeline: Pipeline, plan_file: Path) -> Emulation:
+    """Every stage of `pipeline` in the envelope the plan file gives it on its platform: memory, vCPU (the
+    platform's, at that memory), the platform's time limit, and the planned workers."""
+    planned = read_plan(plan_file, pipeline)
+    placement = planned_targets(pipeline, planned)
+    cores = len(os.sched_getaffinity(0))
+    stages = dict(with_planned_workers(pipeline, planned).stages)
+    warnings = []
+    for name, placed in planned.items():
+        _, settings = placement[name]
+        stages[name] = stages[name].model_copy(
+            update={"memory_mb": placed.memory_mb, "timeout_s": settings.timeout_s, "vcpu": placed.vcpu}
+        )
+        asked = placed.workers * math.ceil(placed.vcpu or 1)
+        if asked > cores:
+            warnings.append(
+                f"stage {name!r}: {plural(placed.workers, 'worker')} x {placed.vcpu or 1:g} vCPU asked on "
+                f"{plural(cores, 'core')}: the host is oversubscribed, emulated times are slower than on "
+                f"{placed.platform}"
+            )
+        if placed.vcpu is not None and placed.vcpu < 1:
+            warnings.append(
+                f"stage {name!r}: {placed.platform} gives {placed.vcpu:.3g} vCPU at {placed.memory_mb} MB; a "
+                "process here gets a whole core (no CPU quota without a container engine): emulated times are faster"
+            )
+    followed = FollowedPlan(
+        file=str(plan_file),
+        host=platform_module.node(),
+        host_cores=cores,
+        stages={
+            name: PlannedStageRecord(
+                platform=p.platform,
+                memory_mb=p.memory_mb,
+                vcpu=p.vcpu,
+                workers=p.workers,
+                time_s=p.time_s,
+                cost_usd=p.cost_usd,
+            )
+            for name, p in planned.items()
+        },
+    )
+    return Emulation(pipeline.model_copy(update={"stages": stages}), followed, warnings)

@@ -18,7 +18,7 @@ from mlspec.executors.local import host_limits
 from mlspec.executors.local_container import container_options
 from mlspec.executors.stage_cache import USE_CACHE, CacheSettings
 from mlspec.providers.registry import LOCAL
-from mlspec.records import RunDir, RunRecord
+from mlspec.records import FollowedPlan, RunDir, RunRecord
 from mlspec.spec.models import Pipeline
 
 
@@ -79,6 +79,7 @@ def execute(
     prepared: PreparedRun,
     reporter: Reporter,
     cache: CacheSettings = USE_CACHE,
+    plan: FollowedPlan | None = None,
 ) -> RunRecord:
     """Run every stage (or reuse it from the stage cache); the final record. Raises RunFailed (the record
     saved) when a stage fails."""
@@ -93,4 +94,5 @@ def execute(
         prepared.target,
         warnings=prepared.warnings,
         cache=cache,
+        plan=plan,
     )

@@ -76,7 +76,12 @@ class RichReporter:
 
 
 def summary_table(record: RunRecord) -> Table:
-    table = Table(title=f"run {record.run_id} — {record.status} (all figures measured on {record.target})")
+    where = (
+        f"emulated on {record.plan.host} in each stage's planned envelope"
+        if record.plan
+        else f"measured on {record.target}"
+    )
+    table = Table(title=f"run {record.run_id} — {record.status} (all figures {where})")
     for column in ("stage", "kind", "time s", "invocations", "peak MB", "metrics"):
         table.add_column(column, justify="right" if column in ("time s", "invocations", "peak MB") else "left")
     for stage in record.stages.values():
@@ -96,6 +101,42 @@ def summary_table(record: RunRecord) -> Table:
     origins = sorted({s.cached_from.run_id for s in record.stages.values() if s.cached_from is not None})
     if origins:
         table.caption = f"cached: no function ran; output and metrics as measured in run {', '.join(origins)}"
+    return table
+
+
+def outcome_table(record: RunRecord) -> Table:
+    """Per stage of a planned run: the plan's modelled time and cost, what the run measured in the planned
+    envelope here (emulated), and the model's error."""
+    from mlspec.compare.plan_outcome import plan_outcome
+
+    host = f"{record.plan.host}, {record.plan.host_cores} cores" if record.plan else ""
+    table = Table(
+        title=f"model vs outcome (emulated on {host}; error = (modelled - emulated) / emulated)",
+        caption="emulated: each stage here with its planned memory, vCPU, time limit and workers; not the "
+        "platform's cold starts, job start-up or network, which the modelled time includes",
+    )
+    for column in (
+        "stage",
+        "platform",
+        "time s modelled",
+        "time s emulated",
+        "error",
+        "cost $ modelled",
+        "cost $ emulated",
+        "error",
+    ):
+        table.add_column(column, justify="left" if column in ("stage", "platform") else "right")
+    for row in plan_outcome(record):
+        table.add_row(
+            row.stage,
+            row.platform,
+            f"{row.modelled_time_s:.1f}",
+            "-" if row.emulated_time_s is None else f"{row.emulated_time_s:.1f}",
+            "-" if row.time_error_pct is None else f"{row.time_error_pct:+.0f}%",
+            f"{row.modelled_cost_usd:.3g}",
+            "-" if row.emulated_cost_usd is None else f"{row.emulated_cost_usd:.3g}",
+            "-" if row.cost_error_pct is None else f"{row.cost_error_pct:+.0f}%",
+        )
     return table
 
 

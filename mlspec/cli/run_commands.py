@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import get_args
@@ -38,6 +39,13 @@ SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
     help="Override the spec's execution.executor (same as --set execution.executor=NAME).",
 )
 @click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Follow this plan (`mlspec plan SPEC --out FILE`): every stage emulated on this machine in its planned "
+    "platform's envelope (memory, vCPU, time limit, workers), then the model vs the outcome per stage.",
+)
+@click.option(
     "--no-cache", is_flag=True, help="Run every stage: neither reuse nor keep stage outputs in the stage cache."
 )
 @click.option(
@@ -59,6 +67,7 @@ def run(
     overrides: tuple[str, ...],
     target: str,
     executor: str | None,
+    plan_file: Path | None,
     no_cache: bool,
     force: tuple[str, ...],
     as_json: bool,
@@ -78,12 +87,13 @@ def run(
       mlspec run examples/quickstart.yaml --executor lithops
       mlspec run examples/imdb.yaml --set stages.train.epochs=6   # preprocess reused from the cache
       mlspec run examples/quickstart.yaml --force train            # train, evaluate, serve run again
+      mlspec plan examples/imdb.yaml --out plan.json && mlspec run examples/imdb.yaml --plan plan.json
     """
 
     from mlspec import spec as spec_module
     from mlspec.actions.run import execute, prepare
     from mlspec.cli.console import console as make_console
-    from mlspec.cli.progress import RichReporter, summary_table
+    from mlspec.cli.progress import RichReporter, outcome_table, summary_table
     from mlspec.cli.spec_commands import check_datasets
     from mlspec.errors import RunFailed
     from mlspec.executors.stage_cache import CacheSettings
@@ -92,7 +102,22 @@ def run(
         overrides = (*overrides, f"execution.executor={executor}")
     pipeline = spec_module.load(spec, list(overrides))
     check_datasets(pipeline)  # before a run directory is named: it would never be created
+    emulation = None
+    cache = CacheSettings(not no_cache, frozenset(force))
+    if plan_file is not None:
+        from mlspec.actions.plan import emulate_plan
+        from mlspec.errors import UsageError
+
+        if target != "local":
+            raise UsageError(
+                "--plan runs every stage emulated on this machine (a plan on the clouds: not yet); drop --target"
+            )
+        emulation = emulate_plan(pipeline, plan_file)
+        pipeline = emulation.pipeline
+        cache = CacheSettings(use=False, unused_because="a planned run measures every stage against its model")
     prepared = prepare(pipeline, target, runs_dir)
+    if emulation is not None:
+        prepared = dataclasses.replace(prepared, warnings=[*prepared.warnings, *emulation.warnings])
     run_dir = prepared.run_dir
     console = make_console(stderr=True)
     console.print(f"run [bold]{run_dir.run_id}[/] → {run_dir.path}")
@@ -101,13 +126,15 @@ def run(
     failure: RunFailed | None = None
     with RichReporter(console) as reporter:
         try:
-            execute(str(spec), overrides, prepared, reporter, CacheSettings(not no_cache, frozenset(force)))
+            execute(str(spec), overrides, prepared, reporter, cache, emulation.plan if emulation else None)
         except RunFailed as exc:
             failure = exc
     from mlspec.records.model import RunRecord
 
     record = RunRecord.model_validate_json(run_dir.record_file.read_text())
     console.print(summary_table(record))
+    if record.plan is not None:
+        console.print(outcome_table(record))
     for warning in record.warnings[len(prepared.warnings) :]:  # those of the run itself
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for name, stage in record.stages.items():  # what the user did not ask for: why a stage is never reused

@@ -46,6 +46,7 @@ class FunctionNode:
     after: tuple[str, ...]  # stages that must finish first
     memory_mb: int | None = None  # per-stage override of the target's limits
     timeout_s: float | None = None
+    vcpu: float | None = None
     retries: int = 0
     # Whether all `fan_out` invocations must be alive at once (they synchronise), or may queue.
     together: bool = True
@@ -282,7 +283,12 @@ def graph(pipeline: Pipeline) -> FunctionGraph:
         node = EXPANDERS[stage.kind](pipeline, name, stage)
         nodes.append(
             replace(
-                node, memory_mb=stage.memory_mb, timeout_s=stage.timeout_s, retries=stage.retries, cache=stage.cache
+                node,
+                memory_mb=stage.memory_mb,
+                timeout_s=stage.timeout_s,
+                vcpu=stage.vcpu,
+                retries=stage.retries,
+                cache=stage.cache,
             )
         )
     return FunctionGraph(pipeline.name, tuple(nodes))

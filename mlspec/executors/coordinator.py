@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
 from mlspec.executors.stage_cache import USE_CACHE, CacheSettings, StageCache, dataset_identity
 from mlspec.layout import checkpoint_key
-from mlspec.records import InvocationRecord, RunDir, RunRecord, StageRecord, cache_store, new_run_id
+from mlspec.records import FollowedPlan, InvocationRecord, RunDir, RunRecord, StageRecord, cache_store, new_run_id
 from mlspec.records.model import RunPurpose
 from mlspec.records.store import RecordNotSaved
 from mlspec.references import load
@@ -97,6 +97,7 @@ def run_pipeline(
     purpose: RunPurpose = "run",
     warnings: Sequence[str] = (),
     cache: CacheSettings = USE_CACHE,
+    plan: FollowedPlan | None = None,
 ) -> RunRecord:
     """Execute every stage; returns the final record. Raises RunFailed (record saved) on failure."""
 
@@ -146,6 +147,7 @@ def run_pipeline(
         },
         stages={n.stage: StageRecord(name=n.stage, kind=n.kind, workers=n.fan_out) for n in functions.nodes},
         warnings=list(warnings),
+        plan=plan,
     )
     run_dir.save(record)  # first: a directory without a record is no run
     run_dir.write_spec(record.spec)
@@ -263,7 +265,12 @@ def start_stage(node: FunctionNode, run: StageRun) -> StageRecord:
 
 def stage_limits(node: FunctionNode, limits: Limits) -> Limits:
     """The target's limits with the stage's own overrides."""
-    return Limits(node.memory_mb or limits.memory_mb, node.timeout_s or limits.timeout_s, limits.max_concurrency)
+    return replace(
+        limits,
+        memory_mb=node.memory_mb or limits.memory_mb,
+        timeout_s=node.timeout_s or limits.timeout_s,
+        vcpu=node.vcpu or limits.vcpu,
+    )
 
 
 def record_outcomes(stage: StageRecord, record: RunRecord, outcomes: list[Outcome]) -> None:

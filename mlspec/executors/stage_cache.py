@@ -45,6 +45,7 @@ class CacheSettings:
 
     use: bool = True
     force: frozenset[str] = frozenset()
+    unused_because: str = "--no-cache"  # said of every stage when `use` is False
 
 
 USE_CACHE = CacheSettings()
@@ -101,7 +102,7 @@ class StageCache:
     def skipped(self, node: FunctionNode) -> str | None:
         """Why the stage is neither reused nor stored; None when it is cached."""
         if not self.settings.use:
-            return "--no-cache"
+            return self.settings.unused_because
         if node.cache is False:
             return "cache: false in the spec"
         if node.nondeterministic and node.cache is not True:

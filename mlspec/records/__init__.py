@@ -1,12 +1,22 @@
 """Run records and the run store."""
 
-from mlspec.records.model import CachedFrom, InvocationRecord, RunRecord, StageRecord, TrialRecord
+from mlspec.records.model import (
+    CachedFrom,
+    FollowedPlan,
+    InvocationRecord,
+    PlannedStageRecord,
+    RunRecord,
+    StageRecord,
+    TrialRecord,
+)
 from mlspec.records.store import DEFAULT_ROOT, RunDir, cache_store, new_run_id
 
 __all__ = [
     "DEFAULT_ROOT",
     "CachedFrom",
+    "FollowedPlan",
     "InvocationRecord",
+    "PlannedStageRecord",
     "RunDir",
     "RunRecord",
     "StageRecord",

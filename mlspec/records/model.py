@@ -99,6 +99,28 @@ class StageRecord(_Measured):
     cache_note: str | None = Field(None, description="Why the stage was not cached or reused, when not plain")
 
 
+class PlannedStageRecord(_Measured):
+    """What a plan said of a stage: where, in what envelope, and its modelled figures."""
+
+    platform: str = Field(description="provider:offering")
+    memory_mb: int
+    vcpu: float | None = Field(description="The platform's vCPU at that memory: assumed (catalog)")
+    workers: int
+    time_s: float = Field(description="Modelled")
+    cost_usd: float = Field(description="Modelled")
+
+
+class FollowedPlan(_Measured):
+    """The plan a run followed (`mlspec run --plan`): every stage emulated in its planned platform's
+    envelope on this host, so the run's figures are *emulated*, and the model can be checked against them."""
+
+    file: str
+    emulated: bool = True
+    host: str = Field(description="Where the stages were emulated")
+    host_cores: int
+    stages: dict[str, PlannedStageRecord]
+
+
 class RunRecord(_Measured):
     """`.mlspec/runs/<run_id>/record.json`. All figures are measured on `target`."""
 
@@ -126,3 +148,4 @@ class RunRecord(_Measured):
     mlspec_version: str
     stages: dict[str, StageRecord] = Field(default_factory=dict)
     invocations: list[InvocationRecord] = Field(default_factory=list)
+    plan: FollowedPlan | None = Field(None, description="The plan this run followed, emulated here")

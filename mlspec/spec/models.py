@@ -68,6 +68,9 @@ class StageBase(StrictModel):
     memory_mb: MemoryMb | None = Field(None, description="This stage's functions only; default: the target's")
     timeout_s: Seconds | None = Field(None, description="This stage's functions only; default: the target's")
     retries: int = Field(2, ge=0, le=20, description="Restarts from the last checkpoint after a failure")
+    vcpu: float | None = Field(
+        None, gt=0, le=64, description="This stage's functions only: vCPUs per invocation; default: the target's"
+    )
     cache: bool | None = Field(
         None,
         description="Reuse this stage's output from an earlier run with the same inputs, options and code. "

@@ -1,0 +1,82 @@
+"""`mlspec plan --out` then `mlspec run --plan`, offline: every stage runs on this machine in the envelope
+its planned platform gives it (memory, vCPU, time limit, workers), the record keeps the plan and labels the
+run emulated, and the run ends with the model against the outcome per stage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlspec.compare.plan_outcome import plan_outcome
+from mlspec.records import RunRecord
+from mlspec.records.runs import list_runs
+
+# As small as the profiling run `mlspec plan` makes first, so the plan is modelled from the same work.
+SPEC = """\
+name: planned
+seed: 0
+datasets:
+  reviews: {format: imdb, synthetic: {train_size: 300, test_size: 100, seed: 0}}
+stages:
+  prep: {kind: preprocess, dataset: reviews, max_features: 500}
+  train: {kind: train, data: prep, model: logistic_regression, workers: 2, epochs: 1}
+  evaluate: {kind: evaluate, model: train}
+targets:
+  aws-lambda: {memory_mb: 1024, timeout_s: 300}
+  gcp-cloud-run: {memory_mb: 1024, vcpu: 1}
+"""
+
+
+def mlspec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mlspec", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, object]]]:
+    root = tmp_path_factory.mktemp("planned")
+    (root / "pipeline.yaml").write_text(SPEC)
+    done = mlspec("plan", "pipeline.yaml", "--out", "plan.json", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "measuring it with a short real local run first" in done.stderr  # no run yet: profiled
+    return root, {s["stage"]: s for s in json.loads((root / "plan.json").read_text())["stages"]}
+
+
+def test_a_plan_runs_emulated_in_each_stage_envelope(planned: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    root, plan = planned
+    done = mlspec("run", "pipeline.yaml", "--plan", "plan.json", "--json", cwd=root)
+    assert done.returncode == 0, done.stderr
+    record = RunRecord.model_validate_json(done.stdout)
+    assert record.plan is not None and record.plan.emulated and record.plan.file == "plan.json"
+    assert "model vs outcome (emulated on" in done.stderr and "emulated on" in done.stderr
+    for stage, placed in plan.items():
+        invocations = [i for i in record.invocations if i.stage == stage]
+        assert invocations and all(i.memory_limit_mb == placed["memory_mb"] for i in invocations)
+        assert all(i.vcpu == placed["vcpu"] for i in invocations)
+        assert record.stages[stage].workers == placed["workers"]
+        assert record.stages[stage].cached_from is None
+        assert record.stages[stage].cache_note == "not reused: a planned run measures every stage against its model"
+    rows = {row.stage: row for row in plan_outcome(record)}
+    assert set(rows) == set(plan)
+    for row in rows.values():
+        assert row.emulated_time_s is not None and row.emulated_time_s > 0
+        assert row.time_error_pct is not None and row.emulated_cost_usd is not None
+        assert row.time_error_pct == pytest.approx(
+            100 * (row.modelled_time_s - row.emulated_time_s) / row.emulated_time_s
+        )
+    assert [e.record.run_id for e in list_runs(root / ".mlspec" / "runs")] == [record.run_id]  # the profile is hidden
+
+
+def test_a_plan_for_another_spec_is_refused_before_a_run_exists(
+    planned: tuple[Path, dict[str, dict[str, object]]],
+) -> None:
+    root, _ = planned
+    runs = len(list((root / ".mlspec" / "runs").iterdir()))
+    done = mlspec("run", "pipeline.yaml", "--plan", "plan.json", "--set", "stages.train.epochs=3", cwd=root)
+    assert done.returncode == 2 and "stage 'train' differs" in done.stderr and done.stderr.count("\n") == 1
+    refused = mlspec("run", "pipeline.yaml", "--plan", "plan.json", "--target", "aws-lambda", cwd=root)
+    assert refused.returncode == 2 and "--plan runs every stage emulated on this machine" in refused.stderr
+    assert len(list((root / ".mlspec" / "runs").iterdir())) == runs
