@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mlspec.compare.plan_outcome import StageOutcome, plan_outcome
 from mlspec.errors import MlspecError, UsageError
 from mlspec.planner.timemodel import estimate_stage
 from mlspec.planner.usage import usage_from_record
@@ -196,6 +197,7 @@ class PlatformComparison:
     history: dict[str, list[dict[str, float]]]  # train stage -> per-epoch metrics
     notes: list[str]
     trials: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # tune stage -> its trials
+    plan_outcome: list[StageOutcome] = field(default_factory=list)  # a run that followed a plan: model vs it
 
     @property
     def measured_platform(self) -> str | None:
@@ -229,6 +231,7 @@ class PlatformComparison:
             ],
             "history": self.history,
             "trials": {stage: [{**t, "label": "measured"} for t in trials] for stage, trials in self.trials.items()},
+            "plan_outcome": [row.to_dict() for row in self.plan_outcome],
             "notes": self.notes,
         }
 
@@ -266,6 +269,12 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
                 )
     notes[:0] = _standard_notes(record, platforms, measured_id)
     notes += cached_notes(record)
+    outcome = plan_outcome(record)
+    notes += [
+        f"plan: {row.stage} placed on {row.platform}: modelled {row.modelled_time_s:.1f} s, emulated here "
+        + (f"{row.emulated_time_s:.1f} s ({row.time_error_pct:+.0f}%)" if row.time_error_pct is not None else "-")
+        for row in outcome
+    ]
     history = {t.name: record.stages[t.name].history for t in tasks if t.name in record.stages}
     trials = {
         name: [{**t.model_dump(), "best": t.index == stage.metrics.get("best_trial")} for t in stage.trials]
@@ -283,6 +292,7 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
         history=history,
         notes=notes,
         trials=trials,
+        plan_outcome=outcome,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlspec.compare.plan_outcome import plan_outcome
+from mlspec.compare.tables import compare_platforms
 from mlspec.records import RunRecord
 from mlspec.records.runs import list_runs
 
@@ -68,6 +69,11 @@ def test_a_plan_runs_emulated_in_each_stage_envelope(planned: tuple[Path, dict[s
             100 * (row.modelled_time_s - row.emulated_time_s) / row.emulated_time_s
         )
     assert [e.record.run_id for e in list_runs(root / ".mlspec" / "runs")] == [record.run_id]  # the profile is hidden
+    # `mlspec compare` shows the same for the run.
+    comparison = compare_platforms(record)
+    assert [row.stage for row in comparison.plan_outcome] == list(rows)
+    assert sum(note.startswith("plan: ") for note in comparison.notes) == len(rows)
+    assert comparison.to_dict()["plan_outcome"][0]["labels"]["emulated_time_s"] == "emulated"
 
 
 def test_a_plan_for_another_spec_is_refused_before_a_run_exists(
