@@ -67,6 +67,9 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+LITHOPS_SESSION_ENV = ("__LITHOPS_SESSION_ID", "__LITHOPS_TOTAL_EXECUTORS")
+
+
 class LithopsExecutor:
     name = "lithops"
 
@@ -74,6 +77,13 @@ class LithopsExecutor:
         self.log_dir = log_dir
         self.config = config
         self.target = target
+        # Lithops names executors "<session>-<count>" and exports both to the environment, for the processes
+        # it spawns. A session inherited from whatever started this process (a test runner, a script that ran
+        # Lithops itself) would give every coordinator it starts the same executor ids, and with them the same
+        # job storage keys: one run's cleaner then deletes another's job data. A session this process already
+        # holds is kept in Lithops' own globals, so dropping the variables never splits one.
+        for variable in LITHOPS_SESSION_ENV:
+            os.environ.pop(variable, None)
 
     def lithops_config(self, workers: int) -> dict[str, Any]:
         """The Lithops configuration for a group of `workers` calls that must all run at once."""

@@ -4,6 +4,7 @@ localhost storage and with a real storage backend (a redis-server on loopback)."
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,12 @@ def test_the_quick_start_runs_through_lithops_with_redis_storage(tmp_path: Path)
     assert len({key.split(b"/")[2] for key in stored}) >= 6
     assert record["stages"]["eval_reviews"]["metrics"]["test_accuracy"] > 0.75
     assert record["stages"]["eval_images"]["metrics"]["test_accuracy"] > 0.15  # 10 classes, 1 epoch
+
+
+def test_a_coordinator_starts_a_lithops_session_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a coordinator started by a process that ran Lithops itself inherits it: without its own session,
+    # two such coordinators name their executors alike and one's job cleaner deletes the other's job data.
+    monkeypatch.setenv("__LITHOPS_SESSION_ID", "parent")
+    monkeypatch.setenv("__LITHOPS_TOTAL_EXECUTORS", "11")
+    LithopsExecutor(tmp_path)
+    assert "__LITHOPS_SESSION_ID" not in os.environ and "__LITHOPS_TOTAL_EXECUTORS" not in os.environ
