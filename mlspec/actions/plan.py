@@ -26,7 +26,7 @@ from mlspec.executors.base import target_limits
 from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.executors.stage_cache import CacheSettings
-from mlspec.planner.plan_file import PlannedStage, check_plan
+from mlspec.planner.plan_file import check_plan
 from mlspec.planner.usage import StageUsage, usage_from_record
 from mlspec.providers.registry import get_platform
 from mlspec.records import FollowedPlan, PlannedStageRecord, RunRecord
@@ -163,13 +163,16 @@ def measured_usage(record: RunRecord, runs_dir: Path) -> dict[str, StageUsage]:
     """The usage measured in `record`; a stage it reused from the cache, as measured in the run that computed it
     (when that run is still there)."""
     measured = usage_from_record(record)
+    origins = {stage.cached_from.run_id for stage in record.stages.values() if stage.cached_from is not None}
+    if not origins:
+        return measured
+    usage_in = {
+        e.run_id: usage_from_record(e.record)
+        for e in list_runs(runs_dir, profiles=True)
+        if e.run_id in origins and e.record is not None
+    }
     for name, stage in record.stages.items():
-        if stage.cached_from is None:
-            continue
-        origin = next(
-            (e.record for e in list_runs(runs_dir, profiles=True) if e.run_id == stage.cached_from.run_id), None
-        )
-        usage = usage_from_record(origin).get(name) if origin is not None else None
+        usage = usage_in.get(stage.cached_from.run_id, {}).get(name) if stage.cached_from is not None else None
         if usage is not None:
             measured[name] = usage
     return measured
@@ -286,7 +289,7 @@ def write_plan(path: Path, document: dict[str, Any]) -> None:
         raise
 
 
-def read_plan(path: Path, pipeline: Pipeline) -> dict[str, PlannedStage]:
+def read_plan(path: Path, pipeline: Pipeline) -> dict[str, PlannedStageRecord]:
     """The stages of the plan file at `path`, once it is shown to be an untouched plan for exactly this
     resolved spec; UsageError (exit 2) with one line otherwise."""
     where = str(path)
@@ -309,7 +312,7 @@ def read_plan(path: Path, pipeline: Pipeline) -> dict[str, PlannedStage]:
     return check_plan(document, pipeline, where)
 
 
-def planned_targets(pipeline: Pipeline, planned: dict[str, PlannedStage]) -> dict[str, tuple[str, TargetBase]]:
+def planned_targets(pipeline: Pipeline, planned: dict[str, PlannedStageRecord]) -> dict[str, tuple[str, TargetBase]]:
     """Per stage, the platform the plan places it on and its settings: the spec's for that platform (its
     defaults where the spec has none) with the planned offering, memory and vCPU. UsageError (one line)
     when those settings are not valid together."""
@@ -336,7 +339,7 @@ def planned_targets(pipeline: Pipeline, planned: dict[str, PlannedStage]) -> dic
     return out
 
 
-def with_planned_workers(pipeline: Pipeline, planned: dict[str, PlannedStage]) -> Pipeline:
+def with_planned_workers(pipeline: Pipeline, planned: dict[str, PlannedStageRecord]) -> Pipeline:
     """The pipeline with each data-parallel stage's worker count as planned."""
     scalable = {node.stage for node in graph(pipeline).nodes if node.workers_scalable}
     stages = {
@@ -385,16 +388,6 @@ def emulate_plan(pipeline: Pipeline, plan_file: Path) -> Emulation:
         file=str(plan_file),
         host=platform_module.node(),
         host_cores=cores,
-        stages={
-            name: PlannedStageRecord(
-                platform=p.platform,
-                memory_mb=p.memory_mb,
-                vcpu=p.vcpu,
-                workers=p.workers,
-                time_s=p.time_s,
-                cost_usd=p.cost_usd,
-            )
-            for name, p in planned.items()
-        },
+        stages=planned,
     )
     return Emulation(pipeline.model_copy(update={"stages": stages}), followed, warnings)

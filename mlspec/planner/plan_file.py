@@ -6,29 +6,18 @@ changed, and a checksum of its own content, so a plan edited by hand is refused 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from mlspec import __version__
 from mlspec.cache import digest
 from mlspec.errors import UsageError
 from mlspec.planner.plan import LABELS, PlanResult
+from mlspec.records import PlannedStageRecord
 from mlspec.spec.models import Pipeline
 
 PLAN_FORMAT = "mlspec-plan"
 PLAN_VERSION = 1
-STAGE_FIELDS = ("stage", "platform", "memory_mb", "vcpu", "workers", "time_s", "cost_usd")
-
-
-@dataclass(frozen=True)
-class PlannedStage:
-    stage: str
-    platform: str  # provider:offering
-    memory_mb: int
-    vcpu: float | None
-    workers: int
-    time_s: float  # modelled
-    cost_usd: float  # modelled
+STAGE_FIELDS = tuple(PlannedStageRecord.model_fields)
 
 
 def spec_digests(pipeline: Pipeline) -> dict[str, Any]:
@@ -83,7 +72,7 @@ def plan_document(result: PlanResult, spec_file: str, overrides: list[str]) -> d
     return {**body, "checksum": digest(body)}
 
 
-def check_plan(document: Any, pipeline: Pipeline, where: str) -> dict[str, PlannedStage]:
+def check_plan(document: Any, pipeline: Pipeline, where: str) -> dict[str, PlannedStageRecord]:
     """The plan's stages, once `document` (parsed JSON) is shown to be an untouched plan of this version for
     exactly this resolved spec. Raises UsageError (exit 2) with one line saying what is wrong."""
     if not isinstance(document, dict) or document.get("format") != PLAN_FORMAT:
@@ -103,7 +92,9 @@ def check_plan(document: Any, pipeline: Pipeline, where: str) -> dict[str, Plann
         raise UsageError(f"{where} is a plan for pipeline {document.get('pipeline')!r}, not {pipeline.name!r}")
     try:
         _check_same_spec(document["spec"], spec_digests(pipeline), where)
-        return {entry["stage"]: PlannedStage(**{k: entry[k] for k in STAGE_FIELDS}) for entry in document["stages"]}
+        return {
+            entry["stage"]: PlannedStageRecord(**{k: entry[k] for k in STAGE_FIELDS}) for entry in document["stages"]
+        }
     except (KeyError, TypeError, AttributeError):  # a checksum made to match over a document of another shape
         raise UsageError(f"{where} is not a complete plan file; plan again: `mlspec plan SPEC --out {where}`") from None
 
