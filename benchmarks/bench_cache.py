@@ -2,7 +2,8 @@
 `python -m mlspec run` end to end, in one fresh runs directory:
 
 1. a first (cold) run;
-2. a rerun with `stages.train.epochs` changed: preprocess reused, train/evaluate/serve run.
+2. a rerun with `stages.train.epochs` changed: preprocess reused, train/evaluate/serve run; then the
+   same rerun twice more with `--force train` (the same work again), and the median of the three.
    Goal: <= 0.25 of the first run's wall time;
 3. the same changed options with --no-cache, for the accuracy the cached rerun must equal;
 4. a rerun with nothing changed: every stage reused. Goal: <= 3 s end to end.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = "aclImdb_v1.tar.gz"
 GOALS = {"changed_train_ratio": 0.25, "unchanged_rerun_s": 3.0}
+RERUNS = 3
 
 
 def _archive() -> Path | None:
@@ -66,18 +69,20 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
         runs = Path(tmp) / "runs"
         first_s, first = _run(runs, base)
         rerun_s, rerun = _run(runs, changed)
+        reruns = [rerun_s] + [_run(runs, changed, "--force", "train")[0] for _ in range(RERUNS - 1)]
         uncached_s, uncached = _run(runs, changed, "--no-cache")
         same_s, same = _run(runs, base)
-    out = {
+    out: dict[str, Any] = {
         "cpus": os.cpu_count(),
         "load_average_start": load_start,
         "load_average_end": os.getloadavg()[0],
         "quick": quick,
         "first_run_s": first_s,
-        "changed_train_rerun_s": rerun_s,
+        "changed_train_rerun_s": statistics.median(reruns),
+        "changed_train_reruns_s": reruns,
         "changed_train_uncached_s": uncached_s,
         "unchanged_rerun_s": same_s,
-        "changed_train_ratio": rerun_s / first_s,
+        "changed_train_ratio": statistics.median(reruns) / first_s,
         "changed_train_cached_stages": _cached(rerun),
         "unchanged_cached_stages": _cached(same),
         "accuracy_cached_rerun": _accuracy(rerun),
@@ -92,8 +97,9 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
         )
         print(f"  first run (cold)                      {first_s:7.1f} s   test acc {out['accuracy_first']:.4f}")
         print(
-            f"  epochs changed, cached rerun          {rerun_s:7.1f} s   = {out['changed_train_ratio']:.2f} x first "
-            f"(goal <= {GOALS['changed_train_ratio']})   reused: {', '.join(out['changed_train_cached_stages'])}"
+            f"  epochs changed, cached rerun          {out['changed_train_rerun_s']:7.1f} s   = "
+            f"{out['changed_train_ratio']:.2f} x first (goal <= {GOALS['changed_train_ratio']})   median of "
+            f"{', '.join(f'{s:.1f}' for s in reruns)} s   reused: {', '.join(out['changed_train_cached_stages'])}"
         )
         print(
             f"  epochs changed, --no-cache            {uncached_s:7.1f} s   test acc {out['accuracy_uncached']:.4f} "

@@ -5,10 +5,12 @@ numpy and step with the constant `learning_rate`, since scikit-learn cannot take
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.linear_model import SGDClassifier
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import SGDClassifier
 
 SPARSE_INTERCEPT_DECAY = 0.01
 
@@ -17,29 +19,31 @@ class SGDLogisticRegression:
     def __init__(self, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> None:
         self.classes = np.arange(len(data_meta["classes"]))
         self.features = int(data_meta["features"])
-        self.clf = SGDClassifier(
-            loss="log_loss",
-            alpha=options.get("weight_decay", 1e-5),
-            learning_rate="constant" if options.get("constant_lr") else "optimal",
-            eta0=options.get("learning_rate", 0.05),
-            random_state=seed,
-        )
+        self._sgd_options = {
+            "loss": "log_loss",
+            "alpha": options.get("weight_decay", 1e-5),
+            "learning_rate": "constant" if options.get("constant_lr") else "optimal",
+            "eta0": options.get("learning_rate", 0.05),
+            "random_state": seed,
+        }
+        # Made by the first training batch: scoring (evaluate, serve) needs numpy only, and importing
+        # scikit-learn costs such a function most of its time.
+        self.clf: SGDClassifier | None = None
         rows = 1 if len(self.classes) == 2 else len(self.classes)
         # Identical zero start on every worker; scikit-learn allocates its own state on the first
         # partial_fit, after which these parameters are loaded into it.
         self._pending = np.zeros(rows * self.features + rows, dtype=np.float32)
-        self._started = False
         self._pending_t = 1.0
         self.alpha = float(options.get("weight_decay", 1e-5))
         self.step_size = float(options.get("learning_rate", 0.05))
 
     def get_params(self) -> np.ndarray:
-        if not self._started:
+        if self.clf is None:
             return self._pending.copy()
         return np.concatenate([self.clf.coef_.ravel(), self.clf.intercept_]).astype(np.float32)
 
     def set_params(self, flat: np.ndarray) -> None:
-        if not self._started:
+        if self.clf is None:
             self._pending = np.asarray(flat, dtype=np.float32).copy()
             return
         rows = self.clf.coef_.shape[0]
@@ -49,20 +53,23 @@ class SGDLogisticRegression:
 
     def optimizer_state(self) -> np.ndarray:
         """The step counter of the `optimal` learning-rate schedule."""
-        return np.array([getattr(self.clf, "t_", 1.0) if self._started else self._pending_t], dtype=np.float64)
+        return np.array([self._pending_t if self.clf is None else self.clf.t_], dtype=np.float64)
 
     def load_optimizer_state(self, state: np.ndarray) -> None:
-        if self._started:
+        if self.clf is not None:
             self.clf.t_ = float(state[0])
         else:
             self._pending_t = float(state[0])
 
     def train_batch(self, x: Any, y: np.ndarray) -> tuple[float, int]:
-        if not self._started:
-            self.clf.partial_fit(x, y, classes=self.classes)
-            self._started = True
+        if self.clf is None:
+            from sklearn.linear_model import SGDClassifier
+
+            clf = SGDClassifier(**self._sgd_options)
+            clf.partial_fit(x, y, classes=self.classes)
+            self.clf = clf
             self.set_params(self._pending)
-            self.clf.t_ = self._pending_t
+            clf.t_ = self._pending_t
         proba = self.predict_proba(x)
         loss = float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None)).mean())
         correct = int((proba.argmax(axis=1) == y).sum())
@@ -92,7 +99,7 @@ class SGDLogisticRegression:
         self.set_params(self.get_params() - self.step_size * np.asarray(grad, np.float32))
 
     def predict_proba(self, x: Any) -> np.ndarray:
-        if self._started:
+        if self.clf is not None:
             coef, intercept = self.clf.coef_, self.clf.intercept_
         else:
             rows = len(self._pending) // (self.features + 1)
