@@ -14,3 +14,9 @@ def text_features_keys(data: str) -> tuple[str, str]:
 def raw_test_sample_key(data: str) -> str:
     """The first held-out examples as a client would send them (texts), to check a serving bundle."""
     return f"{data}/test_sample.json"
+
+
+def preprocess_part_key(data: str, name: str) -> str:
+    """A mapped preprocess stage's intermediate objects (each part's rows and summary), deleted by its
+    merge: `name` "" is the prefix of them all."""
+    return f"{data}/parts/{name}"

@@ -92,14 +92,16 @@ def _preprocess(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode
         stage=name,
         kind=stage.kind,
         function="preprocess",
-        fan_out=1,
+        fan_out=stage.workers,
         requirements=FORMAT_REQUIREMENTS[dataset.format],
         after=(),
+        together=False,  # the parts do not wait for each other
         scaling=WorkScaling(examples_from=name),
         config={
             "dataset": dataset.model_dump(),
             "options": {"max_features": stage.max_features, "ngram_max": stage.ngram_max, "min_df": stage.min_df},
             "shard_counts": counts or [1],
+            "parts": stage.workers,
             "seed": pipeline.seed,
             "output": data_prefix(name),
         },

@@ -69,6 +69,7 @@ StageDriver = Callable[[FunctionNode, StageRun], None]
 
 # Stage kinds that need more than "run the invocations, retrying from checkpoints"; "module:function".
 STAGE_DRIVERS: dict[str, str] = {
+    "preprocess": "mlspec.executors.preprocess_driver:run_preprocess_stage",
     "tune": "mlspec.executors.tune_driver:run_tune_stage",
     "iterative": "mlspec.executors.iterative_driver:run_iterative_stage",
 }
@@ -226,16 +227,24 @@ def run_stores(pipeline: Pipeline, run_dir: RunDir) -> dict[str, dict[str, Any]]
 
 
 def run_stage(node: FunctionNode, run: StageRun) -> None:
-    """The default driver: run a stage's invocations, restart them from the last checkpoint after a
-    failure (up to the stage's `retries`), and chain new invocations while they stop early for the
-    time limit. Raises RunFailed (record saved) when the stage fails."""
+    """The default driver: run a stage's invocations (see `run_invocations`). Raises RunFailed (record
+    saved) when the stage fails."""
     stage = start_stage(node, run)
+    lead = run_invocations(node, run, stage)
+    finish_stage(stage, run, lead.get("metrics", {}), lead.get("history", []))
+
+
+def run_invocations(node: FunctionNode, run: StageRun, stage: StageRecord, step: str | None = None) -> dict[str, Any]:
+    """Run a node's invocations, restart them from the last checkpoint after a failure (up to the stage's
+    `retries`), and chain new invocations while they stop early for the time limit; `step` names one step
+    of a stage that runs in several (its invocations get it in their id and event). Returns worker 0's
+    result: the full history, resumed epochs included. Fails the stage (RunFailed) when they fail."""
     limits = stage_limits(node, run.limits)
     progress = _Checkpoints(run.stores["object_store"], node)
     while True:
         before = progress.epoch()
         outcomes = run.executor.run_group(
-            _invocations(node, run, stage.retries + 1, stage.chained),
+            _invocations(node, run, stage.retries + 1, stage.chained, step),
             limits,
             lambda inv, p: run.reporter.progress(node.stage, inv, p),
         )
@@ -251,8 +260,7 @@ def run_stage(node: FunctionNode, run: StageRun) -> None:
         else:
             fail_stage(stage, run, _describe(cause), is_permanent(cause.error))
         run.run_dir.save(run.record)
-    lead = outcomes[0].result or {}  # worker 0: the full history, resumed epochs included
-    finish_stage(stage, run, lead.get("metrics", {}), lead.get("history", []))
+    return outcomes[0].result or {}
 
 
 def start_stage(node: FunctionNode, run: StageRun) -> StageRecord:
@@ -317,19 +325,20 @@ def invocation_suffix(attempt: int, link: int) -> str:
     return "".join(f"{tag}{n}" for tag, n in (("~a", attempt), ("~l", link + 1)) if n > 1)
 
 
-def _invocations(node: FunctionNode, run: StageRun, attempt: int, link: int) -> list[Invocation]:
+def _invocations(node: FunctionNode, run: StageRun, attempt: int, link: int, step: str | None) -> list[Invocation]:
     suffix = invocation_suffix(attempt, link)
     # A fresh namespace per round of invocations: no stale keys from a failed one.
     namespace = f"{run.record.run_id}/{node.stage}/a{attempt}l{link}"
+    function = node.function + (f".{step}" if step else "")
     return [
         Invocation(
-            id=f"{node.stage}.{node.function}" + (f"#{i}" if node.fan_out > 1 else "") + suffix,
+            id=f"{node.stage}.{function}" + (f"#{i}" if node.fan_out > 1 else "") + suffix,
             stage=node.stage,
             function=node.function,
             worker=i if node.fan_out > 1 else None,
             attempt=attempt,
             link=link,
-            event=base_event(node, run, i, namespace),
+            event={**base_event(node, run, i, namespace), **({"step": step} if step else {})},
         )
         for i in range(node.fan_out)
     ]

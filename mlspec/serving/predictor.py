@@ -17,7 +17,6 @@ class Predictor:
         self.bundle = bundle
         self.model = build_model(bundle.model, bundle.options, bundle.data_meta, seed=0)
         self.model.set_params(bundle.params)
-        self.vectorizer = bundle.text.vectorizer() if bundle.text is not None else None
         # One batch at a time: concurrent torch calls on a few cores only oversubscribe them.
         self._lock = threading.Lock()
 
@@ -28,7 +27,8 @@ class Predictor:
     def probabilities(self, inputs: list[str] | np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, classes), for decoded inputs."""
         with self._lock:
-            features = self.vectorizer.transform(inputs) if self.vectorizer is not None else inputs
+            text = self.bundle.text
+            features = text.transform(list(inputs)) if text is not None else inputs
             return np.asarray(self.model.predict_proba(features))
 
     def predict(self, payload: Any) -> dict[str, Any]:

@@ -92,6 +92,13 @@ class PreprocessStage(StageBase):
 
     kind: Literal["preprocess"]
     dataset: Name = Field(description="Name of a dataset under `datasets`")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Functions that fit the features at once, each on its part of the data (a map: one "
+        "function splits the dataset into parts, then one merges the parts' counts exactly)",
+    )
     max_features: int = Field(200_000, ge=16, le=5_000_000, description="Text: TF-IDF vocabulary size")
     ngram_max: int = Field(2, ge=1, le=3, description="Text: longest word n-gram")
     min_df: int = Field(

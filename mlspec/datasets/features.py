@@ -1,0 +1,301 @@
+"""Features fitted on the training split, in two steps so that the work maps over parts of the data:
+`part` summarises one contiguous part of each split (plain arrays, any number of parts in parallel);
+`merge` combines the parts' summaries, in order, into the features of the whole dataset, exactly as
+fitting on all of it at once would. One part is the single-function case: there is no other code path.
+
+Text (imdb): scikit-learn's TfidfVectorizer (word n-grams, `min_df`, `max_features`, sublinear tf,
+smoothed idf, l2 rows), reproduced from per-part term counts: the same tokens, the same vocabulary chosen by
+the same rule on the merged counts, the same idf and weights (tested against TfidfVectorizer itself). No
+scikit-learn import: a function that only counts or merges starts in a fraction of the time.
+Images (cifar10): per-channel mean and standard deviation of the training pixels, merged with Chan's
+pairwise update; the images themselves stay uint8."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from itertools import chain, count, repeat
+from typing import Any, Protocol
+
+import numpy as np
+
+Summary = dict[str, np.ndarray]  # what `part` returns: plain arrays, stored as one .npz
+
+
+@dataclass(frozen=True, eq=False)
+class Fitted:
+    """Features of the whole dataset: the feature rows of each split, the facts training needs (`meta`),
+    and for text the fitted vocabulary in column order with its idf weights (what serving needs)."""
+
+    train_x: Any
+    test_x: Any
+    meta: dict[str, Any]
+    terms: list[str] | None = None
+    idf: np.ndarray | None = None
+
+
+class FeatureFitter(Protocol):
+    #: How many held-out examples to keep as a client would send them (text; images are their features).
+    raw_test_sample: int
+
+    def encode(self, x: Any) -> Summary: ...  # a split's rows as plain arrays, and back
+    def decode(self, arrays: Summary) -> Any: ...
+    def part(self, train_x: Any, test_x: Any, options: dict[str, Any]) -> Summary: ...
+    def merge(self, parts: list[Summary], options: dict[str, Any]) -> Fitted: ...
+
+
+def part_bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    """[start, stop) of `parts` contiguous parts of range(n) whose sizes differ by at most one."""
+    base, extra = divmod(n, parts)
+    bounds, start = [], 0
+    for part in range(parts):
+        stop = start + base + (1 if part < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def pack_texts(texts: list[str]) -> Summary:
+    """Texts as two arrays (UTF-8 bytes end to end, and each text's byte length): no pickle."""
+    encoded = [t.encode("utf-8") for t in texts]
+    return {
+        "bytes": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        "lengths": np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded)),
+    }
+
+
+def unpack_texts(blob: np.ndarray, lengths: np.ndarray) -> list[str]:
+    data = blob.tobytes()
+    ends = np.cumsum(lengths).tolist()
+    starts = [0, *ends[:-1]]
+    return [data[s:e].decode("utf-8") for s, e in zip(starts, ends, strict=True)]
+
+
+class TfidfFeatures:
+    raw_test_sample = 256
+
+    def encode(self, x: Any) -> Summary:
+        return pack_texts(list(x))
+
+    def decode(self, arrays: Summary) -> Any:
+        return unpack_texts(arrays["bytes"], arrays["lengths"])
+
+    def part(self, train_x: Any, test_x: Any, options: dict[str, Any]) -> Summary:
+        """Term counts of each split's documents, each split with the vocabulary of its own terms."""
+        summary: Summary = {}
+        for split, texts in (("train", train_x), ("test", test_x)):
+            terms, counts = _count_terms(list(texts), options["ngram_max"])
+            summary.update(prefixed(split, {"terms": _pack_terms(terms), **_csr_arrays(counts)}))
+        return summary
+
+    def merge(self, parts: list[Summary], options: dict[str, Any]) -> Fitted:
+        from scipy import sparse
+
+        train_terms = [_terms(p, "train") for p in parts]
+        train_counts = [_csr(p, "train") for p in parts]
+        terms = _vocabulary(train_terms, train_counts, options)
+        column = dict(zip(terms, range(len(terms)), strict=True))
+        train = sparse.vstack([_to_columns(c, t, column) for c, t in zip(train_counts, train_terms, strict=True)])
+        test = sparse.vstack([_to_columns(_csr(p, "test"), _terms(p, "test"), column) for p in parts])
+        train, test = train.tocsr(), test.tocsr()
+        idf = smoothed_idf(train)
+        return Fitted(tfidf(train, idf), tfidf(test, idf), {"features": len(terms)}, terms, idf)
+
+
+TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+
+
+def analyze(text: str, ngram_max: int) -> list[str]:
+    """TfidfVectorizer's default word analyzer: lower case, tokens of two or more word characters, and
+    every n-gram of them up to `ngram_max` joined by single spaces (in another order: counts are the same)."""
+    tokens = TOKEN.findall(text.lower())
+    terms = list(tokens)
+    for n in range(2, ngram_max + 1):
+        terms.extend(map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False)))
+    return terms
+
+
+def count_known_terms(texts: list[str], column: dict[str, int], ngram_max: int) -> Any:
+    """Documents x `column`'s terms, float32 counts; terms outside `column` are not counted."""
+    from scipy import sparse
+
+    indices: list[int] = []
+    values: list[int] = []
+    indptr = [0]
+    for text in texts:
+        counts = Counter(t for t in analyze(text, ngram_max) if t in column)
+        indices.extend(map(column.__getitem__, counts))
+        values.extend(counts.values())
+        indptr.append(len(indices))
+    matrix = sparse.csr_matrix(
+        (np.array(values, dtype=np.float32), np.array(indices, dtype=np.int32), np.array(indptr)),
+        shape=(len(texts), len(column)),
+    )
+    matrix.sort_indices()
+    return matrix
+
+
+def smoothed_idf(counts: Any) -> np.ndarray:
+    """ln((1 + documents) / (1 + documents with the term)) + 1, in float32 as scikit-learn computes it."""
+    documents = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32) + np.float32(1)
+    idf: np.ndarray = np.log(np.float32(counts.shape[0] + 1) / documents) + np.float32(1)
+    return idf
+
+
+def tfidf(counts: Any, idf: np.ndarray) -> Any:
+    """Sublinear tf (1 + ln count) times idf, each row scaled to unit l2 norm (empty rows stay empty)."""
+    out = counts.astype(np.float32, copy=True)
+    np.log(out.data, out=out.data)
+    out.data += np.float32(1)
+    out.data *= idf[out.indices]
+    squares = np.asarray(out.multiply(out).sum(axis=1), dtype=np.float64).ravel()
+    norms = np.sqrt(squares)
+    norms[norms == 0] = 1
+    out.data /= np.repeat(norms, np.diff(out.indptr)).astype(np.float32)
+    return out
+
+
+def _count_terms(texts: list[str], ngram_max: int) -> tuple[list[str], Any]:
+    """(terms in column order, documents x terms float32 counts) with TfidfVectorizer's tokens. Columns in
+    term order, so that the merge's sort of all parts' terms only merges sorted runs."""
+    from scipy import sparse
+
+    # Each term gets the first id offered to it; an id offered to a known term is skipped. The loop then
+    # runs in C (map, setdefault, extend), and the ids are made consecutive once, at the end.
+    first_id: dict[str, int] = {}
+    ids = count()
+    indices: list[int] = []
+    values: list[int] = []
+    indptr = [0]
+    for text in texts:
+        counts = Counter(analyze(text, ngram_max))
+        indices.extend(map(first_id.setdefault, counts, ids))
+        values.extend(counts.values())
+        indptr.append(len(indices))
+    terms = sorted(first_id)
+    column = np.zeros(next(ids), dtype=np.int32)
+    column[np.fromiter(map(first_id.__getitem__, terms), dtype=np.int64, count=len(terms))] = np.arange(len(terms))
+    matrix = sparse.csr_matrix(
+        (np.array(values, dtype=np.float32), column[np.array(indices, dtype=np.int64)], np.array(indptr)),
+        shape=(len(texts), len(terms)),
+    )
+    return terms, matrix
+
+
+def _pack_terms(terms: list[str]) -> np.ndarray:
+    """Terms as one array of UTF-8 bytes, newline-separated: no token holds a newline (the analyzer's
+    words are runs of word characters, its n-grams words joined by spaces)."""
+    return np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
+
+
+def _unpack_terms(blob: np.ndarray) -> list[str]:
+    return blob.tobytes().decode("utf-8").split("\n") if len(blob) else []
+
+
+def _vocabulary(terms: list[list[str]], counts: list[Any], options: dict[str, Any]) -> list[str]:
+    """The kept terms in column order, by TfidfVectorizer's rule (`_limit_features` after sorting):
+    document frequency >= min_df, then the max_features largest total counts; ties broken as its
+    argsort breaks them, on the same float32 totals in the same (alphabetical) order."""
+    union = list(dict.fromkeys(sorted(chain.from_iterable(terms))))  # parts' terms are sorted runs
+    index = dict(zip(union, range(len(union)), strict=True))
+    totals = np.zeros(len(union), dtype=np.float64)
+    documents = np.zeros(len(union), dtype=np.int64)
+    for part_terms, part_counts in zip(terms, counts, strict=True):
+        columns = np.fromiter(map(index.__getitem__, part_terms), dtype=np.int64, count=len(part_terms))
+        totals[columns] += np.asarray(part_counts.sum(axis=0), dtype=np.float64).ravel()
+        documents[columns] += np.bincount(part_counts.indices, minlength=len(part_terms))
+    mask = documents >= options["min_df"]
+    limit = options["max_features"]
+    if limit is not None and mask.sum() > limit:
+        order = (-totals.astype(np.float32)[mask]).argsort()[:limit]
+        kept = np.zeros(len(union), dtype=bool)
+        kept[np.where(mask)[0][order]] = True
+        mask = kept
+    if not mask.any():
+        raise ValueError("no term is in min_df documents of the training split: lower min_df")
+    return [union[i] for i in np.flatnonzero(mask)]
+
+
+def _to_columns(counts: Any, terms: list[str], column: dict[str, int]) -> Any:
+    """A part's counts re-indexed to the merged vocabulary's columns; its terms outside it dropped."""
+    from scipy import sparse
+
+    mapping = np.fromiter(map(column.get, terms, repeat(-1)), dtype=np.int64, count=len(terms))
+    new_columns = mapping[counts.indices]
+    keep = new_columns >= 0
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))[keep]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=counts.shape[0]))])
+    out = sparse.csr_matrix(
+        (counts.data[keep], new_columns[keep].astype(np.int32), indptr), shape=(counts.shape[0], len(column))
+    )
+    out.sort_indices()
+    return out
+
+
+class PixelStatistics:
+    raw_test_sample = 0
+
+    def encode(self, x: Any) -> Summary:
+        return {"x": np.asarray(x)}
+
+    def decode(self, arrays: Summary) -> Any:
+        return arrays["x"]
+
+    def part(self, train_x: Any, test_x: Any, options: dict[str, Any]) -> Summary:
+        pixels = np.asarray(train_x).reshape(-1, 3).astype(np.float64) / 255.0
+        mean = pixels.mean(0) if len(pixels) else np.zeros(3)
+        return {
+            "train_x": np.asarray(train_x),
+            "test_x": np.asarray(test_x),
+            "pixels": np.array([len(pixels)], dtype=np.int64),
+            "mean": mean,
+            "m2": ((pixels - mean) ** 2).sum(0),
+        }
+
+    def merge(self, parts: list[Summary], options: dict[str, Any]) -> Fitted:
+        count, mean, m2 = 0, np.zeros(3), np.zeros(3)
+        for part in parts:  # Chan et al.'s pairwise combination of counts, means and squared deviations
+            n = int(part["pixels"][0])
+            if n == 0:
+                continue
+            delta = part["mean"] - mean
+            total = count + n
+            mean = mean + delta * n / total
+            m2 = m2 + part["m2"] + delta**2 * count * n / total
+            count = total
+        std = np.sqrt(m2 / count) if count else np.zeros(3)
+        train_x = np.concatenate([p["train_x"] for p in parts])
+        test_x = np.concatenate([p["test_x"] for p in parts])
+        return Fitted(train_x, test_x, {"mean": mean.tolist(), "std": std.tolist()})
+
+
+FITTERS: dict[str, FeatureFitter] = {"imdb": TfidfFeatures(), "cifar10": PixelStatistics()}
+
+
+def prefixed(prefix: str, arrays: Summary) -> Summary:
+    return {f"{prefix}_{name}": value for name, value in arrays.items()}
+
+
+def unprefixed(prefix: str, arrays: Summary) -> Summary:
+    return {name.removeprefix(f"{prefix}_"): value for name, value in arrays.items() if name.startswith(f"{prefix}_")}
+
+
+def _csr_arrays(matrix: Any) -> Summary:
+    return {
+        "data": matrix.data,
+        "indices": matrix.indices,
+        "indptr": matrix.indptr,
+        "shape": np.array(matrix.shape, dtype=np.int64),
+    }
+
+
+def _csr(summary: Summary, split: str) -> Any:
+    from scipy import sparse
+
+    arrays = (summary[f"{split}_data"], summary[f"{split}_indices"], summary[f"{split}_indptr"])
+    return sparse.csr_matrix(arrays, shape=tuple(summary[f"{split}_shape"]))
+
+
+def _terms(summary: Summary, split: str) -> list[str]:
+    return _unpack_terms(summary[f"{split}_terms"])
