@@ -1,7 +1,8 @@
 """Features fitted on the training split, in two steps so that the work maps over parts of the data:
 `part` summarises one contiguous part of each split (plain arrays, any number of parts in parallel);
 `merge` combines the parts' summaries, in order, into the features of the whole dataset, exactly as
-fitting on all of it at once would. One part is the single-function case: there is no other code path.
+fitting on all of it at once would. One function fits one part of the training split and then `transform`s
+the test split with the fitted features (cheaper than summarising rows of an unknown vocabulary).
 
 Text (imdb): scikit-learn's TfidfVectorizer (word n-grams, `min_df`, `max_features`, sublinear tf,
 smoothed idf, l2 rows), reproduced from per-part term counts: the same tokens, the same vocabulary chosen by
@@ -29,7 +30,7 @@ class Fitted:
     and for text the fitted vocabulary in column order with its idf weights (what serving needs)."""
 
     train_x: Any
-    test_x: Any
+    test_x: Any  # None when the parts summarised no test rows: then `transform` makes them
     meta: dict[str, Any]
     terms: list[str] | None = None
     idf: np.ndarray | None = None
@@ -41,8 +42,9 @@ class FeatureFitter(Protocol):
 
     def encode(self, x: Any) -> Summary: ...  # a split's rows as plain arrays, and back
     def decode(self, arrays: Summary) -> Any: ...
-    def part(self, train_x: Any, test_x: Any, options: dict[str, Any]) -> Summary: ...
+    def part(self, train_x: Any, test_x: Any | None, options: dict[str, Any]) -> Summary: ...
     def merge(self, parts: list[Summary], options: dict[str, Any]) -> Fitted: ...
+    def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any: ...
 
 
 def part_bounds(n: int, parts: int) -> list[tuple[int, int]]:
@@ -81,10 +83,12 @@ class TfidfFeatures:
     def decode(self, arrays: Summary) -> Any:
         return unpack_texts(arrays["bytes"], arrays["lengths"])
 
-    def part(self, train_x: Any, test_x: Any, options: dict[str, Any]) -> Summary:
+    def part(self, train_x: Any, test_x: Any | None, options: dict[str, Any]) -> Summary:
         """Term counts of each split's documents, each split with the vocabulary of its own terms."""
         summary: Summary = {}
         for split, texts in (("train", train_x), ("test", test_x)):
+            if texts is None:
+                continue
             terms, counts = _count_terms(list(texts), options["ngram_max"])
             summary.update(prefixed(split, {"terms": _pack_terms(terms), **_csr_arrays(counts)}))
         return summary
@@ -97,10 +101,18 @@ class TfidfFeatures:
         terms = _vocabulary(train_terms, train_counts, options)
         column = dict(zip(terms, range(len(terms)), strict=True))
         train = sparse.vstack([_to_columns(c, t, column) for c, t in zip(train_counts, train_terms, strict=True)])
-        test = sparse.vstack([_to_columns(_csr(p, "test"), _terms(p, "test"), column) for p in parts])
-        train, test = train.tocsr(), test.tocsr()
-        idf = smoothed_idf(train)
-        return Fitted(tfidf(train, idf), tfidf(test, idf), {"features": len(terms)}, terms, idf)
+        idf = smoothed_idf(train.tocsr())
+        test_x = None
+        if "test_terms" in parts[0]:
+            test = sparse.vstack([_to_columns(_csr(p, "test"), _terms(p, "test"), column) for p in parts])
+            test_x = tfidf(test.tocsr(), idf)
+        return Fitted(tfidf(train.tocsr(), idf), test_x, {"features": len(terms)}, terms, idf)
+
+    def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any:
+        """Counting only the fitted terms: cheaper than summarising rows whose vocabulary is unknown."""
+        assert fitted.terms is not None and fitted.idf is not None
+        column = dict(zip(fitted.terms, range(len(fitted.terms)), strict=True))
+        return tfidf(count_known_terms(list(x), column, options["ngram_max"]), fitted.idf)
 
 
 TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
@@ -242,12 +254,13 @@ class PixelStatistics:
     def decode(self, arrays: Summary) -> Any:
         return arrays["x"]
 
-    def part(self, train_x: Any, test_x: Any, options: dict[str, Any]) -> Summary:
+    def part(self, train_x: Any, test_x: Any | None, options: dict[str, Any]) -> Summary:
         pixels = np.asarray(train_x).reshape(-1, 3).astype(np.float64) / 255.0
         mean = pixels.mean(0) if len(pixels) else np.zeros(3)
+        test = {} if test_x is None else {"test_x": np.asarray(test_x)}
         return {
             "train_x": np.asarray(train_x),
-            "test_x": np.asarray(test_x),
+            **test,
             "pixels": np.array([len(pixels)], dtype=np.int64),
             "mean": mean,
             "m2": ((pixels - mean) ** 2).sum(0),
@@ -266,8 +279,11 @@ class PixelStatistics:
             count = total
         std = np.sqrt(m2 / count) if count else np.zeros(3)
         train_x = np.concatenate([p["train_x"] for p in parts])
-        test_x = np.concatenate([p["test_x"] for p in parts])
+        test_x = np.concatenate([p["test_x"] for p in parts]) if "test_x" in parts[0] else None
         return Fitted(train_x, test_x, {"mean": mean.tolist(), "std": std.tolist()})
+
+    def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any:
+        return np.asarray(x)  # images stay uint8; training normalises them with the statistics
 
 
 FITTERS: dict[str, FeatureFitter] = {"imdb": TfidfFeatures(), "cifar10": PixelStatistics()}

@@ -55,6 +55,18 @@ def test_mapped_tfidf_equals_tfidfvectorizer(parts: int, ngram_max: int, min_df:
         assert (got != 0).nnz == (want != 0).nnz
 
 
+def test_one_function_fits_the_training_split_and_transforms_the_test_split() -> None:
+    train, test = corpus(120, 1), corpus(50, 2)
+    options = {"ngram_max": 2, "min_df": 2, "max_features": 60}
+    reference = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=60, sublinear_tf=True, dtype=np.float32)
+    want_train = reference.fit_transform(train)
+    fitter = TfidfFeatures()
+    fitted = fitter.merge([fitter.part(train, None, options)], options)
+    assert fitted.test_x is None
+    assert abs(fitted.train_x - want_train).max() <= 1e-6
+    assert abs(fitter.transform(fitted, test, options) - reference.transform(test)).max() <= 1e-6
+
+
 def test_max_features_ties_are_broken_as_scikit_learn_breaks_them() -> None:
     # 40 words, each in exactly two documents with count 1: every total ties, and 15 are kept.
     words = [f"w{i:02d}" for i in range(40)]

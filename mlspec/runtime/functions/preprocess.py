@@ -4,12 +4,14 @@ worker count downstream plus the test split to the object store.
 One invocation does it all (no `step` in the event), or the stage maps over `parts` (`workers`) in
 three steps: `split` reads the dataset once and writes each part's share of both splits; `count`
 (invocation i) summarises part i; `merge` combines the summaries into the features and writes the
-outputs. Both ways run the same fitting code (mlspec.datasets.features), with one part or several."""
+outputs. Both ways run the same fitting code (mlspec.datasets.features): one function summarises the whole
+training split as one part and transforms the test split with the fitted features."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,9 @@ def whole(event: dict[str, Any], context: Context) -> dict[str, Any]:
     data = _load(event, context)
     facts = _write_dataset_facts(store, event["output"], data)
     context.report(phase="fitting features")
-    fitter = FITTERS[data.format]
-    fitted = fitter.merge([fitter.part(data.train_x, data.test_x, event["options"])], event["options"])
+    fitter, options = FITTERS[data.format], event["options"]
+    fitted = fitter.merge([fitter.part(data.train_x, None, options)], options)
+    fitted = replace(fitted, test_x=fitter.transform(fitted, data.test_x, options))
     return _write_outputs(store, event, facts, fitted, data.train_y, data.test_y)
 
 
