@@ -12,7 +12,6 @@ import json
 import math
 import os
 import platform as platform_module
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from mlspec.executors.base import target_limits
 from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.executors.stage_cache import CacheSettings
+from mlspec.files import write_atomically
 from mlspec.planner.plan_file import check_plan
 from mlspec.planner.usage import StageUsage, usage_from_record
 from mlspec.providers.registry import get_platform
@@ -278,15 +278,7 @@ MAX_PLAN_BYTES = 4 * 1024 * 1024  # a plan of thousands of stages is far smaller
 def write_plan(path: Path, document: dict[str, Any]) -> None:
     """Write the plan file whole or not at all (a temporary file renamed into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, (json.dumps(document, indent=2, allow_nan=False) + "\n").encode())
 
 
 def read_plan(path: Path, pipeline: Pipeline) -> dict[str, PlannedStageRecord]:

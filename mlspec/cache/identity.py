@@ -7,11 +7,11 @@ import ast
 import functools
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from mlspec.files import write_atomically
 
 _CHUNK = 1 << 20
 _ROOT = Path(__file__).resolve().parents[1]  # the mlspec package
@@ -61,10 +61,7 @@ def _read_memo(memo_file: Path) -> dict[str, str]:
 def _write_memo(memo_file: Path, memo: dict[str, str]) -> None:
     try:
         memo_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=memo_file.parent, prefix=".memo-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(memo, f)
-        os.replace(tmp, memo_file)
+        write_atomically(memo_file, json.dumps(memo).encode())
     except OSError:  # a read-only cache directory: the digests are computed again next time
         return
 

@@ -29,6 +29,7 @@ import mlspec
 from mlspec.compile.engines import Engine, EngineError, by_digest, fill_wheelhouse, find_engine
 from mlspec.compile.graph import FunctionGraph, FunctionNode, graph
 from mlspec.errors import MlspecError, UsageError
+from mlspec.files import write_atomically
 from mlspec.providers.platform import ImageFacts
 from mlspec.providers.registry import get_platform, image_platforms, provider_keys
 from mlspec.spec.models import Pipeline, TargetBase
@@ -299,16 +300,7 @@ def manifest_entry(context: BuildContext) -> dict[str, Any]:
 def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
     """Atomically: a reader sees the old manifest or the new one, never half of one."""
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=".manifest-", dir=directory)
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
-        os.utime(temporary, (FIXED_MTIME, FIXED_MTIME))
-        os.replace(temporary, directory / MANIFEST)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(directory / MANIFEST, text.encode(), mode=0o644, mtime=FIXED_MTIME)
 
 
 def write_contexts(out: Path, pipeline_name: str, contexts: list[BuildContext]) -> tuple[Path, dict[str, Any]]:

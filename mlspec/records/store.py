@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from mlspec.errors import MlspecError, UsageError
+from mlspec.files import write_all, write_atomically
 from mlspec.records.model import RunRecord
 from mlspec.redaction import redact_data
 from mlspec.storage import is_local_store
@@ -41,13 +40,6 @@ def new_run_id(name: str) -> str:
 
 class RecordNotSaved(MlspecError):
     """The run record could not be written (e.g. a full disk): the run cannot go on unrecorded."""
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """The low-level write of the record store."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class RunDir:
@@ -107,17 +99,9 @@ class RunDir:
         (a full disk stays full)."""
         # Through JSON and back so that floats pydantic writes as null (nan, inf) stay valid JSON.
         data = json.dumps(redact_data(json.loads(record.model_dump_json())), indent=1).encode()
-        tmp: str | None = None
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".record-")
-            try:
-                write_all(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.record_file)
+            write_atomically(self.record_file, data, writer=write_all)
         except OSError as exc:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
             cause = f"its record could not be saved in {self.path}: {exc.strerror or exc}"
             self._mark_failed(cause)
             raise RecordNotSaved(f"run {self.run_id} stopped: {cause}") from None

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlspec.files import TEMPORARY_PREFIX, write_atomically
 from mlspec.storage.base import ObjectStore, ParamStore, StoreTimeout
 
 
@@ -25,14 +24,7 @@ def _safe_path(root: Path, key: str) -> Path:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data)
 
 
 def _delete_prefix(root: Path, prefix: str) -> int:
@@ -70,7 +62,9 @@ class LocalObjectStore(ObjectStore):
         if not base.is_dir():
             return []
         return sorted(
-            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+            str(p.relative_to(self.root))
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(TEMPORARY_PREFIX)
         )
 
     def delete_prefix(self, prefix: str) -> int:

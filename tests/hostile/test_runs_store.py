@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mlspec.cli import main
+from mlspec.files import TEMPORARY_PREFIX
 from mlspec.records import RunDir, RunRecord
 from tests.conftest import TINY_KMEANS
 
@@ -306,7 +307,7 @@ def test_enospc_injected_into_the_record_writer_marks_the_run_failed(tmp_path: P
     assert proc.returncode == 1 and error.startswith(f"error: run {run_dir.name} stopped"), proc.stderr
     assert str(run_dir) in error and "No space left on device" in error and "internal error" not in proc.stderr
     assert log.read_text().count("write") == failing_save  # the failed save is not retried
-    assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".record-")]
+    assert not [p.name for p in run_dir.iterdir() if p.name.startswith(TEMPORARY_PREFIX)]
     listed = cli("runs", "list", "--runs-dir", str(runs))
     assert "failed" in listed.stdout and "No space left on device" in listed.stdout
     assert "coordinator" not in listed.stdout
