@@ -13,39 +13,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.pipeline_runs import absent, machine, mlspec_run, shared_data
+
 ARCHIVE = "aclImdb_v1.tar.gz"
 GOALS = {"changed_train_ratio": 0.25, "unchanged_rerun_s": 3.0}
 RERUNS = 3
 
 
-def _archive() -> Path | None:
-    folder = Path(os.environ.get("MLSPEC_DATA") or ROOT.parent / "shared" / "data")
-    return folder / ARCHIVE if (folder / ARCHIVE).is_file() else None
-
-
 def _run(runs: Path, overrides: list[str], *flags: str) -> tuple[float, dict[str, Any]]:
-    args = [sys.executable, "-m", "mlspec", "run", str(ROOT / "examples" / "imdb.yaml"), "--json"]
-    args += ["--runs-dir", str(runs), *flags]
-    for override in overrides:
-        args += ["--set", override]
-    started = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=3600, cwd=runs.parent)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"mlspec run failed: {proc.stderr[-2000:]}")
-    record: dict[str, Any] = json.loads(proc.stdout)
-    return wall, record
+    return mlspec_run("imdb.yaml", runs, overrides, *flags)
 
 
 def _accuracy(record: dict[str, Any]) -> float:
@@ -57,11 +39,9 @@ def _cached(record: dict[str, Any]) -> list[str]:
 
 
 def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
-    archive = _archive()
+    archive = shared_data(ARCHIVE)
     if archive is None:
-        if verbose:
-            print(f"cache: skipped, the real {ARCHIVE} is absent (set MLSPEC_DATA to its folder)")
-        return {"skipped": f"{ARCHIVE} absent"}
+        return absent("cache", ARCHIVE, verbose)
     base = [f"datasets.imdb.path={archive}"] + (["datasets.imdb.max_train=5000"] if quick else [])
     changed = [*base, "stages.train.epochs=6"]
     load_start = os.getloadavg()[0]
@@ -73,10 +53,7 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
         uncached_s, uncached = _run(runs, changed, "--no-cache")
         same_s, same = _run(runs, base)
     out: dict[str, Any] = {
-        "cpus": os.cpu_count(),
-        "load_average_start": load_start,
-        "load_average_end": os.getloadavg()[0],
-        "quick": quick,
+        **machine(load_start, quick),
         "first_run_s": first_s,
         "changed_train_rerun_s": statistics.median(reruns),
         "changed_train_reruns_s": reruns,

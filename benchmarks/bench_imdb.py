@@ -12,7 +12,6 @@ accuracy. Each measured in this run, with the machine's load beside it:
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.pipeline_runs import absent, machine, mlspec_run, shared_data
+
 ARCHIVE = "aclImdb_v1.tar.gz"
 GOALS = {"pipeline_over_script": 0.6, "accuracy_points": 0.3}
 QUICK_REVIEWS = 5000
@@ -55,23 +55,8 @@ print(float((model.predict(test_x) == splits["test"][1]).mean()))
 """
 
 
-def _archive() -> Path | None:
-    folder = Path(os.environ.get("MLSPEC_DATA") or ROOT.parent / "shared" / "data")
-    return folder / ARCHIVE if (folder / ARCHIVE).is_file() else None
-
-
 def _pipeline(runs: Path, overrides: list[str]) -> tuple[float, dict[str, Any]]:
-    args = [sys.executable, "-m", "mlspec", "run", str(ROOT / "examples" / "imdb.yaml"), "--json", "--no-cache"]
-    args += ["--runs-dir", str(runs)]
-    for override in overrides:
-        args += ["--set", override]
-    started = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=3600, cwd=runs.parent)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"mlspec run failed: {proc.stderr[-2000:]}")
-    record: dict[str, Any] = json.loads(proc.stdout)
-    return wall, record
+    return mlspec_run("imdb.yaml", runs, overrides, "--no-cache")
 
 
 def _script(archive: Path, limit: int) -> tuple[float, float]:
@@ -86,11 +71,9 @@ def _script(archive: Path, limit: int) -> tuple[float, float]:
 
 
 def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
-    archive = _archive()
+    archive = shared_data(ARCHIVE)
     if archive is None:
-        if verbose:
-            print(f"imdb: skipped, the real {ARCHIVE} is absent (set MLSPEC_DATA to its folder)")
-        return {"skipped": f"{ARCHIVE} absent"}
+        return absent("imdb", ARCHIVE, verbose)
     limit = QUICK_REVIEWS if quick else 0
     base = [f"datasets.imdb.path={archive}"]
     if quick:
@@ -105,10 +88,7 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
     prep = {name: float(r["stages"]["prep"]["wall_s"]) for name, r in (("mapped", mapped), ("single", single))}
     stages_s = {name: float(stage["wall_s"]) for name, stage in mapped["stages"].items()}
     out: dict[str, Any] = {
-        "cpus": os.cpu_count(),
-        "load_average_start": load_start,
-        "load_average_end": os.getloadavg()[0],
-        "quick": quick,
+        **machine(load_start, quick),
         "script_s": script_s,
         "script_accuracy": script_accuracy,
         "pipeline_s": mapped_s,

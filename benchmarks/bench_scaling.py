@@ -12,37 +12,22 @@ one math-library thread and one core of its own, as a 1,769 MB Lambda has), thro
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.pipeline_runs import absent, machine, mlspec_run, shared_data
+
 ARCHIVE = "cifar-10-subset-python.tar.gz"
 GOALS = {"speedup_2_workers": 1.7, "accuracy_points": 1.0, "weak_scaling_peak_ratio": 1.2}
 EPOCHS = {True: 2, False: 5}
 WEAK_TRAIN_SIZE = {True: 1500, False: 4000}
 
 
-def _archive() -> Path | None:
-    folder = Path(os.environ.get("MLSPEC_DATA") or ROOT.parent / "shared" / "data")
-    return folder / ARCHIVE if (folder / ARCHIVE).is_file() else None
-
-
 def _run(runs: Path, overrides: list[str]) -> dict[str, Any]:
-    args = [sys.executable, "-m", "mlspec", "run", str(ROOT / "examples" / "cifar10.yaml"), "--json", "--no-cache"]
-    args += ["--runs-dir", str(runs), "--set", "targets.local.vcpu=1"]
-    for override in overrides:
-        args += ["--set", override]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=3600, cwd=runs.parent)
-    if proc.returncode != 0:
-        raise RuntimeError(f"mlspec run failed: {proc.stderr[-2000:]}")
-    record: dict[str, Any] = json.loads(proc.stdout)
-    return record
+    return mlspec_run("cifar10.yaml", runs, ["targets.local.vcpu=1", *overrides], "--no-cache")[1]
 
 
 def _train(record: dict[str, Any]) -> dict[str, Any]:
@@ -83,17 +68,16 @@ def _weak(runs: Path, quick: bool) -> dict[str, Any]:
 
 def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
     load_start = os.getloadavg()[0]
-    archive = _archive()
+    archive = shared_data(ARCHIVE)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         runs = Path(tmp) / "runs"
-        strong = _strong(archive, runs, quick) if archive is not None else {"skipped": f"{ARCHIVE} absent"}
+        strong: dict[str, Any] = (
+            _strong(archive, runs, quick) if archive is not None else absent("strong scaling", ARCHIVE, verbose)
+        )
         weak = _weak(runs, quick)
     out = {
-        "cpus": os.cpu_count(),
-        "load_average_start": load_start,
-        "load_average_end": os.getloadavg()[0],
-        "quick": quick,
+        **machine(load_start, quick),
         "seconds": time.perf_counter() - started,
         "strong": strong,
         "weak": weak,
@@ -103,9 +87,7 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
             f"\nscaling (1 vCPU per function; {out['cpus']} CPUs, load average {load_start:.1f} at start, "
             f"{out['load_average_end']:.1f} at end; train-stage times measured)"
         )
-        if "skipped" in strong:
-            print(f"  strong scaling: skipped, the real {ARCHIVE} is absent (set MLSPEC_DATA to its folder)")
-        else:
+        if "skipped" not in strong:
             one, two = strong["one_worker"], strong["two_workers"]
             print(
                 f"  CIFAR-10 subset, {strong['epochs']} epochs: 1 worker {one['train_s']:.1f} s "
