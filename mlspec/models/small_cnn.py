@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,18 @@ class SmallCNN:
         self.net = _network(len(data_meta["classes"]))
         self.mean = torch.tensor(data_meta["mean"], dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(data_meta["std"], dtype=torch.float32).view(1, 3, 1, 1)
-        self.optimizer = torch.optim.SGD(
-            self.net.parameters(),
-            lr=options.get("learning_rate", 0.05),
-            momentum=options.get("momentum", 0.9),
-            weight_decay=options.get("weight_decay", 5e-4),
-        )
+        self._sgd = {
+            "lr": options.get("learning_rate", 0.05),
+            "momentum": options.get("momentum", 0.9),
+            "weight_decay": options.get("weight_decay", 5e-4),
+        }
         self.loss = nn.CrossEntropyLoss()
+
+    @functools.cached_property
+    def optimizer(self) -> torch.optim.SGD:
+        """Made when training first needs it: the first torch.optim optimizer of a process imports
+        torch._dynamo (about 2 s here), which scoring (evaluate, serve) never needs."""
+        return torch.optim.SGD(self.net.parameters(), **self._sgd)
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div_(255.0)
