@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -36,18 +35,14 @@ class SmallCNN:
         self.net = _network(len(data_meta["classes"]))
         self.mean = torch.tensor(data_meta["mean"], dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(data_meta["std"], dtype=torch.float32).view(1, 3, 1, 1)
-        self._sgd = {
-            "lr": options.get("learning_rate", 0.05),
-            "momentum": options.get("momentum", 0.9),
-            "weight_decay": options.get("weight_decay", 5e-4),
-        }
+        self.learning_rate = float(options.get("learning_rate", 0.05))
+        self.momentum = float(options.get("momentum", 0.9))
+        self.weight_decay = float(options.get("weight_decay", 5e-4))
+        # SGD with momentum and weight decay, as torch.optim.SGD computes it (dampening 0, no Nesterov;
+        # a zero buffer's first update equals its first-step copy of the gradient). Not torch.optim itself:
+        # a process's first optimizer imports torch._dynamo, about 2 s of every function's cold start.
+        self.momentum_buffers = [torch.zeros_like(p) for p in self.net.parameters()]
         self.loss = nn.CrossEntropyLoss()
-
-    @functools.cached_property
-    def optimizer(self) -> torch.optim.SGD:
-        """Made when training first needs it: the first torch.optim optimizer of a process imports
-        torch._dynamo (about 2 s here), which scoring (evaluate, serve) never needs."""
-        return torch.optim.SGD(self.net.parameters(), **self._sgd)
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div_(255.0)
@@ -60,23 +55,18 @@ class SmallCNN:
         torch.nn.utils.vector_to_parameters(torch.from_numpy(np.asarray(flat, np.float32)), self.net.parameters())
 
     def optimizer_state(self) -> np.ndarray:
-        buffers = []
-        for param in self.net.parameters():
-            buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
-            buffers.append((buffer if buffer is not None else torch.zeros_like(param)).detach().reshape(-1))
-        return torch.cat(buffers).numpy().astype(np.float32)
+        return torch.cat([b.reshape(-1) for b in self.momentum_buffers]).numpy().astype(np.float32)
 
     def load_optimizer_state(self, state: np.ndarray) -> None:
         flat = torch.from_numpy(np.asarray(state, np.float32))
         offset = 0
-        for param in self.net.parameters():
-            n = param.numel()
-            self.optimizer.state[param]["momentum_buffer"] = flat[offset : offset + n].view_as(param).clone()
-            offset += n
+        for buffer in self.momentum_buffers:
+            buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
+            offset += buffer.numel()
 
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         loss, correct = self._backward(x, y)
-        self.optimizer.step()
+        self._step()
         return loss, correct
 
     def gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, int]:
@@ -92,14 +82,23 @@ class SmallCNN:
             n = param.numel()
             param.grad = flat[offset : offset + n].view_as(param).clone()
             offset += n
-        self.optimizer.step()
+        self._step()
+
+    def _step(self) -> None:
+        with torch.no_grad():
+            for param, buffer in zip(self.net.parameters(), self.momentum_buffers, strict=True):
+                if param.grad is None:
+                    continue
+                buffer.mul_(self.momentum).add_(param.grad.add(param, alpha=self.weight_decay))
+                param.add_(buffer, alpha=-self.learning_rate)
 
     def _backward(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         self.net.train()
         logits = self.net(self._tensor(x))
         target = torch.from_numpy(y.astype(np.int64))
         loss = self.loss(logits, target)
-        self.optimizer.zero_grad(set_to_none=True)
+        for param in self.net.parameters():
+            param.grad = None
         loss.backward()
         return float(loss.item()), int((logits.argmax(1) == target).sum().item())
 
