@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, count, repeat
 from typing import Any, Protocol
 
@@ -34,6 +34,23 @@ class Fitted:
     meta: dict[str, Any]
     terms: list[str] | None = None
     idf: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """A fitted TF-IDF as data: terms in column order, their idf weights and the longest n-gram;
+    `transform` turns texts into the features the preprocess stage made (serving uses it too)."""
+
+    terms: list[str]
+    idf: np.ndarray
+    ngram_max: int
+    columns: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", dict(zip(self.terms, range(len(self.terms)), strict=True)))
+
+    def transform(self, texts: list[str]) -> Any:
+        return tfidf(count_known_terms(texts, self.columns, self.ngram_max), self.idf)
 
 
 class FeatureFitter(Protocol):
@@ -100,19 +117,19 @@ class TfidfFeatures:
         train_counts = [_csr(p, "train") for p in parts]
         terms = _vocabulary(train_terms, train_counts, options)
         column = dict(zip(terms, range(len(terms)), strict=True))
-        train = sparse.vstack([_to_columns(c, t, column) for c, t in zip(train_counts, train_terms, strict=True)])
-        idf = smoothed_idf(train.tocsr())
+        pairs = zip(train_counts, train_terms, strict=True)
+        train = sparse.vstack([_to_columns(c, t, column) for c, t in pairs], format="csr")
+        idf = smoothed_idf(train)
         test_x = None
         if "test_terms" in parts[0]:
-            test = sparse.vstack([_to_columns(_csr(p, "test"), _terms(p, "test"), column) for p in parts])
-            test_x = tfidf(test.tocsr(), idf)
-        return Fitted(tfidf(train.tocsr(), idf), test_x, {"features": len(terms)}, terms, idf)
+            test = sparse.vstack([_to_columns(_csr(p, "test"), _terms(p, "test"), column) for p in parts], format="csr")
+            test_x = tfidf(test, idf)
+        return Fitted(tfidf(train, idf), test_x, {"features": len(terms)}, terms, idf)
 
     def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any:
         """Counting only the fitted terms: cheaper than summarising rows whose vocabulary is unknown."""
         assert fitted.terms is not None and fitted.idf is not None
-        column = dict(zip(fitted.terms, range(len(fitted.terms)), strict=True))
-        return tfidf(count_known_terms(list(x), column, options["ngram_max"]), fitted.idf)
+        return TextFeatures(fitted.terms, fitted.idf, options["ngram_max"]).transform(list(x))
 
 
 TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern

@@ -9,33 +9,16 @@ the input format and the request limits.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mlspec.datasets.features import count_known_terms, tfidf
+from mlspec.datasets.features import TextFeatures
 from mlspec.layout import raw_test_sample_key, text_features_keys
 from mlspec.serving.inputs import InputSpec
 from mlspec.storage import ObjectStore
 from mlspec.storage.codec import pack, unpack, unpack_xy
-
-
-@dataclass(frozen=True)
-class TextFeatures:
-    """A fitted TF-IDF as data: terms in column order and their idf weights; `transform` turns texts into
-    the features the preprocess stage made (the same code: mlspec.datasets.features)."""
-
-    terms: list[str]
-    idf: np.ndarray
-    ngram_max: int
-    columns: dict[str, int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "columns", dict(zip(self.terms, range(len(self.terms)), strict=True)))
-
-    def transform(self, texts: list[str]) -> Any:
-        return tfidf(count_known_terms(texts, self.columns, self.ngram_max), self.idf)
 
 
 @dataclass(frozen=True)

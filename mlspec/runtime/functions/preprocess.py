@@ -47,11 +47,10 @@ def split(event: dict[str, Any], context: Context) -> dict[str, Any]:
     data = _load(event, context)
     facts = _write_dataset_facts(store, out, data)
     store.put(preprocess_part_key(out, "dataset.json"), json.dumps(facts).encode())
-    parts = event["parts"]
+    parts, fitter = event["parts"], FITTERS[data.format]
     bounds = zip(part_bounds(len(data.train_y), parts), part_bounds(len(data.test_y), parts), strict=True)
     for part, ((a, b), (c, d)) in enumerate(bounds):
         context.report(phase=f"splitting into {parts} parts", done=part, total=parts)
-        fitter = FITTERS[data.format]
         arrays = {
             **prefixed("train", fitter.encode(data.train_x[a:b])),
             **prefixed("test", fitter.encode(data.test_x[c:d])),
