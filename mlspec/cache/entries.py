@@ -77,7 +77,7 @@ def write_entry(
         for name in source.list(f"{prefix}/"):
             relative = name[len(prefix) + 1 :]
             data = source.get(name)
-            cache.put(f"{key}/{writer}/{relative}", data)
+            cache.put_copy(f"{key}/{writer}/{relative}", data, source, name)
             objects[relative] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     manifest = describe(writer)
     manifest = Manifest(**{**manifest.__dict__, "objects": objects, "writer": writer})
@@ -94,13 +94,14 @@ def restore_entry(cache: ObjectStore, manifest: Manifest, target: ObjectStore, p
     Returns the bytes copied. Raises CorruptEntry (what was copied is left for the caller to remove)."""
     copied = 0
     for relative, expected in sorted(manifest.objects.items()):
+        name = f"{manifest.key}/{manifest.writer}/{relative}"
         try:
-            data = cache.get(f"{manifest.key}/{manifest.writer}/{relative}")
+            data = cache.get(name)
         except KeyError:
             raise CorruptEntry(f"object {relative!r} is missing") from None
         if len(data) != expected["bytes"] or hashlib.sha256(data).hexdigest() != expected["sha256"]:
             raise CorruptEntry(f"object {relative!r} does not match its checksum")
-        target.put(f"{prefix}/{relative}", data)
+        target.put_copy(f"{prefix}/{relative}", data, cache, name)
         copied += len(data)
     return copied
 

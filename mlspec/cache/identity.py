@@ -82,9 +82,7 @@ def code_modules(module: str) -> set[str]:
         if name in seen:
             continue
         seen.add(name)
-        source = _source(name)
-        if source is not None:
-            pending.extend(_mlspec_modules(name, source))
+        pending.extend(_reached(name))
     return {name for name in seen if _file(name) is not None}
 
 
@@ -107,6 +105,12 @@ def _source(module: str) -> str | None:
 def _source_digest(module: str) -> str | None:
     source = _source(module)
     return None if source is None else hashlib.sha256(source.encode()).hexdigest()
+
+
+@functools.cache  # one run keys several functions, which reach mostly the same modules
+def _reached(module: str) -> frozenset[str]:
+    source = _source(module)
+    return frozenset() if source is None else frozenset(_mlspec_modules(module, source))
 
 
 def _mlspec_modules(module: str, source: str) -> set[str]:

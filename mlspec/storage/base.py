@@ -41,6 +41,11 @@ class ObjectStore(ABC):
         self.counter.requests += 1
         return data
 
+    def put_copy(self, key: str, data: bytes, source: ObjectStore, source_key: str) -> None:
+        """Put `data`, which is `source`'s object `source_key`: written again here by default; a store that
+        can share the source's stored copy does so instead (a local store links another's file)."""
+        self.put(key, data)
+
     @abstractmethod
     def _put(self, key: str, data: bytes) -> None: ...
 

@@ -69,6 +69,21 @@ def test_object_store_large_object_round_trip(object_store: ObjectStore) -> None
     assert object_store.delete_prefix("big") == 1 and not object_store.exists("big/data.bin")
 
 
+def test_put_copy_from_a_local_store(object_store: ObjectStore, tmp_path: Path) -> None:
+    """Into a local store a local object is linked, not written again; elsewhere it is put. Either way the
+    copy outlives a replaced or deleted original."""
+    source = open_object_store({"kind": "local", "root": str(tmp_path / "source")})
+    source.put("entry/one.bin", b"cached")
+    object_store.put_copy("run/one.bin", b"cached", source, "entry/one.bin")
+    assert object_store.get("run/one.bin") == b"cached" and object_store.list("run") == ["run/one.bin"]
+    if object_store.__class__ is source.__class__:
+        assert object_store.counter.bytes_written == 0  # linked
+        assert (tmp_path / "source" / "entry" / "one.bin").stat().st_nlink == 2
+    source.put("entry/one.bin", b"replaced")
+    source.delete_prefix("entry")
+    assert object_store.get("run/one.bin") == b"cached"
+
+
 def test_azure_blob_store_without_its_connection_string_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLSPEC_TEST_UNSET", raising=False)
     with pytest.raises(UsageError, match=r"environment variable MLSPEC_TEST_UNSET .* is not set"):
