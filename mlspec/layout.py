@@ -6,6 +6,12 @@ def checkpoint_key(output: str) -> str:
     return f"{output}/checkpoint/latest.json"
 
 
+def pause_key(namespace: str) -> str:
+    """Set in a round's parameter-store namespace by a coordinator that re-plans: its training workers stop
+    at the next epoch end, as if near their time limit, and the stage goes on from the checkpoint."""
+    return f"{namespace}/pause"
+
+
 def text_features_keys(data: str) -> tuple[str, str]:
     """The fitted TF-IDF as data (terms in column order as JSON; idf weights as .npz), for serving."""
     return f"{data}/features.json", f"{data}/features.npz"

@@ -381,5 +381,9 @@ def emulate_plan(pipeline: Pipeline, plan_file: Path) -> Emulation:
         host=platform_module.node(),
         host_cores=cores,
         stages=planned,
+        minimize=pipeline.objective.minimize,
+        deadline_s=pipeline.objective.deadline,
+        budget_usd=pipeline.objective.budget,
+        replan=pipeline.objective.replans,
     )
     return Emulation(pipeline.model_copy(update={"stages": stages}), followed, warnings)

@@ -129,12 +129,15 @@ def run(
             execute(str(spec), overrides, prepared, reporter, cache, emulation.plan if emulation else None)
         except RunFailed as exc:
             failure = exc
+    from mlspec.compare.plan_outcome import replan_notes
     from mlspec.records.model import RunRecord
 
     record = RunRecord.model_validate_json(run_dir.record_file.read_text())
     console.print(summary_table(record))
     if record.plan is not None:
         console.print(outcome_table(record))
+        for line in replan_notes(record):
+            console.print(line, soft_wrap=True, highlight=False)
     for warning in record.warnings[len(prepared.warnings) :]:  # those of the run itself
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for name, stage in record.stages.items():  # what the user did not ask for: why a stage is never reused

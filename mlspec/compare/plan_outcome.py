@@ -71,3 +71,15 @@ def plan_outcome(record: RunRecord) -> list[StageOutcome]:
             )
         )
     return rows
+
+
+def replan_notes(record: RunRecord) -> list[str]:
+    """One line per change of workers made while a stage ran, with why and the model's view of it."""
+    return [
+        f"{name} re-planned after epoch {e.after_epoch} (measured {e.measured_epoch_s:.1f} s): "
+        f"{e.workers_before} -> {e.workers_after} workers; {e.reason}; rest of the stage modelled "
+        f"{e.modelled_before['time_s']:.1f} s ${e.modelled_before['cost_usd']:.6f} before, "
+        f"{e.modelled_after['time_s']:.1f} s ${e.modelled_after['cost_usd']:.6f} after"
+        for name, stage in record.stages.items()
+        for e in stage.replans
+    ]

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mlspec.compare.plan_outcome import StageOutcome, plan_outcome
+from mlspec.compare.plan_outcome import StageOutcome, plan_outcome, replan_notes
 from mlspec.errors import MlspecError, UsageError
 from mlspec.planner.timemodel import estimate_stage
 from mlspec.planner.usage import usage_from_record
@@ -275,6 +275,7 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
         + (f"{row.emulated_time_s:.1f} s ({row.time_error_pct:+.0f}%)" if row.time_error_pct is not None else "-")
         for row in outcome
     ]
+    notes += replan_notes(record)
     history = {t.name: record.stages[t.name].history for t in tasks if t.name in record.stages}
     trials = {
         name: [{**t.model_dump(), "best": t.index == stage.metrics.get("best_trial")} for t in stage.trials]

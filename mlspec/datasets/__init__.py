@@ -5,7 +5,15 @@ Importing this package only loads numpy; archive, network and pickle code is imp
 
 from __future__ import annotations
 
-from mlspec.datasets.base import CIFAR10_CLASSES, IMDB_CLASSES, Dataset, DatasetError, Progress, shard_indices
+from mlspec.datasets.base import (
+    CIFAR10_CLASSES,
+    IMDB_CLASSES,
+    Dataset,
+    DatasetError,
+    Progress,
+    part_bounds,
+    shard_indices,
+)
 from mlspec.datasets.loader import check_local_source, load_dataset, verify_source
 
 __all__ = [
@@ -16,6 +24,7 @@ __all__ = [
     "Progress",
     "check_local_source",
     "load_dataset",
+    "part_bounds",
     "shard_indices",
     "verify_source",
 ]

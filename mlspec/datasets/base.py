@@ -81,7 +81,16 @@ def shard_indices(n: int, num_shards: int, shard: int, seed: int) -> np.ndarray:
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     order = np.random.default_rng(int(seed)).permutation(int(n)).astype(np.int64)
-    base, extra = divmod(int(n), int(num_shards))
-    start = shard * base + min(shard, extra)
-    stop = start + base + (1 if shard < extra else 0)
+    start, stop = part_bounds(int(n), int(num_shards))[shard]
     return order[start:stop].copy()
+
+
+def part_bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    """[start, stop) of `parts` contiguous parts of range(n) whose sizes differ by at most one."""
+    base, extra = divmod(n, parts)
+    bounds, start = [], 0
+    for part in range(parts):
+        stop = start + base + (1 if part < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds

@@ -64,17 +64,6 @@ class FeatureFitter(Protocol):
     def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any: ...
 
 
-def part_bounds(n: int, parts: int) -> list[tuple[int, int]]:
-    """[start, stop) of `parts` contiguous parts of range(n) whose sizes differ by at most one."""
-    base, extra = divmod(n, parts)
-    bounds, start = [], 0
-    for part in range(parts):
-        stop = start + base + (1 if part < extra else 0)
-        bounds.append((start, stop))
-        start = stop
-    return bounds
-
-
 def pack_texts(texts: list[str]) -> Summary:
     """Texts as two arrays (UTF-8 bytes end to end, and each text's byte length): no pickle."""
     encoded = [t.encode("utf-8") for t in texts]

@@ -38,6 +38,14 @@ class Reporter(Protocol):
     def stage_finished(self, stage: StageRecord) -> None: ...
 
 
+class Steering(Protocol):
+    """What steers a stage's rounds of invocations while they run (a re-planning train stage): it sees
+    their progress, and chooses the node each round runs (another worker count after a re-plan)."""
+
+    def round_starting(self, node: FunctionNode, namespace: str) -> FunctionNode: ...
+    def progress(self, invocation: str, progress: dict[str, Any]) -> None: ...
+
+
 class SilentReporter:
     """A reporter that shows nothing (profiling runs, tests)."""
 
@@ -55,6 +63,7 @@ class SilentReporter:
 class StageRun:
     """What a stage driver needs beyond its FunctionNode: the run it belongs to and where to run."""
 
+    pipeline: Pipeline
     record: RunRecord
     run_dir: RunDir
     executor: Executor
@@ -72,6 +81,7 @@ STAGE_DRIVERS: dict[str, str] = {
     "preprocess": "mlspec.executors.preprocess_driver:run_preprocess_stage",
     "tune": "mlspec.executors.tune_driver:run_tune_stage",
     "iterative": "mlspec.executors.iterative_driver:run_iterative_stage",
+    "train": "mlspec.executors.replan_driver:run_train_stage",
 }
 
 
@@ -153,7 +163,7 @@ def run_pipeline(
     run_dir.save(record)  # first: a directory without a record is no run
     run_dir.write_spec(record.spec)
     stores = run_stores(pipeline, run_dir)
-    run = StageRun(record, run_dir, executor, reporter, limits, stores, cache_dir, stage_cache)
+    run = StageRun(pipeline, record, run_dir, executor, reporter, limits, stores, cache_dir, stage_cache)
     try:
         with _interrupt_on_signals(executor):
             for node in functions.nodes:
@@ -234,20 +244,29 @@ def run_stage(node: FunctionNode, run: StageRun) -> None:
     finish_stage(stage, run, lead.get("metrics", {}), lead.get("history", []))
 
 
-def run_invocations(node: FunctionNode, run: StageRun, stage: StageRecord, step: str | None = None) -> dict[str, Any]:
+def run_invocations(
+    node: FunctionNode, run: StageRun, stage: StageRecord, step: str | None = None, steering: Steering | None = None
+) -> dict[str, Any]:
     """Run a node's invocations, restart them from the last checkpoint after a failure (up to the stage's
-    `retries`), and chain new invocations while they stop early for the time limit; `step` names one step
-    of a stage that runs in several (its invocations get it in their id and event). Returns worker 0's
-    result: the full history, resumed epochs included. Fails the stage (RunFailed) when they fail."""
+    `retries`), and chain new invocations while they stop early (for the time limit, or when `steering`
+    asks them to); `step` names one step of a stage that runs in several (its invocations get it in their
+    id and event). Returns worker 0's result: the full history, resumed epochs included. Fails the stage
+    (RunFailed) when they fail."""
     limits = stage_limits(node, run.limits)
     progress = _Checkpoints(run.stores["object_store"], node)
+
+    def report(invocation: str, p: dict[str, Any]) -> None:
+        run.reporter.progress(stage.name, invocation, p)
+        if steering is not None:
+            steering.progress(invocation, p)
+
     while True:
         before = progress.epoch()
-        outcomes = run.executor.run_group(
-            _invocations(node, run, stage.retries + 1, stage.chained, step),
-            limits,
-            lambda inv, p: run.reporter.progress(node.stage, inv, p),
-        )
+        attempt, link = stage.retries + 1, stage.chained
+        if steering is not None:
+            node = steering.round_starting(node, round_namespace(run, node, attempt, link))
+
+        outcomes = run.executor.run_group(_invocations(node, run, attempt, link, step), limits, report)
         record_outcomes(stage, run.record, outcomes)
         cause = _root_cause(outcomes)
         if cause is None:
@@ -325,10 +344,15 @@ def invocation_suffix(attempt: int, link: int) -> str:
     return "".join(f"{tag}{n}" for tag, n in (("~a", attempt), ("~l", link + 1)) if n > 1)
 
 
+def round_namespace(run: StageRun, node: FunctionNode, attempt: int, link: int) -> str:
+    """The parameter-store namespace of one round of a node's invocations: fresh per round, so that no
+    stale key of a failed round is read."""
+    return f"{run.record.run_id}/{node.stage}/a{attempt}l{link}"
+
+
 def _invocations(node: FunctionNode, run: StageRun, attempt: int, link: int, step: str | None) -> list[Invocation]:
     suffix = invocation_suffix(attempt, link)
-    # A fresh namespace per round of invocations: no stale keys from a failed one.
-    namespace = f"{run.record.run_id}/{node.stage}/a{attempt}l{link}"
+    namespace = round_namespace(run, node, attempt, link)
     function = node.function + (f".{step}" if step else "")
     return [
         Invocation(

@@ -76,6 +76,21 @@ class CachedFrom(_Measured):
     cpu_s: float | None = None
 
 
+class ReplanEvent(_Measured):
+    """The coordinator changed a train stage's workers after an epoch, from the epochs it had measured."""
+
+    after_epoch: int = Field(description="The last epoch measured before deciding")
+    at: float = Field(description="Unix time of the decision")
+    reason: str
+    workers_before: int
+    workers_after: int
+    measured_epoch_s: float = Field(description="The last epoch's wall time, slowest worker: measured")
+    time_left_s: float | None = Field(description="Until the deadline, less the later stages' planned time")
+    budget_left_usd: float | None = Field(description="Budget less the cost so far and the later stages' planned")
+    modelled_before: dict[str, float] = Field(description="The rest of the stage carrying on: modelled")
+    modelled_after: dict[str, float] = Field(description="The rest of the stage after the change: modelled")
+
+
 class StageRecord(_Measured):
     name: str
     kind: str
@@ -84,7 +99,7 @@ class StageRecord(_Measured):
     wall_s: float | None = None
     invocations: int = 0
     retries: int = 0
-    chained: int = Field(0, description="Extra invocation rounds forced by the time limit")
+    chained: int = Field(0, description="Extra invocation rounds: forced by the time limit, or after a re-plan")
     workers: int = 1
     peak_rss_mb: float | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -97,6 +112,9 @@ class StageRecord(_Measured):
         None, description="Reused from the stage cache: no function ran, the time is the restore's"
     )
     cache_note: str | None = Field(None, description="Why the stage was not cached or reused, when not plain")
+    replans: list[ReplanEvent] = Field(
+        default_factory=list, description="Changes of workers made while the stage ran (runs that follow a plan)"
+    )
 
 
 class PlannedStageRecord(_Measured):
@@ -119,6 +137,10 @@ class FollowedPlan(_Measured):
     host: str = Field(description="Where the stages were emulated")
     host_cores: int
     stages: dict[str, PlannedStageRecord]
+    minimize: Literal["cost", "time"] = "cost"
+    deadline_s: float | None = None
+    budget_usd: float | None = None
+    replan: bool = Field(False, description="Train stages re-plan their workers after each epoch")
 
 
 class RunRecord(_Measured):

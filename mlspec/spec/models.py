@@ -443,6 +443,16 @@ class Objective(StrictModel):
     minimize: Literal["cost", "time"] = "cost"
     deadline: Seconds | None = Field(None, description='Seconds, or "30m", "2h"')
     budget: Usd | None = Field(None, description='USD, e.g. 2.5 or "$2.50"')
+    replan: bool | None = Field(
+        None,
+        description="In a run that follows a plan, change a train stage's workers after an epoch when the "
+        "deadline or budget would be missed, or fewer or more workers are 20 % better (default: on when a "
+        "deadline or budget is set)",
+    )
+
+    @property
+    def replans(self) -> bool:
+        return self.replan if self.replan is not None else (self.deadline is not None or self.budget is not None)
 
 
 class LocalObjectStoreSpec(StrictModel):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from mlspec.datasets.features import Fitted, PixelStatistics, TfidfFeatures, pack_texts, part_bounds, unpack_texts
+from mlspec.datasets import part_bounds
+from mlspec.datasets.features import Fitted, PixelStatistics, TfidfFeatures, pack_texts, unpack_texts
 
 WORDS = ("good bad film plot actor scene music end great awful dull superb story the a of naïve café").split()  # noqa: SIM905
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from mlspec.datasets import Dataset, load_dataset, shard_indices
-from mlspec.datasets.features import FITTERS, Fitted, Summary, part_bounds, prefixed, unprefixed
+from mlspec.datasets import Dataset, load_dataset, part_bounds, shard_indices
+from mlspec.datasets.features import FITTERS, Fitted, Summary, prefixed, unprefixed
 from mlspec.layout import preprocess_part_key, raw_test_sample_key, text_features_keys
 from mlspec.runtime.context import Context
 from mlspec.storage import ObjectStore

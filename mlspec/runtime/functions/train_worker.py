@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from mlspec.layout import checkpoint_key
+from mlspec.algorithms.data import read_shard, shard_sizes
+from mlspec.layout import checkpoint_key, pause_key
 from mlspec.models import build_model, evaluate
 from mlspec.models.transforms import AUGMENTATIONS
 from mlspec.runtime.consensus import ModelAveraging, algorithm
@@ -36,6 +37,10 @@ STOP_POLL_S = 0.2
 # A time limit counted in epochs instead of seconds: each invocation stops as if near its time limit
 # after this many epochs. For tests of chaining, which must not depend on how fast the machine is.
 EPOCHS_PER_INVOCATION_ENV = "MLSPEC_EPOCHS_PER_INVOCATION"
+# A slowed worker, for tests of re-planning, whose epoch times must come from the test and not from how busy
+# the machine is: seconds slept per training example, and per synchronisation round.
+SLOW_EXAMPLE_ENV = "MLSPEC_SLOW_S_PER_EXAMPLE"
+SLOW_SYNC_ENV = "MLSPEC_SLOW_S_PER_SYNC"
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -46,8 +51,8 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     worker, workers = event["worker"], event["workers"]
     data = event["data"]
     meta = json.loads(objects.get(f"{data}/meta.json"))
-    x, y = unpack_xy(objects.get(f"{data}/shards-{workers}/{worker}.npz"))
-    shard_rows = min(meta["shards"][str(workers)])
+    x, y = read_shard(objects, data, meta, workers, worker)
+    shard_rows = min(shard_sizes(meta, workers))
     scored: tuple[Any, np.ndarray] | None = None
     if event.get("validation_fraction"):  # a tune trial (one worker): scored on part of the training split
         x, y, scored = _hold_out(x, y, event["validation_fraction"], event["seed"])
@@ -60,17 +65,21 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     model = build_model(event["model"], event["options"], meta, event["seed"])
     sync = synchronizer(params, event["sync_namespace"], worker, workers, _wait_s(context), **event["sync"])
     trainer = algorithm(event.get("algorithm", "model_averaging"), model, sync, event["options"])
-    history = _resume(objects, event["output"], trainer, worker)
+    history = _resume(objects, event["output"], trainer, worker, workers)
+    paused = pause_key(event["sync_namespace"]) if event.get("pausable") else None
+    model_bytes = model.get_params().nbytes
     first_epoch = len(history) + 1
     augment = AUGMENTATIONS[meta["format"]]
     sync_every = 0 if trainer.exchanges_every_step else event.get("sync_every_steps") or 0
     sync_s, longest_epoch_s = 0.0, 0.0
     epochs_per_invocation = int(os.environ.get(EPOCHS_PER_INVOCATION_ENV) or 0)
+    slow_example_s = float(os.environ.get(SLOW_EXAMPLE_ENV) or 0)
+    slow_sync_s = float(os.environ.get(SLOW_SYNC_ENV) or 0)
     completed, stopped_early = True, False
     stop_requested = _stop_flag(params, event.get("stop_key"))
     epochs_run = float(len(history))
     for epoch in range(first_epoch, event["epochs"] + 1):
-        started = time.monotonic()
+        started, sync_before, rounds_before = time.monotonic(), sync_s, sync.round
         # Seeded per epoch, so a resumed worker sees exactly the batches it would have seen.
         rng = np.random.default_rng([event["seed"], worker, epoch])
         order = rng.permutation(len(y))
@@ -81,16 +90,18 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
                 break
             rows = order[step * batch : (step + 1) * batch]
             loss, right = trainer.step(augment(x[rows], rng), y[rows], epoch_end=step + 1 == steps)
+            if slow_example_s:
+                time.sleep(slow_example_s * len(rows))
             loss_sum += loss * len(rows)
             correct += right
             seen += len(rows)
             if sync_every and (step + 1) % sync_every == 0:
-                sync_s += _sync(trainer, epoch_end=step + 1 == steps)
+                sync_s += _sync(trainer, step + 1 == steps, slow_sync_s)
         if stopped_early:  # the unfinished epoch is not recorded: the checkpoint stays at the last whole one
             break
         epochs_run = float(epoch)
         if not trainer.exchanges_every_step and (not sync_every or steps % sync_every):
-            sync_s += _sync(trainer, epoch_end=True)
+            sync_s += _sync(trainer, True, slow_sync_s)
         if epoch == event["epochs"]:
             trainer.finish()
         record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
@@ -98,7 +109,14 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             scores = evaluate(model, *scored)
             record.update({f"{prefix}_loss": scores["loss"], f"{prefix}_accuracy": scores["accuracy"]})
         history.append(record)
-        context.report(worker=worker, epochs=event["epochs"], **record)
+        # The epoch's own figures go with the report, for a coordinator that re-plans from them.
+        timing = {
+            "epoch_s": time.monotonic() - started,
+            "epoch_sync_s": sync_s - sync_before,
+            "epoch_sync_rounds": sync.round - rounds_before,
+            "model_bytes": model_bytes,
+        }
+        context.report(worker=worker, workers=workers, epochs=event["epochs"], **record, **timing)
         # Each worker saves its own optimiser state; once all have (the vote is a barrier), worker 0
         # moves the checkpoint pointer to this epoch.
         objects.put(
@@ -109,6 +127,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         remaining = context.remaining_s()
         want_stop = remaining is not None and remaining < EPOCH_SAFETY_FACTOR * longest_epoch_s + STOP_MARGIN_S
         want_stop = want_stop or 0 < epochs_per_invocation <= epoch - first_epoch + 1
+        want_stop = want_stop or (paused is not None and params.get(paused) is not None)
         stop = agree_to_stop(sync, want_stop)
         if worker == 0:
             _save(objects, event, model, history)
@@ -163,16 +182,21 @@ def _epoch_dir(output: str, epoch: int) -> str:
     return f"{output}/checkpoint/epoch-{epoch}"
 
 
-def _resume(objects: ObjectStore, output: str, trainer: ModelAveraging, worker: int) -> list[dict[str, float]]:
-    """Load the latest checkpoint if there is one; returns the history of the epochs it covers."""
+def _resume(
+    objects: ObjectStore, output: str, trainer: ModelAveraging, worker: int, workers: int
+) -> list[dict[str, float]]:
+    """Load the latest checkpoint if there is one; returns the history of the epochs it covers. After a
+    change of worker count (a re-plan), worker i takes the optimiser state of worker i mod the old count,
+    and the algorithm's own per-worker state (ADMM's duals, tied to the old shards) starts afresh."""
     key = checkpoint_key(output)
     if not objects.exists(key):
         return []
     pointer = json.loads(objects.get(key))
     trainer.model.set_params(unpack(objects.get(pointer["params"]))["params"])
-    state = unpack(objects.get(f"{_epoch_dir(output, pointer['epoch'])}/opt-w{worker}.npz"))
+    saved_by = int(pointer.get("workers", workers))
+    state = unpack(objects.get(f"{_epoch_dir(output, pointer['epoch'])}/opt-w{worker % saved_by}.npz"))
     trainer.model.load_optimizer_state(state.pop("state"))
-    trainer.load_state(state)
+    trainer.load_state(state if saved_by == workers else {})
     history: list[dict[str, float]] = pointer["history"]
     return history
 
@@ -183,7 +207,7 @@ def _save(objects: ObjectStore, event: dict[str, Any], model: Any, history: list
     epoch = len(history)
     params_key = f"{_epoch_dir(output, epoch)}/params.npz"
     objects.put(params_key, pack(params=model.get_params()))
-    pointer = {"epoch": epoch, "params": params_key, "history": history}
+    pointer = {"epoch": epoch, "params": params_key, "history": history, "workers": event["workers"]}
     objects.put(checkpoint_key(output), json.dumps(pointer).encode())
     if epoch > 1:
         objects.delete_prefix(_epoch_dir(output, epoch - 1))
@@ -195,7 +219,9 @@ def _save(objects: ObjectStore, event: dict[str, Any], model: Any, history: list
         )
 
 
-def _sync(trainer: ModelAveraging, epoch_end: bool) -> float:
+def _sync(trainer: ModelAveraging, epoch_end: bool, slow_s: float) -> float:
     start = time.perf_counter()
     trainer.synchronize(epoch_end)
+    if slow_s:
+        time.sleep(slow_s)
     return time.perf_counter() - start
