@@ -26,7 +26,9 @@ from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeli
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.executors.stage_cache import CacheSettings
 from mlspec.files import write_atomically
-from mlspec.planner.plan_file import check_plan
+from mlspec.planner.plan import PlanOptions, PlanResult, objective_of
+from mlspec.planner.plan import plan as make_plan
+from mlspec.planner.plan_file import check_plan, plan_document
 from mlspec.planner.usage import StageUsage, usage_from_record
 from mlspec.providers.registry import get_platform
 from mlspec.records import FollowedPlan, PlannedStageRecord, RunRecord
@@ -302,6 +304,23 @@ def read_plan(path: Path, pipeline: Pipeline) -> dict[str, PlannedStageRecord]:
             f"{exc.msg}); {hint}"
         ) from None
     return check_plan(document, pipeline, where)
+
+
+def auto_plan(
+    spec_path: Path, overrides: list[str], pipeline: Pipeline, runs_dir: Path, on_profile: Callable[[str], None]
+) -> tuple[Path, PlanResult]:
+    """`mlspec run --placement auto`: plan the spec as `mlspec plan` does by default (profiling it first when
+    it has no run to measure) and write the plan file under the runs directory, for the run to follow.
+    UsageError when the objective cannot be met."""
+    source = resolve_usage(pipeline, runs_dir, None, None, spec_path, overrides, on_profile)
+    result = make_plan(
+        pipeline, source.usages, source.explanations, PlanOptions(), objective_of(pipeline), source.describe()
+    )
+    if not result.choice.feasible:
+        raise UsageError(f"--placement auto: {result.choice.message or 'the objective cannot be met'}")
+    path = runs_dir / "plans" / f"{pipeline.name}.json"
+    write_plan(path, plan_document(result, str(spec_path), overrides))
+    return path, result
 
 
 def planned_targets(pipeline: Pipeline, planned: dict[str, PlannedStageRecord]) -> dict[str, tuple[str, TargetBase]]:

@@ -46,6 +46,14 @@ SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
     "platform's envelope (memory, vCPU, time limit, workers), then the model vs the outcome per stage.",
 )
 @click.option(
+    "--placement",
+    type=click.Choice(["spec", "auto"]),
+    default="spec",
+    show_default=True,
+    help="auto: plan the spec first (as `mlspec plan` does, profiling it when it has no run), write the plan "
+    "under RUNS_DIR/plans/ and follow it, as with --plan.",
+)
+@click.option(
     "--no-cache", is_flag=True, help="Run every stage: neither reuse nor keep stage outputs in the stage cache."
 )
 @click.option(
@@ -68,6 +76,7 @@ def run(
     target: str,
     executor: str | None,
     plan_file: Path | None,
+    placement: str,
     no_cache: bool,
     force: tuple[str, ...],
     as_json: bool,
@@ -88,6 +97,7 @@ def run(
       mlspec run examples/imdb.yaml --set stages.train.epochs=6   # preprocess reused from the cache
       mlspec run examples/quickstart.yaml --force train            # train, evaluate, serve run again
       mlspec plan examples/imdb.yaml --out plan.json && mlspec run examples/imdb.yaml --plan plan.json
+      mlspec run examples/imdb.yaml --placement auto --set objective.deadline=5m   # plan, then run it
     """
 
     from mlspec import spec as spec_module
@@ -104,6 +114,20 @@ def run(
     check_datasets(pipeline)  # before a run directory is named: it would never be created
     emulation = None
     cache = CacheSettings(not no_cache, frozenset(force))
+    if placement == "auto":
+        from mlspec.actions.plan import auto_plan
+        from mlspec.errors import UsageError
+
+        if plan_file is not None:
+            raise UsageError("--placement auto makes the plan it follows: drop --plan, or --placement")
+        plan_file, planned = auto_plan(
+            spec, list(overrides), pipeline, runs_dir, lambda why: click.echo(f"note: {why}", err=True)
+        )
+        click.echo(
+            f"placement auto: plan written to {plan_file} (modelled {planned.choice.plan.time_s:.1f} s, "
+            f"${planned.choice.plan.cost_usd:.6f})",
+            err=True,
+        )
     if plan_file is not None:
         from mlspec.actions.plan import emulate_plan
         from mlspec.errors import UsageError

@@ -86,3 +86,19 @@ def test_a_plan_for_another_spec_is_refused_before_a_run_exists(
     refused = mlspec("run", "pipeline.yaml", "--plan", "plan.json", "--target", "aws-lambda", cwd=root)
     assert refused.returncode == 2 and "--plan runs every stage emulated on this machine" in refused.stderr
     assert len(list((root / ".mlspec" / "runs").iterdir())) == runs
+
+
+def test_placement_auto_plans_then_follows_the_plan(planned: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    root, _ = planned
+    done = mlspec("run", "pipeline.yaml", "--placement", "auto", "--json", cwd=root)
+    assert done.returncode == 0, done.stderr
+    written = root / ".mlspec" / "runs" / "plans" / "planned.json"
+    assert f"placement auto: plan written to {written.relative_to(root)}" in done.stderr
+    record = RunRecord.model_validate_json(done.stdout)
+    assert record.plan is not None and record.plan.file == str(written.relative_to(root))
+    placed = {s["stage"]: s for s in json.loads(written.read_text())["stages"]}
+    assert {name: stage.workers for name, stage in record.stages.items()} == {
+        name: p["workers"] for name, p in placed.items()
+    }
+    both = mlspec("run", "pipeline.yaml", "--placement", "auto", "--plan", "plan.json", cwd=root)
+    assert both.returncode == 2 and "--placement auto makes the plan it follows" in both.stderr
