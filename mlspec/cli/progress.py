@@ -126,7 +126,15 @@ def outcome_table(record: RunRecord) -> Table:
         "error",
     ):
         table.add_column(column, justify="left" if column in ("stage", "platform") else "right")
-    for row in plan_outcome(record):
+    rows = plan_outcome(record)
+    crossings = [
+        f"{r.stage} read {r.emulated_egress_gb:.4g} GB (${r.emulated_egress_usd:.4g})"
+        for r in rows
+        if r.emulated_egress_gb
+    ]
+    if crossings:
+        table.caption = f"{table.caption}; emulated cost includes cross-cloud egress: {', '.join(crossings)}"
+    for row in rows:
         table.add_row(
             row.stage,
             row.platform,

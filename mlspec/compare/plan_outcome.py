@@ -6,9 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from mlspec.providers.pricing import price
 from mlspec.providers.registry import get_offering
-from mlspec.records.model import RunRecord
+from mlspec.records.model import InvocationRecord, PlannedStageRecord, RunRecord
+from mlspec.spec.models import Pipeline
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,9 @@ class StageOutcome:
     modelled_cost_usd: float
     emulated_cost_usd: float | None  # the invocations that ran here, at the platform's prices
     cost_error_pct: float | None
+    modelled_egress_gb: float = 0.0
+    emulated_egress_gb: float | None = None  # what the stage read from stages planned on another cloud
+    emulated_egress_usd: float | None = None  # at that cloud's egress price; part of emulated_cost_usd
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "labels": LABELS}
@@ -30,7 +36,10 @@ LABELS = {
     "modelled_time_s": "modelled",
     "modelled_cost_usd": "modelled",
     "emulated_time_s": "emulated",
-    "emulated_cost_usd": "emulated (priced at the platform's catalog prices)",
+    "emulated_cost_usd": "emulated (priced at the platform's catalog prices, egress included)",
+    "modelled_egress_gb": "modelled",
+    "emulated_egress_gb": "emulated (bytes read here from stages planned on another cloud)",
+    "emulated_egress_usd": "emulated (priced at the producing cloud's catalog egress price)",
 }
 
 
@@ -42,22 +51,27 @@ def plan_outcome(record: RunRecord) -> list[StageOutcome]:
     """One row per planned stage; a stage that did not succeed has no emulated figures."""
     if record.plan is None:
         return []
+    reads = _stages_read(record)
     rows = []
     for name, planned in record.plan.stages.items():
         stage = record.stages.get(name)
         invocations = [i for i in record.invocations if i.stage == name]
         time_s = stage.wall_s if stage is not None and stage.status == "succeeded" else None
-        cost = None
+        cost = egress_gb = egress_usd = None
         if time_s is not None and invocations:
             per_invocation = sum(i.wall_s for i in invocations) / len(invocations)
-            cost = price(
-                get_offering(planned.platform),
-                planned.memory_mb,
-                per_invocation,
-                len(invocations),
-                vcpu=planned.vcpu,
-                check_limits=False,
-            ).total_usd
+            egress_gb, egress_usd = _egress(record.plan.stages, planned, reads.get(name, ()), invocations)
+            cost = (
+                egress_usd
+                + price(
+                    get_offering(planned.platform),
+                    planned.memory_mb,
+                    per_invocation,
+                    len(invocations),
+                    vcpu=planned.vcpu,
+                    check_limits=False,
+                ).total_usd
+            )
         rows.append(
             StageOutcome(
                 name,
@@ -68,9 +82,37 @@ def plan_outcome(record: RunRecord) -> list[StageOutcome]:
                 planned.cost_usd,
                 cost,
                 _error(planned.cost_usd, cost),
+                planned.egress_gb,
+                egress_gb,
+                egress_usd,
             )
         )
     return rows
+
+
+def _stages_read(record: RunRecord) -> dict[str, tuple[str, ...]]:
+    """Per stage, the stages whose output it reads, from the run's resolved spec."""
+    try:
+        pipeline = Pipeline.model_validate(record.spec)
+    except ValidationError:  # a record written by another version of mlspec: no crossing is known
+        return {}
+    return {name: tuple(stage.stage_refs().values()) for name, stage in pipeline.stages.items()}
+
+
+def _egress(
+    plan: dict[str, PlannedStageRecord],
+    planned: PlannedStageRecord,
+    producers: tuple[str, ...],
+    invocations: list[InvocationRecord],
+) -> tuple[float, float]:
+    """(GB, USD) a stage read across clouds, as the planner models the crossing: when a stage it reads was
+    planned on another cloud, what it read leaves that cloud at that cloud's egress price."""
+    cloud = planned.platform.partition(":")[0]
+    away = [plan[p].platform for p in producers if p in plan and plan[p].platform.partition(":")[0] != cloud]
+    if not away:
+        return 0.0, 0.0
+    gb = sum(i.io.get("object_bytes_read", 0) for i in invocations) / 1e9
+    return gb, gb * get_offering(away[0]).cloud.egress_per_gb_usd.value
 
 
 def replan_notes(record: RunRecord) -> list[str]:

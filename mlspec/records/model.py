@@ -125,7 +125,9 @@ class PlannedStageRecord(_Measured):
     vcpu: float | None = Field(description="The platform's vCPU at that memory: assumed (catalog)")
     workers: int
     time_s: float = Field(description="Modelled")
-    cost_usd: float = Field(description="Modelled")
+    cost_usd: float = Field(description="Modelled, egress included")
+    egress_gb: float = Field(0.0, description="Modelled: read from stages planned on another cloud")
+    egress_usd: float = Field(0.0, description="Modelled: at the producing cloud's egress price")
 
 
 class FollowedPlan(_Measured):

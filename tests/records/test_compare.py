@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from mlspec.cli import main
+from mlspec.compare.plan_outcome import plan_outcome
 from mlspec.compare.tables import _allowed_memory, compare_platforms, compare_runs, cross_cloud_egress, filter_names
 from mlspec.providers import registry
-from mlspec.records.model import InvocationRecord
+from mlspec.records.model import FollowedPlan, InvocationRecord, PlannedStageRecord
 from mlspec.records.runs import list_runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -298,3 +299,46 @@ def test_a_lambda_run_on_a_gcs_store_has_egress_in_its_measured_cost_record_rewr
     priced_only = next(note for note in every.notes if note.startswith("priced only: "))
     assert "ibm-code-engine:app" in priced_only and "azure-functions:flex" in priced_only
     assert "aws-lambda:x86_64" not in priced_only
+
+
+def test_a_planned_run_across_two_clouds_prices_what_crossed_as_egress(runs_dir: Path) -> None:
+    """A real quick-start record, relabelled as following a plan that puts each train stage on Cloud Run and
+    the rest on Lambda: what a train stage read from its preprocess stage left AWS."""
+    record = list_runs(runs_dir)[0].record
+    assert record is not None
+    trains = {name for name, stage in record.stages.items() if stage.kind == "train"}
+    placed = {
+        name: PlannedStageRecord(
+            platform="gcp-cloud-run:service" if name in trains else "aws-lambda:x86_64",
+            memory_mb=1024,
+            vcpu=1.0 if name in trains else None,
+            workers=stage.workers,
+            time_s=10.0,
+            cost_usd=0.001,
+        )
+        for name, stage in record.stages.items()
+    }
+    record.plan = FollowedPlan(file="plan.json", host="here", host_cores=2, stages=placed)
+    rows = {row.stage: row for row in plan_outcome(record)}
+    aws_out = registry.get_offering("aws-lambda:x86_64").cloud.egress_per_gb_usd.value
+    gcp_out = registry.get_offering("gcp-cloud-run:service").cloud.egress_per_gb_usd.value
+    for name, row in rows.items():
+        read = sum(i.io.get("object_bytes_read", 0) for i in record.invocations if i.stage == name) / 1e9
+        if name in trains:  # read its preprocess stage's output, on AWS
+            assert read > 0 and row.emulated_egress_gb == pytest.approx(read)
+            assert row.emulated_egress_usd == pytest.approx(read * aws_out)
+        elif record.spec["stages"][name].get("model") in trains:  # read a trained model, on Google Cloud
+            assert read > 0 and row.emulated_egress_usd == pytest.approx(read * gcp_out)
+        else:
+            assert (row.emulated_egress_gb, row.emulated_egress_usd) == (0.0, 0.0)
+    crossed = rows[next(iter(trains))]
+    record.plan = FollowedPlan(
+        file="plan.json",
+        host="here",
+        host_cores=2,
+        stages={n: p.model_copy(update={"platform": "aws-lambda:x86_64", "vcpu": None}) for n, p in placed.items()},
+    )
+    home = {row.stage: row for row in plan_outcome(record)}[crossed.stage]
+    assert crossed.emulated_cost_usd is not None and home.emulated_cost_usd is not None
+    assert crossed.emulated_egress_usd is not None and home.emulated_egress_gb == 0.0
+    assert crossed.to_dict()["labels"]["emulated_egress_gb"].startswith("emulated")
