@@ -30,7 +30,7 @@ from mlspec.planner.plan import PlanOptions, PlanResult, objective_of
 from mlspec.planner.plan import plan as make_plan
 from mlspec.planner.plan_file import check_plan, plan_document
 from mlspec.planner.usage import StageUsage, usage_from_record
-from mlspec.providers.registry import get_platform
+from mlspec.providers.registry import LOCAL, get_platform
 from mlspec.records import FollowedPlan, PlannedStageRecord, RunRecord
 from mlspec.records.runs import find_run, list_runs
 from mlspec.references import load
@@ -113,7 +113,8 @@ def scale_usage(
         if scaling.epochs is not None:
             epochs_then = int(then.get("epochs") or scaling.epochs)
             e_ratio = scaling.epochs / epochs_then
-            work = e_ratio * ex_ratio
+            # Only the epochs' share grows with epochs; loading the shard and saving the model do not.
+            work = ex_ratio * (u.epochs_share * e_ratio + (1 - u.epochs_share))
             rounds_ratio = e_ratio
             sync_now, sync_then = scaling.sync_every_steps, then.get("sync_every_steps")
             batch_now = scaling.batch_size or 1
@@ -136,7 +137,8 @@ def scale_usage(
                 rounds_scale_with_workers=bool(sync_now),
             )
             notes[name] = (
-                f"{base}; scaled x{work:.3g} = epochs {scaling.epochs}/{epochs_then} x training examples "
+                f"{base}; scaled x{work:.3g} = epochs {scaling.epochs}/{epochs_then} on its "
+                f"{100 * u.epochs_share:.0f} % spent in epochs, x training examples "
                 f"{now_ex or '?'}/{measured_ex or '?'}; sync rounds {u.sync_rounds} -> {rounds} per "
                 f"worker at {plural(u.workers, 'worker')}"
                 + (
@@ -370,10 +372,18 @@ class Emulation:
     warnings: list[str]
 
 
-def emulate_plan(pipeline: Pipeline, plan_file: Path) -> Emulation:
+def emulate_plan(pipeline: Pipeline, plan_file: Path, refuse_clouds: bool = False) -> Emulation:
     """Every stage of `pipeline` in the envelope the plan file gives it on its platform: memory, vCPU (the
-    platform's, at that memory), the platform's time limit, and the planned workers."""
+    platform's, at that memory), the platform's time limit, and the planned workers. A run here cannot use
+    the clouds themselves yet: with `refuse_clouds` (`--no-emulate`), a stage planned on one is refused."""
     planned = read_plan(plan_file, pipeline)
+    clouds = {name: p.platform for name, p in planned.items() if p.platform.partition(":")[0] != LOCAL}
+    if refuse_clouds and clouds:
+        name, platform = next(iter(clouds.items()))
+        raise UsageError(
+            f"--no-emulate: stage {name!r} is planned on {platform}, which a run cannot use yet (runs of a plan "
+            "on the clouds are not built); drop --no-emulate to emulate it on this machine"
+        )
     placement = planned_targets(pipeline, planned)
     cores = len(os.sched_getaffinity(0))
     stages = dict(with_planned_workers(pipeline, planned).stages)

@@ -113,7 +113,8 @@ def outcome_table(record: RunRecord) -> Table:
     table = Table(
         title=f"model vs outcome (emulated on {host}; error = (modelled - emulated) / emulated)",
         caption="emulated: each stage here with its planned memory, vCPU, time limit and workers; not the "
-        "platform's cold starts, job start-up or network, which the modelled time includes",
+        "platform's cold starts, job start-up or network, which the modelled time includes. Modelled here: the "
+        "same model for how the stage ran here (whole cores, no platform cold start)",
     )
     for column in (
         "stage",
@@ -121,6 +122,8 @@ def outcome_table(record: RunRecord) -> Table:
         "time s modelled",
         "time s emulated",
         "error",
+        "time s modelled here",
+        "error here",
         "cost $ modelled",
         "cost $ emulated",
         "error",
@@ -141,6 +144,8 @@ def outcome_table(record: RunRecord) -> Table:
             f"{row.modelled_time_s:.1f}",
             "-" if row.emulated_time_s is None else f"{row.emulated_time_s:.1f}",
             "-" if row.time_error_pct is None else f"{row.time_error_pct:+.0f}%",
+            "-" if row.modelled_here_s is None else f"{row.modelled_here_s:.1f}",
+            "-" if row.here_error_pct is None else f"{row.here_error_pct:+.0f}%",
             f"{row.modelled_cost_usd:.3g}",
             "-" if row.emulated_cost_usd is None else f"{row.emulated_cost_usd:.3g}",
             "-" if row.cost_error_pct is None else f"{row.cost_error_pct:+.0f}%",

@@ -54,6 +54,12 @@ SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
     "under RUNS_DIR/plans/ and follow it, as with --plan.",
 )
 @click.option(
+    "--no-emulate",
+    is_flag=True,
+    help="With --plan or --placement auto: refuse, instead of emulating here, a stage planned on a cloud this "
+    "run cannot use.",
+)
+@click.option(
     "--no-cache", is_flag=True, help="Run every stage: neither reuse nor keep stage outputs in the stage cache."
 )
 @click.option(
@@ -77,6 +83,7 @@ def run(
     executor: str | None,
     plan_file: Path | None,
     placement: str,
+    no_emulate: bool,
     no_cache: bool,
     force: tuple[str, ...],
     as_json: bool,
@@ -136,7 +143,7 @@ def run(
             raise UsageError(
                 "--plan runs every stage emulated on this machine (a plan on the clouds: not yet); drop --target"
             )
-        emulation = emulate_plan(pipeline, plan_file)
+        emulation = emulate_plan(pipeline, plan_file, refuse_clouds=no_emulate)
         pipeline = emulation.pipeline
         cache = CacheSettings(use=False, unused_because="a planned run measures every stage against its model")
     prepared = prepare(pipeline, target, runs_dir)

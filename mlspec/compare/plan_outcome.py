@@ -3,11 +3,13 @@ the run measured in the planned envelope (emulated on this host), and the model'
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from mlspec.planner.timemodel import CORE_EQUIVALENCE
 from mlspec.providers.pricing import price
 from mlspec.providers.registry import get_offering
 from mlspec.records.model import InvocationRecord, PlannedStageRecord, RunRecord
@@ -25,6 +27,10 @@ class StageOutcome:
     emulated_cost_usd: float | None  # the invocations that ran here, at the platform's prices
     cost_error_pct: float | None
     modelled_egress_gb: float = 0.0
+    # The same model for the envelope the stage had here (whole cores, no platform cold start), and its
+    # error: how far the model is from the emulation, apart from what the emulation cannot reproduce.
+    modelled_here_s: float | None = None
+    here_error_pct: float | None = None
     emulated_egress_gb: float | None = None  # what the stage read from stages planned on another cloud
     emulated_egress_usd: float | None = None  # at that cloud's egress price; part of emulated_cost_usd
 
@@ -38,6 +44,7 @@ LABELS = {
     "emulated_time_s": "emulated",
     "emulated_cost_usd": "emulated (priced at the platform's catalog prices, egress included)",
     "modelled_egress_gb": "modelled",
+    "modelled_here_s": "modelled (for the envelope emulated here: whole cores, no platform cold start)",
     "emulated_egress_gb": "emulated (bytes read here from stages planned on another cloud)",
     "emulated_egress_usd": "emulated (priced at the producing cloud's catalog egress price)",
 }
@@ -72,6 +79,7 @@ def plan_outcome(record: RunRecord) -> list[StageOutcome]:
                     check_limits=False,
                 ).total_usd
             )
+        here = modelled_here_s(planned, record.plan.host_cores)
         rows.append(
             StageOutcome(
                 name,
@@ -82,12 +90,27 @@ def plan_outcome(record: RunRecord) -> list[StageOutcome]:
                 planned.cost_usd,
                 cost,
                 _error(planned.cost_usd, cost),
-                planned.egress_gb,
-                egress_gb,
-                egress_usd,
+                modelled_egress_gb=planned.egress_gb,
+                emulated_egress_gb=egress_gb,
+                emulated_egress_usd=egress_usd,
+                modelled_here_s=here,
+                here_error_pct=_error(here, time_s) if here is not None else None,
             )
         )
     return rows
+
+
+def modelled_here_s(planned: PlannedStageRecord, host_cores: int) -> float | None:
+    """The plan's model of a stage re-evaluated for how it ran here: each invocation computes on whole cores
+    (CPU affinity: the vCPU rounded up, shared when the workers ask more cores than the host has), and starts
+    without the platform's cold start; None for a plan that does not carry its model's parts."""
+    compute, sync, init = planned.compute_s, planned.sync_s, planned.init_s
+    speed, parallelism = planned.speed, planned.parallelism
+    if compute is None or sync is None or init is None or speed is None or parallelism is None:
+        return None
+    cores = min(float(math.ceil(planned.vcpu or 1)), host_cores / max(planned.workers, 1))
+    here = min(cores, parallelism) * CORE_EQUIVALENCE.value
+    return compute * speed / max(here, 1e-6) + sync + init
 
 
 def _stages_read(record: RunRecord) -> dict[str, tuple[str, ...]]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pydantic import ValidationError
+
 from mlspec import __version__
 from mlspec.cache import digest
 from mlspec.errors import UsageError
@@ -18,6 +20,7 @@ from mlspec.spec.models import Pipeline
 PLAN_FORMAT = "mlspec-plan"
 PLAN_VERSION = 1
 STAGE_FIELDS = tuple(PlannedStageRecord.model_fields)
+MODEL_PARTS = ("compute_s", "sync_s", "init_s", "speed", "parallelism")  # of each stage's estimate
 
 
 def spec_digests(pipeline: Pipeline) -> dict[str, Any]:
@@ -47,6 +50,7 @@ def plan_document(result: PlanResult, spec_file: str, overrides: list[str]) -> d
     stages = [
         {
             **{k: v for k, v in result.stage_dict(ps, choice.plan, choice).items() if k not in ("labels", "estimate")},
+            **{k: getattr(ps.estimate, k) for k in MODEL_PARTS},
             "usage": result.explanations.get(ps.stage, ""),
         }
         for ps in choice.plan.stages
@@ -93,9 +97,15 @@ def check_plan(document: Any, pipeline: Pipeline, where: str) -> dict[str, Plann
     try:
         _check_same_spec(document["spec"], spec_digests(pipeline), where)
         return {
-            entry["stage"]: PlannedStageRecord(**{k: entry[k] for k in STAGE_FIELDS}) for entry in document["stages"]
+            entry["stage"]: PlannedStageRecord.model_validate({k: entry[k] for k in STAGE_FIELDS if k in entry})
+            for entry in document["stages"]
         }
-    except (KeyError, TypeError, AttributeError):  # a checksum made to match over a document of another shape
+    except (
+        KeyError,
+        TypeError,
+        AttributeError,
+        ValidationError,
+    ):  # a checksum made to match over a document of another shape
         raise UsageError(f"{where} is not a complete plan file; plan again: `mlspec plan SPEC --out {where}`") from None
 
 

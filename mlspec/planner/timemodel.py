@@ -68,6 +68,11 @@ class StageEstimate:
     label: str = "modelled"
     sync_rounds: int = 0
     pattern: str = "allreduce"
+    # What the compute time was divided by (vCPU-equivalents), and the most the stage's code can use
+    # (the parallelism it showed where measured): another envelope's compute is compute_s x speed / its speed.
+    speed: float = 1.0
+    parallelism: float = 1.0
+    init_s: float = 0.0  # of cold_start_s: starting the function's process and imports (measured)
 
     @property
     def cost_usd(self) -> float:
@@ -92,6 +97,9 @@ class StageEstimate:
             "label": self.label,
             "sync_rounds": self.sync_rounds,
             "pattern": self.pattern,
+            "speed": self.speed,
+            "parallelism": self.parallelism,
+            "init_s": self.init_s,
         }
 
 
@@ -112,7 +120,8 @@ def estimate_stage(
     n = workers if workers is not None else usage.workers
     cpus = offering.vcpus_for(memory_mb, vcpu)
     measured_parallelism = max(1.0, usage.cpu_s / max(usage.invocations * usage.wall_s_per_invocation, 1e-9))
-    speed = min(cpus, measured_parallelism, usage.host_vcpus_per_invocation * 4) * CORE_EQUIVALENCE.value
+    parallelism = min(measured_parallelism, usage.host_vcpus_per_invocation * 4)
+    speed = min(cpus, parallelism) * CORE_EQUIVALENCE.value
     compute = usage.cpu_s / n / max(speed, 1e-6)
     rounds = sync_rounds_for(usage, n)
     sync = sync_time_s(usage.model_bytes, n, rounds, pattern)
@@ -153,4 +162,7 @@ def estimate_stage(
         cost=cost,
         sync_rounds=rounds,
         pattern=pattern,
+        speed=speed,
+        parallelism=parallelism,
+        init_s=links * usage.init_s_per_invocation,
     )

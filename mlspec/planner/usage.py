@@ -15,8 +15,10 @@ class StageUsage:
     kind: str
     workers: int
     invocations: int
-    cpu_s: float  # CPU seconds summed over the stage's invocations (see cpu_s_reported)
-    wall_s_per_invocation: float  # mean wall time of one invocation
+    # CPU seconds summed over the stage's invocations (see cpu_s_reported), without the process start and
+    # imports, which init_s_per_invocation counts
+    cpu_s: float
+    wall_s_per_invocation: float  # mean wall time of one invocation, without its process start
     init_s_per_invocation: float  # mean process start and imports
     peak_rss_mb: float
     host_vcpus_per_invocation: float  # the CPU share each invocation had where it was measured
@@ -34,6 +36,9 @@ class StageUsage:
     cpu_s_reported: bool = True
     peak_rss_reported: bool = True
     object_bytes_written: int | None = None
+    # Of cpu_s, the share spent in training epochs (the rest loads data and saves the model, which does not
+    # grow with epochs); 1.0 where not reported.
+    epochs_share: float = 1.0
 
     @property
     def bytes_read(self) -> int:
@@ -58,7 +63,8 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
         read = sum(i.io.get("object_bytes_read", 0) for i in invs)
         written = sum(i.io.get("object_bytes_written", 0) for i in invs)
         param_written = sum(i.io.get("param_bytes_written", 0) for i in invs)
-        cpu = [i.cpu_s if i.cpu_s is not None else i.wall_s for i in invs]
+        cpu = [_work(i.cpu_s if i.cpu_s is not None else i.wall_s, i.init_s) for i in invs]
+        in_epochs = [i.metrics.get("epochs_cpu_s") for i in invs]
         peaks = [i.peak_rss_mb if i.peak_rss_mb is not None else float(i.memory_limit_mb) for i in invs]
         out[name] = StageUsage(
             stage=name,
@@ -66,7 +72,7 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             workers=stage.workers,
             invocations=n,
             cpu_s=sum(cpu),
-            wall_s_per_invocation=sum(i.wall_s for i in invs) / n,
+            wall_s_per_invocation=sum(_work(i.wall_s, i.init_s) for i in invs) / n,
             init_s_per_invocation=sum(i.init_s or 0.0 for i in invs) / n,
             peak_rss_mb=max(peaks),
             host_vcpus_per_invocation=cpus / max(1, stage.workers),
@@ -80,5 +86,15 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             object_bytes_written=written,
             cpu_s_reported=all(i.cpu_s is not None for i in invs),
             peak_rss_reported=all(i.peak_rss_mb is not None for i in invs),
+            epochs_share=(
+                min(1.0, sum(e for e in in_epochs if e is not None) / max(sum(cpu), 1e-9))
+                if all(e is not None for e in in_epochs)
+                else 1.0
+            ),
         )
     return out
+
+
+def _work(seconds: float, init_s: float | None) -> float:
+    """An invocation's seconds without its process start and imports (counted apart, as init_s)."""
+    return max(seconds - (init_s or 0.0), 0.0)

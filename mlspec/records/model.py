@@ -128,6 +128,12 @@ class PlannedStageRecord(_Measured):
     cost_usd: float = Field(description="Modelled, egress included")
     egress_gb: float = Field(0.0, description="Modelled: read from stages planned on another cloud")
     egress_usd: float = Field(0.0, description="Modelled: at the producing cloud's egress price")
+    # Parts of time_s, so that the model can be re-evaluated for the envelope a stage was emulated in.
+    compute_s: float | None = Field(None, description="Modelled: computing at `speed` vCPU-equivalents")
+    sync_s: float | None = Field(None, description="Modelled: synchronising")
+    init_s: float | None = Field(None, description="Modelled from measured: process start and imports")
+    speed: float | None = Field(None, description="vCPU-equivalents the compute was modelled at")
+    parallelism: float | None = Field(None, description="The most vCPUs the stage's code used where measured")
 
 
 class FollowedPlan(_Measured):

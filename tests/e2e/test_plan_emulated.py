@@ -85,6 +85,9 @@ def test_a_plan_for_another_spec_is_refused_before_a_run_exists(
     assert done.returncode == 2 and "stage 'train' differs" in done.stderr and done.stderr.count("\n") == 1
     refused = mlspec("run", "pipeline.yaml", "--plan", "plan.json", "--target", "aws-lambda", cwd=root)
     assert refused.returncode == 2 and "--plan runs every stage emulated on this machine" in refused.stderr
+    strict = mlspec("run", "pipeline.yaml", "--plan", "plan.json", "--no-emulate", cwd=root)
+    assert strict.returncode == 2 and "--no-emulate: stage 'prep' is planned on" in strict.stderr
+    assert strict.stderr.count("\n") == 1
     assert len(list((root / ".mlspec" / "runs").iterdir())) == runs
 
 

@@ -78,6 +78,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     completed, stopped_early = True, False
     stop_requested = _stop_flag(params, event.get("stop_key"))
     epochs_run = float(len(history))
+    cpu_before_epochs = time.process_time()
     for epoch in range(first_epoch, event["epochs"] + 1):
         started, sync_before, rounds_before = time.monotonic(), sync_s, sync.round
         # Seeded per epoch, so a resumed worker sees exactly the batches it would have seen.
@@ -139,7 +140,12 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             break
     metrics = {k: v for k, v in history[-1].items() if k != "epoch"} if history else {}
     metrics.update(
-        sync_rounds=sync.round, sync_s=sync_s, steps_per_epoch=steps, first_epoch=first_epoch, **sync.stats()
+        sync_rounds=sync.round,
+        sync_s=sync_s,
+        steps_per_epoch=steps,
+        first_epoch=first_epoch,
+        epochs_cpu_s=time.process_time() - cpu_before_epochs,  # the planner scales only this with epochs
+        **sync.stats(),
     )
     return {
         "history": history,

@@ -1,0 +1,111 @@
+"""The planner's model against the outcome: `mlspec plan EXAMPLE --out plan.json` (profiling the example with a
+short real run first), then `mlspec run EXAMPLE --plan plan.json`, which runs every stage here in its planned
+envelope. Per stage it prints the plan's modelled time on its platform, the same model re-evaluated for the
+envelope the stage had here (whole cores, no platform cold start: what emulation cannot reproduce), the
+emulated time, and the model's error against it. Goal: within +-10 % for every preprocess and train stage
+(on a quiet machine).
+
+Cases: the quick start (synthetic twins), and the real IMDb and CIFAR-10 examples ($MLSPEC_DATA or
+../shared/data; skipped when absent). --quick: the quick start only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.pipeline_runs import ROOT, absent, machine, shared_data
+from mlspec.compare.plan_outcome import plan_outcome
+from mlspec.records import RunRecord
+
+GOAL_PCT = 10.0
+CHECKED_KINDS = ("preprocess", "train")
+CASES = {  # example -> (dataset name in the spec, real archive)
+    "quickstart.yaml": (None, None),
+    "imdb.yaml": ("imdb", "aclImdb_v1.tar.gz"),
+    "cifar10.yaml": ("cifar10", "cifar-10-subset-python.tar.gz"),
+}
+
+
+def _mlspec(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mlspec", *args], capture_output=True, text=True, cwd=cwd, timeout=3600
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mlspec {args[0]} failed: {done.stderr[-2000:]}")
+    return done
+
+
+def _case(example: str, overrides: list[str]) -> dict[str, Any]:
+    spec = str(ROOT / "examples" / example)
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as tmp:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        _mlspec("plan", spec, "--out", "plan.json", *sets, cwd=folder)
+        plan_s = time.perf_counter() - started
+        record = RunRecord.model_validate_json(
+            _mlspec("run", spec, "--plan", "plan.json", "--json", *sets, cwd=folder).stdout
+        )
+    stages = []
+    for row in plan_outcome(record):
+        kind = record.stages[row.stage].kind
+        stages.append(
+            {
+                "stage": row.stage,
+                "kind": kind,
+                "platform": row.platform,
+                "modelled_s": row.modelled_time_s,
+                "modelled_here_s": row.modelled_here_s,
+                "emulated_s": row.emulated_time_s,
+                "error_here_pct": row.here_error_pct,
+                "checked": kind in CHECKED_KINDS,
+                "met": row.here_error_pct is not None and abs(row.here_error_pct) <= GOAL_PCT,
+                "replans": len(record.stages[row.stage].replans),
+            }
+        )
+    return {"plan_s": plan_s, "run_id": record.run_id, "stages": stages}
+
+
+def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
+    load_start = os.getloadavg()[0]
+    results: dict[str, Any] = {}
+    for example, (dataset, archive_name) in CASES.items():
+        if quick and archive_name is not None:
+            continue
+        overrides = []
+        if archive_name is not None:
+            archive = shared_data(archive_name)
+            if archive is None:
+                results[example] = absent("model", archive_name, verbose)
+                continue
+            overrides.append(f"datasets.{dataset}.path={archive}")
+        results[example] = _case(example, overrides)
+    out = {**machine(load_start, quick), "goal_pct": GOAL_PCT, "cases": results}
+    if verbose:
+        print(
+            f"\nmodel vs outcome ({out['cpus']} CPUs, load average {load_start:.1f} at start, "
+            f"{out['load_average_end']:.1f} at end; modelled: the plan; modelled here: the same model for this "
+            "host's envelope; emulated: measured here in the planned envelope)"
+        )
+        for example, case in results.items():
+            if "stages" not in case:
+                continue
+            print(f"  {example} (plan with its profiling run: {case['plan_s']:.0f} s; run {case['run_id']})")
+            print(
+                f"    {'stage':<14} {'platform':<22} {'modelled s':>10} {'here s':>8} {'emulated s':>10} {'error':>7}"
+            )
+            for s in case["stages"]:
+                error = "-" if s["error_here_pct"] is None else f"{s['error_here_pct']:+.0f}%"
+                verdict = ("met" if s["met"] else "MISSED") + f" (goal +-{GOAL_PCT:g} %)" if s["checked"] else ""
+                replanned = f"  re-planned x{s['replans']}" if s["replans"] else ""
+                print(
+                    f"    {s['stage']:<14} {s['platform']:<22} {s['modelled_s']:>10.1f} "
+                    f"{s['modelled_here_s'] or 0:>8.1f} {s['emulated_s'] or 0:>10.1f} {error:>7}  {verdict}{replanned}"
+                )
+    return json.loads(json.dumps(out))

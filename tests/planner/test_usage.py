@@ -1,0 +1,75 @@
+"""What the planner takes from a run record: work without the process start (counted apart, as init), and the
+share of a train stage's work spent in epochs (the only part that grows with epochs); and the model
+re-evaluated for the envelope a stage had where it was emulated."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlspec.compare.plan_outcome import modelled_here_s
+from mlspec.planner.usage import usage_from_record
+from mlspec.records import InvocationRecord, PlannedStageRecord, RunRecord, StageRecord
+
+
+def _invocation(worker: int, cpu_s: float, init_s: float, epochs_cpu_s: float) -> InvocationRecord:
+    return InvocationRecord(
+        id=f"train.train_worker#{worker}",
+        stage="train",
+        function="train_worker",
+        worker=worker,
+        target="local",
+        started_at=0.0,
+        wall_s=cpu_s + 0.5,
+        cpu_s=cpu_s,
+        peak_rss_mb=300.0,
+        init_s=init_s,
+        cold_start=True,
+        status="ok",
+        memory_limit_mb=1024,
+        time_limit_s=600,
+        metrics={"epochs_cpu_s": epochs_cpu_s, "sync_rounds": 4},
+    )
+
+
+def test_usage_counts_work_without_the_process_start_and_the_share_spent_in_epochs() -> None:
+    record = RunRecord(
+        run_id="r",
+        name="p",
+        spec_file="p.yaml",
+        spec={"stages": {"train": {"kind": "train", "epochs": 2}}},
+        target="local",
+        executor="local",
+        started_at=0.0,
+        host={"cpus": 2},
+        mlspec_version="0",
+        stages={"train": StageRecord(name="train", kind="train", status="succeeded", workers=2)},
+        invocations=[_invocation(0, 5.0, 1.0, 3.0), _invocation(1, 4.0, 1.0, 3.0)],
+    )
+    usage = usage_from_record(record)["train"]
+    assert usage.cpu_s == pytest.approx(4.0 + 3.0)
+    assert usage.wall_s_per_invocation == pytest.approx((4.5 + 3.5) / 2)
+    assert usage.init_s_per_invocation == pytest.approx(1.0)
+    assert usage.epochs_share == pytest.approx(6.0 / 7.0)
+
+
+def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
+    planned = PlannedStageRecord(
+        platform="aws-lambda:x86_64",
+        memory_mb=512,
+        vcpu=0.29,
+        workers=2,
+        time_s=50.0,
+        cost_usd=0.001,
+        compute_s=30.0,
+        sync_s=2.0,
+        init_s=1.0,
+        speed=0.29,
+        parallelism=1.0,
+    )
+    # 30 s at 0.29 vCPU is 8.7 CPU-seconds per worker: on a whole core here, 8.7 s.
+    assert modelled_here_s(planned, host_cores=2) == pytest.approx(30.0 * 0.29 + 2.0 + 1.0)
+    # Four workers on two cores: half a core each.
+    four = planned.model_copy(update={"workers": 4})
+    assert modelled_here_s(four, host_cores=2) == pytest.approx(30.0 * 0.29 / 0.5 + 3.0)
+    # A plan written without its model's parts: nothing to re-evaluate.
+    assert modelled_here_s(planned.model_copy(update={"compute_s": None}), host_cores=2) is None
