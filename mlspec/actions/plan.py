@@ -400,11 +400,6 @@ def emulate_plan(pipeline: Pipeline, plan_file: Path, refuse_clouds: bool = Fals
                 f"{plural(cores, 'core')}: the host is oversubscribed, emulated times are slower than on "
                 f"{placed.platform}"
             )
-        if placed.vcpu is not None and placed.vcpu < 1:
-            warnings.append(
-                f"stage {name!r}: {placed.platform} gives {placed.vcpu:.3g} vCPU at {placed.memory_mb} MB; a "
-                "process here gets a whole core (no CPU quota without a container engine): emulated times are faster"
-            )
     followed = FollowedPlan(
         file=str(plan_file),
         host=platform_module.node(),

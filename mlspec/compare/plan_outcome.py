@@ -27,8 +27,9 @@ class StageOutcome:
     emulated_cost_usd: float | None  # the invocations that ran here, at the platform's prices
     cost_error_pct: float | None
     modelled_egress_gb: float = 0.0
-    # The same model for the envelope the stage had here (whole cores, no platform cold start), and its
-    # error: how far the model is from the emulation, apart from what the emulation cannot reproduce.
+    # The same model for the envelope the stage had here (its vCPU, rounded up to whole cores above one; no
+    # platform cold start), and its error: how far the model is from the emulation, apart from what the
+    # emulation cannot reproduce.
     modelled_here_s: float | None = None
     here_error_pct: float | None = None
     emulated_egress_gb: float | None = None  # what the stage read from stages planned on another cloud
@@ -44,7 +45,9 @@ LABELS = {
     "emulated_time_s": "emulated",
     "emulated_cost_usd": "emulated (priced at the platform's catalog prices, egress included)",
     "modelled_egress_gb": "modelled",
-    "modelled_here_s": "modelled (for the envelope emulated here: whole cores, no platform cold start)",
+    "modelled_here_s": (
+        "modelled (for the envelope emulated here: vCPU rounded up to whole cores above one, no platform cold start)"
+    ),
     "emulated_egress_gb": "emulated (bytes read here from stages planned on another cloud)",
     "emulated_egress_usd": "emulated (priced at the producing cloud's catalog egress price)",
 }
@@ -101,14 +104,17 @@ def plan_outcome(record: RunRecord) -> list[StageOutcome]:
 
 
 def modelled_here_s(planned: PlannedStageRecord, host_cores: int) -> float | None:
-    """The plan's model of a stage re-evaluated for how it ran here: each invocation computes on whole cores
-    (CPU affinity: the vCPU rounded up, shared when the workers ask more cores than the host has), and starts
-    without the platform's cold start; None for a plan that does not carry its model's parts."""
+    """The plan's model of a stage re-evaluated for how it ran here: each invocation computes on its vCPU's
+    share of a core below one vCPU, else on whole cores (CPU affinity: the vCPU rounded up), shared when the
+    workers ask more cores than the host has, and starts without the platform's cold start; None for a plan
+    that does not carry its model's parts."""
     compute, sync, init = planned.compute_s, planned.sync_s, planned.init_s
     speed, parallelism = planned.speed, planned.parallelism
     if compute is None or sync is None or init is None or speed is None or parallelism is None:
         return None
-    cores = min(float(math.ceil(planned.vcpu or 1)), host_cores / max(planned.workers, 1))
+    vcpu = planned.vcpu or 1.0
+    given = vcpu if vcpu < 1 else float(math.ceil(vcpu))
+    cores = min(given, host_cores / max(planned.workers, 1))
     here = min(cores, parallelism) * CORE_EQUIVALENCE.value
     return compute * speed / max(here, 1e-6) + sync + init
 

@@ -1,7 +1,8 @@
 """The embedded default executor: each invocation is a separate OS process (`mlspec.runtime.process`)
 that shares nothing with the others but the stores. The target's memory limit is enforced by
 watching each process's resident set (polled every 20 ms) and its time limit by the wall clock; an
-invocation over either is killed and reported as such."""
+invocation over either is killed and reported as such. A vCPU count is given as cores (CPU affinity) and
+math-library threads; a fraction of one core (Lambda's 0.07 vCPU at 128 MB) as a duty cycle."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ POLL_S = 0.02
 # their turn on a CPU; a run like that would take far longer than on any platform, so it is refused.
 MAX_INVOCATIONS_PER_CPU = 8
 STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL when the run is stopped from outside (Ctrl-C, SIGTERM)
+# A vCPU below one: the process runs for vcpu x this period, then is stopped (SIGSTOP) for the rest, as a
+# CPU quota would hold it; short enough that a step of training sees the average share.
+THROTTLE_PERIOD_S = 0.1
 
 
 def _proc_status(pid: int) -> dict[str, int]:
@@ -60,6 +64,7 @@ class _Running:
         self.ready_at: float | None = None
         self.cores: list[int] | None = None  # as the process reported its affinity
         self.assigned: tuple[int, ...] = ()  # the cores the executor gave it (with a vCPU count)
+        self.share: float | None = None  # of one core, when its vCPU is below one
         self.cpu_s = 0.0
         self.wall_s = 0.0
         self.done = False
@@ -162,6 +167,7 @@ class LocalProcessExecutor:
         event = dict(inv.event, time_limit_s=limits.timeout_s)
         run = _Running(inv, proc, log)
         run.assigned = assigned
+        run.share = limits.vcpu if limits.vcpu is not None and limits.vcpu < 1 else None
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(json.dumps(event))
@@ -191,6 +197,8 @@ class LocalProcessExecutor:
             if message.get("type") == "ready":
                 run.ready_at = float(message["at"])
                 run.cores = message.get("cores")
+                if run.share is not None:
+                    threading.Thread(target=self._throttle, args=(run, run.share), daemon=True).start()
             elif message.get("type") == "progress":
                 on_progress(inv_id, message["progress"])
             elif message.get("type") in ("result", "error"):
@@ -291,6 +299,18 @@ class LocalProcessExecutor:
             cores=run.cores,
         )
         return Outcome(record, result)
+
+    def _throttle(self, run: _Running, share: float) -> None:
+        """Hold the process group to `share` of its core from when its function starts (the process start and
+        imports run at full speed, as the time model takes them), until it ends or the run is stopped."""
+        on, off = share * THROTTLE_PERIOD_S, (1 - share) * THROTTLE_PERIOD_S
+        while not run.done and run.status is None and not self._stopped:
+            time.sleep(on)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.proc.pid, signal.SIGSTOP)
+            time.sleep(off)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.proc.pid, signal.SIGCONT)
 
     def _assign_cores(self, count: int) -> tuple[int, ...]:
         """The `count` cores fewest running invocations were given (the caller holds the lock): cores of

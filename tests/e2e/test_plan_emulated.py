@@ -13,6 +13,7 @@ import pytest
 
 from mlspec.compare.plan_outcome import plan_outcome
 from mlspec.compare.tables import compare_platforms
+from mlspec.providers.registry import get_offering
 from mlspec.records import RunRecord
 from mlspec.records.runs import list_runs
 
@@ -105,3 +106,46 @@ def test_placement_auto_plans_then_follows_the_plan(planned: tuple[Path, dict[st
     }
     both = mlspec("run", "pipeline.yaml", "--placement", "auto", "--plan", "plan.json", cwd=root)
     assert both.returncode == 2 and "--placement auto makes the plan it follows" in both.stderr
+
+
+TWO_CLOUDS = """\
+name: two-clouds
+seed: 0
+datasets:
+  reviews: {format: imdb, synthetic: {train_size: 300, test_size: 100, seed: 0}}
+stages:
+  prep: {kind: preprocess, dataset: reviews, max_features: 500}
+  train: {kind: train, data: prep, model: logistic_regression, workers: 1, epochs: 1, memory_mb: 16384}
+  evaluate: {kind: evaluate, model: train}
+targets:
+  aws-lambda: {memory_mb: 1024, timeout_s: 300}
+  gcp-cloud-run: {memory_mb: 1024, vcpu: 1}
+"""
+
+
+def test_a_plan_across_two_clouds_runs_emulated_and_prices_what_crosses(tmp_path: Path) -> None:
+    """16 GiB for train is more than Lambda gives: the plan puts it on Cloud Run and the rest on Lambda."""
+    (tmp_path / "pipeline.yaml").write_text(TWO_CLOUDS)
+    made = mlspec("plan", "pipeline.yaml", "--out", "plan.json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    placed = {s["stage"]: s["platform"] for s in json.loads((tmp_path / "plan.json").read_text())["stages"]}
+    assert placed == {"prep": "aws-lambda:x86_64", "train": "gcp-cloud-run:service", "evaluate": "aws-lambda:x86_64"}
+    done = mlspec("run", "pipeline.yaml", "--plan", "plan.json", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "emulated cost includes cross-cloud egress: train read" in " ".join(done.stderr.split())
+    record = RunRecord.model_validate_json(done.stdout)
+    rows = {row.stage: row for row in plan_outcome(record)}
+    read = {
+        stage: sum(i.io.get("object_bytes_read", 0) for i in record.invocations if i.stage == stage) / 1e9
+        for stage in rows
+    }
+    aws_out = get_offering("aws-lambda").cloud.egress_per_gb_usd.value
+    gcp_out = get_offering("gcp-cloud-run").cloud.egress_per_gb_usd.value
+    assert rows["prep"].emulated_egress_gb == 0.0  # reads the dataset, no stage of another cloud
+    assert read["train"] > 0 and rows["train"].emulated_egress_usd == pytest.approx(read["train"] * aws_out)
+    assert read["evaluate"] > 0 and rows["evaluate"].emulated_egress_usd == pytest.approx(read["evaluate"] * gcp_out)
+    assert rows["train"].modelled_egress_gb > 0  # the plan priced the crossing too
+    comparison = compare_platforms(record).to_dict()["plan_outcome"]
+    assert {row["stage"]: row["emulated_egress_gb"] for row in comparison} == {
+        stage: row.emulated_egress_gb for stage, row in rows.items()
+    }

@@ -49,3 +49,14 @@ def test_without_a_vcpu_an_invocation_may_run_on_every_core(tmp_path: Path) -> N
 def test_the_local_target_gives_its_vcpu_to_the_limits() -> None:
     assert target_limits(LocalTarget(vcpu=1)).vcpu == 1
     assert target_limits(LocalTarget()).vcpu is None
+
+
+def test_a_fraction_of_a_vcpu_holds_the_function_to_that_share_of_a_core(tmp_path: Path) -> None:
+    """Lambda gives 0.07 vCPU at 128 MB: the process is held to the share by a duty cycle (SIGSTOP/SIGCONT)
+    once its function starts, so 0.5 CPU-seconds at 0.25 vCPU take at least 2 s (more on a busy machine)."""
+    spin = Invocation("s.noop", "s", "noop", None, {"function": "noop", "spin_cpu_s": 0.5})
+    [outcome] = LocalProcessExecutor(tmp_path).run_group([spin], Limits(512, 120, vcpu=0.25), lambda i, p: None)
+    record = outcome.record
+    assert record.status == "ok" and record.vcpu == 0.25 and record.init_s is not None
+    assert record.wall_s - record.init_s >= 0.9 * 0.5 / 0.25
+    assert record.cpu_s is not None and record.cpu_s >= 0.5

@@ -54,22 +54,24 @@ def test_usage_counts_work_without_the_process_start_and_the_share_spent_in_epoc
 
 def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
     planned = PlannedStageRecord(
-        platform="aws-lambda:x86_64",
-        memory_mb=512,
-        vcpu=0.29,
-        workers=2,
+        platform="gcp-cloud-run:service",
+        memory_mb=2048,
+        vcpu=1.5,
+        workers=1,
         time_s=50.0,
         cost_usd=0.001,
-        compute_s=30.0,
+        compute_s=10.0,
         sync_s=2.0,
         init_s=1.0,
-        speed=0.29,
-        parallelism=1.0,
+        speed=1.5,
+        parallelism=2.0,
     )
-    # 30 s at 0.29 vCPU is 8.7 CPU-seconds per worker: on a whole core here, 8.7 s.
-    assert modelled_here_s(planned, host_cores=2) == pytest.approx(30.0 * 0.29 + 2.0 + 1.0)
-    # Four workers on two cores: half a core each.
-    four = planned.model_copy(update={"workers": 4})
-    assert modelled_here_s(four, host_cores=2) == pytest.approx(30.0 * 0.29 / 0.5 + 3.0)
+    # 1.5 vCPU is two cores here (CPU affinity rounds up): 15 CPU-seconds on two cores take 7.5 s.
+    assert modelled_here_s(planned, host_cores=2) == pytest.approx(10.0 * 1.5 / 2 + 2.0 + 1.0)
+    # Two workers on two cores: one core each.
+    assert modelled_here_s(planned.model_copy(update={"workers": 2}), host_cores=2) == pytest.approx(15.0 + 3.0)
+    # Below one vCPU the process is held to its share here too: the model's compute stands.
+    small = planned.model_copy(update={"vcpu": 0.29, "speed": 0.29, "workers": 4})
+    assert modelled_here_s(small, host_cores=2) == pytest.approx(10.0 + 3.0)
     # A plan written without its model's parts: nothing to re-evaluate.
     assert modelled_here_s(planned.model_copy(update={"compute_s": None}), host_cores=2) is None
