@@ -388,6 +388,11 @@ def emulate_plan(pipeline: Pipeline, plan_file: Path, refuse_clouds: bool = Fals
     cores = len(os.sched_getaffinity(0))
     stages = dict(with_planned_workers(pipeline, planned).stages)
     warnings = []
+    if clouds:
+        warnings.append(
+            f"{plural(len(clouds), 'stage')} planned on clouds ({', '.join(f'{n} on {p}' for n, p in clouds.items())})"
+            " emulated on this machine: runs of a plan on the clouds themselves are not built (--no-emulate refuses)"
+        )
     for name, placed in planned.items():
         _, settings = placement[name]
         stages[name] = stages[name].model_copy(
