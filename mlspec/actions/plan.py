@@ -29,19 +29,19 @@ from mlspec.files import write_atomically
 from mlspec.planner.plan import PlanOptions, PlanResult, objective_of
 from mlspec.planner.plan import plan as make_plan
 from mlspec.planner.plan_file import check_plan, plan_document
-from mlspec.planner.usage import StageUsage, usage_from_record
+from mlspec.planner.usage import StageUsage, scaled_peak_mb, usage_from_record
 from mlspec.providers.registry import LOCAL, get_platform
 from mlspec.records import FollowedPlan, PlannedStageRecord, RunRecord
 from mlspec.records.runs import find_run, list_runs
 from mlspec.references import load
 from mlspec.spec import load as load_spec
-from mlspec.spec.models import Pipeline
+from mlspec.spec.models import OFFICIAL_TEST_EXAMPLES, OFFICIAL_TRAIN_EXAMPLES, Pipeline
 from mlspec.spec.targets import TargetBase
 from mlspec.wording import plural
 
-# Training-set sizes of the official datasets (used only when a spec's dataset differs from the one
-# measured and the full size was not itself measured).
-OFFICIAL_TRAIN_EXAMPLES = {"cifar10": 50_000, "imdb": 25_000}
+# Split sizes of the official datasets (used only when a spec's dataset differs from the one measured and
+# the full size was not itself measured).
+OFFICIAL_EXAMPLES = {"train": OFFICIAL_TRAIN_EXAMPLES, "test": OFFICIAL_TEST_EXAMPLES}
 PROFILE_EPOCHS = 1
 PROFILE_MAX_TRAIN = 2_000
 
@@ -62,8 +62,9 @@ class UsageSource:
         }.get(self.kind, self.run_id)
 
 
-def _train_examples(pipeline: Pipeline, dataset: str, measured: int | None, then: dict[str, Any]) -> int | None:
-    """Training examples the spec's dataset will have, from what was measured with `then` (a dataset dict)."""
+def _examples(pipeline: Pipeline, dataset: str, split: str, measured: int | None, then: dict[str, Any]) -> int | None:
+    """Examples of `split` ("train" or "test") the spec's dataset will have, from what was measured with
+    `then` (a dataset dict)."""
     now = pipeline.datasets[dataset]
     now_d = now.model_dump(mode="json")
     if measured is not None and now_d == then:
@@ -71,14 +72,15 @@ def _train_examples(pipeline: Pipeline, dataset: str, measured: int | None, then
     same_source = {k: v for k, v in now_d.items() if k not in ("max_train", "max_test")} == {
         k: v for k, v in then.items() if k not in ("max_train", "max_test")
     }
-    then_cap = then.get("max_train")
+    then_cap = then.get(f"max_{split}")
     if same_source and measured is not None and (then_cap is None or measured < then_cap):
-        full = measured  # the measured run saw the whole training set
+        full = measured  # the measured run saw the whole split
     elif now.path is None:
-        full = now.synthetic.train_size
+        full = getattr(now.synthetic, f"{split}_size")
     else:
-        full = OFFICIAL_TRAIN_EXAMPLES[now.format]
-    return min(full, now.max_train) if now.max_train else full
+        full = OFFICIAL_EXAMPLES[split][now.format]
+    cap = getattr(now, f"max_{split}")
+    return min(full, cap) if cap else full
 
 
 def scale_usage(
@@ -98,11 +100,14 @@ def scale_usage(
         then = stages_then.get(name) or {}
         dataset = pipeline.dataset_of(name)
         prep = scaling.examples_from
-        measured_ex: int | None = None
+        measured: dict[str, int | None] = {"train": None, "test": None}
         if prep is not None and prep in record.stages:
-            value = record.stages[prep].metrics.get("train_examples")
-            measured_ex = int(value) if value else None
-        now_ex = _train_examples(pipeline, dataset, measured_ex, datasets_then.get(dataset) or {})
+            for split in measured:
+                value = record.stages[prep].metrics.get(f"{split}_examples")
+                measured[split] = int(value) if value else None
+        then_dataset = datasets_then.get(dataset) or {}
+        now_ex = _examples(pipeline, dataset, "train", measured["train"], then_dataset)
+        measured_ex = measured["train"]
         ex_ratio = now_ex / measured_ex if (prep is not None and measured_ex and now_ex) else 1.0
         cached = record.stages[name].cached_from if name in record.stages else None
         measured_in = cached.run_id if cached is not None else record.run_id  # a reused stage ran there
@@ -113,8 +118,12 @@ def scale_usage(
         if scaling.epochs is not None:
             epochs_then = int(then.get("epochs") or scaling.epochs)
             e_ratio = scaling.epochs / epochs_then
-            # Only the epochs' share grows with epochs; loading the shard and saving the model do not.
-            work = ex_ratio * (u.epochs_share * e_ratio + (1 - u.epochs_share))
+            # Steps grow with epochs x training examples, scoring with epochs x test examples; the rest
+            # (imports after start, the model built, the test split loaded, the model saved) stays.
+            now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset)
+            test_ratio = now_test / measured["test"] if (measured["test"] and now_test) else 1.0
+            fixed = max(0.0, 1.0 - u.steps_share - u.scoring_share)
+            work = u.steps_share * e_ratio * ex_ratio + u.scoring_share * e_ratio * test_ratio + fixed
             rounds_ratio = e_ratio
             sync_now, sync_then = scaling.sync_every_steps, then.get("sync_every_steps")
             batch_now = scaling.batch_size or 1
@@ -129,6 +138,7 @@ def scale_usage(
                 u,
                 cpu_s=u.cpu_s * work,
                 wall_s_per_invocation=u.wall_s_per_invocation * work,
+                peak_rss_mb=scaled_peak_mb(u, ex_ratio),
                 object_bytes=int(u.object_bytes * ex_ratio),
                 object_bytes_read=int(u.bytes_read * ex_ratio),
                 object_bytes_written=u.bytes_written,
@@ -137,10 +147,10 @@ def scale_usage(
                 rounds_scale_with_workers=bool(sync_now),
             )
             notes[name] = (
-                f"{base}; scaled x{work:.3g} = epochs {scaling.epochs}/{epochs_then} on its "
-                f"{100 * u.epochs_share:.0f} % spent in epochs, x training examples "
-                f"{now_ex or '?'}/{measured_ex or '?'}; sync rounds {u.sync_rounds} -> {rounds} per "
-                f"worker at {plural(u.workers, 'worker')}"
+                f"{base}; scaled x{work:.3g}: epochs {scaling.epochs}/{epochs_then} x training examples "
+                f"{now_ex or '?'}/{measured_ex or '?'} on its {100 * u.steps_share:.0f} % in steps, epochs x test "
+                f"examples on its {100 * u.scoring_share:.0f} % scoring; sync rounds {u.sync_rounds} -> {rounds} per "
+                f"worker at {plural(u.workers, 'worker')}; peak {out[name].peak_rss_mb:.0f} MB"
                 + (
                     f", fewer per worker as workers grow (every {plural(sync_now, 'step')})"
                     if sync_now
@@ -148,15 +158,24 @@ def scale_usage(
                 )
             )
         elif prep is not None:
+            # A preprocess stage reads and featurises both splits: its work grows with all examples.
+            now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset)
+            then_all = (measured_ex or 0) + (measured["test"] or 0)
+            now_all = (now_ex or 0) + (now_test or 0)
+            all_ratio = now_all / then_all if then_all and now_all else ex_ratio
             out[name] = replace(
                 u,
-                cpu_s=u.cpu_s * ex_ratio,
-                wall_s_per_invocation=u.wall_s_per_invocation * ex_ratio,
-                object_bytes=int(u.object_bytes * ex_ratio),
-                object_bytes_read=int(u.bytes_read * ex_ratio),
-                object_bytes_written=int(u.bytes_written * ex_ratio),
+                cpu_s=u.cpu_s * all_ratio,
+                wall_s_per_invocation=u.wall_s_per_invocation * all_ratio,
+                peak_rss_mb=scaled_peak_mb(u, all_ratio),
+                object_bytes=int(u.object_bytes * all_ratio),
+                object_bytes_read=int(u.bytes_read * all_ratio),
+                object_bytes_written=int(u.bytes_written * all_ratio),
             )
-            notes[name] = f"{base}; scaled x{ex_ratio:.3g} = training examples {now_ex or '?'}/{measured_ex or '?'}"
+            notes[name] = (
+                f"{base}; scaled x{all_ratio:.3g} = training and test examples {now_all or '?'}/{then_all or '?'}; "
+                f"peak {out[name].peak_rss_mb:.0f} MB"
+            )
         else:
             out[name] = u
             notes[name] = f"{base}; not scaled (the test split is the same)"

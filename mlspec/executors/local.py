@@ -65,6 +65,7 @@ class _Running:
         self.cores: list[int] | None = None  # as the process reported its affinity
         self.assigned: tuple[int, ...] = ()  # the cores the executor gave it (with a vCPU count)
         self.share: float | None = None  # of one core, when its vCPU is below one
+        self.ready_rss_kb: int | None = None  # resident once imported, before the function ran
         self.cpu_s = 0.0
         self.wall_s = 0.0
         self.done = False
@@ -196,6 +197,7 @@ class LocalProcessExecutor:
                 continue
             if message.get("type") == "ready":
                 run.ready_at = float(message["at"])
+                run.ready_rss_kb = _proc_status(run.proc.pid).get("VmRSS")
                 run.cores = message.get("cores")
                 if run.share is not None:
                     threading.Thread(target=self._throttle, args=(run, run.share), daemon=True).start()
@@ -288,6 +290,7 @@ class LocalProcessExecutor:
             cpu_s=run.cpu_s,
             peak_rss_mb=peak_mb,
             init_s=run.ready_at - run.started_wall if run.ready_at else None,
+            ready_rss_mb=run.ready_rss_kb / 1024 if run.ready_rss_kb else None,
             cold_start=True,
             status=run.status or "killed",
             error=error,

@@ -18,7 +18,7 @@ class StageUsage:
     # CPU seconds summed over the stage's invocations (see cpu_s_reported), without the process start and
     # imports, which init_s_per_invocation counts
     cpu_s: float
-    wall_s_per_invocation: float  # mean wall time of one invocation, without its process start
+    wall_s_per_invocation: float  # mean wall time of one invocation
     init_s_per_invocation: float  # mean process start and imports
     peak_rss_mb: float
     host_vcpus_per_invocation: float  # the CPU share each invocation had where it was measured
@@ -36,9 +36,14 @@ class StageUsage:
     cpu_s_reported: bool = True
     peak_rss_reported: bool = True
     object_bytes_written: int | None = None
-    # Of cpu_s, the share spent in training epochs (the rest loads data and saves the model, which does not
-    # grow with epochs); 1.0 where not reported.
-    epochs_share: float = 1.0
+    # Resident memory before the function ran (the interpreter and its imports): the part of the peak that
+    # does not grow with the data; None where not measured.
+    base_rss_mb: float | None = None
+    # Of cpu_s, the shares spent in each epoch's steps (they grow with epochs x training examples) and in
+    # scoring the test split after each epoch (epochs x test examples); the rest loads the data and saves
+    # the model. Where not reported, all of it is taken as steps.
+    steps_share: float = 1.0
+    scoring_share: float = 0.0
 
     @property
     def bytes_read(self) -> int:
@@ -63,8 +68,12 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
         read = sum(i.io.get("object_bytes_read", 0) for i in invs)
         written = sum(i.io.get("object_bytes_written", 0) for i in invs)
         param_written = sum(i.io.get("param_bytes_written", 0) for i in invs)
-        cpu = [_work(i.cpu_s if i.cpu_s is not None else i.wall_s, i.init_s) for i in invs]
-        in_epochs = [i.metrics.get("epochs_cpu_s") for i in invs]
+        cpu = [i.wall_s if i.cpu_s is None else _work(i.cpu_s, i.init_s) for i in invs]
+        steps = [i.metrics.get("steps_cpu_s") for i in invs]
+        scoring = [i.metrics.get("scoring_cpu_s") for i in invs]
+        reported = all(x is not None for x in (*steps, *scoring)) and sum(cpu) > 0
+        ready = [i.ready_rss_mb for i in invs if i.ready_rss_mb is not None]
+        ready = ready if len(ready) == n else []
         peaks = [i.peak_rss_mb if i.peak_rss_mb is not None else float(i.memory_limit_mb) for i in invs]
         out[name] = StageUsage(
             stage=name,
@@ -72,7 +81,7 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             workers=stage.workers,
             invocations=n,
             cpu_s=sum(cpu),
-            wall_s_per_invocation=sum(_work(i.wall_s, i.init_s) for i in invs) / n,
+            wall_s_per_invocation=sum(i.wall_s for i in invs) / n,
             init_s_per_invocation=sum(i.init_s or 0.0 for i in invs) / n,
             peak_rss_mb=max(peaks),
             host_vcpus_per_invocation=cpus / max(1, stage.workers),
@@ -86,15 +95,23 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             object_bytes_written=written,
             cpu_s_reported=all(i.cpu_s is not None for i in invs),
             peak_rss_reported=all(i.peak_rss_mb is not None for i in invs),
-            epochs_share=(
-                min(1.0, sum(e for e in in_epochs if e is not None) / max(sum(cpu), 1e-9))
-                if all(e is not None for e in in_epochs)
-                else 1.0
-            ),
+            base_rss_mb=max(ready) if ready else None,
+            steps_share=min(1.0, sum(x or 0.0 for x in steps) / sum(cpu)) if reported else 1.0,
+            scoring_share=min(1.0, sum(x or 0.0 for x in scoring) / sum(cpu)) if reported else 0.0,
         )
     return out
 
 
-def _work(seconds: float, init_s: float | None) -> float:
-    """An invocation's seconds without its process start and imports (counted apart, as init_s)."""
-    return max(seconds - (init_s or 0.0), 0.0)
+def _work(cpu_s: float, init_s: float | None) -> float:
+    """An invocation's CPU seconds without its process start and imports (counted apart, as init_s): the
+    CPU time of a process includes its start, where a platform's reported duration does not."""
+    return max(cpu_s - (init_s or 0.0), 0.0)
+
+
+def scaled_peak_mb(usage: StageUsage, data_ratio: float) -> float:
+    """The peak memory with `data_ratio` times the data per invocation: the part above what the process held
+    before its function ran grows with the data (where that was not measured, the peak is kept)."""
+    if usage.base_rss_mb is None:
+        return usage.peak_rss_mb
+    base = min(usage.base_rss_mb, usage.peak_rss_mb)
+    return base + (usage.peak_rss_mb - base) * data_ratio

@@ -35,6 +35,9 @@ class InvocationRecord(_Measured):
     )
     peak_rss_mb: float | None = Field(description="Peak memory; None where the platform does not report it")
     init_s: float | None = Field(None, description="Process start and imports before the function ran")
+    ready_rss_mb: float | None = Field(
+        None, description="Resident memory once started and imported, before the function ran: measured"
+    )
     cold_start: bool
     status: InvocationStatus
     error: str | None = None

@@ -56,8 +56,10 @@ class DatasetSpec(StrictModel):
         return size if self.max_train is None else min(size, self.max_train)
 
 
-# Training examples in the official releases: CIFAR-10's 5 batches of 10,000; IMDb's train/ folder.
+# Examples in the official releases: CIFAR-10's 5 training batches of 10,000 and its test batch; IMDb's
+# train/ and test/ folders.
 OFFICIAL_TRAIN_EXAMPLES = {"cifar10": 50_000, "imdb": 25_000}
+OFFICIAL_TEST_EXAMPLES = {"cifar10": 10_000, "imdb": 25_000}
 
 
 # ---------------------------------------------------------------- stages

@@ -1,17 +1,18 @@
-"""What the planner takes from a run record: work without the process start (counted apart, as init), and the
-share of a train stage's work spent in epochs (the only part that grows with epochs); and the model
-re-evaluated for the envelope a stage had where it was emulated."""
+"""What the planner takes from a run record: work without the process start (counted apart, as init), the
+shares of a train stage's work in steps and in scoring (which grow with epochs), the memory held before the
+function ran (the part of the peak that does not grow with the data); and the model re-evaluated for the
+envelope a stage had where it was emulated."""
 
 from __future__ import annotations
 
 import pytest
 
 from mlspec.compare.plan_outcome import modelled_here_s
-from mlspec.planner.usage import usage_from_record
+from mlspec.planner.usage import scaled_peak_mb, usage_from_record
 from mlspec.records import InvocationRecord, PlannedStageRecord, RunRecord, StageRecord
 
 
-def _invocation(worker: int, cpu_s: float, init_s: float, epochs_cpu_s: float) -> InvocationRecord:
+def _invocation(worker: int, cpu_s: float, init_s: float, steps_cpu_s: float, scoring_cpu_s: float) -> InvocationRecord:
     return InvocationRecord(
         id=f"train.train_worker#{worker}",
         stage="train",
@@ -27,7 +28,8 @@ def _invocation(worker: int, cpu_s: float, init_s: float, epochs_cpu_s: float) -
         status="ok",
         memory_limit_mb=1024,
         time_limit_s=600,
-        metrics={"epochs_cpu_s": epochs_cpu_s, "sync_rounds": 4},
+        metrics={"steps_cpu_s": steps_cpu_s, "scoring_cpu_s": scoring_cpu_s, "sync_rounds": 4},
+        ready_rss_mb=120.0 + worker,
     )
 
 
@@ -43,13 +45,15 @@ def test_usage_counts_work_without_the_process_start_and_the_share_spent_in_epoc
         host={"cpus": 2},
         mlspec_version="0",
         stages={"train": StageRecord(name="train", kind="train", status="succeeded", workers=2)},
-        invocations=[_invocation(0, 5.0, 1.0, 3.0), _invocation(1, 4.0, 1.0, 3.0)],
+        invocations=[_invocation(0, 5.0, 1.0, 2.0, 1.0), _invocation(1, 4.0, 1.0, 3.0, 0.0)],
     )
     usage = usage_from_record(record)["train"]
     assert usage.cpu_s == pytest.approx(4.0 + 3.0)
-    assert usage.wall_s_per_invocation == pytest.approx((4.5 + 3.5) / 2)
+    assert usage.wall_s_per_invocation == pytest.approx((5.5 + 4.5) / 2)
     assert usage.init_s_per_invocation == pytest.approx(1.0)
-    assert usage.epochs_share == pytest.approx(6.0 / 7.0)
+    assert (usage.steps_share, usage.scoring_share) == (pytest.approx(5.0 / 7.0), pytest.approx(1.0 / 7.0))
+    assert usage.base_rss_mb == 121.0  # what the process held before its function ran
+    assert scaled_peak_mb(usage, 3.0) == pytest.approx(121.0 + (300.0 - 121.0) * 3.0)
 
 
 def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:

@@ -78,7 +78,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     completed, stopped_early = True, False
     stop_requested = _stop_flag(params, event.get("stop_key"))
     epochs_run = float(len(history))
-    cpu_before_epochs = time.process_time()
+    cpu_before_epochs, scoring_cpu_s = time.process_time(), 0.0
     for epoch in range(first_epoch, event["epochs"] + 1):
         started, sync_before, rounds_before = time.monotonic(), sync_s, sync.round
         # Seeded per epoch, so a resumed worker sees exactly the batches it would have seen.
@@ -107,7 +107,9 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             trainer.finish()
         record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
         if scored is not None:
+            scoring_started = time.process_time()
             scores = evaluate(model, *scored)
+            scoring_cpu_s += time.process_time() - scoring_started
             record.update({f"{prefix}_loss": scores["loss"], f"{prefix}_accuracy": scores["accuracy"]})
         history.append(record)
         # The epoch's own figures go with the report, for a coordinator that re-plans from them.
@@ -144,7 +146,9 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         sync_s=sync_s,
         steps_per_epoch=steps,
         first_epoch=first_epoch,
-        epochs_cpu_s=time.process_time() - cpu_before_epochs,  # the planner scales only this with epochs
+        # What the planner scales with epochs: the steps (x training examples), the scoring (x test examples).
+        steps_cpu_s=time.process_time() - cpu_before_epochs - scoring_cpu_s,
+        scoring_cpu_s=scoring_cpu_s,
         **sync.stats(),
     )
     return {
