@@ -107,7 +107,7 @@ def test_plan_scales_to_more_epochs(runs_with_examples: Path) -> None:
     )
     assert code == 0, err
     why = json.loads(out)["plan"]["stages"][1]["why"]
-    assert "scaled x2 = epochs 30/15" in why and "1300 -> 2600" in why
+    assert "scaled x2: epochs 30/15" in why and "1300 -> 2600" in why
 
 
 def test_plan_without_usage_and_no_profile_says_what_to_do(tmp_path: Path) -> None:
