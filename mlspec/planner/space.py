@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from mlspec.compile.graph import graph
 from mlspec.errors import UsageError
-from mlspec.planner.usage import StageUsage
+from mlspec.planner.usage import StageUsage, scaled_peak_mb
 from mlspec.providers.catalog import Fact, HostVcpu, Offering, ProviderLimitError, assumed
 from mlspec.providers.registry import LOCAL, all_offerings, get_offering, get_platform, offering_selected_by
 from mlspec.spec.models import Pipeline, TargetBase
@@ -150,26 +150,27 @@ def stage_space(
 ) -> StageSpace:
     spec = pipeline.stages[stage]
     scalable = graph(pipeline).node(stage).workers_scalable
-    need = usage.peak_rss_mb * MEMORY_HEADROOM.value
     pinned = spec.memory_mb
     candidates: list[Candidate] = []
     used: list[Offering] = []
     for o in offerings:
+        sizes = [pinned] if pinned is not None else []
         if pinned is not None:
             try:
                 o.check_memory(pinned)
             except ProviderLimitError:
                 continue
-            sizes = [pinned]
-        else:
-            sizes = memory_sizes(o, need, memory_count)
         if scalable:
             worker_range = range(1, _workers_cap(o, pipeline, max_workers) + 1)
         else:
             worker_range = range(usage.workers, usage.workers + 1)
+        if pinned is None:
+            sizes = memory_sizes(o, _memory_need_mb(usage, worker_range[-1]), memory_count)
         before = len(candidates)
         for mem in sizes:
             for n in worker_range:
+                if pinned is None and mem < _memory_need_mb(usage, n):
+                    continue  # fewer workers hold more of the data each
                 requested: float | None = None
                 if isinstance(o.vcpu_rule, HostVcpu):  # workers share this machine's CPUs
                     requested = max(1.0, float(o.vcpu_rule.host_vcpus.value) // n)
@@ -188,7 +189,13 @@ def stage_space(
                 f"memory range ({ranges} MB)"
             )
         raise UsageError(
-            f"stage {stage!r} needs about {need:.0f} MB (measured peak {usage.peak_rss_mb:.0f} MB "
-            f"x {MEMORY_HEADROOM.value:g} headroom), more than any candidate platform offers"
+            f"stage {stage!r} needs about {_memory_need_mb(usage, usage.workers):.0f} MB (measured peak "
+            f"{usage.peak_rss_mb:.0f} MB x {MEMORY_HEADROOM.value:g} headroom), more than any candidate platform offers"
         )
     return StageSpace(stage, spec.kind, usage, tuple(used), tuple(candidates))
+
+
+def _memory_need_mb(usage: StageUsage, workers: int) -> float:
+    """Memory one of `workers` invocations needs, with headroom: each holds its share of the data, so the
+    part of the measured peak above what the process held before its function ran scales with it."""
+    return scaled_peak_mb(usage, usage.workers / workers) * MEMORY_HEADROOM.value
