@@ -62,9 +62,11 @@ class UsageSource:
         }.get(self.kind, self.run_id)
 
 
-def _examples(pipeline: Pipeline, dataset: str, split: str, measured: int | None, then: dict[str, Any]) -> int | None:
+def _examples(
+    pipeline: Pipeline, dataset: str, split: str, measured: int | None, then: dict[str, Any], available: int | None
+) -> int | None:
     """Examples of `split` ("train" or "test") the spec's dataset will have, from what was measured with
-    `then` (a dataset dict)."""
+    `then` (a dataset dict) and what its source held (`available`, measured too, where recorded)."""
     now = pipeline.datasets[dataset]
     now_d = now.model_dump(mode="json")
     if measured is not None and now_d == then:
@@ -73,7 +75,9 @@ def _examples(pipeline: Pipeline, dataset: str, split: str, measured: int | None
         k: v for k, v in then.items() if k not in ("max_train", "max_test")
     }
     then_cap = then.get(f"max_{split}")
-    if same_source and measured is not None and (then_cap is None or measured < then_cap):
+    if same_source and available is not None:
+        full = available  # the source's size, measured
+    elif same_source and measured is not None and (then_cap is None or measured < then_cap):
         full = measured  # the measured run saw the whole split
     elif now.path is None:
         full = getattr(now.synthetic, f"{split}_size")
@@ -101,12 +105,15 @@ def scale_usage(
         dataset = pipeline.dataset_of(name)
         prep = scaling.examples_from
         measured: dict[str, int | None] = {"train": None, "test": None}
+        available: dict[str, int | None] = {"train": None, "test": None}
         if prep is not None and prep in record.stages:
             for split in measured:
                 value = record.stages[prep].metrics.get(f"{split}_examples")
                 measured[split] = int(value) if value else None
+                held = record.stages[prep].metrics.get(f"{split}_available")
+                available[split] = int(held) if held else None
         then_dataset = datasets_then.get(dataset) or {}
-        now_ex = _examples(pipeline, dataset, "train", measured["train"], then_dataset)
+        now_ex = _examples(pipeline, dataset, "train", measured["train"], then_dataset, available["train"])
         measured_ex = measured["train"]
         ex_ratio = now_ex / measured_ex if (prep is not None and measured_ex and now_ex) else 1.0
         cached = record.stages[name].cached_from if name in record.stages else None
@@ -120,7 +127,7 @@ def scale_usage(
             e_ratio = scaling.epochs / epochs_then
             # Steps grow with epochs x training examples, scoring with epochs x test examples; the rest
             # (imports after start, the model built, the test split loaded, the model saved) stays.
-            now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset)
+            now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset, available["test"])
             test_ratio = now_test / measured["test"] if (measured["test"] and now_test) else 1.0
             fixed = max(0.0, 1.0 - u.steps_share - u.scoring_share)
             work = u.steps_share * e_ratio * ex_ratio + u.scoring_share * e_ratio * test_ratio + fixed
@@ -159,7 +166,7 @@ def scale_usage(
             )
         elif prep is not None:
             # A preprocess stage reads and featurises both splits: its work grows with all examples.
-            now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset)
+            now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset, available["test"])
             then_all = (measured_ex or 0) + (measured["test"] or 0)
             now_all = (now_ex or 0) + (now_test or 0)
             all_ratio = now_all / then_all if then_all and now_all else ex_ratio

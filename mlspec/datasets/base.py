@@ -57,6 +57,8 @@ class Dataset:
     test_x: Any
     test_y: np.ndarray
     source: str
+    # Examples of (train, test) the source holds, before max_train / max_test kept fewer; None: all kept.
+    available: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return (

@@ -99,4 +99,5 @@ def _limit(data: Dataset, max_train: int | None, max_test: int | None) -> Datase
         train_y=_head(data.train_y, max_train),
         test_x=_head(data.test_x, max_test),
         test_y=_head(data.test_y, max_test),
+        available=(len(data.train_y), len(data.test_y)),
     )

@@ -118,6 +118,7 @@ def _write_dataset_facts(store: ObjectStore, out: str, data: Dataset) -> dict[st
         "classes": data.classes,
         "source": data.source,
         "n_train": len(data.train_y),
+        "available": list(data.available or (len(data.train_y), len(data.test_y))),
         "n_test": len(data.test_y),
     }
 
@@ -146,4 +147,13 @@ def _write_outputs(
         meta["shards"][str(shard_count)] = sizes
     store.put(f"{out}/test.npz", pack_xy(fitted.test_x, test_y))
     store.put(f"{out}/meta.json", json.dumps(meta).encode())
-    return {"metrics": {"train_examples": meta["n_train"], "test_examples": meta["n_test"]}}
+    train_available, test_available = facts["available"]
+    return {
+        "metrics": {
+            "train_examples": meta["n_train"],
+            "test_examples": meta["n_test"],
+            # What the source holds (before max_train / max_test): what a plan for all of it scales to.
+            "train_available": train_available,
+            "test_available": test_available,
+        }
+    }
