@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mlspec.compare.plan_outcome import modelled_here_s
-from mlspec.planner.usage import scaled_peak_mb, usage_from_record
+from mlspec.planner.usage import EXTRAPOLATED_MEMORY, scaled_peak_mb, usage_from_record
 from mlspec.records import InvocationRecord, PlannedStageRecord, RunRecord, StageRecord
 
 
@@ -53,7 +53,9 @@ def test_usage_counts_work_without_the_process_start_and_the_share_spent_in_epoc
     assert usage.init_s_per_invocation == pytest.approx(1.0)
     assert (usage.steps_share, usage.scoring_share) == (pytest.approx(5.0 / 7.0), pytest.approx(1.0 / 7.0))
     assert usage.base_rss_mb == 121.0  # what the process held before its function ran
-    assert scaled_peak_mb(usage, 3.0) == pytest.approx(121.0 + (300.0 - 121.0) * 3.0)
+    grown = (300.0 - 121.0) * 3.0 * EXTRAPOLATED_MEMORY.value
+    assert scaled_peak_mb(usage, 3.0) == pytest.approx(121.0 + grown)
+    assert scaled_peak_mb(usage, 0.5) == pytest.approx(121.0 + (300.0 - 121.0) * 0.5)
 
 
 def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
