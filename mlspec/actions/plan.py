@@ -114,6 +114,7 @@ def scale_usage(
                 available[split] = int(held) if held else None
         then_dataset = datasets_then.get(dataset) or {}
         now_ex = _examples(pipeline, dataset, "train", measured["train"], then_dataset, available["train"])
+        now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset, available["test"])
         measured_ex = measured["train"]
         ex_ratio = now_ex / measured_ex if (prep is not None and measured_ex and now_ex) else 1.0
         cached = record.stages[name].cached_from if name in record.stages else None
@@ -127,7 +128,6 @@ def scale_usage(
             e_ratio = scaling.epochs / epochs_then
             # Steps grow with epochs x training examples, scoring with epochs x test examples; the rest
             # (imports after start, the model built, the test split loaded, the model saved) stays.
-            now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset, available["test"])
             test_ratio = now_test / measured["test"] if (measured["test"] and now_test) else 1.0
             fixed = max(0.0, 1.0 - u.steps_share - u.scoring_share)
             work = u.steps_share * e_ratio * ex_ratio + u.scoring_share * e_ratio * test_ratio + fixed
@@ -166,7 +166,6 @@ def scale_usage(
             )
         elif prep is not None:
             # A preprocess stage reads and featurises both splits: its work grows with all examples.
-            now_test = _examples(pipeline, dataset, "test", measured["test"], then_dataset, available["test"])
             then_all = (measured_ex or 0) + (measured["test"] or 0)
             now_all = (now_ex or 0) + (now_test or 0)
             all_ratio = now_all / then_all if then_all and now_all else ex_ratio

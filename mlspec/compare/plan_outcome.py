@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mlspec.planner.replan import Envelope
 from mlspec.planner.timemodel import CORE_EQUIVALENCE
-from mlspec.providers.pricing import price
 from mlspec.providers.registry import get_offering
 from mlspec.records.model import InvocationRecord, PlannedStageRecord, RunRecord
 from mlspec.spec.models import Pipeline
@@ -71,17 +71,7 @@ def plan_outcome(record: RunRecord) -> list[StageOutcome]:
         if time_s is not None and invocations:
             per_invocation = sum(i.wall_s for i in invocations) / len(invocations)
             egress_gb, egress_usd = _egress(record.plan.stages, planned, reads.get(name, ()), invocations)
-            cost = (
-                egress_usd
-                + price(
-                    get_offering(planned.platform),
-                    planned.memory_mb,
-                    per_invocation,
-                    len(invocations),
-                    vcpu=planned.vcpu,
-                    check_limits=False,
-                ).total_usd
-            )
+            cost = egress_usd + Envelope.of(planned).cost(per_invocation, len(invocations))
         here = modelled_here_s(planned, record.plan.host_cores)
         rows.append(
             StageOutcome(

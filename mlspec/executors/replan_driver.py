@@ -16,8 +16,6 @@ from mlspec.executors.coordinator import StageRun, finish_stage, run_invocations
 from mlspec.layout import pause_key
 from mlspec.planner.replan import Envelope, EpochTiming, decide, options
 from mlspec.planner.space import DEFAULT_MAX_WORKERS
-from mlspec.providers.pricing import price
-from mlspec.providers.registry import get_offering
 from mlspec.records import PlannedStageRecord, ReplanEvent, StageRecord
 from mlspec.storage import open_param_store
 
@@ -46,8 +44,8 @@ class Replanner:
     executor's threads, so its state is guarded by a lock."""
 
     def __init__(self, run: StageRun, stage: StageRecord, planned: PlannedStageRecord) -> None:
-        self.run, self.stage, self.planned = run, stage, planned
-        self.envelope = Envelope(get_offering(planned.platform), planned.memory_mb, planned.vcpu)
+        self.run, self.stage = run, stage
+        self.envelope = Envelope.of(planned)
         self.lock = threading.Lock()
         self.round: _Round | None = None
         self.change: int | None = None  # the worker count decided for the next round
@@ -137,16 +135,13 @@ class Replanner:
         budget_left = None
         if plan.budget_usd is not None:
             spent = sum(
-                _cost(plan.stages[i.stage], i.wall_s, 1) for i in self.run.record.invocations if i.stage in plan.stages
+                Envelope.of(plan.stages[i.stage]).cost(i.wall_s, 1)
+                for i in self.run.record.invocations
+                if i.stage in plan.stages
             )
-            running = _cost(self.planned, time.time() - current.started, current.node.fan_out)
+            running = self.envelope.cost(time.time() - current.started, current.node.fan_out)
             budget_left = plan.budget_usd - spent - running - sum(p.cost_usd for p in later)
         return time_left, budget_left
-
-
-def _cost(planned: PlannedStageRecord, seconds: float, invocations: int) -> float:
-    offering = get_offering(planned.platform)
-    return price(offering, planned.memory_mb, seconds, invocations, vcpu=planned.vcpu, check_limits=False).total_usd
 
 
 def _figures(option: dict[str, Any]) -> dict[str, float]:

@@ -100,12 +100,8 @@ def check_plan(document: Any, pipeline: Pipeline, where: str) -> dict[str, Plann
             entry["stage"]: PlannedStageRecord.model_validate({k: entry[k] for k in STAGE_FIELDS if k in entry})
             for entry in document["stages"]
         }
-    except (
-        KeyError,
-        TypeError,
-        AttributeError,
-        ValidationError,
-    ):  # a checksum made to match over a document of another shape
+    # A checksum made to match over a document of another shape:
+    except (KeyError, TypeError, AttributeError, ValidationError):
         raise UsageError(f"{where} is not a complete plan file; plan again: `mlspec plan SPEC --out {where}`") from None
 
 

@@ -20,6 +20,8 @@ from mlspec.planner.optimize import PlanObjective
 from mlspec.planner.timemodel import sync_time_s
 from mlspec.providers.catalog import Offering
 from mlspec.providers.pricing import price
+from mlspec.providers.registry import get_offering
+from mlspec.records import PlannedStageRecord
 
 CHEAPER_BY = 0.2  # a feasible count is taken when its objective is at least this much lower
 LAG_EPOCHS = 1  # epochs the running workers are taken to finish before a change applies
@@ -47,6 +49,14 @@ class Envelope:
     memory_mb: int
     vcpu: float | None
     pattern: str = "allreduce"
+
+    @classmethod
+    def of(cls, planned: PlannedStageRecord) -> Envelope:
+        return cls(get_offering(planned.platform), planned.memory_mb, planned.vcpu)
+
+    def cost(self, seconds: float, invocations: int) -> float:
+        """`invocations` of `seconds` each at the offering's catalog prices (its limits not checked)."""
+        return price(self.offering, self.memory_mb, seconds, invocations, vcpu=self.vcpu, check_limits=False).total_usd
 
 
 @dataclass(frozen=True)
@@ -80,27 +90,19 @@ def epoch_time_s(timing: EpochTiming, workers: int, pattern: str) -> float:
     return compute + sync
 
 
-def _cost(envelope: Envelope, workers: int, seconds: float) -> float:
-    if workers == 0 or seconds <= 0:
-        return 0.0
-    return price(
-        envelope.offering, envelope.memory_mb, seconds, workers, vcpu=envelope.vcpu, check_limits=False
-    ).total_usd
-
-
 def options(
     timing: EpochTiming, envelope: Envelope, epochs_left: int, restart_s: float, counts: Iterable[int]
 ) -> tuple[Option, list[Option]]:
     """Carrying on with the current workers, and changing to each of `counts` after `LAG_EPOCHS` more epochs."""
     now = timing.workers
     current_epoch = epoch_time_s(timing, now, envelope.pattern)
-    stay = Option(now, epochs_left * current_epoch, _cost(envelope, now, epochs_left * current_epoch), current_epoch)
+    stay = Option(now, epochs_left * current_epoch, envelope.cost(epochs_left * current_epoch, now), current_epoch)
     lag = LAG_EPOCHS * current_epoch
     changes = []
     for workers in sorted(set(counts) - {now}):
         epoch = epoch_time_s(timing, workers, envelope.pattern)
         after = restart_s + (epochs_left - LAG_EPOCHS) * epoch
-        changes.append(Option(workers, lag + after, _cost(envelope, now, lag) + _cost(envelope, workers, after), epoch))
+        changes.append(Option(workers, lag + after, envelope.cost(lag, now) + envelope.cost(after, workers), epoch))
     return stay, changes
 
 

@@ -164,13 +164,15 @@ def stage_space(
             worker_range = range(1, _workers_cap(o, pipeline, max_workers) + 1)
         else:
             worker_range = range(usage.workers, usage.workers + 1)
+        # Fewer workers hold more of the data each: each count's own need (a pinned memory is taken as is).
+        need = {n: 0.0 if pinned is not None else _memory_need_mb(usage, n) for n in worker_range}
         if pinned is None:
-            sizes = memory_sizes(o, _memory_need_mb(usage, worker_range[-1]), memory_count)
+            sizes = memory_sizes(o, need[worker_range[-1]], memory_count)
         before = len(candidates)
         for mem in sizes:
             for n in worker_range:
-                if pinned is None and mem < _memory_need_mb(usage, n):
-                    continue  # fewer workers hold more of the data each
+                if mem < need[n]:
+                    continue
                 requested: float | None = None
                 if isinstance(o.vcpu_rule, HostVcpu):  # workers share this machine's CPUs
                     requested = max(1.0, float(o.vcpu_rule.host_vcpus.value) // n)
