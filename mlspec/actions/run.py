@@ -35,6 +35,8 @@ LOCAL_EXECUTORS: dict[str, LocalExecutorUse] = {
     "local": LocalExecutorUse(lambda pipeline: None, host_bound=True),
     "local-container": LocalExecutorUse(container_options, host_bound=True),
     "lithops": LocalExecutorUse(lambda pipeline: pipeline.execution.lithops, host_bound=False),  # sets its own
+    # The cluster's nodes bound it: the executor refuses a group the cluster cannot hold at once.
+    "ray": LocalExecutorUse(lambda pipeline: pipeline.execution.ray.model_dump(), host_bound=False),
 }
 
 

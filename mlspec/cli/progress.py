@@ -81,6 +81,9 @@ def summary_table(record: RunRecord) -> Table:
         if record.plan
         else f"measured on {record.target}"
     )
+    nodes = {inv.node for inv in record.invocations if inv.node}
+    if nodes:  # a cluster executor (ray) ran the functions
+        where += f", {len(nodes)} {record.executor} node{'s' if len(nodes) > 1 else ''}"
     table = Table(title=f"run {record.run_id} — {record.status} (all figures {where})")
     for column in ("stage", "kind", "time s", "invocations", "peak MB", "metrics"):
         table.add_column(column, justify="right" if column in ("time s", "invocations", "peak MB") else "left")

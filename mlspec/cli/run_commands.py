@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -155,7 +156,10 @@ def run(
     for warning in prepared.warnings:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     failure: RunFailed | None = None
-    with RichReporter(console) as reporter:
+    # What libraries print while the run goes on (Ray prints its nodes' errors to stdout) goes to stderr with
+    # the progress: stdout carries the run record alone.
+    record_out = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr), RichReporter(console) as reporter:
         try:
             execute(str(spec), overrides, prepared, reporter, cache, emulation.plan if emulation else None)
         except RunFailed as exc:
@@ -177,7 +181,7 @@ def run(
                 f"note: {name} is not cached: {stage.cache_note.removeprefix('not reused: ')}", soft_wrap=True
             )
     if as_json:
-        sys.stdout.write(record.model_dump_json(indent=2) + "\n")
+        record_out.write(record.model_dump_json(indent=2) + "\n")
     if failure is not None:
         raise failure
 

@@ -16,6 +16,7 @@ EXECUTORS = {
     "local": "mlspec.executors.local:LocalProcessExecutor",
     "lithops": "mlspec.executors.lithops_executor:LithopsExecutor",
     "local-container": "mlspec.executors.local_container:LocalContainerExecutor",
+    "ray": "mlspec.executors.ray_executor:RayExecutor",
     **{p.key: p.executor for p in all_platforms() if p.executor is not None},
 }
 

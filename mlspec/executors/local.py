@@ -74,9 +74,12 @@ class _Running:
 class LocalProcessExecutor:
     name = "local"
 
-    def __init__(self, log_dir: Path, target: str = "local") -> None:
+    def __init__(self, log_dir: Path, target: str = "local", pin_cores: bool = True) -> None:
         self.log_dir = log_dir
         self.target = target
+        # With a vCPU count, give each invocation cores of its own (False: threads only, where another
+        # executor on this host, e.g. a second Ray node, would hand out the same cores).
+        self.pin_cores = pin_cores
         # Every invocation alive now, across threads (a tune stage runs groups from several), so that
         # stop() reaches them all; once stopped, no new one starts. Reentrant: stop() runs in a signal
         # handler, which may interrupt the main thread while it holds the lock.
@@ -151,7 +154,7 @@ class LocalProcessExecutor:
         with self._live_lock:
             if self._stopped:
                 raise KeyboardInterrupt  # the run is being stopped: start nothing more
-            assigned = self._assign_cores(threads) if limits.vcpu is not None else ()
+            assigned = self._assign_cores(threads) if limits.vcpu is not None and self.pin_cores else ()
         command, env = self._command(inv, limits, threads)
         log = open(self.log_dir / f"{inv.id}.log", "ab")  # noqa: SIM115 - closed when the process ends
         proc = subprocess.Popen(

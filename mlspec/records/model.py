@@ -53,6 +53,7 @@ class InvocationRecord(_Measured):
     cores: list[int] | None = Field(
         None, description="The host cores the invocation's process could run on (its CPU affinity), measured"
     )
+    node: str | None = Field(None, description="The cluster node that ran it (Ray: node id @ address), measured")
 
 
 class TrialRecord(_Measured):

@@ -540,14 +540,26 @@ else:  # the platforms mlspec builds images for, from the registry
     ContainerPlatform = Literal[image_platforms()]
 
 
+class RaySpec(StrictModel):
+    """The Ray cluster the ray executor runs the functions on (pip extra mlspec[ray])."""
+
+    address: str | None = Field(
+        None,
+        description="host:port of the cluster's head (`ray start --head` prints it); none: RAY_ADDRESS when set, "
+        "else a Ray instance started for the run on this machine",
+    )
+
+
 class ExecutionSpec(StrictModel):
     """Which executor runs the functions."""
 
-    executor: Literal["local", "lithops", "local-container"] = Field(
+    executor: Literal["local", "lithops", "local-container", "ray"] = Field(
         "local",
         description="local: one OS process per invocation; lithops: through Lithops; "
-        "local-container: one container per invocation, in the images `mlspec build --target local` built",
+        "local-container: one container per invocation, in the images `mlspec build --target local` built; "
+        "ray: one Ray task per invocation on a Ray cluster (execution.ray)",
     )
+    ray: RaySpec = Field(default_factory=RaySpec)
     lithops: dict[str, Any] = Field(
         default_factory=dict,
         description="Lithops configuration passed through as is (e.g. {lithops: {backend: aws_lambda}, aws: ...}); "
