@@ -67,7 +67,7 @@ def platform_rows(
     bold: tuple[str, str] = ("", ""),
 ) -> tuple[list[str], list[list[str]]]:
     """The paper's layout: one row per task, one column per platform (+ accuracy on the time table)."""
-    header = ["task"] + [f"{p.id} ({p.label})" for p in data.platforms]
+    header = ["task"] + [f"{p.id} ({p.caption})" for p in data.platforms]
     if what == "time":
         header.append("accuracy (measured)")
     rows = []
@@ -92,7 +92,7 @@ def platform_rows_transposed(data: PlatformComparison) -> tuple[list[str], list[
         header += [f"{t.name}\ntime s", f"{t.name}\ncost USD"]
     rows = []
     for p in data.platforms:
-        row = [p.id, p.label]
+        row = [p.id, p.caption]
         for t in data.tasks:
             cell = t.cells.get(p.id)
             row.append(_cell_text(cell, lambda c: c.time_s, fmt_time, lambda c: c.fastest, "fastest", ("", "")))

@@ -127,10 +127,16 @@ class Platform:
     memory_mb: dict[str, int]  # per stage
     memory_source: str  # where the memory came from (spec, mlspec default, nearest allowed size)
     vcpu: float | None
+    cluster: str | None = None  # measured on a serverful cluster run by this executor (e.g. ray), not as functions
 
     @property
     def label(self) -> Label:
         return "measured" if self.measured else "modelled"
+
+    @property
+    def caption(self) -> str:
+        """The label as a column says it: where the measured figures come from."""
+        return f"measured on a {self.cluster} cluster, serverful" if self.cluster else self.label
 
     def memory_text(self) -> str:
         values = sorted(set(self.memory_mb.values()))
@@ -152,6 +158,8 @@ class Cell:
     model_error_pct: float | None = None  # (modelled - measured) / measured time, in %
     cost_model_error_pct: float | None = None
     problem: str | None = None  # why a figure is missing
+    # A run on a serverful cluster: its measured invocation times at the cluster's VM offering's prices.
+    cluster_cost_usd: float | None = None
     fastest: bool = False
     cheapest: bool = False
 
@@ -267,7 +275,7 @@ def compare_platforms(record: RunRecord, keep: Sequence[str] = (), drop: Sequenc
                     f"{task.name}: {stage} peaked at {peak:.0f} MB measured, above the memory modelled "
                     f"on {', '.join(low)}; it would be stopped there"
                 )
-    notes[:0] = _standard_notes(record, platforms, measured_id)
+    notes[:0] = _standard_notes(record, platforms, measured_id) + _mark_cluster_run(record, platforms, tasks)
     notes += cached_notes(record)
     outcome = plan_outcome(record)
     notes += [
@@ -306,7 +314,8 @@ def cross_cloud_egress(offering: Offering, kind: str, invocations: Sequence[Invo
     """(GB, USD) the invocations moved between their platform's cloud and an object store of another
     cloud: what they read leaves the store's cloud (at its egress price), what they wrote leaves theirs."""
     store = registry.store_platform(kind)
-    if store is None or store.key == offering.provider_key:
+    # a platform of the store's own cloud (EC2 VMs beside Lambda, both on S3) moves nothing out of it
+    if store is None or store.object_store_kind == get_platform(offering.provider_key).object_store_kind:
         return 0.0, 0.0
     read_gb = sum(i.io.get("object_bytes_read", 0) for i in invocations) / 1e9
     written_gb = sum(i.io.get("object_bytes_written", 0) for i in invocations) / 1e9
@@ -351,6 +360,34 @@ def _standard_notes(record: RunRecord, platforms: list[Platform], measured_id: s
             + (f", {p.vcpu:g} vCPU" if p.vcpu is not None else "")
         )
     return notes
+
+
+def _mark_cluster_run(record: RunRecord, platforms: list[Platform], tasks: list[Task]) -> list[str]:
+    """A run made on a serverful cluster (Ray): marks its measured column as such, prices each task's measured
+    times on the cluster's VM offering (in the measured cell), and returns the note that says so."""
+    cluster = registry.cluster_platform(record.executor)
+    measured = next((p for p in platforms if p.measured), None)
+    if cluster is None or measured is None:
+        return []
+    measured.cluster = record.executor
+    vm = registry.get_offering(cluster.key)
+    column = next((p for p in platforms if p.id == vm.id), None) or _platform(
+        record, vm, [s for t in tasks for s in t.stages], measured=False
+    )
+    costs = []
+    for task in tasks:
+        stages, problem = _measured_stages(record, task, column, vm)
+        cell = task.cells.get(measured.id)
+        if problem is None and cell is not None:
+            cell.cluster_cost_usd = sum(s["cost_usd"] for s in stages.values())
+            costs.append(f"{task.name} ${cell.cluster_cost_usd:.6f}")
+    return [
+        f"serverful: run {record.run_id} ran on a {record.executor} cluster (serverful): the {measured.id} "
+        f"column's times are measured there; the serverful cost is {vm.id}'s price for those measured times ("
+        + (", ".join(costs) or "none: no task's stages all succeeded")
+        + f"; measured time x assumed catalog price, {column.memory_text()} per worker). The {vm.id} column "
+        "models the run's usage instead, like every other platform."
+    ]
 
 
 def cached_notes(record: RunRecord) -> list[str]:
@@ -534,8 +571,11 @@ def _modelled_cell(task: Task, platform: Platform, offering: Any, usages: dict[s
     )
 
 
-def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: Any, usages: dict[str, Any]) -> Cell:
-
+def _measured_stages(
+    record: RunRecord, task: Task, platform: Platform, offering: Any
+) -> tuple[dict[str, dict[str, float]], str | None]:
+    """Each stage's measured wall time, and its measured invocations priced on `offering` (egress to another
+    cloud's store included); or why a stage has none."""
     stages: dict[str, dict[str, float]] = {}
     for stage in task.stages:
         cached = task.cached_figures(stage)
@@ -545,14 +585,7 @@ def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: 
         srec = record.stages.get(stage)
         invs = [i for i in record.invocations if i.stage == stage]
         if srec is None or srec.status != "succeeded" or srec.wall_s is None or not invs:
-            return Cell(
-                platform.id,
-                "measured",
-                None,
-                None,
-                stages,
-                problem=f"stage {stage} did not succeed in this run ({srec.status if srec else 'missing'})",
-            )
+            return stages, f"stage {stage} did not succeed in this run ({srec.status if srec else 'missing'})"
         per_inv = sum(i.wall_s for i in invs) / len(invs)
         cost = price(
             offering, platform.memory_mb[stage], per_inv, len(invs), vcpu=platform.vcpu, check_limits=False
@@ -561,6 +594,14 @@ def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: 
         stages[stage] = {"time_s": srec.wall_s, "cost_usd": cost + egress_usd, "invocations": float(len(invs))}
         if egress_gb:
             stages[stage] |= {"egress_gb": egress_gb, "egress_usd": egress_usd}
+    return stages, None
+
+
+def _measured_cell(record: RunRecord, task: Task, platform: Platform, offering: Any, usages: dict[str, Any]) -> Cell:
+
+    stages, problem = _measured_stages(record, task, platform, offering)
+    if problem is not None:
+        return Cell(platform.id, "measured", None, None, stages, problem=problem)
     cell = Cell(
         platform.id,
         "measured",

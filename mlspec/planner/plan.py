@@ -22,6 +22,7 @@ from mlspec.planner.optimize import (
     PlanStage,
     optimize,
 )
+from mlspec.planner.serverful import ClusterPrice, cluster_offerings, price_on_cluster
 from mlspec.planner.space import (
     DEFAULT_MAX_WORKERS,
     DEFAULT_MEMORY_SIZES,
@@ -32,6 +33,7 @@ from mlspec.planner.space import (
 )
 from mlspec.planner.usage import StageUsage
 from mlspec.providers.catalog import Offering
+from mlspec.providers.registry import LOCAL, get_platform
 from mlspec.spec.models import Pipeline
 from mlspec.wording import plural
 
@@ -74,6 +76,7 @@ class PlanResult:
     explanations: dict[str, str]
     usage_source: str
     options: PlanOptions
+    clusters: tuple[ClusterPrice, ...] = ()  # the plan's stages on each serverful offering (priced only)
 
     @property
     def choice(self) -> Choice:
@@ -153,7 +156,11 @@ class PlanResult:
             "usage": self.explanations,
             "plan": self.plan_dict(r.choice),
             "alternatives": {
-                oid: ({"available": False} if c is None else {"available": True, **self.plan_dict(c)})
+                oid: (
+                    {"available": False, **_offering_kind(oid)}
+                    if c is None
+                    else {"available": True, **_offering_kind(oid), **self.plan_dict(c)}
+                )
                 for oid, c in r.alternatives.items()
             },
             "evaluations": {
@@ -163,6 +170,10 @@ class PlanResult:
                 "grid_per_stage": r.grid_sizes,
                 "fraction_of_grid": r.total_evaluations / max(r.grid_size, 1),
             },
+            "serverful": [
+                {**c.to_dict(), "feasible": c.problem is None and bool(self.objective.feasible(c.time_s, c.cost_usd))}
+                for c in self.clusters
+            ],
             "elapsed_s": r.elapsed_s,
             "options": {
                 "all_platforms": self.options.all_platforms,
@@ -175,6 +186,13 @@ class PlanResult:
                 "seed": self.options.seed,
             },
         }
+
+
+def _offering_kind(oid: str) -> dict[str, bool]:
+    """Whether deploy cannot carry out offering `oid` (a comparison only), and whether it is a VM cluster."""
+    provider, offering = oid.split(":", 1)
+    platform = get_platform(provider)
+    return {"priced_only": provider != LOCAL and not platform.deploys(offering), "serverful": platform.serverful}
 
 
 def build_spaces(
@@ -211,4 +229,7 @@ def plan(
     combiner = build_combiner(pipeline, usages, offerings)
     goal = objective or objective_of(pipeline)
     result = optimize(spaces, combiner, goal, opts.optimizer, opts.seed, opts.pattern, opts.free_tier, opts.bayes)
-    return PlanResult(pipeline, goal, result, explanations or {}, usage_source, opts)
+    clusters = tuple(
+        price_on_cluster(result.choice.plan, usages, o, opts.pattern, opts.free_tier) for o in cluster_offerings()
+    )
+    return PlanResult(pipeline, goal, result, explanations or {}, usage_source, opts, clusters)

@@ -1,5 +1,6 @@
 """Rich tables for `mlspec plan`: which platforms were considered, the chosen placement (one line per
-stage), the best plan per platform, and a footer. `explain` adds each stage's reasons and placements."""
+stage), the best plan per platform (priced-only offerings marked), a line when a VM cluster would cost less
+than the plan, and a footer. `explain` adds each stage's reasons and placements."""
 
 from __future__ import annotations
 
@@ -32,6 +33,22 @@ def considered(result: PlanResult) -> str:
     else:
         text += "; not this machine (--include-local adds it)"
     return f"platforms considered: {text}"
+
+
+def cluster_line(data: dict[str, Any]) -> str | None:
+    """One line when a VM cluster (a serverful offering, priced only) would run the plan's stages for less
+    than the plan, from `PlanResult.to_dict()`; None when none would."""
+    plan_cost = data["plan"]["cost_usd"]
+    cheaper = [c for c in data["serverful"] if c["available"] and 0 < c["cost_usd"] < plan_cost]
+    if not cheaper:
+        return None
+    best = min(cheaper, key=lambda c: c["cost_usd"])
+    return (
+        f"serverful: a VM cluster ({best['offering']}) would cost ${best['cost_usd']:.5f} for the plan's stages, "
+        f"{plan_cost / best['cost_usd']:.1f}x less than the plan's ${plan_cost:.5f}, in {best['time_s']:.1f} s "
+        "(modelled, at assumed catalog prices; priced only: the same workers, each on a share of a VM, idle VMs "
+        f"not counted; see `mlspec providers --platform {best['offering']}`)"
+    )
 
 
 def render(result: PlanResult, console: Any, explain: bool = False) -> None:
@@ -92,7 +109,8 @@ def render(result: PlanResult, console: Any, explain: bool = False) -> None:
         alt.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     if explain:
         alt.add_column("placement", overflow="fold")
-    for platform, a in data["alternatives"].items():
+    for oid, a in data["alternatives"].items():
+        platform = oid + (f" (priced only{', serverful' if a['serverful'] else ''})" if a["priced_only"] else "")
         if not a["available"]:
             alt.add_row(platform, "-", "-", "no: cannot run every stage (memory or limits)")
             continue
@@ -100,7 +118,19 @@ def render(result: PlanResult, console: Any, explain: bool = False) -> None:
         if explain:
             row.append(", ".join(f"{s['stage']}: {s['memory_mb']} MB x {s['workers']}" for s in a["stages"]))
         alt.add_row(*row)
+    for c in data["serverful"]:  # never placed on: the chosen plan's stages and workers on VMs, for comparison
+        platform = f"{c['offering']} (priced only, serverful: the plan's stages and workers)"
+        if not c["available"]:
+            alt.add_row(platform, "-", "-", f"no: {c['problem']}")
+            continue
+        row = [platform, f"{c['time_s']:.1f}", f"{c['cost_usd']:.5f}", "yes" if c["feasible"] else "no"]
+        if explain:
+            row.append(", ".join(f"{s['stage']}: {s['memory_mb']} MB x {s['workers']}" for s in c["stages"]))
+        alt.add_row(*row)
     console.print(alt)
+    line = cluster_line(data)
+    if line is not None:
+        console.print(line, highlight=False)
 
     ev = data["evaluations"]
     met = "met" if chosen["feasible"] else "NOT met"

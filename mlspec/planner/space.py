@@ -5,7 +5,8 @@ Candidates come from the catalog (`mlspec.providers`), never from hard-coded num
 - offerings: every offering that build, deploy and run can carry out (`Platform.deploys`; with
   ``priced_only`` also those mlspec can only price) of each cloud platform configured in the spec's
   `targets` (all clouds when only `local` is configured, or with ``all_platforms``); `local` only on request
-  (it costs nothing, so it would win every cost objective without saying anything about the cloud);
+  (it costs nothing, so it would win every cost objective without saying anything about the cloud); never a
+  serverful platform (a VM cluster), which `planner.serverful` prices the chosen plan on instead;
 - memory: the offering's allowed sizes, or ``memory_sizes`` sizes spread log-uniformly over its range
   and snapped to its step, never below the stage's measured peak memory (x `MEMORY_HEADROOM`); a
   stage's own ``memory_mb`` pins it;
@@ -100,6 +101,8 @@ def candidate_offerings(
         if o.provider_key == LOCAL:
             if include_local:
                 chosen.append(o)
+        elif get_platform(o.provider_key).serverful:
+            continue  # VMs billed while up: the plan is compared with them (planner/serverful.py), never placed there
         elif all_platforms or not clouds or o.provider_key in clouds:
             if priced_only or get_platform(o.provider_key).deploys(o.key):
                 chosen.append(o)

@@ -2,8 +2,8 @@
 
 Every reference to code is a ``"module:attr"`` string, loaded only when used, so the catalog stays light
 (``mlspec plan`` must start fast) and the layers below the platform's own code never import it. A
-platform that mlspec can only price (IBM Code Engine, Oracle Functions) names its target settings and
-nothing else; one that mlspec builds for, deploys to and runs on names the rest.
+platform that mlspec can only price (IBM Code Engine, Oracle Functions, EC2 VMs) names its target settings
+and little else; one that mlspec builds for, deploys to and runs on names the rest.
 """
 
 from __future__ import annotations
@@ -52,6 +52,12 @@ class Platform:
     # Offerings of a deployable platform that deploy cannot carry out -> why, in a line that says what to set
     # instead. The planner places stages on the others only; these are priced for comparison.
     undeployable_offerings: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # A cluster of servers billed while they are up (VMs), not per invocation: `plan` never places stages on
+    # it but says when it would cost less than the functions it placed them on.
+    serverful: bool = False
+    # Executors whose runs ran on such a cluster (`execution.executor`): `compare` prices their measured
+    # time on this platform's default offering.
+    cluster_executors: tuple[str, ...] = ()
 
     @property
     def deployable(self) -> bool:

@@ -115,6 +115,11 @@ def store_platform(kind: str) -> Platform | None:
     return next((p for p in all_platforms() if p.object_store_kind == kind), None)
 
 
+def cluster_platform(executor: str) -> Platform | None:
+    """The serverful platform a run by `executor` ran on the like of (a Ray cluster: VMs); None for others."""
+    return next((p for p in all_platforms() if executor in p.cluster_executors), None)
+
+
 LOCAL = "local"  # this machine: the platform every pipeline may run on without an account
 # What `mlspec compare` prices runs on unless told otherwise: the most used FaaS platform's default offering.
 COMPARISON_OFFERING = "aws-lambda:x86_64"

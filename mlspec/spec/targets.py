@@ -102,3 +102,11 @@ class OracleFunctionsTarget(TargetBase):
     timeout_s: Seconds = 300.0
     max_instances: int = Field(100, ge=1)
     region: str = "us-ashburn-1"
+
+
+class AwsEc2Target(TargetBase):
+    """A cluster of on-demand VMs (priced only): each worker on a share of one VM."""
+
+    memory_mb: MemoryMb = Field(4096, description="Memory of a worker's share of a VM: 4096 per vCPU")
+    timeout_s: Seconds = 3600.0
+    region: str = "us-east-1"

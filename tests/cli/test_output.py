@@ -143,7 +143,7 @@ def test_providers_in_words_with_a_platform_filter() -> None:
     data = json.loads(out)
     assert [p["key"] for p in data] == ["gcp-cloud-run"] and [o["key"] for o in data[0]["offerings"]] == ["job"]
     code, out, err = invoke("providers", "--platform", "aws")
-    assert code == 2 and err.startswith("error: unknown platform 'aws'; platforms: aws-lambda, ")
+    assert code == 2 and err.startswith("error: unknown platform 'aws'; platforms: aws-ec2, aws-ec2:m7i.xlarge, ")
 
 
 # ---------------------------------------------------------------- compare

@@ -171,6 +171,35 @@ def test_oracle_functions() -> None:
     assert b.total_usd == _approx(0.2854)
 
 
+def test_aws_ec2_vm_share_per_second_with_a_60_s_minimum() -> None:
+    """EC2 m7i.xlarge, us-east-1, Linux on demand: $0.2016 per hour for 4 vCPU (c3x.dev, unconfirmed, read
+    2026-12-07), billed per second with a 60-second minimum (AWS, 2017-10-02). A worker pays for its share:
+    $0.2016 / 4 / 3,600 = $0.000014 per vCPU-second; memory comes with the vCPUs (4 GiB each); no requests.
+
+    - 3 workers x 10.2 s on a 1-vCPU share (4,096 MB): each billed the 60 s minimum -> 180 vCPU-s = $0.00252;
+    - 2 workers x 90.3 s on a 2-vCPU share (8,192 MB): 91 s each (rounded up to the second) x 2 vCPU x 2
+      = 364 vCPU-s = $0.005096;
+    - 1 worker x 120 s on the whole VM (16,384 MB, 4 vCPU) = 480 vCPU-s = $0.00672 = 120/3,600 x $0.2016."""
+    o = get_offering("aws-ec2")
+    assert o.id == "aws-ec2:m7i.xlarge"
+    assert o.price_per_vcpu_second.value == _approx(0.2016 / 4 / 3600)
+    assert o.price_per_gb_second.value == 0.0 and o.price_per_million_requests.value == 0.0
+    assert (o.billing_granularity_ms.value, o.min_billed_ms.value) == (1000, 60_000)
+    b = price(o, 4096, 10.2, 3)
+    assert b.vcpu == 1.0 and b.billed_seconds_per_invocation == 60.0
+    assert b.billed_vcpu_seconds == _approx(180.0)
+    assert b.total_usd == _approx(0.00252)
+    b = price(o, 8192, 90.3, 2)
+    assert b.vcpu == 2.0 and b.billed_seconds_per_invocation == 91.0
+    assert b.billed_vcpu_seconds == _approx(364.0)
+    assert b.compute_usd == _approx(0.005096) and b.requests_usd == 0.0
+    b = price(o, 16384, 120.0, 1)
+    assert b.total_usd == _approx(0.00672) and b.total_usd == _approx(120 / 3600 * 0.2016)
+    with pytest.raises(ProviderLimitError, match="not one of the sizes"):
+        price(o, 12288, 10.0, 1)  # a share is 1, 2 or 4 vCPUs with 4 GiB each
+    assert o.cloud is get_offering("aws-lambda").cloud  # S3 and AWS egress, the same cloud
+
+
 def test_local_is_free() -> None:
     """This machine: every price is 0 by definition (source: mlspec local executor, 2026-11-23)."""
     o = get_offering("local")

@@ -21,10 +21,18 @@ from mlspec.providers import (
     registry,
 )
 
-EXPECTED = ("aws-lambda", "azure-functions", "gcp-cloud-run", "ibm-code-engine", "local", "oracle-functions")
+EXPECTED = (
+    "aws-ec2",
+    "aws-lambda",
+    "azure-functions",
+    "gcp-cloud-run",
+    "ibm-code-engine",
+    "local",
+    "oracle-functions",
+)
 
 
-def test_discovery_finds_all_six_platforms() -> None:
+def test_discovery_finds_all_seven_platforms() -> None:
     assert provider_keys() == EXPECTED
     assert [p.key for p in all_providers()] == list(EXPECTED)
 
@@ -32,6 +40,7 @@ def test_discovery_finds_all_six_platforms() -> None:
 def test_all_offerings_is_ordered_and_stable() -> None:
     ids = [o.id for o in all_offerings()]
     assert ids == [
+        "aws-ec2:m7i.xlarge",
         "aws-lambda:x86_64",
         "aws-lambda:arm64",
         "azure-functions:flex",

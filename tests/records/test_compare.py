@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 
 from mlspec.cli import main
 from mlspec.compare.plan_outcome import plan_outcome
+from mlspec.compare.rows import platform_rows
 from mlspec.compare.tables import _allowed_memory, compare_platforms, compare_runs, cross_cloud_egress, filter_names
 from mlspec.providers import registry
 from mlspec.records.model import FollowedPlan, InvocationRecord, PlannedStageRecord
@@ -114,7 +116,13 @@ def test_csv_is_long_format_one_row_per_task_and_platform(runs_dir: Path) -> Non
     assert code == 0, out
     rows = list(csv.DictReader(io.StringIO(out)))
     platforms = {r["platform"] for r in rows}
-    assert platforms == {"aws-lambda:x86_64", "aws-lambda:arm64", "gcp-cloud-run:service", "gcp-cloud-run:job"}
+    assert platforms == {
+        "aws-ec2:m7i.xlarge",  # the serverful offering, a column like any platform's
+        "aws-lambda:x86_64",
+        "aws-lambda:arm64",
+        "gcp-cloud-run:service",
+        "gcp-cloud-run:job",
+    }
     assert len(rows) == 2 * len(platforms) and {r["label"] for r in rows} == {"modelled"}
 
 
@@ -274,6 +282,8 @@ def test_bytes_to_another_clouds_store_are_priced_as_egress_each_way() -> None:
     assert gb == pytest.approx(2.5)
     assert usd == pytest.approx(2.0 * gcs_out + 0.5 * aws_out) and usd > 0
     assert cross_cloud_egress(lam, "s3", invocations) == (0.0, 0.0)  # its own cloud's store
+    assert cross_cloud_egress(registry.get_offering("aws-ec2"), "s3", invocations) == (0.0, 0.0)  # AWS too
+    assert cross_cloud_egress(registry.get_offering("aws-ec2"), "gcs", invocations) == (gb, usd)
     assert cross_cloud_egress(lam, "local", invocations) == (0.0, 0.0)
 
 
@@ -299,6 +309,46 @@ def test_a_lambda_run_on_a_gcs_store_has_egress_in_its_measured_cost_record_rewr
     priced_only = next(note for note in every.notes if note.startswith("priced only: "))
     assert "ibm-code-engine:app" in priced_only and "azure-functions:flex" in priced_only
     assert "aws-lambda:x86_64" not in priced_only
+
+
+def test_a_run_on_a_ray_cluster_is_measured_there_and_priced_on_the_vm_offering(runs_dir: Path) -> None:
+    """A real quick-start record, relabelled as run by the Ray executor (a serverful cluster on this host): its
+    measured column says so, and each task's measured times are priced on EC2 by hand: each stage's
+    invocations x their mean measured seconds, rounded up to the second with a 60 s minimum, x the vCPUs of
+    the share the EC2 column gives it (4,096 MB per vCPU) x $0.2016 / 4 vCPU / 3,600 s."""
+    record = list_runs(runs_dir)[0].record
+    assert record is not None
+    record.executor = "ray"
+    data = compare_platforms(record)
+    vm = registry.get_offering("aws-ec2")
+    measured = next(p for p in data.platforms if p.measured)
+    column = next(p for p in data.platforms if p.id == vm.id)  # the serverful column, as any platform's
+    assert measured.id == "local:process" and measured.cluster == "ray" and column.label == "modelled"
+    assert measured.caption == "measured on a ray cluster, serverful"
+    for task in data.tasks:
+        expected = 0.0
+        for stage in task.stages:
+            invocations = [i for i in record.invocations if i.stage == stage]
+            seconds = sum(i.wall_s for i in invocations) / len(invocations)
+            vcpu = column.memory_mb[stage] / 4096
+            expected += len(invocations) * max(60, math.ceil(seconds)) * vcpu * 0.2016 / 4 / 3600
+        cell = task.cells[measured.id]
+        assert cell.label == "measured" and cell.cluster_cost_usd == pytest.approx(expected, rel=1e-9)
+        assert task.cells[vm.id].cost_usd is not None and task.cells[vm.id].cost_usd > 0
+    note = next(n for n in data.notes if n.startswith("serverful: "))
+    assert f"run {record.run_id} ran on a ray cluster (serverful)" in note
+    assert f"the serverful cost is {vm.id}'s price for those measured times" in note
+    for what in ("time", "cost"):
+        header, _ = platform_rows(data, what)  # type: ignore[arg-type]
+        assert "local:process (measured on a ray cluster, serverful)" in header
+        assert f"{vm.id} (modelled)" in header
+    priced_only = next(n for n in data.notes if n.startswith("priced only: "))
+    assert vm.id in priced_only
+    record.executor = "local"  # this machine's processes: nothing to mark
+    again = compare_platforms(record)
+    assert not any(n.startswith("serverful: ") for n in again.notes)
+    assert all(p.cluster is None for p in again.platforms)
+    assert all(t.cells["local:process"].cluster_cost_usd is None for t in again.tasks)
 
 
 def test_a_planned_run_across_two_clouds_prices_what_crossed_as_egress(runs_dir: Path) -> None:

@@ -165,7 +165,7 @@ def _bar_png(data: PlatformComparison, what: str) -> bytes:
             color=cmap(j % 10),
             hatch="//" if p.measured else None,
             edgecolor="black" if p.measured else "none",
-            label=f"{p.id} ({p.label})",
+            label=f"{p.id} ({p.caption})",
         )
     ax.set_yticks(range(len(tasks)), [t.name for t in tasks])
     ax.invert_yaxis()
