@@ -75,6 +75,16 @@ def _sdk(cloud: str, modules: tuple[str, ...]) -> Check:
     return Check(f"{cloud} sdk", True, f"installed ({', '.join(modules)})")
 
 
+# Executors from an extra of their own -> the module each imports (the extra has the executor's name).
+OPTIONAL_EXECUTORS = {"lithops": "lithops", "ray": "ray"}
+
+
+def _executor(name: str, module: str) -> Check:
+    if _installed(module):
+        return Check(f"{name} executor", True, f"installed: mlspec run SPEC --executor {name}")
+    return Check(f"{name} executor", False, f"missing {module}: pip install 'mlspec[{name}]'")
+
+
 def _redis_server() -> Check:
     path = shutil.which("redis-server")
     return Check(
@@ -111,6 +121,7 @@ def checks(redis_url: str | None, platforms: Sequence[Platform] | None = None) -
     found = [*(_engine(name) for name in ("docker", "podman", "buildah")), _debootstrap(), _redis_server()]
     if redis_url:
         found.append(_redis_url(redis_url))
+    found += [_executor(name, module) for name, module in OPTIONAL_EXECUTORS.items()]
     for platform in all_platforms() if platforms is None else platforms:
         if platform.cloud is None or platform.credentials is None:
             continue

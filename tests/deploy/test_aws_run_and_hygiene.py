@@ -152,3 +152,12 @@ def test_doctor_reports_cloud_sdks_and_debootstrap() -> None:
         "missing mlspec_no_such_sdk.sub: pip install 'mlspec[gcp]'"
     )
     assert not found["gcp credentials"].ok and "install the gcp SDK first" in found["gcp credentials"].detail
+
+
+def test_doctor_says_which_optional_executors_are_installed_and_how_to_add_one() -> None:
+    from mlspec.actions import doctor
+
+    found = {c.name: c for c in doctor.checks(None)}
+    assert found["ray executor"].ok and found["ray executor"].detail == "installed: mlspec run SPEC --executor ray"
+    missing = doctor._executor("ray", "mlspec_no_such_ray")
+    assert not missing.ok and missing.detail == "missing mlspec_no_such_ray: pip install 'mlspec[ray]'"
