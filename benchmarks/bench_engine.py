@@ -198,7 +198,7 @@ def baseline_main(config: dict[str, Any]) -> None:
 
     torch.set_num_threads(config["threads"])
     from mlspec.datasets import load_dataset, shard_indices
-    from mlspec.models.small_cnn import SmallCNN
+    from mlspec.models.small_cnn import build as small_cnn
     from mlspec.models.transforms import random_crop_flip
 
     rank, world = config["rank"], config["world"]
@@ -212,7 +212,7 @@ def baseline_main(config: dict[str, Any]) -> None:
     x, y = data.train_x[rows], data.train_y[rows]
     batch = config["batch"]
     steps = math.ceil((len(data.train_y) // world) / batch)  # every rank takes the same number of steps
-    model = SmallCNN({}, meta, SEED)
+    model = small_cnn({}, meta, SEED)
     net: torch.nn.Module = model.net
     if world > 1:
         import torch.distributed as dist

@@ -71,6 +71,13 @@ class SpecError(UsageError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class UserCodeError(UsageError):
+    """Code the user brought (a model by import path) failed: on import, construction or a batch. Permanent:
+    a restart would fail the same way. Here, with the other errors, so every coordinator knows it by name."""
+
+    permanent = True
+
+
 class RunFailed(MlspecError):
     exit_code = 1
 

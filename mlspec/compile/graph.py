@@ -3,6 +3,7 @@ needs installed, and the static part of its invocation event. One expander per s
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -116,7 +117,7 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
         kind=stage.kind,
         function="train_worker",
         fan_out=stage.workers,
-        requirements=MODEL_REQUIREMENTS[stage.model],
+        requirements=model_requirements(stage),
         after=tuple(stage.stage_refs().values()),
         workers_scalable=True,
         nondeterministic=(
@@ -135,6 +136,9 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
                 "momentum": stage.momentum,
                 "weight_decay": stage.weight_decay,
                 "admm_rho": stage.admm_rho,
+                # A model brought by import path: its constructor's arguments, and a file's source.
+                **({"model_options": stage.model_options} if stage.model_options else {}),
+                **({"code": stage.model_code.model_dump()} if stage.model_code else {}),
             },
             "algorithm": stage.algorithm,
             "epochs": stage.epochs,
@@ -147,6 +151,27 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
             "hyperparameters": best_config_key(stage.hyperparameters) if stage.hyperparameters else None,
         },
     )
+
+
+def model_requirements(stage: TrainStage) -> tuple[str, ...]:
+    """What the stage's model needs. One brought by import path: torch for a file that imports it (else
+    scikit-learn, the estimators' home), or the distribution of the package its module path names."""
+    if stage.model in MODEL_REQUIREMENTS:
+        return MODEL_REQUIREMENTS[stage.model]
+    if stage.model_code is not None:
+        imports = {
+            name.split(".")[0]
+            for node in ast.walk(ast.parse(stage.model_code.source))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
+        }
+        return ("torch", "scipy") if "torch" in imports else ("scikit-learn", "scipy")
+    package = stage.model.split(".")[0].split(":")[0]
+    return (DISTRIBUTIONS.get(package, package), "scipy")
+
+
+# Import names whose distribution on PyPI is named otherwise.
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "torch": "torch"}
 
 
 # Protocols without a barrier at every sync: what a worker reads depends on timing.
@@ -203,7 +228,7 @@ def _evaluate(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
         kind=stage.kind,
         function="evaluate",
         fan_out=1,
-        requirements=MODEL_REQUIREMENTS[trained.model],
+        requirements=model_requirements(trained),
         after=(stage.model,),
         config={"model_prefix": model_prefix(stage.model)},
     )
@@ -224,7 +249,7 @@ def _serve(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
         function="predict",
         fan_out=1,
         packages_model=True,
-        requirements=tuple(dict.fromkeys(MODEL_REQUIREMENTS[trained.model] + FORMAT_REQUIREMENTS[fmt])),
+        requirements=tuple(dict.fromkeys(model_requirements(trained) + FORMAT_REQUIREMENTS[fmt])),
         after=(stage.model,),
         # The fitted features (e.g. the TF-IDF vocabulary) are read from the preprocess stage's output.
         config={

@@ -286,7 +286,9 @@ class PixelStatistics:
         std = np.sqrt(m2 / count) if count else np.zeros(3)
         train_x = np.concatenate([p["train_x"] for p in parts])
         test_x = np.concatenate([p["test_x"] for p in parts]) if "test_x" in parts[0] else None
-        return Fitted(train_x, test_x, {"mean": mean.tolist(), "std": std.tolist()})
+        # The shape of one image: what a model that takes flat inputs (a scikit-learn estimator) is sized by.
+        meta = {"mean": mean.tolist(), "std": std.tolist(), "shape": list(train_x.shape[1:])}
+        return Fitted(train_x, test_x, meta)
 
     def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any:
         return np.asarray(x)  # images stay uint8; training normalises them with the statistics

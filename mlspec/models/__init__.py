@@ -11,7 +11,7 @@ from mlspec.references import load
 
 # model name -> "module:class"; imported lazily so only the framework a function needs is loaded.
 MODELS = {
-    "small_cnn": "mlspec.models.small_cnn:SmallCNN",
+    "small_cnn": "mlspec.models.small_cnn:build",
     "logistic_regression": "mlspec.models.logistic_regression:SGDLogisticRegression",
 }
 
@@ -46,9 +46,17 @@ class Model(Protocol):
     def load_optimizer_state(self, state: np.ndarray) -> None: ...
 
 
+# What builds a model named by import path ("nets.py:ResNet9", "sklearn.linear_model:SGDClassifier").
+IMPORTED = "mlspec.models.imported:build_imported"
+
+
 def build_model(name: str, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> Model:
-    """A freshly initialised model; the same seed gives the same initial parameters on every worker."""
-    model: Model = load(MODELS[name])(options, data_meta, seed)
+    """A freshly initialised model; the same seed gives the same initial parameters on every worker. `name` is
+    a built-in model or an import path; `options` the stage's (an imported file's source in options["code"])."""
+    if name in MODELS:
+        model: Model = load(MODELS[name])(options, data_meta, seed)
+    else:
+        model = load(IMPORTED)(name, options, data_meta, seed)
     return model
 
 

@@ -6,7 +6,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mlspec.spec.loader import Located, parse_yaml, read_spec_text, resolve_dataset_paths, validate
+from mlspec.spec.loader import (
+    Located,
+    parse_yaml,
+    read_spec_text,
+    resolve_dataset_paths,
+    resolve_model_code,
+    validate,
+)
 from mlspec.spec.models import Pipeline
 from mlspec.spec.overrides import apply_overrides
 
@@ -18,15 +25,20 @@ def _print_note(message: str) -> None:
 def load(path: str | Path, overrides: list[str] | None = None, note: Callable[[str], None] = _print_note) -> Pipeline:
     """Load and validate a spec file; raises SpecError with file:line:col problems. Relative local dataset
     paths become absolute: those in the file against the file's folder, those given with --set against the
-    current directory. `note` gets one-line notices (deprecated path forms)."""
+    current directory; so are model files, whose source is read into the stage. `note` gets one-line notices
+    (deprecated path forms)."""
     file = str(path)
     pipeline, located = _load(read_spec_text(Path(path)), file, overrides)
     resolve_dataset_paths(pipeline, located, Path(path).parent, file, note)
+    resolve_model_code(pipeline, located, Path(path).parent, file)
     return pipeline
 
 
 def load_text(text: str, file: str = "<spec>", overrides: list[str] | None = None) -> Pipeline:
-    return _load(text, file, overrides)[0]
+    """A spec from text; model files it names are relative to the current directory."""
+    pipeline, located = _load(text, file, overrides)
+    resolve_model_code(pipeline, located, Path.cwd(), file)
+    return pipeline
 
 
 def _load(text: str, file: str, overrides: list[str] | None) -> tuple[Pipeline, Located]:

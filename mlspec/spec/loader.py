@@ -7,6 +7,8 @@ from each key path to its position, and pydantic errors are located through that
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import math
 import os
 import re
@@ -20,7 +22,15 @@ from pydantic import ValidationError
 
 from mlspec.errors import Problem, SpecError, shown_path
 from mlspec.spec.fields import NAME_PATTERN
-from mlspec.spec.models import REFERENCE_KINDS, IterativeStage, Pipeline, PreprocessStage, TrainStage, TuneStage
+from mlspec.spec.models import (
+    REFERENCE_KINDS,
+    IterativeStage,
+    Pipeline,
+    PreprocessStage,
+    TrainStage,
+    TuneStage,
+    UserCode,
+)
 from mlspec.wording import article
 
 MAX_SPEC_BYTES = 1 << 20
@@ -272,6 +282,56 @@ def resolve_dataset_paths(
             )
             base = Path.cwd()
         dataset.path = os.path.normpath(base / path)
+
+
+# The source of a model file travels in every training function's event (payload limits are a few MB).
+MAX_MODEL_SOURCE_BYTES = 256 * 1024
+
+
+def resolve_model_code(pipeline: Pipeline, located: Located, spec_dir: Path, file: str) -> None:
+    """Read the file every `model: file.py:Class` names (relative to the spec's folder; one given with --set,
+    to the current directory) into the stage, checked to parse; check that a `package.module:Class`'s package
+    is installed. Nothing is imported: validating a spec must not import torch."""
+    problems = []
+    for name, stage in pipeline.stages.items():
+        if not isinstance(stage, TrainStage):
+            continue
+        stage.model_code = None
+        module = stage.model.rpartition(":")[0]
+        where: KeyPath = ("stages", name, "model")
+        if module.endswith(".py"):
+            from_command_line = any(where[:i] in located.overrides for i in range(1, len(where) + 1))
+            path = (Path.cwd() if from_command_line else Path(os.path.abspath(spec_dir))) / module
+            code, problem = _model_source(path)
+            stage.model_code = code
+        elif module and importlib.util.find_spec(module.split(".")[0]) is None:
+            problem = f"package {module.split('.')[0]!r} is not installed: pip install it, or name a file (nets.py:Net)"
+        else:
+            continue
+        if problem:
+            problems.append(located.locate(where, file, problem))
+    if problems:
+        raise SpecError(problems)
+
+
+def _model_source(path: Path) -> tuple[UserCode | None, str | None]:
+    """The file as UserCode, or why it cannot be."""
+    try:
+        if not path.is_file():
+            return None, f"{path}: no such file"
+        if path.stat().st_size > MAX_MODEL_SOURCE_BYTES:
+            return (
+                None,
+                f"{path}: larger than {MAX_MODEL_SOURCE_BYTES // 1024} KB (put it in a package and pip install it)",
+            )
+        data = path.read_bytes()
+        source = data.decode()
+        compile(source, path.name, "exec")
+    except SyntaxError as exc:
+        return None, f"{path.name}:{exc.lineno}: SyntaxError: {exc.msg}"
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{path}: {exc}"
+    return UserCode(name=path.name, sha256=hashlib.sha256(data).hexdigest(), source=source), None
 
 
 def _exists(path: Path) -> bool:
@@ -560,7 +620,7 @@ def _model_data_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
             )
         if isinstance(stage, TrainStage):
             fmt = pipeline.datasets[pipeline.dataset_of(name)].format
-            if needs[stage.model] != fmt:
+            if stage.model in needs and needs[stage.model] != fmt:
                 out.append(
                     (
                         ("stages", name, "model"),

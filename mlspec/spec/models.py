@@ -10,7 +10,8 @@ import operator
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from mlspec.providers.registry import LOCAL, all_platforms, image_platforms
 from mlspec.references import load
@@ -115,14 +116,39 @@ class PreprocessStage(StageBase):
         return {"dataset": self.dataset}
 
 
+# A built-in model, or an import path: `file.py:Class` (a file beside the spec) or `package.module:Class`.
+BUILT_IN_MODELS = ("small_cnn", "logistic_regression")
+MODEL_PATTERN = rf"^({'|'.join(BUILT_IN_MODELS)}|[\w./-]+\.py:[A-Za-z_]\w*|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
+
+
+class UserCode(StrictModel):
+    """A model's source file, as read when the spec was loaded."""
+
+    name: str
+    sha256: str
+    source: str
+
+
 class TrainStage(StageBase):
     """Data-parallel training: `workers` functions, each on its shard, averaging models through the stores."""
 
     kind: Literal["train"]
     data: Name = Field(description="Name of the preprocess stage whose output this trains on")
-    model: Literal["small_cnn", "logistic_regression"] = Field(
-        description="small_cnn (images, torch) or logistic_regression (TF-IDF text, scikit-learn)"
+    model: str = Field(
+        json_schema_extra={"pattern": MODEL_PATTERN},
+        description="small_cnn (images, torch), logistic_regression (TF-IDF text), or your own by import path: "
+        "a file beside the spec (nets.py:ResNet9, a torch.nn.Module) or an installed module "
+        "(sklearn.linear_model:SGDClassifier, an estimator with partial_fit)",
+        examples=["small_cnn", "nets.py:ResNet9", "sklearn.linear_model:SGDClassifier"],
     )
+    model_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of your model's constructor (num_classes, and in_features for text, are "
+        "filled in from the data when the constructor takes them)",
+    )
+    # Filled in by the spec loader from the file `model` names (anything written here is replaced): the source
+    # travels with the stage to every function, which never reads your working directory.
+    model_code: SkipJsonSchema[UserCode | None] = None
     # 1,000: the largest concurrency quota in the catalog (AWS Lambda's default, Azure Flex's); bsp/ssp need
     # every worker running at once, so more could never pass a barrier.
     workers: int = Field(1, ge=1, le=1000, description="Number of parallel training functions")
@@ -163,6 +189,16 @@ class TrainStage(StageBase):
         le=1000,
         description="admm: weight of the consensus penalty (small on TF-IDF features, whose losses are flat)",
     )
+
+    @field_validator("model")
+    @classmethod
+    def _model_named(cls, model: str) -> str:
+        if not re.match(MODEL_PATTERN, model):
+            raise ValueError(
+                f"{model!r} is not a model: small_cnn, logistic_regression, or an import path like "
+                "nets.py:ResNet9 (a file beside the spec) or sklearn.linear_model:SGDClassifier"
+            )
+        return model
 
     @model_validator(mode="after")
     def _algorithm_fits(self) -> TrainStage:

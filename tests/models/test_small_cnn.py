@@ -8,14 +8,14 @@ import copy
 import numpy as np
 import torch
 
-from mlspec.models.small_cnn import SmallCNN
+from mlspec.models.small_cnn import build as small_cnn
 
 META = {"classes": list("abcdefghij"), "mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3]}
 OPTIONS = {"learning_rate": 0.02, "momentum": 0.9, "weight_decay": 5e-4}
 
 
 def test_training_steps_equal_torch_optim_sgd() -> None:
-    model = SmallCNN(OPTIONS, META, seed=0)
+    model = small_cnn(OPTIONS, META, seed=0)
     reference = copy.deepcopy(model.net)
     optimizer = torch.optim.SGD(reference.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(0)
@@ -36,10 +36,10 @@ def test_training_steps_equal_torch_optim_sgd() -> None:
 
 
 def test_optimizer_state_round_trips_into_a_fresh_model() -> None:
-    model = SmallCNN(OPTIONS, META, seed=0)
+    model = small_cnn(OPTIONS, META, seed=0)
     rng = np.random.default_rng(1)
     model.train_batch(rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 4))
-    fresh = SmallCNN(OPTIONS, META, seed=0)
+    fresh = small_cnn(OPTIONS, META, seed=0)
     fresh.load_optimizer_state(model.optimizer_state())
     assert np.array_equal(fresh.optimizer_state(), model.optimizer_state())
     assert np.any(fresh.optimizer_state() != 0)

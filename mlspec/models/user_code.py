@@ -1,0 +1,32 @@
+"""Errors in the code users bring (models by import path): one line naming the user's file and line."""
+
+from __future__ import annotations
+
+import tempfile
+import traceback
+from pathlib import Path
+
+from mlspec.errors import UserCodeError
+
+CODE_DIR = "mlspec-code"  # shipped files are written under the temporary directory, one folder per content hash
+
+
+def user_error(exc: BaseException, origin: str) -> UserCodeError | None:
+    """UserCodeError naming the user's file and line when `exc` came from the user's code (`origin`: a shipped
+    file's name or an installed module's name): its innermost frame there, or the line a SyntaxError names."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return UserCodeError(f"{Path(exc.filename).name}:{exc.lineno}: SyntaxError: {exc.msg}")
+    shipped = Path(tempfile.gettempdir()) / CODE_DIR
+    installed = "/" + origin.replace(".", "/") + ".py"
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if Path(f.filename).is_relative_to(shipped) or f.filename.endswith(installed)
+    ]
+    if not frames:
+        return None
+    return UserCodeError(f"{Path(frames[-1].filename).name}:{frames[-1].lineno}: {one_line(exc)}")
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
