@@ -5,6 +5,7 @@ credential check in its catalog entry."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlspec.compile.engines import INSTALL_HINT, cli_engine, docker_engine
+from mlspec.compile.graph import FunctionGraph, missing_requirements
 from mlspec.deploy.base import InvalidCredentialsError
 from mlspec.errors import MlspecError
 from mlspec.providers.platform import Platform
@@ -83,6 +85,21 @@ def _executor(name: str, module: str) -> Check:
     if _installed(module):
         return Check(f"{name} executor", True, f"installed: mlspec run SPEC --executor {name}")
     return Check(f"{name} executor", False, f"missing {module}: pip install 'mlspec[{name}]'")
+
+
+def requirement_checks(functions: FunctionGraph) -> list[Check]:
+    """One check per package a spec's functions need (its own, and what `requirements:` adds), with the stages."""
+    missing = set(missing_requirements(functions))
+    stages: dict[str, list[str]] = {}
+    for node in functions.nodes:
+        for package in node.requirements:
+            stages.setdefault(package, []).append(node.stage)
+    out = []
+    for package, needing in stages.items():
+        absent = any((stage, package) in missing for stage in needing)
+        detail = f"pip install {package}" if absent else f"installed {importlib.metadata.version(package)}"
+        out.append(Check(f"package {package}", not absent, f"{detail} (stages {', '.join(needing)})"))
+    return out
 
 
 def _redis_server() -> Check:

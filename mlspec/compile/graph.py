@@ -4,6 +4,7 @@ needs installed, and the static part of its invocation event. One expander per s
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -154,8 +155,9 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
 
 
 def model_requirements(stage: TrainStage) -> tuple[str, ...]:
-    """What the stage's model needs. One brought by import path: torch for a file that imports it (else
-    scikit-learn, the estimators' home), or the distribution of the package its module path names."""
+    """What the stage's model needs. One brought by import path: torch for a file that imports it, else
+    scikit-learn (the estimators' home); for a module path, the distribution of its package when mlspec knows
+    it (others are named in `requirements:`: an import name need not be its distribution's name)."""
     if stage.model in MODEL_REQUIREMENTS:
         return MODEL_REQUIREMENTS[stage.model]
     if stage.model_code is not None:
@@ -167,10 +169,10 @@ def model_requirements(stage: TrainStage) -> tuple[str, ...]:
         }
         return ("torch", "scipy") if "torch" in imports else ("scikit-learn", "scipy")
     package = stage.model.split(".")[0].split(":")[0]
-    return (DISTRIBUTIONS.get(package, package), "scipy")
+    return (DISTRIBUTIONS[package], "scipy") if package in DISTRIBUTIONS else ("scipy",)
 
 
-# Import names whose distribution on PyPI is named otherwise.
+# Import names of the model frameworks whose distribution on PyPI is named otherwise.
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "torch": "torch"}
 
 
@@ -317,6 +319,20 @@ def graph(pipeline: Pipeline) -> FunctionGraph:
                 vcpu=stage.vcpu,
                 retries=stage.retries,
                 cache=stage.cache,
+                # What the spec adds (for the user's own code): into the images, and checked before a run.
+                requirements=tuple(dict.fromkeys((*node.requirements, *pipeline.requirements, *stage.requirements))),
             )
         )
     return FunctionGraph(pipeline.name, tuple(nodes))
+
+
+def missing_requirements(functions: FunctionGraph) -> list[tuple[str, str]]:
+    """(stage, package) for every package a stage's functions need that is not installed here."""
+    missing = []
+    for node in functions.nodes:
+        for package in node.requirements:
+            try:
+                importlib.metadata.version(package)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append((node.stage, package))
+    return missing

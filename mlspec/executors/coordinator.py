@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from mlspec import __version__
 from mlspec.cache import digest
 from mlspec.compile import FunctionNode, graph
+from mlspec.compile.graph import missing_requirements
 from mlspec.datasets import DatasetError, verify_source
 from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
 from mlspec.executors.base import Executor, Invocation, Limits, Outcome
@@ -124,6 +125,10 @@ def run_pipeline(
         dataset_ids[digest(config)] = dataset_identity(config, located, cache_dir)
 
     functions = graph(pipeline)
+    missing = missing_requirements(functions)
+    if missing:
+        needs = ", ".join(f"stage {stage!r} needs {package!r}" for stage, package in missing)
+        raise UsageError(f"{needs}: not installed here (pip install {' '.join(dict.fromkeys(p for _, p in missing))})")
     stage_cache = StageCache(
         functions,
         cache_store(run_dir.path.parent, pipeline.storage.object_store.model_dump()),

@@ -110,7 +110,8 @@ class RayExecutor:
         self.options = options or {}
         self.target = target
         self._live: dict[str, _Task] = {}
-        self._lock = threading.Lock()
+        # Reentrant: stop() runs in a signal handler, which may interrupt the main thread while it holds the lock.
+        self._lock = threading.RLock()
         self._stopped = False
 
     def _connect(self) -> Any:
@@ -135,12 +136,7 @@ class RayExecutor:
         with self._lock:
             self._stopped = True
             live = list(self._live.values())
-        if live:
-            import ray
-
-            for task in live:
-                if task.stream is not None:
-                    ray.cancel(task.stream, force=True)
+        self._cancel(live)
 
     def run_group(self, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback) -> list[Outcome]:
         if not invocations:
@@ -267,6 +263,8 @@ class RayExecutor:
         threading.Thread(target=_follow, args=(task.stream, i, messages), daemon=True).start()
 
     def _cancel(self, tasks: list[_Task]) -> None:
+        if not tasks:
+            return  # nothing to cancel: Ray need not be imported
         import ray
 
         for task in tasks:

@@ -16,13 +16,11 @@ import importlib
 import importlib.util
 import inspect
 import sys
-import tempfile
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from mlspec.files import write_atomically
-from mlspec.models.user_code import CODE_DIR, UserCodeError, one_line, user_error
+from mlspec.models.user_code import UserCodeError, code_dir, one_line, user_error
 
 
 def build_imported(name: str, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> Any:
@@ -70,8 +68,8 @@ def _module_from_source(code: dict[str, str]) -> ModuleType:
     module_name = f"mlspec_user_{digest[:16]}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    path = Path(tempfile.gettempdir()) / CODE_DIR / digest[:16] / code["name"]
-    if not path.exists():
+    path = code_dir() / digest[:16] / code["name"]
+    if not path.exists() or path.read_bytes() != code["source"].encode():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, code["source"].encode())
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -89,12 +87,11 @@ def _module_from_source(code: dict[str, str]) -> ModuleType:
 def _construct(cls: type, kwargs: dict[str, Any], name: str, origin: str) -> Any:
     try:
         return cls(**kwargs)
-    except TypeError as exc:
-        if "argument" in str(exc):
-            raise UserCodeError(f"model {name}: {exc} (model_options: {sorted(kwargs)})") from None
-        raise
     except Exception as exc:
-        raise user_error(exc, origin) or exc from None
+        found = user_error(exc, origin)
+        if found is None and isinstance(exc, TypeError):  # the arguments did not fit the constructor
+            found = UserCodeError(f"model {name}: {exc} (model_options: {sorted(kwargs)})")
+        raise found or exc from None
 
 
 def _with_data_sizes(cls: type, kwargs: dict[str, Any], data_meta: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,12 @@
 momentum and weight decay from the stage, momentum buffers as the optimiser state for checkpoints.
 
 Inputs: image batches (uint8 NHWC) become float NCHW normalised with the training split's channel mean and
-std; text batches (TF-IDF rows, sparse) become dense float rows. A module with buffers (batch-norm running
-statistics) trains, but only its parameters are exchanged: each worker keeps its own statistics."""
+std; text batches (TF-IDF rows, sparse) become dense float rows. The loss is the module's own
+`loss(logits, target)` when it defines one (e.g. with label smoothing), else cross-entropy.
+
+A module's floating-point buffers (batch-norm running statistics) are part of its flat parameters after the
+trainable ones: averaged with them, checkpointed, and saved with the model, so evaluation and serving use the
+statistics training gathered. Gradients leave them alone (zeros in their place)."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ class TorchClassifier:
             self.mean = torch.tensor(data_meta["mean"], dtype=torch.float32).view(1, 3, 1, 1)
             self.std = torch.tensor(data_meta["std"], dtype=torch.float32).view(1, 3, 1, 1)
         self.params = [p for p in net.parameters() if p.requires_grad]
+        self.buffers = [b for b in net.buffers() if b.is_floating_point()]
         self.learning_rate = float(options.get("learning_rate", 0.05))
         self.momentum = float(options.get("momentum", 0.9))
         self.weight_decay = float(options.get("weight_decay", 5e-4))
@@ -35,7 +40,7 @@ class TorchClassifier:
         # a zero buffer's first update equals its first-step copy of the gradient). Not torch.optim itself:
         # a process's first optimizer imports torch._dynamo, about 2 s of every function's cold start.
         self.momentum_buffers = [torch.zeros_like(p) for p in self.params]
-        self.loss = nn.CrossEntropyLoss()
+        self.loss = getattr(net, "loss", None) or nn.CrossEntropyLoss()
 
     def _tensor(self, x: Any) -> torch.Tensor:
         if self.images:
@@ -45,10 +50,16 @@ class TorchClassifier:
         return torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))
 
     def get_params(self) -> np.ndarray:
-        return torch.nn.utils.parameters_to_vector(self.params).detach().numpy().astype(np.float32)
+        state = [t.detach().reshape(-1) for t in (*self.params, *self.buffers)]
+        return torch.cat(state).numpy().astype(np.float32)
 
     def set_params(self, flat: np.ndarray) -> None:
-        torch.nn.utils.vector_to_parameters(torch.from_numpy(np.asarray(flat, np.float32)), self.params)
+        values = torch.from_numpy(np.asarray(flat, np.float32))
+        offset = 0
+        with torch.no_grad():
+            for tensor in (*self.params, *self.buffers):
+                tensor.copy_(values[offset : offset + tensor.numel()].view_as(tensor))
+                offset += tensor.numel()
 
     def optimizer_state(self) -> np.ndarray:
         return torch.cat([b.reshape(-1) for b in self.momentum_buffers]).numpy().astype(np.float32)
@@ -68,6 +79,7 @@ class TorchClassifier:
     def gradient(self, x: Any, y: np.ndarray) -> tuple[np.ndarray, float, int]:
         loss, correct = self._backward(x, y)
         grads = [p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel()) for p in self.params]
+        grads += [torch.zeros(b.numel()) for b in self.buffers]
         return torch.cat(grads).numpy().astype(np.float32), loss, correct
 
     def apply_gradient(self, grad: np.ndarray) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import traceback
 from pathlib import Path
 
 from mlspec.errors import UserCodeError
 
-CODE_DIR = "mlspec-code"  # shipped files are written under the temporary directory, one folder per content hash
+
+def code_dir() -> Path:
+    """Where shipped files are written, one folder per content hash: under the temporary directory, this
+    user's own (0700), so no other user of the machine can put code there first."""
+    path = Path(tempfile.gettempdir()) / f"mlspec-code-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.is_symlink() or path.stat().st_uid != os.getuid():
+        raise UserCodeError(f"{path} belongs to another user: remove it")
+    return path
 
 
 def user_error(exc: BaseException, origin: str) -> UserCodeError | None:
@@ -16,7 +25,7 @@ def user_error(exc: BaseException, origin: str) -> UserCodeError | None:
     file's name or an installed module's name): its innermost frame there, or the line a SyntaxError names."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return UserCodeError(f"{Path(exc.filename).name}:{exc.lineno}: SyntaxError: {exc.msg}")
-    shipped = Path(tempfile.gettempdir()) / CODE_DIR
+    shipped = code_dir()
     installed = "/" + origin.replace(".", "/") + ".py"
     frames = [
         f

@@ -15,6 +15,7 @@ Keys are namespaced per run, stage and attempt; each round's keys are deleted on
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -207,4 +208,16 @@ def agree_to_stop(sync: Synchronizer, want_stop: bool) -> bool:
     return any(v == b"1" for v in votes.values())
 
 
-__all__: list[Any] = ["PATTERNS", "PROTOCOLS", "Synchronizer", "agree_to_stop", "synchronizer"]
+def differing_starts(sync: Synchronizer, params: np.ndarray) -> list[int]:
+    """The workers whose initial parameters differ from worker 0's: each publishes a digest of its own and
+    reads everyone's. Averaging models that did not start equal averages unrelated networks."""
+    if sync.workers == 1:
+        return []
+    key = f"{sync.namespace}/start"
+    sync.store.put(f"{key}/w{sync.worker}", hashlib.sha256(np.asarray(params, np.float32).tobytes()).digest())
+    digests = sync.store.wait_all([f"{key}/w{w}" for w in range(sync.workers)], sync.timeout_s)
+    first = digests[f"{key}/w0"]
+    return [w for w in range(sync.workers) if digests[f"{key}/w{w}"] != first]
+
+
+__all__: list[Any] = ["PATTERNS", "PROTOCOLS", "Synchronizer", "agree_to_stop", "differing_starts", "synchronizer"]

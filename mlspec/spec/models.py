@@ -66,6 +66,10 @@ OFFICIAL_TEST_EXAMPLES = {"cifar10": 10_000, "imdb": 25_000}
 # ---------------------------------------------------------------- stages
 
 
+# A distribution's name on PyPI (the version is the one installed here, pinned into the images).
+PackageName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", examples=["timm"])]
+
+
 class StageBase(StrictModel):
     description: str | None = None
     memory_mb: MemoryMb | None = Field(None, description="This stage's functions only; default: the target's")
@@ -79,6 +83,12 @@ class StageBase(StrictModel):
         description="Reuse this stage's output from an earlier run with the same inputs, options and code. "
         "Default: yes, unless the stage is not deterministic by design (asp/ssp/hsp training, lock-based "
         "sums with several workers); true caches those too; false never",
+    )
+    requirements: list[PackageName] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Python packages this stage's functions need besides mlspec's (e.g. for your own model): "
+        "installed into its images at the versions installed here, and checked before a run",
     )
 
     def stage_refs(self) -> dict[str, str]:
@@ -627,6 +637,12 @@ class Pipeline(StrictModel):
     objective: Objective = Field(default_factory=Objective)
     storage: StorageSpec = Field(default_factory=StorageSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    requirements: list[PackageName] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Python packages every function needs besides mlspec's (e.g. for your own model); a stage "
+        "can add its own (stages.NAME.requirements)",
+    )
 
     def stage_order(self) -> list[str]:
         """Stage names with every stage after the stages it depends on (file order otherwise)."""

@@ -177,3 +177,53 @@ def test_broken_code_fails_the_run_in_one_line_naming_the_file(tmp_path: Path, s
     assert len(error) == 1 and expected in error[0] and "Traceback" not in done.stderr
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/record.json")]
     assert record["stages"]["train"]["retries"] == 0  # the same code would fail the same way
+
+
+def test_the_worked_example_validates_with_its_network(repo: Path) -> None:
+    done = mlspec("validate", "examples/cifar10-resnet/pipeline.yaml", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    loaded = spec_module.load(repo / "examples" / "cifar10-resnet" / "pipeline.yaml")
+    code = loaded.stages["train"].model_code
+    assert code is not None and code.source == (repo / "examples" / "cifar10-resnet" / "nets.py").read_text()
+
+
+UNSEEDED = NETS.replace(
+    "        self.body = nn.Sequential(*features, nn.Linear(width * 64, num_classes))",
+    "        self.body = nn.Sequential(*features, nn.Linear(width * 64, num_classes))\n"
+    "        import numpy\n"
+    "        head = self.body[-1].weight\n"
+    "        head.data = torch.from_numpy(numpy.random.default_rng().normal(size=tuple(head.shape))).float()",
+)
+
+
+def test_workers_starting_from_different_parameters_are_stopped_before_averaging(tmp_path: Path) -> None:
+    (tmp_path / "nets.py").write_text(UNSEEDED)
+    (tmp_path / "broken.yaml").write_text(ONE_STAGE.replace("epochs: 1", "epochs: 1, workers: 2, batch_size: 32"))
+    done = mlspec("run", "broken.yaml", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "the initial parameters of worker(s) [1] differ from worker 0's" in error
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/record.json")]
+    assert not record["stages"]["train"]["history"]  # stopped before any epoch was averaged
+
+
+def test_requirements_reach_the_functions_and_a_missing_one_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    (tmp_path / "nets.py").write_text(NETS)
+    text = "requirements: [numpy]\n" + ONE_STAGE.replace("epochs: 1", "epochs: 1, requirements: [mlspec-no-such-dist]")
+    (tmp_path / "needs.yaml").write_text(text)
+    nodes = {n.stage: n for n in graph(spec_module.load(tmp_path / "needs.yaml")).nodes}
+    assert nodes["train"].requirements == ("torch", "scipy", "numpy", "mlspec-no-such-dist")  # what its images get
+    assert "numpy" in nodes["prep"].requirements and "mlspec-no-such-dist" not in nodes["prep"].requirements
+    done = mlspec("run", "needs.yaml", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: stage 'train' needs 'mlspec-no-such-dist': not installed here (pip install mlspec-no-such-dist)"
+    )
+    assert not (tmp_path / "runs").exists()  # refused before a run directory was made
+    doctor = mlspec("doctor", "--spec", "needs.yaml", cwd=tmp_path).stdout.splitlines()
+    assert any(
+        line.split()
+        == ["missing", "package", "mlspec-no-such-dist", "pip", "install", "mlspec-no-such-dist", "(stages", "train)"]
+        for line in doctor
+    )
+    assert any(line.startswith("ok") and "package numpy" in line and "stages prep, train" in line for line in doctor)

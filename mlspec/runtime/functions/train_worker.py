@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from mlspec.algorithms.data import read_shard, shard_sizes
+from mlspec.errors import UserCodeError
 from mlspec.layout import checkpoint_key, pause_key
-from mlspec.models import build_model, evaluate
+from mlspec.models import MODELS, build_model, evaluate
 from mlspec.models.transforms import AUGMENTATIONS
 from mlspec.runtime.consensus import ModelAveraging, algorithm
 from mlspec.runtime.context import Context
 from mlspec.runtime.hyperparameters import with_hyperparameters
-from mlspec.runtime.sync import agree_to_stop, synchronizer
+from mlspec.runtime.sync import agree_to_stop, differing_starts, synchronizer
 from mlspec.storage import ObjectStore, ParamStore
 from mlspec.storage.codec import pack, unpack, unpack_xy
 
@@ -66,6 +67,12 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     sync = synchronizer(params, event["sync_namespace"], worker, workers, _wait_s(context), **event["sync"])
     trainer = algorithm(event.get("algorithm", "model_averaging"), model, sync, event["options"])
     history = _resume(objects, event["output"], trainer, worker, workers)
+    if not history and event["model"] not in MODELS and (differ := differing_starts(sync, model.get_params())):
+        # A model brought by import path whose initialisation is not seeded by torch's generator (numpy, random).
+        raise UserCodeError(
+            f"{event['model']}: the initial parameters of worker(s) {differ} differ from worker 0's: seed the "
+            "initialisation with torch's generator (mlspec seeds it per stage), not numpy's or random's"
+        )
     paused = pause_key(event["sync_namespace"]) if event.get("pausable") else None
     model_bytes = model.get_params().nbytes
     first_epoch = len(history) + 1
