@@ -1,6 +1,8 @@
 """The execution engine against plain baselines, each figure a ratio of two timings taken in the same run:
 
-1. local 1-worker training epoch (run_pipeline + local executor) / a plain PyTorch loop in a subprocess;
+1. local 1-worker training epoch (run_pipeline + local executor) / a plain PyTorch loop in a subprocess, for
+   the built-in small_cnn and (full run) for a network brought by import path, examples/cifar10-resnet's
+   ResNet9 (batch norm, label smoothing: its own loss), the same network in the plain loop;
 2. 2-worker data-parallel epoch (sync every step, and every 4 steps) / torch DDP over gloo, 2 processes;
 3. sync time per BSP round through a real redis-server, scatter-reduce / all-reduce, 2, 4 and 8 worker
    processes, with the bytes/s achieved as a fraction of a plain redis-py SET+GET loop's;
@@ -16,6 +18,7 @@ local executor's cpu_count // workers, exported to the baselines too). Everythin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import multiprocessing
@@ -44,7 +47,18 @@ NOOP_CALLS = 100
 NOOP_GROUP = 25
 NOOP_RETRIES = 3
 
-TARGETS = {"epoch_1w": 1.10, "epoch_2w_sync1": 1.3, "epoch_2w_sync4": 1.3, "sync_8w": 0.6, "noop": 0.5}
+# A network brought by import path: what `model:` names, and the same class for the plain loop.
+BROUGHT = ROOT / "examples" / "cifar10-resnet" / "nets.py"
+NETWORKS = {"small_cnn": "small_cnn", "resnet9": f"{BROUGHT}:ResNet9"}
+
+TARGETS = {
+    "epoch_1w": 1.10,
+    "epoch_1w_resnet9": 1.10,
+    "epoch_2w_sync1": 1.3,
+    "epoch_2w_sync4": 1.3,
+    "sync_8w": 0.6,
+    "noop": 0.5,
+}
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -62,7 +76,9 @@ def _epoch_time(ends: list[float]) -> float:
     return (ends[-1] - ends[0]) / (len(ends) - 1)
 
 
-def _spec_text(train_size: int, workers: int, epochs: int, batch: int, sync_every: int | None) -> str:
+def _spec_text(
+    train_size: int, workers: int, epochs: int, batch: int, sync_every: int | None, network: str = "small_cnn"
+) -> str:
     sync = f"\n    sync_every_steps: {sync_every}" if sync_every else ""
     return f"""\
 name: bench-engine
@@ -78,7 +94,7 @@ stages:
   train:
     kind: train
     data: prep
-    model: small_cnn
+    model: "{NETWORKS[network]}"
     workers: {workers}
     epochs: {epochs}
     batch_size: {batch}
@@ -108,14 +124,16 @@ class _EpochClock:
         pass
 
 
-def _mlspec_epoch(workers: int, train_size: int, epochs: int, batch: int, sync_every: int | None) -> dict[str, Any]:
+def _mlspec_epoch(
+    workers: int, train_size: int, epochs: int, batch: int, sync_every: int | None, network: str = "small_cnn"
+) -> dict[str, Any]:
     """One pipeline run (preprocess, train, evaluate) on the local executor; epoch time of its train stage."""
     from mlspec import spec
     from mlspec.executors.base import Limits
     from mlspec.executors.coordinator import new_run_dir, run_pipeline
     from mlspec.executors.local import LocalProcessExecutor
 
-    text = _spec_text(train_size, workers, epochs, batch, sync_every)
+    text = _spec_text(train_size, workers, epochs, batch, sync_every, network)
     pipeline = spec.load_text(text, "bench_engine.yaml")
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
         run_dir = new_run_dir(Path(tmp), pipeline)
@@ -143,7 +161,9 @@ def _mlspec_epoch(workers: int, train_size: int, epochs: int, batch: int, sync_e
     }
 
 
-def _baseline_epoch(workers: int, train_size: int, epochs: int, batch: int) -> dict[str, Any]:
+def _baseline_epoch(
+    workers: int, train_size: int, epochs: int, batch: int, network: str = "small_cnn"
+) -> dict[str, Any]:
     """The plain loop (workers == 1) or torch DDP over gloo (workers > 1), one subprocess per rank."""
     from tests.servers import free_port
 
@@ -163,6 +183,7 @@ def _baseline_epoch(workers: int, train_size: int, epochs: int, batch: int) -> d
             "train_size": train_size,
             "epochs": epochs,
             "batch": -(-batch // workers),
+            "network": network,
         }
         code = "import json, sys; from benchmarks.bench_engine import baseline_main as m; m(json.loads(sys.argv[1]))"
         procs.append(
@@ -191,8 +212,9 @@ def _baseline_epoch(workers: int, train_size: int, epochs: int, batch: int) -> d
 
 
 def baseline_main(config: dict[str, Any]) -> None:
-    """A baseline rank (runs in its own process): SmallCNN's network trained by a plain loop, wrapped in
-    DistributedDataParallel when world > 1. Prints one JSON line per epoch with its end time."""
+    """A baseline rank (runs in its own process): the network (SmallCNN's, or the brought ResNet9 with its own
+    loss) trained by a plain loop, wrapped in DistributedDataParallel when world > 1. Prints one JSON line per
+    epoch with its end time."""
     import numpy as np
     import torch
 
@@ -212,7 +234,14 @@ def baseline_main(config: dict[str, Any]) -> None:
     x, y = data.train_x[rows], data.train_y[rows]
     batch = config["batch"]
     steps = math.ceil((len(data.train_y) // world) / batch)  # every rank takes the same number of steps
-    model = small_cnn({}, meta, SEED)
+    if config["network"] == "small_cnn":
+        model = small_cnn({}, meta, SEED)
+    else:  # the same class the spec names, built as mlspec builds it (seeded, num_classes from the data)
+        from mlspec.models.imported import build_imported
+
+        source = BROUGHT.read_text()
+        code = {"name": BROUGHT.name, "sha256": hashlib.sha256(source.encode()).hexdigest(), "source": source}
+        model = build_imported(NETWORKS[config["network"]], {"code": code}, meta, SEED)
     net: torch.nn.Module = model.net
     if world > 1:
         import torch.distributed as dist
@@ -221,7 +250,7 @@ def baseline_main(config: dict[str, Any]) -> None:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{config['port']}", rank=rank, world_size=world)
         net = DistributedDataParallel(model.net)
     optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = getattr(model.net, "loss", None) or torch.nn.CrossEntropyLoss()
     mean = torch.tensor(meta["mean"], dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(meta["std"], dtype=torch.float32).view(1, 3, 1, 1)
 
@@ -278,6 +307,25 @@ def _training(quick: bool, verbose: bool) -> list[dict[str, Any]]:
         print(
             f"  1 worker: mlspec {one['mlspec']['epoch_s']:.2f} s/epoch, plain {one['baseline']['epoch_s']:.2f} s/epoch"
         )
+    if not quick:  # a heavier network: the full run only (the quick one stays under its minutes)
+        brought = {
+            "baseline": _baseline_epoch(1, n, epochs, 64, "resnet9"),
+            "mlspec": _mlspec_epoch(1, n, epochs, 64, None, "resnet9"),
+        }
+        rows.append(
+            _row(
+                "epoch_1w_resnet9",
+                "1-worker epoch (s), ResNet9 brought by import path: local executor / plain PyTorch loop",
+                brought["mlspec"]["epoch_s"],
+                brought["baseline"]["epoch_s"],
+                brought,
+            )
+        )
+        if verbose:
+            print(
+                f"  1 worker, ResNet9: mlspec {brought['mlspec']['epoch_s']:.2f} s/epoch, "
+                f"plain {brought['baseline']['epoch_s']:.2f} s/epoch"
+            )
     ddp = _baseline_epoch(2, n, epochs, 64)
     for every in (1, 4):
         ours = _mlspec_epoch(2, n, epochs, 64, every)

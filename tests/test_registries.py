@@ -10,6 +10,7 @@ from mlspec.algorithms.registry import ALGORITHMS
 from mlspec.datasets.base import FORMATS as DATASET_FORMATS
 from mlspec.executors import EXECUTORS
 from mlspec.models import MODELS
+from mlspec.models.schedules import SCHEDULES
 from mlspec.providers.registry import all_platforms
 from mlspec.runtime.sync import PATTERNS, PROTOCOLS
 from mlspec.spec.models import BUILT_IN_MODELS, DatasetSpec, ExecutionSpec, IterativeStage, TrainStage
@@ -22,6 +23,7 @@ def choices(model: type, field: str) -> set[str]:
 def test_the_spec_offers_exactly_what_the_registries_hold() -> None:
     assert choices(TrainStage, "pattern") == set(PATTERNS)
     assert choices(TrainStage, "protocol") == set(PROTOCOLS)
+    assert choices(TrainStage, "lr_schedule") == set(SCHEDULES)
     assert set(BUILT_IN_MODELS) == set(MODELS)  # besides them, a model is named by import path
     assert choices(IterativeStage, "algorithm") == set(ALGORITHMS)
     assert choices(DatasetSpec, "format") == set(DATASET_FORMATS)

@@ -141,6 +141,7 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
                 **({"model_options": stage.model_options} if stage.model_options else {}),
                 **({"code": stage.model_code.model_dump()} if stage.model_code else {}),
             },
+            **({"lr_schedule": stage.lr_schedule} if stage.lr_schedule != "constant" else {}),
             "algorithm": stage.algorithm,
             "epochs": stage.epochs,
             "batch_size": -(-stage.batch_size // stage.workers),  # per worker, rounded up

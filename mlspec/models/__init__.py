@@ -45,6 +45,11 @@ class Model(Protocol):
 
     def load_optimizer_state(self, state: np.ndarray) -> None: ...
 
+    def scale_learning_rate(self, factor: float) -> None:
+        """The learning rate for the next steps is the stage's times `factor` (a schedule, models/schedules.py);
+        a model with a schedule of its own refuses any factor but 1."""
+        ...
+
 
 # What builds a model named by import path ("nets.py:ResNet9", "sklearn.linear_model:SGDClassifier").
 IMPORTED = "mlspec.models.imported:build_imported"

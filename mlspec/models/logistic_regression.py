@@ -99,6 +99,10 @@ class SGDLogisticRegression:
     def load_optimizer_state(self, state: np.ndarray) -> None:
         self.t = float(state[0])
 
+    def scale_learning_rate(self, factor: float) -> None:
+        """Its steps follow scikit-learn's `optimal` schedule (or the constant step); the spec allows no other."""
+        assert factor == 1.0, "lr_schedule is for torch models (the spec refuses it for logistic_regression)"
+
     def train_batch(self, x: Any, y: np.ndarray) -> tuple[float, int]:
         """One SGD step per example, in order. Loss and accuracy are of each example's score before its
         own step (progressive validation), so they cost no second pass."""

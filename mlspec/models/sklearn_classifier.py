@@ -55,6 +55,10 @@ class SklearnClassifier:
         if hasattr(self.estimator, "t_"):
             self.estimator.t_ = float(state[0])
 
+    def scale_learning_rate(self, factor: float) -> None:
+        if factor != 1.0:
+            raise UserCodeError(f"{self.name} follows its own learning-rate schedule: remove lr_schedule")
+
     def train_batch(self, x: Any, y: np.ndarray) -> tuple[float, int]:
         features = self._features(x)
         proba = self.predict_proba(features)

@@ -33,7 +33,7 @@ class TorchClassifier:
             self.std = torch.tensor(data_meta["std"], dtype=torch.float32).view(1, 3, 1, 1)
         self.params = [p for p in net.parameters() if p.requires_grad]
         self.buffers = [b for b in net.buffers() if b.is_floating_point()]
-        self.learning_rate = float(options.get("learning_rate", 0.05))
+        self.base_learning_rate = self.learning_rate = float(options.get("learning_rate", 0.05))
         self.momentum = float(options.get("momentum", 0.9))
         self.weight_decay = float(options.get("weight_decay", 5e-4))
         # SGD with momentum and weight decay, as torch.optim.SGD computes it (dampening 0, no Nesterov;
@@ -70,6 +70,9 @@ class TorchClassifier:
         for buffer in self.momentum_buffers:
             buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
             offset += buffer.numel()
+
+    def scale_learning_rate(self, factor: float) -> None:
+        self.learning_rate = self.base_learning_rate * factor
 
     def train_batch(self, x: Any, y: np.ndarray) -> tuple[float, int]:
         loss, correct = self._backward(x, y)

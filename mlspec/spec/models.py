@@ -176,7 +176,12 @@ class TrainStage(StageBase):
         description="Step size; gradient_averaging and admm on logistic_regression take plain minibatch steps, "
         "which on TF-IDF features want a large one (e.g. 100-1000)",
     )
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (small_cnn)")
+    lr_schedule: Literal["constant", "one_cycle"] = Field(
+        "constant",
+        description="constant: learning_rate throughout; one_cycle: up linearly from 0 to learning_rate over the "
+        "first fifth of training, then down to 0 (torch models)",
+    )
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (torch models)")
     weight_decay: float = Field(5e-4, ge=0, le=1, description="L2 penalty (alpha for logistic_regression)")
     sync_every_steps: int | None = Field(
         None, ge=1, description="Average models every N minibatches; absent: once per epoch"
@@ -212,6 +217,10 @@ class TrainStage(StageBase):
 
     @model_validator(mode="after")
     def _algorithm_fits(self) -> TrainStage:
+        if self.lr_schedule != "constant" and self.model == "logistic_regression":
+            raise ValueError(
+                "lr_schedule is for torch models: logistic_regression follows scikit-learn's `optimal` schedule"
+            )
         if self.algorithm == "admm" and self.model != "logistic_regression":
             raise ValueError(
                 "algorithm admm is for the linear model: use model logistic_regression, or "

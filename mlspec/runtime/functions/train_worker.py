@@ -21,6 +21,7 @@ from mlspec.algorithms.data import read_shard, shard_sizes
 from mlspec.errors import UserCodeError
 from mlspec.layout import checkpoint_key, pause_key
 from mlspec.models import MODELS, build_model, evaluate
+from mlspec.models.schedules import SCHEDULES
 from mlspec.models.transforms import AUGMENTATIONS
 from mlspec.runtime.consensus import ModelAveraging, algorithm
 from mlspec.runtime.context import Context
@@ -77,6 +78,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     model_bytes = model.get_params().nbytes
     first_epoch = len(history) + 1
     augment = AUGMENTATIONS[meta["format"]]
+    schedule = SCHEDULES[event.get("lr_schedule", "constant")]
     sync_every = 0 if trainer.exchanges_every_step else event.get("sync_every_steps") or 0
     sync_s, longest_epoch_s = 0.0, 0.0
     epochs_per_invocation = int(os.environ.get(EPOCHS_PER_INVOCATION_ENV) or 0)
@@ -97,6 +99,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
                 stopped_early, epochs_run = True, epoch - 1 + step / steps
                 break
             rows = order[step * batch : (step + 1) * batch]
+            model.scale_learning_rate(schedule((epoch - 1 + step / steps) / event["epochs"]))
             loss, right = trainer.step(augment(x[rows], rng), y[rows], epoch_end=step + 1 == steps)
             if slow_example_s:
                 time.sleep(slow_example_s * len(rows))
