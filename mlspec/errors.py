@@ -73,9 +73,14 @@ class SpecError(UsageError):
 
 class UserCodeError(UsageError):
     """Code the user brought (a model by import path) failed: on import, construction or a batch. Permanent:
-    a restart would fail the same way. Here, with the other errors, so every coordinator knows it by name."""
+    a restart would fail the same way. Here, with the other errors, so every coordinator knows it by name.
+    `user_traceback`: the frames of the user's own code (file names as the user knows them), for --debug."""
 
     permanent = True
+
+    def __init__(self, message: str, user_traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
 
 
 class RunFailed(MlspecError):

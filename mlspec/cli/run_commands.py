@@ -6,13 +6,16 @@ import contextlib
 import dataclasses
 import sys
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 import click
 
 from mlspec.deploy.run_target import run_targets
 from mlspec.records import DEFAULT_ROOT
 from mlspec.spec.models import ExecutionSpec
+
+if TYPE_CHECKING:
+    from mlspec.records.model import InvocationRecord, RunRecord
 
 # What a spec's execution.executor may name (the cloud executors run through --target).
 SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
@@ -71,6 +74,11 @@ SPEC_EXECUTORS = get_args(ExecutionSpec.model_fields["executor"].annotation)
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the final run record as JSON on stdout.")
 @click.option(
+    "--debug",
+    is_flag=True,
+    help="When a function fails, print where it raised: your own code's frames when your code failed.",
+)
+@click.option(
     "--runs-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=DEFAULT_ROOT,
@@ -88,6 +96,7 @@ def run(
     no_cache: bool,
     force: tuple[str, ...],
     as_json: bool,
+    debug: bool,
     runs_dir: Path,
 ) -> None:
     """Run a pipeline: every stage as real function invocations, recorded in RUNS_DIR/<run-id>/.
@@ -180,10 +189,19 @@ def run(
             console.print(
                 f"note: {name} is not cached: {stage.cache_note.removeprefix('not reused: ')}", soft_wrap=True
             )
+    if debug:
+        for invocation in failed_with_traceback(record)[:1]:  # the first: the others were stopped because of it
+            console.print(f"traceback of {invocation.id}:", highlight=False)
+            console.print(invocation.traceback, markup=False, highlight=False, soft_wrap=True)
     if as_json:
         record_out.write(record.model_dump_json(indent=2) + "\n")
     if failure is not None:
         raise failure
+
+
+def failed_with_traceback(record: RunRecord) -> list[InvocationRecord]:
+    """The invocations that failed on their own (not stopped because another did) and said where."""
+    return [i for i in record.invocations if i.status == "error" and i.traceback]
 
 
 COMMANDS = (run,)

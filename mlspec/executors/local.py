@@ -303,6 +303,7 @@ class LocalProcessExecutor:
             metrics=(result or {}).get("metrics", {}),
             vcpu=limits.vcpu,
             cores=run.cores,
+            traceback=message.get("traceback") if message.get("type") == "error" else None,
         )
         return Outcome(record, result)
 

@@ -24,7 +24,8 @@ def user_error(exc: BaseException, origin: str) -> UserCodeError | None:
     """UserCodeError naming the user's file and line when `exc` came from the user's code (`origin`: a shipped
     file's name or an installed module's name): its innermost frame there, or the line a SyntaxError names."""
     if isinstance(exc, SyntaxError) and exc.filename:
-        return UserCodeError(f"{Path(exc.filename).name}:{exc.lineno}: SyntaxError: {exc.msg}")
+        where = f"{Path(exc.filename).name}:{exc.lineno}"
+        return UserCodeError(f"{where}: SyntaxError: {exc.msg}", f"{where}\n    {(exc.text or '').strip()}\n")
     shipped = code_dir()
     installed = "/" + origin.replace(".", "/") + ".py"
     frames = [
@@ -34,7 +35,10 @@ def user_error(exc: BaseException, origin: str) -> UserCodeError | None:
     ]
     if not frames:
         return None
-    return UserCodeError(f"{Path(frames[-1].filename).name}:{frames[-1].lineno}: {one_line(exc)}")
+    for frame in frames:  # as the user knows the file: a shipped copy's folder means nothing to them
+        frame.filename = Path(frame.filename).name if Path(frame.filename).is_relative_to(shipped) else frame.filename
+    shown = "Traceback (your code only):\n" + "".join(traceback.format_list(frames)) + one_line(exc) + "\n"
+    return UserCodeError(f"{Path(frames[-1].filename).name}:{frames[-1].lineno}: {one_line(exc)}", shown)
 
 
 def one_line(exc: BaseException) -> str:

@@ -54,6 +54,9 @@ class InvocationRecord(_Measured):
         None, description="The host cores the invocation's process could run on (its CPU affinity), measured"
     )
     node: str | None = Field(None, description="The cluster node that ran it (Ray: node id @ address), measured")
+    traceback: str | None = Field(
+        None, description="Where a failed function raised: the user's own frames when their code failed"
+    )
 
 
 class TrialRecord(_Measured):

@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from mlspec.errors import UserCodeError
 from mlspec.runtime import invoke, load_function
 from mlspec.runtime.context import Context
 
@@ -72,14 +73,17 @@ def main() -> int:
         _emit(channel, {"type": "ready", "at": time.time(), "cores": sorted(os.sched_getaffinity(0))})
         result = invoke(event, context)
     except Exception as exc:
+        # The user's own frames when their code failed (a model brought by import path: none of mlspec's, and
+        # only the message when mlspec found the fault, e.g. a wrong output shape), else the whole trace; also
+        # into the invocation's log.
+        if isinstance(exc, UserCodeError):
+            trace = exc.user_traceback or f"{type(exc).__name__}: {exc}\n"
+        else:
+            trace = traceback.format_exc(limit=20)
+        print(trace, file=sys.stderr, flush=True)
         _emit(
             channel,
-            {
-                "type": "error",
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=20),
-                "io": context.io_summary(),
-            },
+            {"type": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": trace, "io": context.io_summary()},
         )
         return 1
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

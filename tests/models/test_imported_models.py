@@ -175,13 +175,19 @@ def test_broken_code_fails_the_run_in_one_line_naming_the_file(tmp_path: Path, s
     assert done.returncode == 2, done.stderr[-2000:]
     error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and expected in error[0] and "Traceback" not in done.stderr
+    # --debug: where the user's code raised, in the user's file names, and none of mlspec's frames.
+    debug = mlspec("run", "broken.yaml", "--debug", "--runs-dir", str(tmp_path / "debug"), cwd=tmp_path).stderr
+    shown = debug[debug.index("traceback of train.train_worker:") : debug.index("error:")]
+    assert "mlspec/" not in shown and expected.split(": ")[-1] in shown
+    assert ('File "nets.py", line' in shown) == (expected.startswith("nets.py:"))  # frames only where it raised
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/record.json")]
     assert record["stages"]["train"]["retries"] == 0  # the same code would fail the same way
 
 
-def test_the_worked_example_validates_with_its_network(repo: Path) -> None:
-    done = mlspec("validate", "examples/cifar10-resnet/pipeline.yaml", cwd=repo)
-    assert done.returncode == 0, done.stderr
+def test_the_worked_examples_validate(repo: Path) -> None:
+    for example in ("cifar10-resnet", "imdb-sgd"):
+        done = mlspec("validate", f"examples/{example}/pipeline.yaml", cwd=repo)
+        assert done.returncode == 0, done.stderr
     loaded = spec_module.load(repo / "examples" / "cifar10-resnet" / "pipeline.yaml")
     code = loaded.stages["train"].model_code
     assert code is not None and code.source == (repo / "examples" / "cifar10-resnet" / "nets.py").read_text()
@@ -202,7 +208,7 @@ def test_workers_starting_from_different_parameters_are_stopped_before_averaging
     done = mlspec("run", "broken.yaml", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert "the initial parameters of worker(s) [1] differ from worker 0's" in error
+    assert "the initial parameters of worker 1 differ from worker 0's" in error
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/record.json")]
     assert not record["stages"]["train"]["history"]  # stopped before any epoch was averaged
 

@@ -70,8 +70,9 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     history = _resume(objects, event["output"], trainer, worker, workers)
     if not history and event["model"] not in MODELS and (differ := differing_starts(sync, model.get_params())):
         # A model brought by import path whose initialisation is not seeded by torch's generator (numpy, random).
+        who = ("worker " if len(differ) == 1 else "workers ") + ", ".join(map(str, differ))
         raise UserCodeError(
-            f"{event['model']}: the initial parameters of worker(s) {differ} differ from worker 0's: seed the "
+            f"{event['model']}: the initial parameters of {who} differ from worker 0's: seed the "
             "initialisation with torch's generator (mlspec seeds it per stage), not numpy's or random's"
         )
     paused = pause_key(event["sync_namespace"]) if event.get("pausable") else None
