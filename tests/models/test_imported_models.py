@@ -149,6 +149,7 @@ stages:
         (NETS, "missing.py:TinyNet", "missing.py: no such file"),
         (NETS, "mlspec_no_such_package.nets:TinyNet", "package 'mlspec_no_such_package' is not installed"),
     ],
+    ids=["syntax", "missing-file", "missing-package"],
 )
 def test_broken_code_found_before_anything_runs(tmp_path: Path, source: str, model: str, expected: str) -> None:
     (tmp_path / "nets.py").write_text(source)
