@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from mlspec.records import InvocationRecord
@@ -28,6 +28,32 @@ class Limits:
     max_concurrency: int | None = None
     max_concurrency_source: str = "max_workers"  # what sets max_concurrency, for the message that cites it
     vcpu: float | None = None  # per invocation, where the executor can give it (None: share the host's cores)
+    # Where invocations share this machine (the local executors): its available memory and its CPUs, which
+    # bound how many of a stage's invocations run at once, by that stage's own memory (on_host).
+    host_memory_mb: int | None = None
+    host_cpus: int | None = None
+
+
+# Assumed: beyond this many invocations per CPU, workers that synchronise every round wait mostly for
+# their turn on a CPU; a run like that would take far longer than on any platform, so it is refused.
+MAX_INVOCATIONS_PER_CPU = 8
+
+
+def on_host(limits: Limits) -> Limits:
+    """`limits` (a stage's: its memory_mb) where invocations share this machine: at most as many at once as fit
+    in its available memory, each at memory_mb, and MAX_INVOCATIONS_PER_CPU per CPU. Beyond that a stage whose
+    workers synchronise is refused by the coordinator, and independent invocations (tune trials) are queued, as
+    on a platform at its concurrency limit."""
+    if limits.host_memory_mb is None or limits.host_cpus is None:
+        return limits
+    fit = max(1, min(limits.host_memory_mb // limits.memory_mb, MAX_INVOCATIONS_PER_CPU * limits.host_cpus))
+    if limits.max_concurrency is not None and limits.max_concurrency <= fit:
+        return limits
+    source = (
+        f"what this host runs at once: {limits.host_memory_mb:,} MB available / memory_mb={limits.memory_mb}, "
+        f"at most {MAX_INVOCATIONS_PER_CPU} per CPU x {limits.host_cpus} CPUs"
+    )
+    return replace(limits, max_concurrency=fit, max_concurrency_source=source)
 
 
 def target_limits(target: TargetBase) -> Limits:

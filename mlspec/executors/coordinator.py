@@ -22,7 +22,7 @@ from mlspec.compile import FunctionNode, graph
 from mlspec.compile.graph import missing_requirements
 from mlspec.datasets import DatasetError, verify_source
 from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
-from mlspec.executors.base import Executor, Invocation, Limits, Outcome
+from mlspec.executors.base import Executor, Invocation, Limits, Outcome, on_host
 from mlspec.executors.stage_cache import USE_CACHE, CacheSettings, StageCache, dataset_identity
 from mlspec.layout import checkpoint_key
 from mlspec.records import FollowedPlan, InvocationRecord, RunDir, RunRecord, StageRecord, cache_store, new_run_id
@@ -137,10 +137,11 @@ def run_pipeline(
         run_dir.run_id,
     )
     for node in functions.nodes:
-        if node.together and limits.max_concurrency is not None and node.fan_out > limits.max_concurrency:
+        allowed = stage_limits(node, limits)
+        if node.together and allowed.max_concurrency is not None and node.fan_out > allowed.max_concurrency:
             raise UsageError(
                 f"stage {node.stage!r} needs {node.fan_out} workers at once, but the "
-                f"{target} target allows {limits.max_concurrency} ({limits.max_concurrency_source})"
+                f"{target} target allows {allowed.max_concurrency} ({allowed.max_concurrency_source})"
             )
     run_dir.create()
     record = RunRecord(
@@ -296,13 +297,14 @@ def start_stage(node: FunctionNode, run: StageRun) -> StageRecord:
 
 
 def stage_limits(node: FunctionNode, limits: Limits) -> Limits:
-    """The target's limits with the stage's own overrides."""
-    return replace(
+    """The target's limits with the stage's own overrides; on this host, as many at once as fit at its memory."""
+    overridden = replace(
         limits,
         memory_mb=node.memory_mb or limits.memory_mb,
         timeout_s=node.timeout_s or limits.timeout_s,
         vcpu=node.vcpu or limits.vcpu,
     )
+    return on_host(overridden)
 
 
 def record_outcomes(stage: StageRecord, record: RunRecord, outcomes: list[Outcome]) -> None:

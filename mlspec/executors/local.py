@@ -22,14 +22,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlspec.compile import FunctionNode
-from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, on_host
 from mlspec.records import InvocationRecord
 from mlspec.runtime.process import PARENT_PID_ENV, process_alive
 
 POLL_S = 0.02
-# Assumed: beyond this many invocations per CPU, workers that synchronise every round wait mostly for
-# their turn on a CPU; a run like that would take far longer than on any platform, so it is refused.
-MAX_INVOCATIONS_PER_CPU = 8
 STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL when the run is stopped from outside (Ctrl-C, SIGTERM)
 # A vCPU below one: the process runs for vcpu x this period, then is stopped (SIGSTOP) for the rest, as a
 # CPU quota would hold it; short enough that a step of training sees the average share.
@@ -329,30 +326,20 @@ class LocalProcessExecutor:
 
 
 def host_limits(limits: Limits, nodes: Sequence[FunctionNode]) -> tuple[Limits, list[str]]:
-    """Limits for invocations run on this host: at most as many at once as fit in its available memory
-    (each may use its memory_mb) and MAX_INVOCATIONS_PER_CPU per CPU. Beyond that a stage whose workers
-    synchronise (they must all run at once) is refused by the coordinator, and one whose invocations are
-    independent (tune trials) is queued, as on a platform at its concurrency limit. Also a note for each
-    stage that will run more invocations at once than there are CPUs."""
+    """Limits for invocations run on this host: its available memory and CPUs, which bound each stage by its
+    own memory (executors.base.on_host). Also a note for each stage that will run more invocations at once
+    than there are CPUs."""
     cpus = os.cpu_count() or 1
-    available_mb = _available_memory_mb()
-    fit = max(1, min(available_mb // limits.memory_mb, MAX_INVOCATIONS_PER_CPU * cpus))
-    if limits.max_concurrency is not None and limits.max_concurrency <= fit:
-        bounded = limits
-    else:
-        source = (
-            f"what this host runs at once: {available_mb:,} MB available / memory_mb={limits.memory_mb}, "
-            f"at most {MAX_INVOCATIONS_PER_CPU} per CPU x {cpus} CPUs"
-        )
-        bounded = replace(limits, max_concurrency=fit, max_concurrency_source=source)
-    cap = bounded.max_concurrency or fit
-    notes = [
-        f"stage {node.stage!r}: {min(node.fan_out, cap)} invocations at once share {cpus} CPUs "
-        f"(measured times are slower than on a platform)"
-        for node in nodes
-        if cpus < min(node.fan_out, cap) and not (node.together and node.fan_out > cap)
-    ]
-    return bounded, notes
+    hosted = replace(limits, host_memory_mb=_available_memory_mb(), host_cpus=cpus)
+    notes = []
+    for node in nodes:
+        cap = on_host(replace(hosted, memory_mb=node.memory_mb or limits.memory_mb)).max_concurrency or node.fan_out
+        if cpus < min(node.fan_out, cap) and not (node.together and node.fan_out > cap):
+            notes.append(
+                f"stage {node.stage!r}: {min(node.fan_out, cap)} invocations at once share {cpus} CPUs "
+                f"(measured times are slower than on a platform)"
+            )
+    return hosted, notes
 
 
 def _available_memory_mb() -> int:

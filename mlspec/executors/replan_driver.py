@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlspec.compile import FunctionNode, graph
-from mlspec.executors.coordinator import StageRun, finish_stage, run_invocations, run_stage, start_stage
+from mlspec.executors.coordinator import StageRun, finish_stage, run_invocations, run_stage, stage_limits, start_stage
 from mlspec.layout import pause_key
 from mlspec.planner.replan import Envelope, EpochTiming, decide, options
 from mlspec.planner.space import DEFAULT_MAX_WORKERS
@@ -92,7 +92,8 @@ class Replanner:
             model_bytes=int(reports[0]["model_bytes"]),
             sync_rounds=int(reports[0]["epoch_sync_rounds"]),
         )
-        stay, changes = options(timing, self.envelope, epochs - epoch, self.restart_s, range(1, self._cap() + 1))
+        counts = range(1, self._cap(current.node) + 1)
+        stay, changes = options(timing, self.envelope, epochs - epoch, self.restart_s, counts)
         time_left, budget_left = self._left(current)
         assert self.run.record.plan is not None
         decision = decide(stay, changes, self.run.record.plan.minimize, time_left, budget_left)
@@ -115,8 +116,10 @@ class Replanner:
         )
         open_param_store(self.run.stores["param_store"]).put(pause_key(current.namespace), b"1")
 
-    def _cap(self) -> int:
-        caps = [DEFAULT_MAX_WORKERS, self.run.limits.max_concurrency, self.envelope.offering.concurrency_limit.value]
+    def _cap(self, node: FunctionNode) -> int:
+        """The most workers: the planner's bound, what runs at once here at the stage's memory, the platform's."""
+        here = stage_limits(node, self.run.limits).max_concurrency
+        caps = [DEFAULT_MAX_WORKERS, here, self.envelope.offering.concurrency_limit.value]
         return min(int(c) for c in caps if c is not None)
 
     def _left(self, current: _Round) -> tuple[float | None, float | None]:

@@ -40,7 +40,7 @@ def run_tune_stage(node: FunctionNode, run: StageRun) -> None:
     settings = node.config["tune"]
     stage = start_stage(node, run)
     limits = stage_limits(node, run.limits)
-    slots = min(node.fan_out, run.limits.max_concurrency or node.fan_out)
+    slots = min(node.fan_out, limits.max_concurrency or node.fan_out)
     trials = _Trials(node, run, limits, settings)
     search = make_search(settings["search"], settings["space"], settings["trials"], node.config["seed"])
     pending: dict[Future[TrialRecord], Config] = {}

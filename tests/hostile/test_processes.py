@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from mlspec.executors.local import MAX_INVOCATIONS_PER_CPU
+from mlspec.executors.base import MAX_INVOCATIONS_PER_CPU
 from mlspec.records.runs import read_entry
 from tests.conftest import wait_until
 
