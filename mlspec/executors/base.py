@@ -61,6 +61,18 @@ def target_limits(target: TargetBase) -> Limits:
     return Limits(target.memory_mb, target.timeout_s, worker_cap(target), vcpu=getattr(target, "vcpu", None))
 
 
+def identity(inv: Invocation) -> dict[str, Any]:
+    """The fields of an InvocationRecord that say which invocation it is, for every executor's record."""
+    return {
+        "id": inv.id,
+        "stage": inv.stage,
+        "function": inv.function,
+        "worker": inv.worker,
+        "attempt": inv.attempt,
+        "link": inv.link,
+    }
+
+
 # (invocation id, progress dict) from a running function
 ProgressCallback = Callable[[str, dict[str, Any]], None]
 

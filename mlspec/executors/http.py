@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 from mlspec.errors import one_line
-from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus
 from mlspec.wording import plural
@@ -44,12 +44,7 @@ def failed(
     request_id: str | None = None,
 ) -> Outcome:
     record = InvocationRecord(
-        id=inv.id,
-        stage=inv.stage,
-        function=inv.function,
-        worker=inv.worker,
-        attempt=inv.attempt,
-        link=inv.link,
+        **identity(inv),
         target=target,
         started_at=started,
         wall_s=time.time() - started,
@@ -75,12 +70,7 @@ def succeeded(
     request_id: str | None,
 ) -> Outcome:
     record = InvocationRecord(
-        id=inv.id,
-        stage=inv.stage,
-        function=inv.function,
-        worker=inv.worker,
-        attempt=inv.attempt,
-        link=inv.link,
+        **identity(inv),
         target=target,
         started_at=started,
         wall_s=wall_s,

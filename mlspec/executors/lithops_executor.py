@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus
 from mlspec.runtime import invoke, load_function
@@ -247,12 +247,7 @@ class LithopsExecutor:
         peak_bytes = _float(stats.get("worker_peak_memory_end"))
         peak_mb = peak_bytes / (1024 * 1024) if peak_bytes else float(envelope.get("peak_rss_mb") or 0.0)
         record = InvocationRecord(
-            id=inv.id,
-            stage=inv.stage,
-            function=inv.function,
-            worker=inv.worker,
-            attempt=inv.attempt,
-            link=inv.link,
+            **identity(inv),
             target=self.target,
             started_at=worker_start or submit,
             wall_s=wall_s,
@@ -273,12 +268,7 @@ class LithopsExecutor:
         self, inv: Invocation, limits: Limits, submitted: float, status: InvocationStatus, error: str
     ) -> Outcome:
         record = InvocationRecord(
-            id=inv.id,
-            stage=inv.stage,
-            function=inv.function,
-            worker=inv.worker,
-            attempt=inv.attempt,
-            link=inv.link,
+            **identity(inv),
             target=self.target,
             started_at=submitted,
             wall_s=time.time() - submitted,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlspec.compile import FunctionNode
-from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, on_host
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity, on_host
 from mlspec.records import InvocationRecord
 from mlspec.runtime.process import PARENT_PID_ENV, process_alive
 
@@ -249,12 +249,7 @@ class LocalProcessExecutor:
 
     def _not_started(self, inv: Invocation, limits: Limits, cause: _Running | None) -> Outcome:
         record = InvocationRecord(
-            id=inv.id,
-            stage=inv.stage,
-            function=inv.function,
-            worker=inv.worker,
-            attempt=inv.attempt,
-            link=inv.link,
+            **identity(inv),
             target=self.target,
             started_at=time.time(),
             wall_s=0.0,
@@ -278,12 +273,7 @@ class LocalProcessExecutor:
             run.status, error = "error", "function returned no result"
         peak_mb = run.peak_kb / 1024 or float(message.get("peak_rss_mb") or 0.0)
         record = InvocationRecord(
-            id=run.inv.id,
-            stage=run.inv.stage,
-            function=run.inv.function,
-            worker=run.inv.worker,
-            attempt=run.inv.attempt,
-            link=run.inv.link,
+            **identity(run.inv),
             target=self.target,
             started_at=run.started_wall,
             wall_s=run.wall_s,

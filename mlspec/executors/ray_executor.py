@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mlspec.errors import MlspecError
-from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus
@@ -293,12 +293,7 @@ class RayExecutor:
 
     def _unfinished(self, task: _Task, limits: Limits, status: InvocationStatus, error: str) -> Outcome:
         record = InvocationRecord(
-            id=task.inv.id,
-            stage=task.inv.stage,
-            function=task.inv.function,
-            worker=task.inv.worker,
-            attempt=task.inv.attempt,
-            link=task.inv.link,
+            **identity(task.inv),
             target=self.target,
             started_at=time.time(),
             wall_s=time.monotonic() - task.started if task.started is not None else 0.0,

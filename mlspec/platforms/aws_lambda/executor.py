@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity
 from mlspec.executors.http import CACHE_DIR, THROTTLE_DELAYS_S, failed, run_at_once, short
 from mlspec.platforms.aws_lambda.credentials import aws_session
 from mlspec.records import InvocationRecord
@@ -156,12 +156,7 @@ class AwsLambdaExecutor:
         duration_ms, init_ms = report_number(report, "Duration"), report_number(report, "Init Duration")
         billed_ms, memory_size = report_number(report, "Billed Duration"), report_number(report, "Memory Size")
         record = InvocationRecord(
-            id=inv.id,
-            stage=inv.stage,
-            function=inv.function,
-            worker=inv.worker,
-            attempt=inv.attempt,
-            link=inv.link,
+            **identity(inv),
             target=self.name,
             started_at=started,
             wall_s=duration_ms / 1000 if duration_ms is not None else time.time() - started,
