@@ -147,6 +147,10 @@ class LocalProcessExecutor:
         env[PARENT_PID_ENV] = str(os.getpid())  # the shim exits when this process dies (even by SIGKILL)
         return [sys.executable, "-m", "mlspec.runtime.process"], env
 
+    def _workdir(self) -> Path | None:
+        """The directory the invocation's command starts in (None: this process's own)."""
+        return None
+
     def _start(self, inv: Invocation, limits: Limits, threads: int, messages: queue.Queue[Any]) -> _Running:
         with self._live_lock:
             if self._stopped:
@@ -162,6 +166,7 @@ class LocalProcessExecutor:
             text=True,
             env=env,
             start_new_session=True,
+            cwd=self._workdir(),
             # In the child before it runs anything: every thread it starts inherits the affinity.
             preexec_fn=(lambda: os.sched_setaffinity(0, assigned)) if assigned else None,
         )

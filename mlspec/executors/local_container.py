@@ -181,6 +181,11 @@ class LocalContainerExecutor(LocalProcessExecutor):
         self.podman: str = options.get("podman") or shutil.which("podman") or "podman"
         self.containers: dict[str, _Container] = {}
 
+    def _workdir(self) -> Path:
+        """The run's logs: podman's monitor (conmon) leaves an empty `oom` file in its working directory when
+        the kernel kills a container for memory, which would otherwise land in the user's."""
+        return self.log_dir
+
     def _command(self, inv: Invocation, limits: Limits, threads: int) -> tuple[list[str], dict[str, str]]:
 
         cpus = platform_vcpus(self.platform, limits.memory_mb)

@@ -107,8 +107,14 @@ def test_platform_envelope_is_enforced_inside_the_container(options: dict[str, A
     assert platform_vcpus("aws-lambda", 1769) == pytest.approx(1.0)
 
 
-def test_function_over_the_memory_limit_is_oom_killed_and_reported(options: dict[str, Any], tmp_path: Path) -> None:
-    executor = LocalContainerExecutor(tmp_path, options)
+def test_function_over_the_memory_limit_is_oom_killed_and_reported(
+    options: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)  # the user's folder: nothing may be left in it
+    (tmp_path / "logs").mkdir()
+    executor = LocalContainerExecutor(tmp_path / "logs", options)
     # 100,000 synthetic 32x32x3 images need far more than 256 MB.
     event = _stage_event("prep_images", tmp_path, train_size=100_000)
     inv = Invocation("prep_images.preprocess", "prep_images", "preprocess", None, event)
@@ -119,6 +125,7 @@ def test_function_over_the_memory_limit_is_oom_killed_and_reported(options: dict
     assert "out-of-memory" in (outcome.record.error or "")
     assert outcome.record.memory_limit_mb == 256
     assert _leftover_containers(executor, event["run_id"]) == []
+    assert list(here.iterdir()) == []
 
 
 def test_time_limit_stops_the_container(options: dict[str, Any], tmp_path: Path) -> None:
