@@ -93,6 +93,11 @@ class RunRejected(RunFailed):
     exit_code = 2
 
 
+def exception_line(exc: BaseException) -> str:
+    """`TypeName: message` of an exception, on one line: how every function reports its failure."""
+    return one_line(f"{type(exc).__name__}: {exc}")
+
+
 def one_line(text: object) -> str:
     """A platform's message (often several lines, or a whole HTML page) on one line."""
     return " ".join(str(text).split())

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlspec.errors import exception_line
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity
 from mlspec.records import InvocationRecord
 from mlspec.records.model import InvocationStatus
@@ -52,7 +53,7 @@ def run_event(event: dict[str, Any]) -> dict[str, Any]:
         envelope["load_s"] = time.monotonic() - started  # our imports: the cold part of a cold start
         envelope["result"] = invoke(event, context)
     except Exception as exc:
-        envelope["error"] = _one_line(exc)
+        envelope["error"] = exception_line(exc)
         traceback.print_exc()  # into the call's activation log, which the executor saves
         envelope["io"] = context.io_summary()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -60,11 +61,6 @@ def run_event(event: dict[str, Any]) -> dict[str, Any]:
     envelope["cpu_s"] = usage.ru_utime + usage.ru_stime
     envelope["peak_rss_mb"] = usage.ru_maxrss / 1024  # kB on Linux, where every Lithops runtime runs
     return envelope
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())
 
 
 LITHOPS_SESSION_ENV = ("__LITHOPS_SESSION_ID", "__LITHOPS_TOTAL_EXECUTORS")
@@ -293,10 +289,10 @@ def _call_exception(future: Any) -> tuple[InvocationStatus, str]:
     if not isinstance(exc, BaseException):
         return "error", "lithops call failed without an exception"
     if isinstance(exc, TimeoutError):
-        return "timeout", _one_line(exc)
+        return "timeout", exception_line(exc)
     if isinstance(exc, MemoryError):
-        return "memory", _one_line(exc)
-    return "error", _one_line(exc)
+        return "memory", exception_line(exc)
+    return "error", exception_line(exc)
 
 
 def _on_localhost(config: dict[str, Any]) -> bool:

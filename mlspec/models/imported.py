@@ -19,8 +19,16 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from mlspec.errors import UserCodeError, exception_line
 from mlspec.files import write_atomically
-from mlspec.models.user_code import UserCodeError, code_dir, one_line, user_error
+from mlspec.models.user_code import code_dir, user_error
+from mlspec.references import load
+
+# What wraps each kind of brought class; loaded when used, so a scikit-learn model never imports torch.
+WRAPPERS = {
+    "torch": "mlspec.models.torch_classifier:TorchClassifier",
+    "sklearn": "mlspec.models.sklearn_classifier:SklearnClassifier",
+}
 
 
 def build_imported(name: str, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> Any:
@@ -30,17 +38,13 @@ def build_imported(name: str, options: dict[str, Any], data_meta: dict[str, Any]
     if _is_torch_module(cls):
         import torch
 
-        from mlspec.models.torch_classifier import TorchClassifier
-
         torch.manual_seed(seed)
         net = _construct(cls, _with_data_sizes(cls, kwargs, data_meta), name, origin)
-        return TorchClassifier(net, options, data_meta, origin=origin)
+        return load(WRAPPERS["torch"])(net, options, data_meta, origin=origin)
     if callable(getattr(cls, "partial_fit", None)):
-        from mlspec.models.sklearn_classifier import SklearnClassifier
-
         if "random_state" in _parameters(cls) and "random_state" not in kwargs:
             kwargs["random_state"] = seed
-        return SklearnClassifier(_construct(cls, kwargs, name, origin), data_meta, name)
+        return load(WRAPPERS["sklearn"])(_construct(cls, kwargs, name, origin), data_meta, name)
     raise UserCodeError(f"{name}: neither a torch.nn.Module nor a scikit-learn estimator with partial_fit")
 
 
@@ -54,7 +58,7 @@ def load_class(name: str, code: dict[str, str] | None) -> tuple[type, str]:
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:
-            raise user_error(exc, origin) or UserCodeError(f"model {name}: {one_line(exc)}") from None
+            raise user_error(exc, origin) or UserCodeError(f"model {name}: {exception_line(exc)}") from None
     cls = getattr(module, attr, None)
     if not isinstance(cls, type):
         raise UserCodeError(f"{origin} has no class {attr!r}")
@@ -80,7 +84,7 @@ def _module_from_source(code: dict[str, str]) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
-        raise user_error(exc, code["name"]) or UserCodeError(f"{code['name']}: {one_line(exc)}") from None
+        raise user_error(exc, code["name"]) or UserCodeError(f"{code['name']}: {exception_line(exc)}") from None
     return module
 
 

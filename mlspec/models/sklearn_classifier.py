@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlspec.models.user_code import UserCodeError, one_line
+from mlspec.errors import UserCodeError, exception_line
 
 
 class SklearnClassifier:
@@ -24,7 +24,7 @@ class SklearnClassifier:
         try:  # the estimator's own checks of its options run here, on the first call
             self.estimator.partial_fit(np.zeros((1, width), np.float32), self.classes[:1], self.classes)
         except Exception as exc:
-            raise UserCodeError(f"{name}: {one_line(exc)}") from None
+            raise UserCodeError(f"{name}: {exception_line(exc)}") from None
         if not hasattr(self.estimator, "coef_"):
             raise UserCodeError(f"{name}: not a linear model (no coef_ after partial_fit): mlspec averages coef_")
         self.estimator.intercept_ = np.zeros_like(np.atleast_1d(self.estimator.intercept_))

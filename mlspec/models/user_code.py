@@ -7,7 +7,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from mlspec.errors import UserCodeError
+from mlspec.errors import UserCodeError, exception_line
 
 
 def code_dir() -> Path:
@@ -37,9 +37,5 @@ def user_error(exc: BaseException, origin: str) -> UserCodeError | None:
         return None
     for frame in frames:  # as the user knows the file: a shipped copy's folder means nothing to them
         frame.filename = Path(frame.filename).name if Path(frame.filename).is_relative_to(shipped) else frame.filename
-    shown = "Traceback (your code only):\n" + "".join(traceback.format_list(frames)) + one_line(exc) + "\n"
-    return UserCodeError(f"{Path(frames[-1].filename).name}:{frames[-1].lineno}: {one_line(exc)}", shown)
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
+    shown = "Traceback (your code only):\n" + "".join(traceback.format_list(frames)) + exception_line(exc) + "\n"
+    return UserCodeError(f"{Path(frames[-1].filename).name}:{frames[-1].lineno}: {exception_line(exc)}", shown)

@@ -76,15 +76,13 @@ def main() -> int:
         # The user's own frames when their code failed (a model brought by import path: none of mlspec's, and
         # only the message when mlspec found the fault, e.g. a wrong output shape), else the whole trace; also
         # into the invocation's log.
-        if isinstance(exc, UserCodeError):
-            trace = exc.user_traceback or f"{type(exc).__name__}: {exc}\n"
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, UserCodeError):  # noqa: SIM108 - mypy narrows exc only in a statement
+            trace = exc.user_traceback or f"{error}\n"
         else:
             trace = traceback.format_exc(limit=20)
         print(trace, file=sys.stderr, flush=True)
-        _emit(
-            channel,
-            {"type": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": trace, "io": context.io_summary()},
-        )
+        _emit(channel, {"type": "error", "error": error, "traceback": trace, "io": context.io_summary()})
         return 1
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _emit(channel, {"type": "result", "result": result, "peak_rss_mb": peak_kb / 1024})
