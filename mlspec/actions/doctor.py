@@ -5,7 +5,6 @@ credential check in its catalog entry."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -13,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlspec.compile.engines import INSTALL_HINT, cli_engine, docker_engine
-from mlspec.compile.graph import FunctionGraph, missing_requirements
+from mlspec.compile.graph import FunctionGraph, installed_version
 from mlspec.deploy.base import InvalidCredentialsError
 from mlspec.errors import MlspecError
 from mlspec.providers.platform import Platform
@@ -89,16 +88,15 @@ def _executor(name: str, module: str) -> Check:
 
 def requirement_checks(functions: FunctionGraph) -> list[Check]:
     """One check per package a spec's functions need (its own, and what `requirements:` adds), with the stages."""
-    missing = set(missing_requirements(functions))
     stages: dict[str, list[str]] = {}
     for node in functions.nodes:
         for package in node.requirements:
             stages.setdefault(package, []).append(node.stage)
     out = []
     for package, needing in stages.items():
-        absent = any((stage, package) in missing for stage in needing)
-        detail = f"pip install {package}" if absent else f"installed {importlib.metadata.version(package)}"
-        out.append(Check(f"package {package}", not absent, f"{detail} (stages {', '.join(needing)})"))
+        version = installed_version(package)
+        detail = f"installed {version}" if version else f"pip install {package}"
+        out.append(Check(f"package {package}", version is not None, f"{detail} (stages {', '.join(needing)})"))
     return out
 
 

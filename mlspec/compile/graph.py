@@ -327,13 +327,14 @@ def graph(pipeline: Pipeline) -> FunctionGraph:
     return FunctionGraph(pipeline.name, tuple(nodes))
 
 
+def installed_version(package: str) -> str | None:
+    """The version of `package` installed here, or None."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def missing_requirements(functions: FunctionGraph) -> list[tuple[str, str]]:
     """(stage, package) for every package a stage's functions need that is not installed here."""
-    missing = []
-    for node in functions.nodes:
-        for package in node.requirements:
-            try:
-                importlib.metadata.version(package)
-            except importlib.metadata.PackageNotFoundError:
-                missing.append((node.stage, package))
-    return missing
+    return [(n.stage, p) for n in functions.nodes for p in n.requirements if installed_version(p) is None]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from mlspec.compile import FunctionNode
 from mlspec.records import InvocationRecord
 from mlspec.spec.targets import TargetBase, worker_cap
 
@@ -54,6 +55,17 @@ def on_host(limits: Limits) -> Limits:
         f"at most {MAX_INVOCATIONS_PER_CPU} per CPU x {limits.host_cpus} CPUs"
     )
     return replace(limits, max_concurrency=fit, max_concurrency_source=source)
+
+
+def stage_limits(node: FunctionNode, limits: Limits) -> Limits:
+    """The target's limits with the stage's own overrides; on this host, as many at once as fit at its memory."""
+    overridden = replace(
+        limits,
+        memory_mb=node.memory_mb or limits.memory_mb,
+        timeout_s=node.timeout_s or limits.timeout_s,
+        vcpu=node.vcpu or limits.vcpu,
+    )
+    return on_host(overridden)
 
 
 def target_limits(target: TargetBase) -> Limits:

@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
@@ -22,7 +22,7 @@ from mlspec.compile import FunctionNode, graph
 from mlspec.compile.graph import missing_requirements
 from mlspec.datasets import DatasetError, verify_source
 from mlspec.errors import RunFailed, RunRejected, UsageError, is_permanent
-from mlspec.executors.base import Executor, Invocation, Limits, Outcome, on_host
+from mlspec.executors.base import Executor, Invocation, Limits, Outcome, stage_limits
 from mlspec.executors.stage_cache import USE_CACHE, CacheSettings, StageCache, dataset_identity
 from mlspec.layout import checkpoint_key
 from mlspec.records import FollowedPlan, InvocationRecord, RunDir, RunRecord, StageRecord, cache_store, new_run_id
@@ -294,17 +294,6 @@ def start_stage(node: FunctionNode, run: StageRun) -> StageRecord:
     run.run_dir.save(run.record)
     run.reporter.stage_started(stage, node)
     return stage
-
-
-def stage_limits(node: FunctionNode, limits: Limits) -> Limits:
-    """The target's limits with the stage's own overrides; on this host, as many at once as fit at its memory."""
-    overridden = replace(
-        limits,
-        memory_mb=node.memory_mb or limits.memory_mb,
-        timeout_s=node.timeout_s or limits.timeout_s,
-        vcpu=node.vcpu or limits.vcpu,
-    )
-    return on_host(overridden)
 
 
 def record_outcomes(stage: StageRecord, record: RunRecord, outcomes: list[Outcome]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlspec.compile import FunctionNode
-from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity, on_host
+from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity, stage_limits
 from mlspec.records import InvocationRecord
 from mlspec.runtime.process import PARENT_PID_ENV, process_alive
 
@@ -328,7 +328,7 @@ def host_limits(limits: Limits, nodes: Sequence[FunctionNode]) -> tuple[Limits, 
     hosted = replace(limits, host_memory_mb=_available_memory_mb(), host_cpus=cpus)
     notes = []
     for node in nodes:
-        cap = on_host(replace(hosted, memory_mb=node.memory_mb or limits.memory_mb)).max_concurrency or node.fan_out
+        cap = stage_limits(node, hosted).max_concurrency or node.fan_out
         if cpus < min(node.fan_out, cap) and not (node.together and node.fan_out > cap):
             notes.append(
                 f"stage {node.stage!r}: {min(node.fan_out, cap)} invocations at once share {cpus} CPUs "

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlspec.errors import MlspecError
+from mlspec.errors import MlspecError, one_line
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity
 from mlspec.executors.local import LocalProcessExecutor
 from mlspec.records import InvocationRecord
@@ -146,8 +146,9 @@ class RayExecutor:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        limits = replace(limits, vcpu=limits.vcpu or DEFAULT_VCPU)  # the node's process: as many threads as CPUs
-        bundle = {"CPU": limits.vcpu or DEFAULT_VCPU, "memory": limits.memory_mb * MB}
+        vcpu = limits.vcpu or DEFAULT_VCPU
+        limits = replace(limits, vcpu=vcpu)  # the node's process: as many threads as Ray reserved CPUs
+        bundle = {"CPU": vcpu, "memory": limits.memory_mb * MB}
         cap = limits.max_concurrency or len(invocations)
         together = len(invocations) > 1 and cap >= len(invocations)
         if together:
@@ -342,7 +343,7 @@ def _task_error(exc: BaseException) -> tuple[InvocationStatus, str]:
     else:
         status = "error"
     first_line = next((line for line in str(cause).splitlines() if line.strip()), "")
-    return status, " ".join(f"{type(cause).__name__}: {first_line}".split())[:300]
+    return status, one_line(f"{type(cause).__name__}: {first_line}")[:300]
 
 
 __all__ = ["RayExecutor", "run_on_node"]

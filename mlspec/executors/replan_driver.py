@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlspec.compile import FunctionNode, graph
-from mlspec.executors.coordinator import StageRun, finish_stage, run_invocations, run_stage, stage_limits, start_stage
+from mlspec.executors.base import stage_limits
+from mlspec.executors.coordinator import StageRun, finish_stage, run_invocations, run_stage, start_stage
 from mlspec.layout import pause_key
 from mlspec.planner.replan import Envelope, EpochTiming, decide, options
 from mlspec.planner.space import DEFAULT_MAX_WORKERS

@@ -18,7 +18,7 @@ from typing import Any
 
 from mlspec.compile import FunctionNode
 from mlspec.compile.graph import best_config_key
-from mlspec.executors.base import Invocation, Limits
+from mlspec.executors.base import Invocation, Limits, stage_limits
 from mlspec.executors.coordinator import (
     StageRun,
     base_event,
@@ -26,7 +26,6 @@ from mlspec.executors.coordinator import (
     finish_stage,
     invocation_suffix,
     record_outcomes,
-    stage_limits,
     start_stage,
 )
 from mlspec.records import TrialRecord

@@ -272,7 +272,7 @@ def resolve_dataset_paths(
         if path.is_absolute():
             dataset.path = os.path.normpath(path)
             continue
-        from_command_line = any(where[:i] in located.overrides for i in range(1, len(where) + 1))
+        from_command_line = _given_on_command_line(where, located)
         base = Path.cwd() if from_command_line else spec_dir
         if not from_command_line and not _exists(spec_dir / path) and _exists(path):
             note(
@@ -300,8 +300,7 @@ def resolve_model_code(pipeline: Pipeline, located: Located, spec_dir: Path, fil
         module = stage.model.rpartition(":")[0]
         where: KeyPath = ("stages", name, "model")
         if module.endswith(".py"):
-            from_command_line = any(where[:i] in located.overrides for i in range(1, len(where) + 1))
-            path = (Path.cwd() if from_command_line else Path(os.path.abspath(spec_dir))) / module
+            path = (Path.cwd() if _given_on_command_line(where, located) else Path(os.path.abspath(spec_dir))) / module
             code, problem = _model_source(path)
             stage.model_code = code
         elif module and importlib.util.find_spec(module.split(".")[0]) is None:
@@ -332,6 +331,11 @@ def _model_source(path: Path) -> tuple[UserCode | None, str | None]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, f"{path}: {exc}"
     return UserCode(name=path.name, sha256=hashlib.sha256(data).hexdigest(), source=source), None
+
+
+def _given_on_command_line(where: KeyPath, located: Located) -> bool:
+    """Whether a --set gave this value (or a mapping above it): a path in it is relative to the current directory."""
+    return any(where[:i] in located.overrides for i in range(1, len(where) + 1))
 
 
 def _exists(path: Path) -> bool:

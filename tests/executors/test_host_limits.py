@@ -7,8 +7,7 @@ from dataclasses import replace
 
 from mlspec import spec
 from mlspec.compile import graph
-from mlspec.executors.base import MAX_INVOCATIONS_PER_CPU, Limits, on_host
-from mlspec.executors.coordinator import stage_limits
+from mlspec.executors.base import MAX_INVOCATIONS_PER_CPU, Limits, on_host, stage_limits
 
 HOST = Limits(memory_mb=4096, timeout_s=600, host_memory_mb=20_000, host_cpus=2)
 
