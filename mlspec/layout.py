@@ -17,9 +17,14 @@ def text_features_keys(data: str) -> tuple[str, str]:
     return f"{data}/features.json", f"{data}/features.npz"
 
 
+def vectorizer_key(data: str) -> str:
+    """A brought vectorizer fitted on the training split, pickled, for serving."""
+    return f"{data}/vectorizer.pickle"
+
+
 def raw_test_sample_key(data: str) -> str:
-    """The first held-out examples as a client would send them (texts), to check a serving bundle."""
-    return f"{data}/test_sample.json"
+    """The first held-out examples as a client would send them (.npz), to check a serving bundle."""
+    return f"{data}/test_sample.npz"
 
 
 def preprocess_part_key(data: str, name: str) -> str:

@@ -18,6 +18,7 @@ from mlspec.spec.models import (
     StageBase,
     TrainStage,
     TuneStage,
+    UserCode,
 )
 
 # Python packages per kind of work, so a text-only function does not ship torch (nor, since its TF-IDF and
@@ -96,13 +97,20 @@ def _preprocess(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode
         kind=stage.kind,
         function="preprocess",
         fan_out=stage.workers,
-        requirements=FORMAT_REQUIREMENTS[dataset.format],
+        requirements=preprocess_requirements(stage, dataset.format),
         after=(),
         together=False,  # the parts do not wait for each other
         scaling=WorkScaling(examples_from=name),
         config={
             "dataset": dataset.model_dump(),
-            "options": {"max_features": stage.max_features, "ngram_max": stage.ngram_max, "min_df": stage.min_df},
+            "options": {
+                "max_features": stage.max_features,
+                "ngram_max": stage.ngram_max,
+                "min_df": stage.min_df,
+                **{field: getattr(stage, field) for field in stage.code_fields if getattr(stage, field)},
+                **({"vectorizer_options": stage.vectorizer_options} if stage.vectorizer_options else {}),
+                **stage.code_options(),
+            },
             "shard_counts": counts or [1],
             "parts": stage.workers,
             "seed": pipeline.seed,
@@ -139,7 +147,7 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
                 "admm_rho": stage.admm_rho,
                 # A model brought by import path: its constructor's arguments, and a file's source.
                 **({"model_options": stage.model_options} if stage.model_options else {}),
-                **({"code": stage.model_code.model_dump()} if stage.model_code else {}),
+                **stage.code_options(),
             },
             **({"lr_schedule": stage.lr_schedule} if stage.lr_schedule != "constant" else {}),
             "algorithm": stage.algorithm,
@@ -156,21 +164,33 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
 
 
 def model_requirements(stage: TrainStage) -> tuple[str, ...]:
-    """What the stage's model needs. One brought by import path: torch for a file that imports it, else
-    scikit-learn (the estimators' home); for a module path, the distribution of its package when mlspec knows
-    it (others are named in `requirements:`: an import name need not be its distribution's name)."""
+    """What the stage's model needs: a built-in's own, or what the code brought by import path needs."""
     if stage.model in MODEL_REQUIREMENTS:
         return MODEL_REQUIREMENTS[stage.model]
-    if stage.model_code is not None:
+    return (*code_requirements(stage.model, stage.user_code.get("model")), "scipy")
+
+
+def preprocess_requirements(stage: PreprocessStage, fmt: str) -> tuple[str, ...]:
+    brought = [
+        code_requirements(getattr(stage, f), stage.user_code.get(f)) for f in stage.code_fields if getattr(stage, f)
+    ]
+    return tuple(dict.fromkeys([*FORMAT_REQUIREMENTS[fmt], *(p for needs in brought for p in needs)]))
+
+
+def code_requirements(named: str, code: UserCode | None) -> tuple[str, ...]:
+    """What code brought by import path needs: torch for a file that imports it, else scikit-learn (the home of
+    estimators and vectorizers); for a module path, the distribution of its package when mlspec knows it
+    (others are named in `requirements:`: an import name need not be its distribution's name)."""
+    if code is not None:
         imports = {
             name.split(".")[0]
-            for node in ast.walk(ast.parse(stage.model_code.source))
+            for node in ast.walk(ast.parse(code.source))
             if isinstance(node, ast.Import | ast.ImportFrom)
             for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
         }
-        return ("torch", "scipy") if "torch" in imports else ("scikit-learn", "scipy")
-    package = stage.model.split(".")[0].split(":")[0]
-    return (DISTRIBUTIONS[package], "scipy") if package in DISTRIBUTIONS else ("scipy",)
+        return ("torch",) if "torch" in imports else ("scikit-learn",)
+    package = named.split(".")[0].split(":")[0]
+    return (DISTRIBUTIONS[package],) if package in DISTRIBUTIONS else ()
 
 
 # Import names of the model frameworks whose distribution on PyPI is named otherwise.
@@ -246,13 +266,16 @@ def _serve(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     trained = pipeline.stages[stage.model]
     assert isinstance(trained, TrainStage)
     fmt = pipeline.datasets[pipeline.dataset_of(stage.model)].format
+    features = pipeline.stages[trained.data]
+    assert isinstance(features, PreprocessStage)
     return FunctionNode(
         stage=name,
         kind=stage.kind,
         function="predict",
         fan_out=1,
         packages_model=True,
-        requirements=tuple(dict.fromkeys(model_requirements(trained) + FORMAT_REQUIREMENTS[fmt])),
+        # Requests are raw examples: serving runs the preprocess stage's transform and vectorizer too.
+        requirements=tuple(dict.fromkeys(model_requirements(trained) + preprocess_requirements(features, fmt))),
         after=(stage.model,),
         # The fitted features (e.g. the TF-IDF vocabulary) are read from the preprocess stage's output.
         config={

@@ -9,10 +9,15 @@ smoothed idf, l2 rows), reproduced from per-part term counts: the same tokens, t
 the same rule on the merged counts, the same idf and weights (tested against TfidfVectorizer itself). No
 scikit-learn import: a function that only counts or merges starts in a fraction of the time.
 Images (cifar10): per-channel mean and standard deviation of the training pixels, merged with Chan's
-pairwise update; the images themselves stay uint8."""
+pairwise update; the images themselves stay uint8.
+
+Brought code (mlspec.user_code): a `transform:` function applied to the raw examples before the features,
+and for text a `vectorizer:` (a scikit-learn transformer) in place of the built-in TF-IDF (BroughtVectorizer).
+Serving applies the same to raw requests (RequestFeatures)."""
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +25,9 @@ from itertools import chain, count, repeat
 from typing import Any, Protocol
 
 import numpy as np
+
+from mlspec.errors import UserCodeError
+from mlspec.user_code import load_object, parameters, user_error
 
 Summary = dict[str, np.ndarray]  # what `part` returns: plain arrays, stored as one .npz
 
@@ -34,6 +42,7 @@ class Fitted:
     meta: dict[str, Any]
     terms: list[str] | None = None
     idf: np.ndarray | None = None
+    vectorizer: bytes | None = None  # a brought vectorizer fitted on the training split, pickled
 
 
 @dataclass(frozen=True)
@@ -54,9 +63,6 @@ class TextFeatures:
 
 
 class FeatureFitter(Protocol):
-    #: How many held-out examples to keep as a client would send them (text; images are their features).
-    raw_test_sample: int
-
     def encode(self, x: Any) -> Summary: ...  # a split's rows as plain arrays, and back
     def decode(self, arrays: Summary) -> Any: ...
     def part(self, train_x: Any, test_x: Any | None, options: dict[str, Any]) -> Summary: ...
@@ -81,8 +87,6 @@ def unpack_texts(blob: np.ndarray, lengths: np.ndarray) -> list[str]:
 
 
 class TfidfFeatures:
-    raw_test_sample = 256
-
     def encode(self, x: Any) -> Summary:
         return pack_texts(list(x))
 
@@ -252,8 +256,6 @@ def _to_columns(counts: Any, terms: list[str], column: dict[str, int]) -> Any:
 
 
 class PixelStatistics:
-    raw_test_sample = 0
-
     def encode(self, x: Any) -> Summary:
         return {"x": np.asarray(x)}
 
@@ -292,6 +294,140 @@ class PixelStatistics:
 
     def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any:
         return np.asarray(x)  # images stay uint8; training normalises them with the statistics
+
+
+class BroughtVectorizer:
+    """`vectorizer:` any scikit-learn transformer of texts, by import path, with `vectorizer_options`. One that
+    needs no fitting (HashingVectorizer: scikit-learn's `requires_fit` tag is false) transforms each part's rows
+    where the part is summarised, and the merge stacks them; one that does is fitted once, in the merge, on the
+    whole training split (the parts carry their texts), which is what fitting on the training split means."""
+
+    def encode(self, x: Any) -> Summary:
+        return pack_texts(list(x))
+
+    def decode(self, arrays: Summary) -> Any:
+        return unpack_texts(arrays["bytes"], arrays["lengths"])
+
+    def part(self, train_x: Any, test_x: Any | None, options: dict[str, Any]) -> Summary:
+        vectorizer, origin = brought_vectorizer(options)
+        summary: Summary = {}
+        for split, texts in (("train", train_x), ("test", test_x)):
+            if texts is None:
+                continue
+            if _requires_fit(vectorizer):
+                summary.update(prefixed(split, pack_texts(list(texts))))
+            else:
+                summary.update(prefixed(split, _csr_arrays(_vectorized(vectorizer.transform, texts, origin))))
+        return summary
+
+    def merge(self, parts: list[Summary], options: dict[str, Any]) -> Fitted:
+        from scipy import sparse
+
+        vectorizer, origin = brought_vectorizer(options)
+        has_test = "test_lengths" in parts[0] or "test_shape" in parts[0]
+        if _requires_fit(vectorizer):
+            splits = ("train", "test") if has_test else ("train",)
+            texts = [[t for p in parts for t in self.decode(unprefixed(split, p))] for split in splits]
+            train = _vectorized(vectorizer.fit_transform, texts[0], origin)
+            test = _vectorized(vectorizer.transform, texts[1], origin) if has_test else None
+            return Fitted(train, test, {"features": train.shape[1]}, vectorizer=pickle.dumps(vectorizer))
+        train = sparse.vstack([_csr(p, "train") for p in parts], format="csr")
+        test = sparse.vstack([_csr(p, "test") for p in parts], format="csr") if has_test else None
+        return Fitted(train, test, {"features": train.shape[1]})
+
+    def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any:
+        return RequestFeatures(options, vectorizer=fitted.vectorizer).features(list(x))
+
+
+def brought_vectorizer(options: dict[str, Any]) -> tuple[Any, str]:
+    """A fresh vectorizer of the class `options["vectorizer"]` names, and where it is from. A list in the options
+    where the constructor's default is a tuple (ngram_range) becomes a tuple: YAML has no tuples."""
+    name = options["vectorizer"]
+    cls, origin = load_object(name, options.get("code", {}).get("vectorizer"), "class")
+    defaults = {k: p.default for k, p in parameters(cls).items()}
+    kwargs = {
+        k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
+        for k, v in (options.get("vectorizer_options") or {}).items()
+    }
+    try:
+        return cls(**kwargs), origin
+    except Exception as exc:
+        raise user_error(exc, origin) or UserCodeError(f"vectorizer {name}: {exc}") from None
+
+
+def _requires_fit(vectorizer: Any) -> bool:
+    tags = getattr(vectorizer, "__sklearn_tags__", None)
+    return bool(tags().requires_fit) if tags is not None else True
+
+
+def _vectorized(method: Any, texts: Any, origin: str) -> Any:
+    """method(texts) as float32 CSR rows with sorted indices, whatever the vectorizer returns."""
+    from scipy import sparse
+
+    try:
+        out = method(list(texts))
+        matrix = sparse.csr_matrix(out, dtype=np.float32)
+    except UserCodeError:
+        raise
+    except Exception as exc:
+        raise user_error(exc, origin) or UserCodeError(f"vectorizer {origin}: {exc}") from None
+    if matrix.shape[0] != len(texts):
+        raise UserCodeError(f"vectorizer {origin}: {matrix.shape[0]} rows for {len(texts)} texts")
+    matrix.sort_indices()
+    return matrix
+
+
+def apply_transform(options: dict[str, Any], examples: Any) -> Any:
+    """The examples through the brought `transform:` function (unchanged without one): as many out as in, texts
+    to texts and images to uint8 images (N x H x W x C)."""
+    name = options.get("transform")
+    if not name or examples is None:
+        return examples
+    function, origin = load_object(name, options.get("code", {}).get("transform"), "function")
+    try:
+        out = function(examples)
+    except Exception as exc:
+        raise user_error(exc, origin) or UserCodeError(f"transform {name}: {exc}") from None
+    if isinstance(examples, np.ndarray):
+        if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.ndim == 4 and len(out) == len(examples)):
+            got = f"{type(out).__name__} {getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}".strip()
+            raise UserCodeError(
+                f"transform {name}: images in must give {len(examples)} uint8 images N x H x W x C out, got {got}"
+            )
+        return out
+    if not (isinstance(out, list) and len(out) == len(examples) and all(isinstance(t, str) for t in out)):
+        raise UserCodeError(f"transform {name}: {len(examples)} texts in must give a list of {len(examples)} texts out")
+    return out
+
+
+# The preprocess options that name brought code (and what it needs); serving keeps them.
+BROUGHT_OPTIONS = ("transform", "vectorizer", "vectorizer_options", "code")
+
+
+@dataclass(frozen=True)
+class RequestFeatures:
+    """What serving does to raw inputs, as the preprocess stage did to its data: the brought transform, then the
+    text features (the fitted TF-IDF, or the brought vectorizer: rebuilt from its options, or unpickled when it
+    was fitted). Images after the transform are the features."""
+
+    options: dict[str, Any]  # the brought ones of the preprocess stage's options (BROUGHT_OPTIONS)
+    text: TextFeatures | None = None
+    vectorizer: bytes | None = None
+
+    def features(self, inputs: Any) -> Any:
+        inputs = apply_transform(self.options, inputs)
+        if self.text is not None:
+            return self.text.transform(list(inputs))
+        if not self.options.get("vectorizer"):
+            return inputs
+        fresh, origin = brought_vectorizer(self.options)  # imports the user's module: its classes unpickle
+        # Unpickling runs code: this is the run's own vectorizer, written by its preprocess stage.
+        fitted = fresh if self.vectorizer is None else pickle.loads(self.vectorizer)
+        return _vectorized(fitted.transform, inputs, origin)
+
+
+def fitter_for(fmt: str, options: dict[str, Any]) -> FeatureFitter:
+    return BroughtVectorizer() if options.get("vectorizer") else FITTERS[fmt]
 
 
 FITTERS: dict[str, FeatureFitter] = {"imdb": TfidfFeatures(), "cifar10": PixelStatistics()}

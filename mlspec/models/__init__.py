@@ -57,7 +57,7 @@ IMPORTED = "mlspec.models.imported:build_imported"
 
 def build_model(name: str, options: dict[str, Any], data_meta: dict[str, Any], seed: int) -> Model:
     """A freshly initialised model; the same seed gives the same initial parameters on every worker. `name` is
-    a built-in model or an import path; `options` the stage's (an imported file's source in options["code"])."""
+    a built-in model or an import path; `options` the stage's (a brought file's source in options["code"]["model"])."""
     if name in MODELS:
         model: Model = load(MODELS[name])(options, data_meta, seed)
     else:

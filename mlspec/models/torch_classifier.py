@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlspec.models.user_code import UserCodeError, user_error
+from mlspec.errors import UserCodeError
+from mlspec.user_code import user_error
 
 
 class TorchClassifier:

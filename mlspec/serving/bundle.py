@@ -1,9 +1,11 @@
-"""The serving bundle: everything inference needs, in the object store as plain data (JSON + .npz,
-never pickle): the trained parameters, the data statistics the model uses, the fitted text features,
-the input format and the request limits.
+"""The serving bundle: everything inference needs, in the object store as plain data (JSON + .npz): the
+trained parameters, the data statistics the model uses, the fitted text features, the brought preprocessing
+code, the input format and the request limits.
 
-    <prefix>/bundle.json   model name and options, data meta, input spec, limits, text vocabulary
-    <prefix>/bundle.npz    params (float32), idf (text only)
+    <prefix>/bundle.json   model name and options, data meta (with the brought code), input spec, limits,
+                           text vocabulary
+    <prefix>/bundle.npz    params (float32), idf (built-in text features), vectorizer (a brought vectorizer
+                           fitted on the training split: the one pickle, the run's own, as uint8 bytes)
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from mlspec.datasets.features import TextFeatures
-from mlspec.layout import raw_test_sample_key, text_features_keys
+from mlspec.datasets.features import RequestFeatures, TextFeatures, fitter_for
+from mlspec.layout import raw_test_sample_key, text_features_keys, vectorizer_key
 from mlspec.serving.inputs import InputSpec
 from mlspec.storage import ObjectStore
 from mlspec.storage.codec import pack, unpack, unpack_xy
@@ -29,39 +31,42 @@ class Bundle:
     params: np.ndarray
     input: InputSpec
     max_request_bytes: int
-    text: TextFeatures | None = None
+    features: RequestFeatures
 
     @property
     def classes(self) -> list[str]:
         return list(self.data_meta["classes"])
 
 
-def package(objects: ObjectStore, config: dict[str, Any]) -> tuple[Bundle, list[str] | np.ndarray, Any, np.ndarray]:
+def package(objects: ObjectStore, config: dict[str, Any]) -> tuple[Bundle, Any, Any, np.ndarray]:
     """A bundle for the serve node `config` (see compile.graph._serve), with held-out examples both raw
     (as a client would send them) and as the stored features offline evaluation scores: (bundle, raw, x, y).
-    Text features are the preprocess stage's own fitted TF-IDF, read back from the object store."""
+    The features are the preprocess stage's own (fitted TF-IDF, brought code), read back from the object store."""
     spec = json.loads(objects.get(f"{config['model_prefix']}/model.json"))
     data = spec["data"]
     meta = json.loads(objects.get(f"{data}/meta.json"))
     params = unpack(objects.get(f"{config['model_prefix']}/model.npz"))["params"]
     test_x, test_y = unpack_xy(objects.get(f"{data}/test.npz"))
+    brought = meta.get("brought", {})
+    raw = fitter_for(meta["format"], brought).decode(unpack(objects.get(raw_test_sample_key(data))))
     text: TextFeatures | None = None
-    raw: list[str] | np.ndarray
-    if meta["format"] == "imdb":
+    if objects.exists(text_features_keys(data)[0]):
         terms_key, idf_key = text_features_keys(data)
         terms = json.loads(objects.get(terms_key))
         text = TextFeatures(terms["terms"], unpack(objects.get(idf_key))["idf"], terms["ngram_max"])
-        raw = json.loads(objects.get(raw_test_sample_key(data)))
+    fitted = objects.get(vectorizer_key(data)) if objects.exists(vectorizer_key(data)) else None
+    if meta["format"] == "imdb":
         spec_in = InputSpec("text", config["max_batch"])
     else:
-        raw = test_x
-        spec_in = InputSpec("image", config["max_batch"], tuple(test_x.shape[1:]))
-    bundle = Bundle(spec["model"], spec["options"], meta, params, spec_in, config["max_request_bytes"], text)
+        spec_in = InputSpec("image", config["max_batch"], tuple(raw.shape[1:]))
+    features = RequestFeatures(brought, text, fitted)
+    bundle = Bundle(spec["model"], spec["options"], meta, params, spec_in, config["max_request_bytes"], features)
     return bundle, raw, test_x, test_y
 
 
 def save_bundle(objects: ObjectStore, prefix: str, bundle: Bundle) -> int:
     """Write the bundle; returns its size in bytes."""
+    text = bundle.features.text
     doc = {
         "model": bundle.model,
         "options": bundle.options,
@@ -72,9 +77,11 @@ def save_bundle(objects: ObjectStore, prefix: str, bundle: Bundle) -> int:
             "image_shape": list(bundle.input.image_shape),
         },
         "max_request_bytes": bundle.max_request_bytes,
-        "text": None if bundle.text is None else {"terms": bundle.text.terms, "ngram_max": bundle.text.ngram_max},
+        "text": None if text is None else {"terms": text.terms, "ngram_max": text.ngram_max},
     }
-    arrays = {"params": bundle.params} | ({"idf": bundle.text.idf} if bundle.text else {})
+    arrays = {"params": bundle.params} | ({"idf": text.idf} if text else {})
+    if bundle.features.vectorizer is not None:
+        arrays["vectorizer"] = np.frombuffer(bundle.features.vectorizer, dtype=np.uint8)
     blobs = {f"{prefix}/bundle.json": json.dumps(doc).encode(), f"{prefix}/bundle.npz": pack(**arrays)}
     for key, data in blobs.items():
         objects.put(key, data)
@@ -97,5 +104,9 @@ def load_bundle(objects: ObjectStore, prefix: str) -> Bundle:
         arrays["params"],
         InputSpec(spec_in["kind"], spec_in["max_batch"], tuple(spec_in["image_shape"])),
         doc["max_request_bytes"],
-        None if text is None else TextFeatures(text["terms"], arrays["idf"], text["ngram_max"]),
+        RequestFeatures(
+            doc["data_meta"].get("brought", {}),
+            None if text is None else TextFeatures(text["terms"], arrays["idf"], text["ngram_max"]),
+            arrays["vectorizer"].tobytes() if "vectorizer" in arrays else None,
+        ),
     )

@@ -27,9 +27,7 @@ class Predictor:
     def probabilities(self, inputs: list[str] | np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, classes), for decoded inputs."""
         with self._lock:
-            text = self.bundle.text
-            features = text.transform(list(inputs)) if text is not None else inputs
-            return np.asarray(self.model.predict_proba(features))
+            return np.asarray(self.model.predict_proba(self.bundle.features.features(inputs)))
 
     def predict(self, payload: Any) -> dict[str, Any]:
         """Answer a request payload ({"inputs": [...]}); raises InputError for a bad one."""

@@ -11,7 +11,7 @@ from mlspec.spec.loader import (
     parse_yaml,
     read_spec_text,
     resolve_dataset_paths,
-    resolve_model_code,
+    resolve_user_code,
     validate,
 )
 from mlspec.spec.models import Pipeline
@@ -25,19 +25,19 @@ def _print_note(message: str) -> None:
 def load(path: str | Path, overrides: list[str] | None = None, note: Callable[[str], None] = _print_note) -> Pipeline:
     """Load and validate a spec file; raises SpecError with file:line:col problems. Relative local dataset
     paths become absolute: those in the file against the file's folder, those given with --set against the
-    current directory; so are model files, whose source is read into the stage. `note` gets one-line notices
-    (deprecated path forms)."""
+    current directory; so are files named by import path (models, transforms), whose source is read into the
+    stage. `note` gets one-line notices (deprecated path forms)."""
     file = str(path)
     pipeline, located = _load(read_spec_text(Path(path)), file, overrides)
     resolve_dataset_paths(pipeline, located, Path(path).parent, file, note)
-    resolve_model_code(pipeline, located, Path(path).parent, file)
+    resolve_user_code(pipeline, located, Path(path).parent, file)
     return pipeline
 
 
 def load_text(text: str, file: str = "<spec>", overrides: list[str] | None = None) -> Pipeline:
-    """A spec from text; model files it names are relative to the current directory."""
+    """A spec from text; files it names by import path are relative to the current directory."""
     pipeline, located = _load(text, file, overrides)
-    resolve_model_code(pipeline, located, Path.cwd(), file)
+    resolve_user_code(pipeline, located, Path.cwd(), file)
     return pipeline
 
 

@@ -284,44 +284,48 @@ def resolve_dataset_paths(
         dataset.path = os.path.normpath(base / path)
 
 
-# The source of a model file travels in every training function's event (payload limits are a few MB).
-MAX_MODEL_SOURCE_BYTES = 256 * 1024
+# The source of a file named by import path travels in every function's event (payload limits are a few MB).
+MAX_SOURCE_BYTES = 256 * 1024
 
 
-def resolve_model_code(pipeline: Pipeline, located: Located, spec_dir: Path, file: str) -> None:
-    """Read the file every `model: file.py:Class` names (relative to the spec's folder; one given with --set,
-    to the current directory) into the stage, checked to parse; check that a `package.module:Class`'s package
-    is installed. Nothing is imported: validating a spec must not import torch."""
+def resolve_user_code(pipeline: Pipeline, located: Located, spec_dir: Path, file: str) -> None:
+    """Read the file every code field naming `file.py:Name` names (relative to the spec's folder; one given with
+    --set, to the current directory) into the stage, checked to parse; check that a `package.module:Name`'s
+    package is installed. Nothing is imported: validating a spec must not import torch."""
     problems = []
     for name, stage in pipeline.stages.items():
-        if not isinstance(stage, TrainStage):
-            continue
-        stage.model_code = None
-        module = stage.model.rpartition(":")[0]
-        where: KeyPath = ("stages", name, "model")
-        if module.endswith(".py"):
-            path = (Path.cwd() if _given_on_command_line(where, located) else Path(os.path.abspath(spec_dir))) / module
-            code, problem = _model_source(path)
-            stage.model_code = code
-        elif module and importlib.util.find_spec(module.split(".")[0]) is None:
-            problem = f"package {module.split('.')[0]!r} is not installed: pip install it, or name a file (nets.py:Net)"
-        else:
-            continue
-        if problem:
-            problems.append(located.locate(where, file, problem))
+        stage.user_code = {}
+        for field_name in stage.code_fields:
+            named = getattr(stage, field_name)
+            module = (named or "").rpartition(":")[0]
+            where: KeyPath = ("stages", name, field_name)
+            if module.endswith(".py"):
+                base = Path.cwd() if _given_on_command_line(where, located) else Path(os.path.abspath(spec_dir))
+                code, problem = _source_file(base / module)
+                if code is not None:
+                    stage.user_code[field_name] = code
+            elif module and importlib.util.find_spec(module.split(".")[0]) is None:
+                problem = (
+                    f"package {module.split('.')[0]!r} is not installed: pip install it, or name a file "
+                    f"(file.py:{named.rpartition(':')[2]})"
+                )
+            else:
+                continue
+            if problem:
+                problems.append(located.locate(where, file, problem))
     if problems:
         raise SpecError(problems)
 
 
-def _model_source(path: Path) -> tuple[UserCode | None, str | None]:
+def _source_file(path: Path) -> tuple[UserCode | None, str | None]:
     """The file as UserCode, or why it cannot be."""
     try:
         if not path.is_file():
             return None, f"{path}: no such file"
-        if path.stat().st_size > MAX_MODEL_SOURCE_BYTES:
+        if path.stat().st_size > MAX_SOURCE_BYTES:
             return (
                 None,
-                f"{path}: larger than {MAX_MODEL_SOURCE_BYTES // 1024} KB (put it in a package and pip install it)",
+                f"{path}: larger than {MAX_SOURCE_BYTES // 1024} KB (put it in a package and pip install it)",
             )
         data = path.read_bytes()
         source = data.decode()
@@ -612,6 +616,14 @@ def _model_data_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
                     ("stages", name, "min_df"),
                     f"min_df {stage.min_df} is more than the {examples} training "
                     f"documents of dataset {dataset_name!r}: every term would be dropped",
+                )
+            )
+        if isinstance(stage, PreprocessStage) and dataset.format != "imdb" and stage.vectorizer:
+            out.append(
+                (
+                    ("stages", name, "vectorizer"),
+                    f"a vectorizer turns texts into features, but dataset {dataset_name!r} holds images "
+                    f"({dataset.format}): remove it, or name a transform",
                 )
             )
         if isinstance(stage, TrainStage | IterativeStage) and stage.workers > examples:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -70,7 +70,25 @@ OFFICIAL_TEST_EXAMPLES = {"cifar10": 10_000, "imdb": 25_000}
 PackageName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", examples=["timm"])]
 
 
+# Code by import path: `file.py:Name` (a file beside the spec, whose source the loader reads into the stage)
+# or `package.module:Name` (an installed package).
+IMPORT_PATH = r"[\w./-]+\.py:[A-Za-z_]\w*|[A-Za-z_][\w.]*:[A-Za-z_]\w*"
+BUILT_IN_MODELS = ("small_cnn", "logistic_regression")
+MODEL_PATTERN = rf"^({'|'.join(BUILT_IN_MODELS)}|{IMPORT_PATH})$"
+
+
+class UserCode(StrictModel):
+    """A file the spec names by import path, as read when the spec was loaded."""
+
+    name: str
+    sha256: str
+    source: str
+
+
 class StageBase(StrictModel):
+    # The fields that may name code by import path (the spec loader reads a named file's source).
+    code_fields: ClassVar[tuple[str, ...]] = ()
+
     description: str | None = None
     memory_mb: MemoryMb | None = Field(None, description="This stage's functions only; default: the target's")
     timeout_s: Seconds | None = Field(None, description="This stage's functions only; default: the target's")
@@ -91,9 +109,17 @@ class StageBase(StrictModel):
         "installed into its images at the versions installed here, and checked before a run",
     )
 
+    # Filled in by the spec loader from the files the code fields name, by field (anything written here is
+    # replaced): the source travels with the stage to every function, which never reads your working directory.
+    user_code: SkipJsonSchema[dict[str, UserCode]] = Field(default_factory=dict)
+
     def stage_refs(self) -> dict[str, str]:
         """Field name -> name of the stage it depends on (explicit data dependencies)."""
         return {}
+
+    def code_options(self) -> dict[str, Any]:
+        """The shipped sources for a function's event: {"code": {field: UserCode as a dict}}, or nothing."""
+        return {"code": {k: v.model_dump() for k, v in self.user_code.items()}} if self.user_code else {}
 
     def dataset_refs(self) -> dict[str, str]:
         """Field name -> name of the dataset it reads."""
@@ -122,25 +148,45 @@ class PreprocessStage(StageBase):
         "in up to all of them)",
     )
 
+    transform: str | None = Field(
+        None,
+        json_schema_extra={"pattern": f"^({IMPORT_PATH})$"},
+        description="Your own function applied to the raw examples before the features, on each part of the "
+        "map and to every request served: a list of texts in, a list of texts out (text); an uint8 array "
+        "N x H x W x C in, one out (images). By import path: text.py:strip_html (a file beside the spec) or "
+        "package.module:function",
+        examples=["text.py:strip_html"],
+    )
+    vectorizer: str | None = Field(
+        None,
+        json_schema_extra={"pattern": f"^({IMPORT_PATH})$"},
+        description="Text: a scikit-learn transformer of texts to replace the built-in TF-IDF (max_features, "
+        "ngram_max and min_df then do not apply). One that needs no fitting (HashingVectorizer) runs on each part "
+        "of the map; one that does is fitted once on the whole training split, in the merge",
+        examples=["sklearn.feature_extraction.text:HashingVectorizer"],
+    )
+    vectorizer_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the vectorizer's constructor (a list where its default is a tuple, "
+        "e.g. ngram_range: [1, 2], is passed as a tuple)",
+    )
+
+    code_fields: ClassVar[tuple[str, ...]] = ("transform", "vectorizer")
+
+    @model_validator(mode="after")
+    def _options_need_vectorizer(self) -> PreprocessStage:
+        if self.vectorizer_options and not self.vectorizer:
+            raise ValueError("vectorizer_options without a vectorizer: name one (vectorizer: module:Class)")
+        return self
+
     def dataset_refs(self) -> dict[str, str]:
         return {"dataset": self.dataset}
 
 
-# A built-in model, or an import path: `file.py:Class` (a file beside the spec) or `package.module:Class`.
-BUILT_IN_MODELS = ("small_cnn", "logistic_regression")
-MODEL_PATTERN = rf"^({'|'.join(BUILT_IN_MODELS)}|[\w./-]+\.py:[A-Za-z_]\w*|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
-
-
-class UserCode(StrictModel):
-    """A model's source file, as read when the spec was loaded."""
-
-    name: str
-    sha256: str
-    source: str
-
-
 class TrainStage(StageBase):
     """Data-parallel training: `workers` functions, each on its shard, averaging models through the stores."""
+
+    code_fields: ClassVar[tuple[str, ...]] = ("model",)
 
     kind: Literal["train"]
     data: Name = Field(description="Name of the preprocess stage whose output this trains on")
@@ -156,9 +202,6 @@ class TrainStage(StageBase):
         description="Keyword arguments of your model's constructor (num_classes, and in_features for text, are "
         "filled in from the data when the constructor takes them)",
     )
-    # Filled in by the spec loader from the file `model` names (anything written here is replaced): the source
-    # travels with the stage to every function, which never reads your working directory.
-    model_code: SkipJsonSchema[UserCode | None] = None
     # 1,000: the largest concurrency quota in the catalog (AWS Lambda's default, Azure Flex's); bsp/ssp need
     # every worker running at once, so more could never pass a barrier.
     workers: int = Field(1, ge=1, le=1000, description="Number of parallel training functions")

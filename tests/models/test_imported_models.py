@@ -121,10 +121,10 @@ def test_the_source_travels_with_the_stage_and_its_key_follows_it(
     (tmp_path / "nets.py").write_text(NETS)
     (tmp_path / "byo.yaml").write_text(SPEC)
     first = spec_module.load(tmp_path / "byo.yaml")
-    code = first.stages["averaged"].model_code
+    code = first.stages["averaged"].user_code["model"]
     assert code is not None and code.name == "nets.py" and code.source == NETS
     node = next(n for n in graph(first).nodes if n.stage == "averaged")
-    assert node.config["options"]["code"]["sha256"] == code.sha256 and node.requirements[0] == "torch"
+    assert node.config["options"]["code"]["model"]["sha256"] == code.sha256 and node.requirements[0] == "torch"
     (tmp_path / "nets.py").write_text(NETS.replace("width: int = 16", "width: int = 12"))
     changed = next(n for n in graph(spec_module.load(tmp_path / "byo.yaml")).nodes if n.stage == "averaged")
     assert changed.config != node.config  # so the stage cache's key changes with the file
@@ -190,7 +190,7 @@ def test_the_worked_examples_validate(repo: Path) -> None:
         done = mlspec("validate", f"examples/{example}/pipeline.yaml", cwd=repo)
         assert done.returncode == 0, done.stderr
     loaded = spec_module.load(repo / "examples" / "cifar10-resnet" / "pipeline.yaml")
-    code = loaded.stages["train"].model_code
+    code = loaded.stages["train"].user_code["model"]
     assert code is not None and code.source == (repo / "examples" / "cifar10-resnet" / "nets.py").read_text()
 
 

@@ -5,7 +5,8 @@ One invocation does it all (no `step` in the event), or the stage maps over `par
 three steps: `split` reads the dataset once and writes each part's share of both splits; `count`
 (invocation i) summarises part i; `merge` combines the summaries into the features and writes the
 outputs. Both ways run the same fitting code (mlspec.datasets.features): one function summarises the whole
-training split as one part and transforms the test split with the fitted features."""
+training split as one part and transforms the test split with the fitted features. A brought `transform:`
+runs where the rows are summarised (on each part, or on the whole), before the features."""
 
 from __future__ import annotations
 
@@ -18,8 +19,16 @@ from typing import Any
 import numpy as np
 
 from mlspec.datasets import Dataset, load_dataset, part_bounds, shard_indices
-from mlspec.datasets.features import FITTERS, Fitted, Summary, prefixed, unprefixed
-from mlspec.layout import preprocess_part_key, raw_test_sample_key, text_features_keys
+from mlspec.datasets.features import (
+    BROUGHT_OPTIONS,
+    Fitted,
+    Summary,
+    apply_transform,
+    fitter_for,
+    prefixed,
+    unprefixed,
+)
+from mlspec.layout import preprocess_part_key, raw_test_sample_key, text_features_keys, vectorizer_key
 from mlspec.runtime.context import Context
 from mlspec.storage import ObjectStore
 from mlspec.storage.codec import pack, pack_xy, unpack
@@ -32,11 +41,13 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
 def whole(event: dict[str, Any], context: Context) -> dict[str, Any]:
     store = context.object_store(event["object_store"])
     data = _load(event, context)
-    facts = _write_dataset_facts(store, event["output"], data)
+    options = event["options"]
+    fitter = fitter_for(data.format, options)
+    facts = _write_dataset_facts(store, event["output"], data, fitter.encode)
     context.report(phase="fitting features")
-    fitter, options = FITTERS[data.format], event["options"]
-    fitted = fitter.merge([fitter.part(data.train_x, None, options)], options)
-    fitted = replace(fitted, test_x=fitter.transform(fitted, data.test_x, options))
+    train_x, test_x = apply_transform(options, data.train_x), apply_transform(options, data.test_x)
+    fitted = fitter.merge([fitter.part(train_x, None, options)], options)
+    fitted = replace(fitted, test_x=fitter.transform(fitted, test_x, options))
     return _write_outputs(store, event, facts, fitted, data.train_y, data.test_y)
 
 
@@ -45,9 +56,10 @@ def split(event: dict[str, Any], context: Context) -> dict[str, Any]:
     store = context.object_store(event["object_store"])
     out = event["output"]
     data = _load(event, context)
-    facts = _write_dataset_facts(store, out, data)
+    fitter = fitter_for(data.format, event["options"])
+    facts = _write_dataset_facts(store, out, data, fitter.encode)
     store.put(preprocess_part_key(out, "dataset.json"), json.dumps(facts).encode())
-    parts, fitter = event["parts"], FITTERS[data.format]
+    parts = event["parts"]
     bounds = zip(part_bounds(len(data.train_y), parts), part_bounds(len(data.test_y), parts), strict=True)
     for part, ((a, b), (c, d)) in enumerate(bounds):
         context.report(phase=f"splitting into {parts} parts", done=part, total=parts)
@@ -68,9 +80,12 @@ def count(event: dict[str, Any], context: Context) -> dict[str, Any]:
     facts = json.loads(store.get(preprocess_part_key(out, "dataset.json")))
     arrays = unpack(store.get(preprocess_part_key(out, f"input-{part}.npz")))
     context.report(phase=f"summarising part {part + 1} of {event['parts']}")
-    fitter = FITTERS[facts["format"]]
-    train_x, test_x = (fitter.decode(unprefixed(split, arrays)) for split in ("train", "test"))
-    summary = fitter.part(train_x, test_x, event["options"])
+    options = event["options"]
+    fitter = fitter_for(facts["format"], options)
+    train_x, test_x = (
+        apply_transform(options, fitter.decode(unprefixed(split, arrays))) for split in ("train", "test")
+    )
+    summary = fitter.part(train_x, test_x, options)
     labels = {"labels_train": arrays["labels_train"], "labels_test": arrays["labels_test"]}
     store.put(preprocess_part_key(out, f"summary-{part}.npz"), pack(**summary, **labels))
     return {"metrics": {"train_examples": len(labels["labels_train"])}}
@@ -86,7 +101,7 @@ def merge(event: dict[str, Any], context: Context) -> dict[str, Any]:
         summaries.append(unpack(store.get(preprocess_part_key(out, f"summary-{part}.npz"))))
     context.report(phase=f"merging {event['parts']} parts")
     train_y, test_y = (np.concatenate([s.pop(f"labels_{split}") for s in summaries]) for split in ("train", "test"))
-    fitted = FITTERS[facts["format"]].merge(summaries, event["options"])
+    fitted = fitter_for(facts["format"], event["options"]).merge(summaries, event["options"])
     result = _write_outputs(store, event, facts, fitted, train_y, test_y)
     store.delete_prefix(preprocess_part_key(out, ""))
     return result
@@ -108,11 +123,15 @@ def _load(event: dict[str, Any], context: Context) -> Dataset:
     return load_dataset(event["dataset"], Path(event["cache_dir"]), progress)
 
 
-def _write_dataset_facts(store: ObjectStore, out: str, data: Dataset) -> dict[str, Any]:
-    """What the outputs say of the dataset itself; for text, the first held-out examples kept raw."""
-    sample = FITTERS[data.format].raw_test_sample
-    if sample:
-        store.put(raw_test_sample_key(out), json.dumps(list(data.test_x[:sample])).encode())
+# Held-out examples kept as a client would send them (before any transform), to check a serving bundle.
+RAW_TEST_SAMPLE = 256
+
+
+def _write_dataset_facts(
+    store: ObjectStore, out: str, data: Dataset, encode: Callable[[Any], Summary]
+) -> dict[str, Any]:
+    """What the outputs say of the dataset itself, and the first held-out examples kept raw."""
+    store.put(raw_test_sample_key(out), pack(**encode(data.test_x[:RAW_TEST_SAMPLE])))
     return {
         "format": data.format,
         "classes": data.classes,
@@ -132,7 +151,11 @@ def _write_outputs(
     test_y: np.ndarray,
 ) -> dict[str, Any]:
     out = event["output"]
-    meta = {**fitted.meta, **facts, "shards": {}}
+    brought = {k: v for k, v in event["options"].items() if k in BROUGHT_OPTIONS}
+    # The brought code's names, options and sources: what serving applies to raw requests.
+    meta = {**fitted.meta, **facts, "shards": {}, **({"brought": brought} if brought else {})}
+    if fitted.vectorizer is not None:
+        store.put(vectorizer_key(out), fitted.vectorizer)
     if fitted.terms is not None and fitted.idf is not None:
         # What inference needs to turn raw text into these features, as plain data (never a pickle).
         terms_key, idf_key = text_features_keys(out)
