@@ -192,6 +192,8 @@ def test_the_worked_examples_validate(repo: Path) -> None:
     loaded = spec_module.load(repo / "examples" / "cifar10-resnet" / "pipeline.yaml")
     code = loaded.stages["train"].user_code["model"]
     assert code is not None and code.source == (repo / "examples" / "cifar10-resnet" / "nets.py").read_text()
+    text = spec_module.load(repo / "examples" / "imdb-sgd" / "pipeline.yaml").stages["prep"].user_code["transform"]
+    assert text.source == (repo / "examples" / "imdb-sgd" / "text.py").read_text()
 
 
 UNSEEDED = NETS.replace(
