@@ -1,5 +1,5 @@
 """The shared state in the parameter store: key layout and encoding, common to the workers (both
-designs) and the coordinator's lock-free merger. Everything is flat float64 arrays in .npz.
+designs) and the coordinator's lock-free merger. Everything is flat arrays, packed raw (codec.pack_raw).
 
 Under a round of invocations' `sync_namespace` NS:
   NS/s{r}/state       the state after round r (round 0: the initial state)
@@ -18,7 +18,7 @@ import numpy as np
 
 from mlspec.algorithms.base import Partial, State
 from mlspec.storage import ParamStore, StoreTimeout
-from mlspec.storage.codec import pack, unpack
+from mlspec.storage.codec import pack_raw, unpack_raw
 
 CONTRIBUTORS = "contributors"  # in a lock-based running sum: how many partials it holds
 _SUMMARY = "summary:"
@@ -58,16 +58,16 @@ def namespace_key(run_id: str, stage: str) -> str:
 
 
 def encode_partial(partial: Partial) -> bytes:
-    return pack(**partial)
+    return pack_raw(**partial)
 
 
 def decode_partial(data: bytes) -> Partial:
-    return unpack(data)
+    return unpack_raw(data)
 
 
 def encode_state(state: State) -> bytes:
     summary = {f"{_SUMMARY}{k}": np.array([v]) for k, v in state.summary.items()}
-    return pack(
+    return pack_raw(
         round=np.array([state.round]),
         params=state.params,
         done=np.array([state.done]),
@@ -77,7 +77,7 @@ def encode_state(state: State) -> bytes:
 
 
 def decode_state(data: bytes) -> State:
-    arrays = unpack(data)
+    arrays = unpack_raw(data)
     summary = {k.removeprefix(_SUMMARY): float(v[0]) for k, v in arrays.items() if k.startswith(_SUMMARY)}
     return State(
         int(arrays["round"][0]), arrays["params"], bool(arrays["done"][0]), float(arrays["movement"][0]), summary
