@@ -9,7 +9,9 @@ smoothed idf, l2 rows), reproduced from per-part term counts: the same tokens, t
 the same rule on the merged counts, the same idf and weights (tested against TfidfVectorizer itself). No
 scikit-learn import: a function that only counts or merges starts in a fraction of the time.
 Images (cifar10): per-channel mean and standard deviation of the training pixels, merged with Chan's
-pairwise update; the images themselves stay uint8.
+pairwise update, and their minimum and maximum; the images themselves stay uint8, and training scales them
+by the `scaling:` the stage chose (Cirrus's options): `standard` (minus the mean, over the standard
+deviation) or `min_max` (minus the minimum, over the range), as `offset` and `scale` in the data's facts.
 
 Brought code (mlspec.user_code): a `transform:` function applied to the raw examples before the features,
 and for text a `vectorizer:` (a scikit-learn transformer) in place of the built-in TF-IDF (BroughtVectorizer).
@@ -272,6 +274,8 @@ class PixelStatistics:
             "pixels": np.array([len(pixels)], dtype=np.int64),
             "mean": mean,
             "m2": ((pixels - mean) ** 2).sum(0),
+            "min": pixels.min(0) if len(pixels) else np.ones(3),
+            "max": pixels.max(0) if len(pixels) else np.zeros(3),
         }
 
     def merge(self, parts: list[Summary], options: dict[str, Any]) -> Fitted:
@@ -286,14 +290,27 @@ class PixelStatistics:
             m2 = m2 + part["m2"] + delta**2 * count * n / total
             count = total
         std = np.sqrt(m2 / count) if count else np.zeros(3)
+        low = np.min([p["min"] for p in parts], axis=0)
+        high = np.max([p["max"] for p in parts], axis=0)
+        offset, scale = {"standard": (mean, std), "min_max": (low, high - low)}[options.get("scaling", "standard")]
         train_x = np.concatenate([p["train_x"] for p in parts])
         test_x = np.concatenate([p["test_x"] for p in parts]) if "test_x" in parts[0] else None
-        # The shape of one image: what a model that takes flat inputs (a scikit-learn estimator) is sized by.
-        meta = {"mean": mean.tolist(), "std": std.tolist(), "shape": list(train_x.shape[1:])}
+        meta = {
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+            "min": low.tolist(),
+            "max": high.tolist(),
+            "scaling": options.get("scaling", "standard"),
+            # What training subtracts from pixels in [0, 1] and divides them by (1 where a channel is constant).
+            "offset": offset.tolist(),
+            "scale": np.where(scale > 0, scale, 1.0).tolist(),
+            # The shape of one image: what a model that takes flat inputs (a scikit-learn estimator) is sized by.
+            "shape": list(train_x.shape[1:]),
+        }
         return Fitted(train_x, test_x, meta)
 
     def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any:
-        return np.asarray(x)  # images stay uint8; training normalises them with the statistics
+        return np.asarray(x)  # images stay uint8; training scales them by offset and scale
 
 
 class BroughtVectorizer:

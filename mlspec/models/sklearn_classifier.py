@@ -3,7 +3,8 @@ as an mlspec model: its linear parameters (`coef_`, `intercept_`) flat for model
 `t_` as the optimiser state. Every worker starts from zeros: one `partial_fit` on a single all-zero example
 allocates them (an all-zero example moves no weight), then the intercept and step counter are reset.
 
-Inputs: text batches (TF-IDF rows) as they are; image batches as flat pixels scaled to [0, 1]. The
+Inputs: text batches (TF-IDF rows) as they are; image batches as flat pixels scaled per channel as the
+preprocess stage chose (its `offset` and `scale`). The
 estimators learn with their own rule: gradient averaging and ADMM need a gradient they do not expose."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class SklearnClassifier:
         self.estimator = estimator
         self.name = name
         self.classes = np.arange(len(data_meta["classes"]))
+        self.offset = np.asarray(data_meta.get("offset", 0.0), np.float32)
+        self.scale = np.asarray(data_meta.get("scale", 1.0), np.float32)
         width = int(data_meta["features"] if "features" in data_meta else np.prod(data_meta["shape"]))
         try:  # the estimator's own checks of its options run here, on the first call
             self.estimator.partial_fit(np.zeros((1, width), np.float32), self.classes[:1], self.classes)
@@ -31,12 +34,14 @@ class SklearnClassifier:
         if hasattr(self.estimator, "t_"):
             self.estimator.t_ = 1.0  # as before any step
 
-    @staticmethod
-    def _features(x: Any) -> Any:
+    def _features(self, x: Any) -> Any:
         if hasattr(x, "toarray"):  # sparse TF-IDF rows
             return x
         x = np.asarray(x)
-        return x.reshape(len(x), -1).astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
+        if x.dtype != np.uint8:
+            return x
+        pixels = (x.astype(np.float32) / np.float32(255.0) - self.offset) / self.scale  # channels last
+        return pixels.reshape(len(x), -1)
 
     def get_params(self) -> np.ndarray:
         coef, intercept = self.estimator.coef_, np.atleast_1d(self.estimator.intercept_)

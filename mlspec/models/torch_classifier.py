@@ -28,10 +28,10 @@ class TorchClassifier:
         self.net = net
         self.classes = len(data_meta["classes"])
         self.origin = origin  # the user's file or module, for a model users brought: its errors name it
-        self.images = "mean" in data_meta  # image statistics: the preprocess stage of an image dataset
+        self.images = "offset" in data_meta  # pixel scaling: the preprocess stage of an image dataset
         if self.images:
-            self.mean = torch.tensor(data_meta["mean"], dtype=torch.float32).view(1, 3, 1, 1)
-            self.std = torch.tensor(data_meta["std"], dtype=torch.float32).view(1, 3, 1, 1)
+            self.offset = torch.tensor(data_meta["offset"], dtype=torch.float32).view(1, 3, 1, 1)
+            self.scale = torch.tensor(data_meta["scale"], dtype=torch.float32).view(1, 3, 1, 1)
         self.params = [p for p in net.parameters() if p.requires_grad]
         self.buffers = [b for b in net.buffers() if b.is_floating_point()]
         self.base_learning_rate = self.learning_rate = float(options.get("learning_rate", 0.05))
@@ -46,7 +46,7 @@ class TorchClassifier:
     def _tensor(self, x: Any) -> torch.Tensor:
         if self.images:
             t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div_(255.0)
-            return (t - self.mean) / self.std
+            return (t - self.offset) / self.scale
         dense = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
         return torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))
 

@@ -618,6 +618,14 @@ def _model_data_problems(pipeline: Pipeline) -> list[tuple[KeyPath, str]]:
                     f"documents of dataset {dataset_name!r}: every term would be dropped",
                 )
             )
+        if isinstance(stage, PreprocessStage) and dataset.format == "imdb" and stage.scaling != "standard":
+            out.append(
+                (
+                    ("stages", name, "scaling"),
+                    f"scaling is for images, but dataset {dataset_name!r} holds texts: TF-IDF rows are scaled to "
+                    "unit length; remove it",
+                )
+            )
         if isinstance(stage, PreprocessStage) and dataset.format != "imdb" and stage.vectorizer:
             out.append(
                 (

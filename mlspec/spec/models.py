@@ -148,6 +148,12 @@ class PreprocessStage(StageBase):
         "in up to all of them)",
     )
 
+    scaling: Literal["standard", "min_max"] = Field(
+        "standard",
+        description="Images: how training scales each channel's pixels, from the training split's statistics "
+        "(merged exactly over the map): standard (minus the mean, over the standard deviation) or min_max "
+        "(minus the minimum, over the range: into [0, 1])",
+    )
     transform: str | None = Field(
         None,
         json_schema_extra={"pattern": f"^({IMPORT_PATH})$"},

@@ -68,7 +68,7 @@ stages:
                  model_options: {loss: log_loss}, workers: 2, epochs: 3}
   eval_fitted: {kind: evaluate, model: train_fitted}
   serve_fitted: {kind: serve, model: train_fitted}
-  mirrored: {kind: preprocess, dataset: images, workers: 2, transform: "images.py:mirror"}
+  mirrored: {kind: preprocess, dataset: images, workers: 2, transform: "images.py:mirror", scaling: min_max}
   train_mirrored: {kind: train, data: mirrored, model: small_cnn, epochs: 3, batch_size: 32, learning_rate: 0.02}
   serve_mirrored: {kind: serve, model: train_mirrored}
 """

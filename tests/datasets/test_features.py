@@ -97,7 +97,13 @@ def test_mapped_pixel_statistics_equal_those_of_all_pixels(parts: int) -> None:
     pixels = train.reshape(-1, 3).astype(np.float64) / 255.0
     np.testing.assert_allclose(fitted.meta["mean"], pixels.mean(0), rtol=1e-12)
     np.testing.assert_allclose(fitted.meta["std"], pixels.std(0), rtol=1e-12)
+    assert fitted.meta["offset"] == fitted.meta["mean"] and fitted.meta["scale"] == fitted.meta["std"]
     assert np.array_equal(fitted.train_x, train) and np.array_equal(fitted.test_x, test)
+    # Cirrus's min-max scaling: the extremes merge exactly too, and training maps the range onto [0, 1].
+    scaled = fitter.merge(summaries, {"scaling": "min_max"}).meta
+    assert scaled["min"] == pixels.min(0).tolist() and scaled["max"] == pixels.max(0).tolist()
+    np.testing.assert_allclose(scaled["scale"], pixels.max(0) - pixels.min(0), rtol=1e-12)
+    assert scaled["offset"] == scaled["min"] and scaled["scaling"] == "min_max"
 
 
 def test_parts_cover_every_row_once_in_order() -> None:

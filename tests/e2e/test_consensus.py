@@ -44,7 +44,7 @@ def _model(name: str) -> Model:
     meta = (
         {"classes": ["neg", "pos"], "features": FEATURES}
         if name == "logistic_regression"
-        else {"classes": [str(i) for i in range(10)], "mean": [0.5] * 3, "std": [0.25] * 3}
+        else {"classes": [str(i) for i in range(10)], "offset": [0.5] * 3, "scale": [0.25] * 3}
     )
     if name == "small_cnn":
         options["learning_rate"] = 0.01

@@ -86,8 +86,8 @@ def test_mapped_image_preprocess_equals_one_function(tmp_path: Path) -> None:
     _, single_data = run(tmp_path, IMAGES, 1)
     assert len([i for i in mapped.invocations if i.stage == "prep"]) == 6
     meta, want = (json.loads((d / "meta.json").read_text()) for d in (mapped_data, single_data))
-    np.testing.assert_allclose(meta.pop("std"), want.pop("std"), rtol=1e-12)
-    np.testing.assert_allclose(meta.pop("mean"), want.pop("mean"), rtol=1e-12)
+    for merged in ("std", "mean", "scale", "offset"):  # the pairwise merge's rounding differs from one pass
+        np.testing.assert_allclose(meta.pop(merged), want.pop(merged), rtol=1e-12)
     assert meta == want
     for name in ["test.npz", "shards-1/0.npz"]:
         (x, y), (want_x, want_y) = (unpack_xy((d / name).read_bytes()) for d in (mapped_data, single_data))

@@ -17,7 +17,7 @@ def test_one_cycle_rises_to_the_rate_over_the_first_fifth_then_falls_to_zero() -
 
 
 def test_a_torch_model_steps_by_the_scheduled_rate() -> None:
-    meta = {"classes": list("abcdefghij"), "mean": [0.5] * 3, "std": [0.25] * 3}
+    meta = {"classes": list("abcdefghij"), "offset": [0.5] * 3, "scale": [0.25] * 3}
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 8)
     moved = []

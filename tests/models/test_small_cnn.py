@@ -10,7 +10,7 @@ import torch
 
 from mlspec.models.small_cnn import build as small_cnn
 
-META = {"classes": list("abcdefghij"), "mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3]}
+META = {"classes": list("abcdefghij"), "offset": [0.5, 0.4, 0.3], "scale": [0.25, 0.2, 0.3]}
 OPTIONS = {"learning_rate": 0.02, "momentum": 0.9, "weight_decay": 5e-4}
 
 
