@@ -107,6 +107,7 @@ def _preprocess(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode
                 "max_features": stage.max_features,
                 "ngram_max": stage.ngram_max,
                 "min_df": stage.min_df,
+                "scaling": stage.scaling,
                 **{field: getattr(stage, field) for field in stage.code_fields if getattr(stage, field)},
                 **({"vectorizer_options": stage.vectorizer_options} if stage.vectorizer_options else {}),
                 **stage.code_options(),
@@ -242,6 +243,13 @@ def _tune(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     )
 
 
+def brought_code(*stages: StageBase) -> dict[str, Any]:
+    """{"code": the files the stages brought, by field}, or nothing: for a function that runs their code as the
+    trained model and features hold it (not from its event), so that its image carries the files too."""
+    code = {field: found.model_dump() for stage in stages for field, found in stage.user_code.items()}
+    return {"code": code} if code else {}
+
+
 def _evaluate(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
     assert isinstance(stage, EvaluateStage)
     trained = pipeline.stages[stage.model]
@@ -253,7 +261,7 @@ def _evaluate(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
         fan_out=1,
         requirements=model_requirements(trained),
         after=(stage.model,),
-        config={"model_prefix": model_prefix(stage.model)},
+        config={"model_prefix": model_prefix(stage.model), **brought_code(trained)},
     )
 
 
@@ -283,6 +291,7 @@ def _serve(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
             "max_batch": stage.max_batch,
             "max_request_bytes": stage.max_request_bytes,
             "output": serving_prefix(name),
+            **brought_code(features, trained),
         },
     )
 

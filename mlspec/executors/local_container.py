@@ -67,10 +67,11 @@ def container_options(pipeline: Pipeline, build_dir: Path | None = None) -> dict
         current = render_context(
             pipeline, node, CONTAINER_PLATFORM, pipeline.targets.local, base.group(1) if base else None
         )
-        changed = [
+        built = directory / entry["dir"]
+        changed = [  # a file absent from the built context (a brought file edited since) differs too
             name
             for name, data in current.files.items()
-            if not name.startswith("mlspec/") and (directory / entry["dir"] / name).read_bytes() != data
+            if not name.startswith("mlspec/") and (not (built / name).is_file() or (built / name).read_bytes() != data)
         ]
         if changed:
             raise ContainerImageError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -9,10 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mlspec import spec as spec_module
 from mlspec.cli import main
 from mlspec.compile.build import FIXED_MTIME, BuildResult, build, context_hash
 from mlspec.providers.registry import image_platforms
-from tests.compile.conftest import SPEC, TEXT_SPEC, load, manifest
+from tests.compile.conftest import ALL_TARGETS, SPEC, TEXT_SPEC, load, manifest
+from tests.models.test_imported_models import NETS
 
 
 def _tree(root: Path) -> dict[str, tuple[bytes, int, int]]:
@@ -147,3 +150,87 @@ def test_cli_unconfigured_target_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "not configured" in result.output
+
+
+BROUGHT_MODEL = (
+    """
+name: brought
+seed: 0
+datasets:
+  images: {format: cifar10, synthetic: {train_size: 100, test_size: 50}}
+stages:
+  prep: {kind: preprocess, dataset: images}
+  tune: {kind: tune, data: prep, epochs: 1, trials: 2, search: grid, space: {learning_rate: {values: [0.1, 0.3]}}}
+  train: {kind: train, data: prep, model: "nets.py:TinyNet", workers: 2, epochs: 1, hyperparameters: tune}
+  evaluate: {kind: evaluate, model: train}
+  serve: {kind: serve, model: train}
+"""
+    + ALL_TARGETS
+)
+
+BROUGHT_TRANSFORM = (
+    """
+name: transformed
+datasets:
+  reviews: {format: imdb, synthetic: {train_size: 100, test_size: 50}}
+stages:
+  prep: {kind: preprocess, dataset: reviews, transform: "text.py:lower"}
+  train: {kind: train, data: prep, model: logistic_regression, workers: 2}
+  serve: {kind: serve, model: train}
+"""
+    + ALL_TARGETS
+)
+
+TEXT = "def lower(texts):\n    return [t.lower() for t in texts]\n"
+
+
+def _build_beside(folder: Path, spec: str, files: dict[str, str], out: Path) -> BuildResult:
+    """Build the spec written into folder beside the files it names by import path."""
+    for name, source in files.items():
+        (folder / name).write_text(source)
+    (folder / "pipeline.yaml").write_text(spec)
+    return build(spec_module.load(folder / "pipeline.yaml"), out, engine="none")
+
+
+def _brought(result: BuildResult, stage: str) -> dict[str, dict[str, bytes]]:
+    """platform -> the files under user_code/ of the stage's context there, as written."""
+    found: dict[str, dict[str, bytes]] = {}
+    for context in result.contexts:
+        if context.stage == stage:
+            directory = result.directory / context.name / "user_code"
+            files = sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
+            found[context.platform] = {p.relative_to(directory).as_posix(): p.read_bytes() for p in files}
+    return found
+
+
+def test_a_brought_model_file_travels_into_the_contexts_that_run_it(tmp_path: Path) -> None:
+    first = _build_beside(tmp_path, BROUGHT_MODEL, {"nets.py": NETS}, tmp_path / "a")
+    expected = {f"{hashlib.sha256(NETS.encode()).hexdigest()[:16]}/nets.py": NETS.encode()}
+    for stage in ("train", "tune", "evaluate", "serve"):
+        assert _brought(first, stage) == {p: expected for p in image_platforms()}, stage
+    assert _brought(first, "prep") == {p: {} for p in image_platforms()}
+    for context in first.contexts:
+        dockerfile = (first.directory / context.name / "Dockerfile").read_text()
+        copies = [line for line in dockerfile.splitlines() if line.startswith("COPY user_code ")]
+        assert len(copies) == (context.stage != "prep"), context.name
+        app = "/home/site/wwwroot" if context.platform == "azure-functions" else "/app"
+        assert all(line == f"COPY user_code {app}/user_code" for line in copies), context.name
+
+    # One character more in the file: the contexts that run it change, the others keep their hash.
+    changed = _build_beside(tmp_path, BROUGHT_MODEL, {"nets.py": NETS + "\n"}, tmp_path / "b")
+    before = {c["name"]: c["hash"] for c in first.manifest["contexts"]}
+    after = {c["name"]: c["hash"] for c in changed.manifest["contexts"]}
+    differ = {name for name in before if before[name] != after[name]}
+    assert differ == {f"{s}-{p}" for s in ("train", "tune", "evaluate", "serve") for p in image_platforms()}
+    assert set(_brought(changed, "train")["local"].values()) == {(NETS + "\n").encode()}
+    # The same file again: the same contexts.
+    again = _build_beside(tmp_path, BROUGHT_MODEL, {"nets.py": NETS}, tmp_path / "c")
+    assert [c["hash"] for c in again.manifest["contexts"]] == [c["hash"] for c in first.manifest["contexts"]]
+
+
+def test_a_brought_transform_travels_into_the_preprocess_and_serve_contexts(tmp_path: Path) -> None:
+    result = _build_beside(tmp_path, BROUGHT_TRANSFORM, {"text.py": TEXT}, tmp_path / "out")
+    expected = {f"{hashlib.sha256(TEXT.encode()).hexdigest()[:16]}/text.py": TEXT.encode()}
+    for stage in ("prep", "serve"):
+        assert _brought(result, stage) == {p: expected for p in image_platforms()}, stage
+    assert _brought(result, "train") == {p: {} for p in image_platforms()}  # the model is a built-in

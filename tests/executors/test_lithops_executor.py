@@ -19,6 +19,7 @@ from mlspec.executors.base import Invocation, Limits
 from mlspec.executors.coordinator import SilentReporter, new_run_dir, run_pipeline
 from mlspec.executors.lithops_executor import LithopsExecutor
 from tests.conftest import REPO
+from tests.models.test_imported_models import NETS
 from tests.servers import redis_server
 
 pytest.importorskip("lithops")
@@ -30,6 +31,18 @@ datasets:
 stages:
   prep: {kind: preprocess, dataset: reviews, max_features: 2000}
   train: {kind: train, data: prep, model: logistic_regression, workers: 2, epochs: 2}
+  eval: {kind: evaluate, model: train}
+"""
+
+BROUGHT_SPEC = """\
+name: lithops-brought
+seed: 0
+datasets:
+  images: {format: cifar10, synthetic: {train_size: 200, test_size: 100, seed: 0}}
+stages:
+  prep: {kind: preprocess, dataset: images}
+  train: {kind: train, data: prep, model: "nets.py:TinyNet", model_options: {width: 4}, workers: 2, epochs: 1,
+          batch_size: 32}
   eval: {kind: evaluate, model: train}
 """
 
@@ -89,6 +102,24 @@ def test_pipeline_runs_through_the_coordinator(tmp_path: Path, monkeypatch: pyte
     assert record.stages["eval"].metrics["test_accuracy"] > 0.6
     workers = [i for i in record.invocations if i.function == "train_worker"]
     assert len(workers) == 2 and all(i.status == "ok" and i.io["param_bytes_written"] > 0 for i in workers)
+
+
+def test_a_model_brought_from_a_file_beside_the_spec_trains_on_lithops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each call is a process of its own, importing the file from the source its event carries.
+    monkeypatch.setenv("MLSPEC_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "nets.py").write_text(NETS)
+    (tmp_path / "brought.yaml").write_text(BROUGHT_SPEC)
+    pipeline = spec.load(tmp_path / "brought.yaml")
+    run_dir = new_run_dir(tmp_path / "runs", pipeline)
+    record = run_pipeline(
+        pipeline, "brought.yaml", [], LithopsExecutor(run_dir.logs), run_dir, SilentReporter(), Limits(2048, 300)
+    )
+    assert record.status == "succeeded" and record.executor == "lithops"
+    assert 0 <= record.stages["eval"].metrics["test_accuracy"] <= 1
+    workers = [i for i in record.invocations if i.function == "train_worker"]
+    assert len(workers) == 2 and all(i.status == "ok" for i in workers)
 
 
 def test_the_quick_start_runs_through_lithops_with_redis_storage(tmp_path: Path) -> None:
