@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlspec.providers.catalog import Fact, assumed
-from mlspec.records import RunRecord
+from mlspec.records import InvocationRecord, RunRecord
 
 EXTRAPOLATED_MEMORY: Fact[float] = assumed(
     1.5,
@@ -98,7 +98,7 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             param_bytes=sum(i.io.get("param_bytes_read", 0) + i.io.get("param_bytes_written", 0) for i in invs),
             object_requests=sum(i.io.get("object_requests", 0) for i in invs),
             sync_rounds=rounds,
-            model_bytes=param_written // max(1, rounds * n) if rounds else 0,
+            model_bytes=_model_bytes(invs, param_written, rounds),
             rounds_scale_with_workers=bool(stage_spec.get("sync_every_steps")),
             object_bytes_read=read,
             object_bytes_written=written,
@@ -109,6 +109,15 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             scoring_share=min(1.0, sum(x or 0.0 for x in scoring) / sum(cpu)) if reported else 0.0,
         )
     return out
+
+
+def _model_bytes(invs: list[InvocationRecord], param_written: int, rounds: int) -> int:
+    """What one sync moves per worker: as the training functions report it, else from the parameter bytes
+    written (nothing for a run with one worker, which exchanges nothing)."""
+    reported = [i.metrics["model_bytes"] for i in invs if "model_bytes" in i.metrics]
+    if reported:
+        return int(max(reported))
+    return param_written // max(1, rounds * len(invs)) if rounds else 0
 
 
 def _work(cpu_s: float, init_s: float | None) -> float:

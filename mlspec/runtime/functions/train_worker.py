@@ -160,6 +160,8 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         # What the planner scales with epochs: the steps (x training examples), the scoring (x test examples).
         steps_cpu_s=time.process_time() - cpu_before_epochs - scoring_cpu_s,
         scoring_cpu_s=scoring_cpu_s,
+        # What one sync moves per worker: a 1-worker run exchanges nothing, yet the planner scales from it.
+        model_bytes=model_bytes,
         **sync.stats(),
     )
     return {
