@@ -4,7 +4,11 @@ figure a ratio of timings taken in the same run:
 1. speedup per iteration over the sequential baseline for 1, 2 and 4 workers, lock_based and lock_free;
 2. the lock-free design's cost per iteration as the number of clusters grows (k = 2, 8, 32, 128):
    time per iteration, the share of it spent exchanging partials and waiting for the merged state, and
-   the ratio to the sequential baseline's time per iteration at the same k.
+   the ratio to the sequential baseline's time per iteration at the same k;
+3. at an honest size (issue #14): every CIFAR-10 training image, and the number of clusters doubled from 128
+   until one sequential iteration on one thread takes >= 1 s (timed in this run); then 1 and 2 workers of
+   1 vCPU each (`targets.local.vcpu: 1`: one thread, one core of its own) against that one-thread baseline.
+   Goal: >= 1.6x with 2 workers, the baseline's inertia.
 
 On CIFAR-10 pixels and IMDb TF-IDF features: the real archives in $MLSPEC_DATA (default ../shared/data) when
 present, their synthetic twins otherwise (each row says which). Workers are separate processes (the local executor,
@@ -25,6 +29,8 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MLSPEC_DATA") or ROOT.parent / "shared" / "data")
 ARCHIVES = {"cifar10": "cifar-10-subset-python.tar.gz", "imdb": "aclImdb_v1.tar.gz"}
@@ -38,14 +44,19 @@ MAX_FEATURES = 20_000  # IMDb: a dense 128 x features centroid matrix travels ev
 # (quick, full)
 TRAIN_EXAMPLES = {True: 2000, False: 10_000}
 ITERATIONS = {True: 4, False: 10}
+HONEST_GOAL = 1.6
+HONEST_ITERATIONS = {True: 3, False: 8}
+HONEST_FIRST_K, HONEST_MAX_K = 128, 2048
+HONEST_SECONDS = {True: 0.5, False: 1.0}  # quick: a smaller size, so the whole quick set stays under 5 minutes
 
 
-def _dataset(fmt: str, quick: bool) -> tuple[str, str]:
+def _dataset(fmt: str, quick: bool, every_example: bool = False) -> tuple[str, str]:
     """The dataset's spec (YAML flow mapping) and what it is, for the report."""
     archive = SHARED_DATA / ARCHIVES[fmt]
     n = TRAIN_EXAMPLES[quick]
     if archive.is_file():
-        return f"{{format: {fmt}, path: '{archive}', max_train: {n}, max_test: 500}}", f"real ({archive.name})"
+        limit = "" if every_example else f", max_train: {n}"
+        return f"{{format: {fmt}, path: '{archive}'{limit}, max_test: 500}}", f"real ({archive.name})"
     return f"{{format: {fmt}, synthetic: {{train_size: {n}, test_size: 100, seed: 0}}}}", "synthetic twin"
 
 
@@ -71,8 +82,9 @@ def _stages(quick: bool) -> dict[str, dict[str, Any]]:
     return stages
 
 
-def _spec(fmt: str, quick: bool, param_store: str) -> str:
-    dataset, _ = _dataset(fmt, quick)
+def _spec(
+    fmt: str, dataset: str, stages: dict[str, dict[str, Any]], param_store: str, vcpu: float | None = None
+) -> str:
     lines = [
         f"name: bench-kmeans-{fmt}",
         f"seed: {SEED}",
@@ -81,9 +93,11 @@ def _spec(fmt: str, quick: bool, param_store: str) -> str:
         "stages:",
         f"  prep: {{kind: preprocess, dataset: data, max_features: {MAX_FEATURES}}}",
     ]
-    for name, stage in _stages(quick).items():
+    for name, stage in stages.items():
         lines.append(f"  {name}: {{{', '.join(f'{k}: {v}' for k, v in stage.items())}}}")
     lines += ["storage:", f"  param_store: {param_store}"]
+    if vcpu is not None:
+        lines += ["targets:", f"  local: {{vcpu: {vcpu}}}"]
     return "\n".join(lines) + "\n"
 
 
@@ -102,9 +116,12 @@ class _Quiet:
     def stage_finished(self, *args: Any) -> None: ...
 
 
-def _measure(fmt: str, quick: bool) -> dict[str, Any]:
+def _run_stages(
+    fmt: str, dataset: str, stages: dict[str, dict[str, Any]], vcpu: float | None = None
+) -> tuple[Any, dict[str, Any], Any, np.ndarray, str]:
+    """Run the stages through the local process executor on a fresh parameter store: (record, data meta,
+    the training set as the sequential baseline reads it (x, y), what the parameter store was)."""
     from mlspec import spec
-    from mlspec.algorithms import build, run_sequential
     from mlspec.algorithms.data import load_training_set, read_meta
     from mlspec.executors.base import Limits
     from mlspec.executors.coordinator import new_run_dir, run_pipeline
@@ -115,49 +132,90 @@ def _measure(fmt: str, quick: bool) -> dict[str, Any]:
         server, store_name = _param_store(Path(tmp) / "redis")
         with server as redis:
             param_store = f"{{kind: redis, url: '{redis.url}'}}" if redis else "{kind: local}"
-            pipeline = spec.load_text(_spec(fmt, quick, param_store))
+            pipeline = spec.load_text(_spec(fmt, dataset, stages, param_store, vcpu))
             run_dir = new_run_dir(Path(tmp) / "runs", pipeline)
-            record = run_pipeline(
-                pipeline,
-                "bench-kmeans.yaml",
-                [],
-                LocalProcessExecutor(run_dir.logs),
-                run_dir,
-                _Quiet(),
-                Limits(4096, 1800),
-            )
+            executor = LocalProcessExecutor(run_dir.logs)
+            record = run_pipeline(pipeline, "bench-kmeans.yaml", [], executor, run_dir, _Quiet(), Limits(4096, 1800))
             objects = open_object_store({"kind": "local", "root": str(run_dir.objects)})
             meta = read_meta(objects, "data/prep")
             x, y = load_training_set(objects, "data/prep", meta, 1, SEED)
-            sequential: dict[int, Any] = {}
-            for k in sorted({SPEEDUP_CLUSTERS, *CLUSTER_SWEEP}):
-                algorithm = build({"algorithm": "kmeans", "clusters": k, "seed": SEED}, meta)
-                sequential[k] = run_sequential(algorithm, x, y, ITERATIONS[quick], 0.0)
-    rows = []
-    for name, stage in _stages(quick).items():
-        metrics = record.stages[name].metrics
-        baseline = sequential[stage["clusters"]]
-        seq_s = baseline.iterate_s / baseline.state.round
-        rows.append(
-            {
-                "stage": name,
-                "design": stage["shared_state"],
-                "workers": stage["workers"],
-                "clusters": stage["clusters"],
-                "seconds_per_iteration": metrics["seconds_per_iteration"],
-                "sequential_seconds_per_iteration": seq_s,
-                "speedup": seq_s / metrics["seconds_per_iteration"],
-                "exchange_share": metrics["exchange_s"] / metrics["iterate_s"],
-                "inertia_vs_sequential": metrics["inertia"] / baseline.state.summary["inertia"] - 1,
-            }
-        )
+    return record, meta, x, y, store_name
+
+
+def _sequential(meta: dict[str, Any], x: Any, y: np.ndarray, clusters: int, iterations: int) -> Any:
+    from mlspec.algorithms import build, run_sequential
+
+    algorithm = build({"algorithm": "kmeans", "clusters": clusters, "seed": SEED}, meta)
+    return run_sequential(algorithm, x, y, iterations, 0.0)
+
+
+def _row(name: str, stage: dict[str, Any], metrics: dict[str, float], baseline: Any) -> dict[str, Any]:
+    seq_s = baseline.iterate_s / baseline.state.round
     return {
-        "data": _dataset(fmt, quick)[1],
+        "stage": name,
+        "design": stage["shared_state"],
+        "workers": stage["workers"],
+        "clusters": stage["clusters"],
+        "seconds_per_iteration": metrics["seconds_per_iteration"],
+        "sequential_seconds_per_iteration": seq_s,
+        "speedup": seq_s / metrics["seconds_per_iteration"],
+        "exchange_share": metrics["exchange_s"] / metrics["iterate_s"],
+        "inertia_vs_sequential": metrics["inertia"] / baseline.state.summary["inertia"] - 1,
+    }
+
+
+def _measure(fmt: str, quick: bool) -> dict[str, Any]:
+    stages = _stages(quick)
+    dataset, what = _dataset(fmt, quick)
+    record, meta, x, y, store_name = _run_stages(fmt, dataset, stages)
+    sequential = {k: _sequential(meta, x, y, k, ITERATIONS[quick]) for k in sorted({SPEEDUP_CLUSTERS, *CLUSTER_SWEEP})}
+    rows = [
+        _row(name, stage, record.stages[name].metrics, sequential[stage["clusters"]]) for name, stage in stages.items()
+    ]
+    return {
+        "data": what,
         "train_examples": int(meta["n_train"]),
         "features": x.shape[1],
         "param_store": store_name,
         "iterations": ITERATIONS[quick],
         "rows": rows,
+    }
+
+
+def _honest(quick: bool) -> dict[str, Any]:
+    """Part 3: the size where one sequential one-thread iteration takes HONEST_SECONDS, then 1 and 2 workers
+    of 1 vCPU each against that baseline (the same one thread per worker: a fair comparison on any machine)."""
+    from threadpoolctl import threadpool_limits
+
+    dataset, what = _dataset("cifar10", quick, every_example=True)
+    _, meta, x, y, _ = _run_stages("cifar10", dataset, {})
+    clusters, calibration = HONEST_FIRST_K, {}
+    with threadpool_limits(1):
+        while True:
+            one = _sequential(meta, x, y, clusters, 1)
+            calibration[clusters] = one.iterate_s
+            if one.iterate_s >= HONEST_SECONDS[quick] or clusters * 2 > min(HONEST_MAX_K, len(y)):
+                break
+            clusters *= 2
+    iterations = HONEST_ITERATIONS[quick]
+    common = {"kind": "iterative", "data": "prep", "algorithm": "kmeans", "iterations": iterations, "tolerance": 0}
+    stages = {
+        f"{design[5:]}{w}": {**common, "clusters": clusters, "workers": w, "shared_state": design}
+        for design in ("lock_based", "lock_free")
+        for w in (1, 2)
+    }
+    record, meta, x, y, store_name = _run_stages("cifar10", dataset, stages, vcpu=1)
+    with threadpool_limits(1):
+        baseline = _sequential(meta, x, y, clusters, iterations)
+    return {
+        "data": what,
+        "train_examples": int(meta["n_train"]),
+        "features": x.shape[1],
+        "param_store": store_name,
+        "iterations": iterations,
+        "calibration_seconds_by_k": calibration,
+        "goal": HONEST_GOAL,
+        "rows": [_row(name, stage, record.stages[name].metrics, baseline) for name, stage in stages.items()],
     }
 
 
@@ -185,14 +243,38 @@ def _print(fmt: str, result: dict[str, Any]) -> None:
             )
 
 
+def _print_honest(result: dict[str, Any]) -> None:
+    calibration = ", ".join(f"k={k}: {s:.2f} s" for k, s in result["calibration_seconds_by_k"].items())
+    print(
+        f"\nk-means at an honest size: {result['data']}, every one of its {result['train_examples']} training "
+        f"images x {result['features']} features; one sequential iteration on one thread ({calibration}); "
+        f"workers of 1 vCPU (one thread, a core each); {result['iterations']} iterations; parameter store: "
+        f"{result['param_store']}; all times measured"
+    )
+    for r in result["rows"]:
+        print(
+            f"  {r['design']:10}  workers {r['workers']}, k={r['clusters']}: {r['seconds_per_iteration']:.3f} s/iter "
+            f"vs one-thread sequential {r['sequential_seconds_per_iteration']:.3f} = {r['speedup']:.2f}x "
+            f"(goal with 2: >= {result['goal']}x)   exchange {r['exchange_share']:.0%}   "
+            f"inertia vs seq {r['inertia_vs_sequential']:+.2e}"
+        )
+
+
 def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
-    out: dict[str, Any] = {"cpus": os.cpu_count()}
+    load_start = os.getloadavg()[0]
+    out: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_start": load_start}
     for fmt in ("cifar10", "imdb"):
         out[fmt] = _measure(fmt, quick)
         if verbose:
             _print(fmt, out[fmt])
+    out["honest"] = _honest(quick)
+    if verbose:
+        _print_honest(out["honest"])
     out["seconds"] = time.perf_counter() - started
     if verbose:
-        print(f"\nkmeans: {out['seconds']:.0f} s on {out['cpus']} CPUs, load average {os.getloadavg()[0]:.1f} at end")
+        print(
+            f"\nkmeans: {out['seconds']:.0f} s on {out['cpus']} CPUs, load average {load_start:.1f} at start, "
+            f"{os.getloadavg()[0]:.1f} at end"
+        )
     return out
