@@ -229,7 +229,7 @@ def baseline_main(config: dict[str, Any]) -> None:
         Path(tempfile.gettempdir()),
     )
     pixels = data.train_x.reshape(-1, 3).astype(np.float64) / 255.0
-    meta = {"classes": data.classes, "mean": pixels.mean(0).tolist(), "std": pixels.std(0).tolist()}
+    meta = {"classes": data.classes, "offset": pixels.mean(0).tolist(), "scale": pixels.std(0).tolist()}
     rows = shard_indices(len(data.train_y), world, rank, SEED)  # DistributedSampler-equivalent sharding
     x, y = data.train_x[rows], data.train_y[rows]
     batch = config["batch"]
@@ -241,7 +241,7 @@ def baseline_main(config: dict[str, Any]) -> None:
 
         source = BROUGHT.read_text()
         code = {"name": BROUGHT.name, "sha256": hashlib.sha256(source.encode()).hexdigest(), "source": source}
-        model = build_imported(NETWORKS[config["network"]], {"code": code}, meta, SEED)
+        model = build_imported(NETWORKS[config["network"]], {"code": {"model": code}}, meta, SEED)
     net: torch.nn.Module = model.net
     if world > 1:
         import torch.distributed as dist
@@ -251,8 +251,8 @@ def baseline_main(config: dict[str, Any]) -> None:
         net = DistributedDataParallel(model.net)
     optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     loss_fn = getattr(model.net, "loss", None) or torch.nn.CrossEntropyLoss()
-    mean = torch.tensor(meta["mean"], dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(meta["std"], dtype=torch.float32).view(1, 3, 1, 1)
+    mean = torch.tensor(meta["offset"], dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(meta["scale"], dtype=torch.float32).view(1, 3, 1, 1)
 
     def tensor(images: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)

@@ -173,7 +173,7 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
                     p: {"offering": o.id, "memory_mb": m, "vcpu": CURVE_VCPU} for p, (o, m) in offerings.items()
                 },
                 "model_error_pct": model_error_pct(records[0], records),
-                # 0 where the measured run published no model (one worker): sync is then modelled as latency only
+                # What one sync moves per worker in the model (0: the run reported no model size)
                 "curve_model_bytes": _usage(records[0], "train").model_bytes,
                 "label": "modelled",
             }
@@ -224,8 +224,9 @@ def _print_curve(out: dict[str, Any]) -> None:
     curve, offerings, errors = out["curve"], out["curve_offerings"], out["model_error_pct"]
     print(
         "  MODELLED train stage (the planner's time model, not measured) from the usage of the 1-worker run above, "
-        "each function 1 vCPU at the smallest memory its platform allows with 1 vCPU that holds the run's peak x "
-        f"headroom (the run measured at load average {out['load_average_start']:.1f}):"
+        f"syncing a {out['curve_model_bytes'] / 1e6:.1f} MB model, each function 1 vCPU at the smallest memory its "
+        f"platform allows with 1 vCPU that holds the run's peak x headroom (the run measured at load average "
+        f"{out['load_average_start']:.1f}):"
     )
     width = 24
     print("    workers" + "".join(p.rjust(width) for p in curve))
@@ -240,10 +241,10 @@ def _print_curve(out: dict[str, Any]) -> None:
             print(f"    {p} not possible with {counts} workers: {refused[0]['not_possible']}")
     if not out["curve_model_bytes"]:
         print(
-            "    sync is modelled as store round trips only, without the model's bytes: a 1-worker run publishes no "
-            "model, so the usage the planner takes from it has no model size (large counts are underestimated)"
+            "    sync is modelled as store round trips only, without the model's bytes: the run reported no model "
+            "size (large counts are underestimated)"
         )
-    measured = ", ".join(f"{n} worker(s) {pct:+.1f} %" for n, pct in errors.items())
+    measured = ", ".join(f"{n} {'worker' if n == '1' else 'workers'} {pct:+.1f} %" for n, pct in errors.items())
     print(
         "    model error at the measured points (modelled on this machine from the 1-worker run's usage vs the "
         f"measured train-stage wall time): {measured}"
