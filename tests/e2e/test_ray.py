@@ -1,7 +1,8 @@
 """The Ray executor on a real two-node Ray cluster (tests/ray_cluster.py): the quick start across both nodes
 with the process executor's accuracy, a node's worker process killed mid-training and the stage restarted
-from its checkpoint, k-means lock-based and lock-free with the sequential inertia, and an invocation over its
-memory or a group bigger than the cluster reported in one line. The runs use the CLI, as a user would."""
+from its checkpoint, k-means lock-based and lock-free with the sequential inertia, a model and a transform
+brought from files shipped to the nodes in the events, and an invocation over its memory or a group bigger than
+the cluster reported in one line. The runs use the CLI, as a user would."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import pytest
 
 from tests.algorithms.test_iterative import _baseline, _spec
 from tests.conftest import wait_until
+from tests.datasets.test_brought_features import IMAGES
 from tests.e2e.test_fault_tolerance import SPEC, accuracy, find_process, trained_epochs
+from tests.models.test_imported_models import NETS
 from tests.ray_cluster import RayCluster, ray_cluster
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.yaml"
@@ -101,6 +104,31 @@ def test_kmeans_on_ray_gives_the_sequential_inertia(cluster: RayCluster, tmp_pat
     _, sequential, _, _ = _baseline(tmp_path / "runs" / record["run_id"] / "objects", stage, seed=3)
     assert metrics["iterations"] == sequential.state.round
     assert metrics["inertia"] == pytest.approx(sequential.state.summary["inertia"], rel=1e-6)
+
+
+BROUGHT = """\
+name: ray-brought
+seed: 0
+datasets:
+  images: {format: cifar10, synthetic: {train_size: 200, test_size: 100, seed: 0}}
+stages:
+  prep: {kind: preprocess, dataset: images, workers: 2, transform: "images.py:mirror"}
+  train: {kind: train, data: prep, model: "nets.py:TinyNet", model_options: {width: 4}, workers: 2, epochs: 1,
+          batch_size: 32}
+  serve: {kind: serve, model: train}
+"""
+
+
+def test_brought_model_and_transform_travel_to_the_nodes(cluster: RayCluster, tmp_path: Path) -> None:
+    (tmp_path / "nets.py").write_text(NETS)
+    (tmp_path / "images.py").write_text(IMAGES)
+    (tmp_path / "brought.yaml").write_text(BROUGHT)
+    record, _ = finished(on_ray(cluster, tmp_path / "brought.yaml", tmp_path / "runs"))
+    assert record is not None and record["status"] == "succeeded"
+    train = [i for i in record["invocations"] if i["stage"] == "train"]
+    assert len({i["node"] for i in train}) == 2  # each worker imported nets.py on its own node
+    # The bundle sends raw held-out images through the shipped transform, as offline evaluation had them.
+    assert record["stages"]["serve"]["metrics"]["check_agreement"] == 1.0
 
 
 def test_invocation_over_its_memory_is_reported_as_such(cluster: RayCluster, tmp_path: Path) -> None:
