@@ -132,6 +132,10 @@ def test_the_quick_start_runs_through_lithops_with_redis_storage(tmp_path: Path)
             "execution.lithops.lithops.storage": "redis",
             "execution.lithops.redis.host": "127.0.0.1",
             "execution.lithops.redis.port": str(server.port),
+            # The server goes with everything in it when the test ends. A request to Lithops' cleaner to delete
+            # the jobs' data there would outlive it, and every later cleaner on this machine would stall on it,
+            # retrying a closed port (redis-py backs off for seconds per attempt).
+            "execution.lithops.lithops.data_cleaner": "false",
         }
         settings = [*overrides, *(f"{key}={value}" for key, value in lithops.items())]
         result = CliRunner().invoke(
