@@ -171,8 +171,10 @@ class LithopsExecutor:
                     if i not in outcomes:
                         outcomes[i] = self._unfinished(inv, limits, submitted, "killed", message)
             # Lithops' cleaner process deletes the job data (function, arguments, results) in the
-            # background, whether or not every call finished.
-            fexec.clean(fs=futures, clean_cloudobjects=True, clean_fn=True, force=True)
+            # background, whether or not every call finished, unless the Lithops configuration turns its
+            # data cleaner off (`lithops: {data_cleaner: false}`).
+            if fexec.data_cleaner:
+                fexec.clean(fs=futures, clean_cloudobjects=True, clean_fn=True, force=True)
         return [outcomes[i] for i in range(len(invocations))]
 
     @staticmethod
