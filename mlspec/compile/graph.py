@@ -110,7 +110,7 @@ def _preprocess(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode
                 "scaling": stage.scaling,
                 **{field: getattr(stage, field) for field in stage.code_fields if getattr(stage, field)},
                 **({"vectorizer_options": stage.vectorizer_options} if stage.vectorizer_options else {}),
-                **stage.code_options(),
+                **brought_code(stage),
             },
             "shard_counts": counts or [1],
             "parts": stage.workers,
@@ -148,7 +148,7 @@ def _train(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
                 "admm_rho": stage.admm_rho,
                 # A model brought by import path: its constructor's arguments, and a file's source.
                 **({"model_options": stage.model_options} if stage.model_options else {}),
-                **stage.code_options(),
+                **brought_code(stage),
             },
             **({"lr_schedule": stage.lr_schedule} if stage.lr_schedule != "constant" else {}),
             "algorithm": stage.algorithm,
@@ -244,8 +244,9 @@ def _tune(pipeline: Pipeline, name: str, stage: StageBase) -> FunctionNode:
 
 
 def brought_code(*stages: StageBase) -> dict[str, Any]:
-    """{"code": the files the stages brought, by field}, or nothing: for a function that runs their code as the
-    trained model and features hold it (not from its event), so that its image carries the files too."""
+    """{"code": the files the stages brought, by field}, or nothing: in a train, tune or preprocess function's
+    options, the sources it imports; in an evaluate or serve one's config, the files the trained model and
+    its features run (read from them, not the event), so that its image carries the files too."""
     code = {field: found.model_dump() for stage in stages for field, found in stage.user_code.items()}
     return {"code": code} if code else {}
 

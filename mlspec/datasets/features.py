@@ -22,14 +22,16 @@ from __future__ import annotations
 import pickle
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import chain, count, repeat
 from typing import Any, Protocol
 
 import numpy as np
 
 from mlspec.errors import UserCodeError
-from mlspec.user_code import load_object, parameters, user_error
+from mlspec.user_code import construct, load_object, parameters, user_error
 
 Summary = dict[str, np.ndarray]  # what `part` returns: plain arrays, stored as one .npz
 
@@ -88,13 +90,17 @@ def unpack_texts(blob: np.ndarray, lengths: np.ndarray) -> list[str]:
     return [data[s:e].decode("utf-8") for s, e in zip(starts, ends, strict=True)]
 
 
-class TfidfFeatures:
+class TextRows:
+    """A text split's rows as plain arrays, and back: what every text fitter stores its parts' rows as."""
+
     def encode(self, x: Any) -> Summary:
         return pack_texts(list(x))
 
     def decode(self, arrays: Summary) -> Any:
         return unpack_texts(arrays["bytes"], arrays["lengths"])
 
+
+class TfidfFeatures(TextRows):
     def part(self, train_x: Any, test_x: Any | None, options: dict[str, Any]) -> Summary:
         """Term counts of each split's documents, each split with the vocabulary of its own terms."""
         summary: Summary = {}
@@ -313,17 +319,11 @@ class PixelStatistics:
         return np.asarray(x)  # images stay uint8; training scales them by offset and scale
 
 
-class BroughtVectorizer:
+class BroughtVectorizer(TextRows):
     """`vectorizer:` any scikit-learn transformer of texts, by import path, with `vectorizer_options`. One that
     needs no fitting (HashingVectorizer: scikit-learn's `requires_fit` tag is false) transforms each part's rows
     where the part is summarised, and the merge stacks them; one that does is fitted once, in the merge, on the
     whole training split (the parts carry their texts), which is what fitting on the training split means."""
-
-    def encode(self, x: Any) -> Summary:
-        return pack_texts(list(x))
-
-    def decode(self, arrays: Summary) -> Any:
-        return unpack_texts(arrays["bytes"], arrays["lengths"])
 
     def part(self, train_x: Any, test_x: Any | None, options: dict[str, Any]) -> Summary:
         vectorizer, origin = brought_vectorizer(options)
@@ -366,10 +366,7 @@ def brought_vectorizer(options: dict[str, Any]) -> tuple[Any, str]:
         k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
         for k, v in (options.get("vectorizer_options") or {}).items()
     }
-    try:
-        return cls(**kwargs), origin
-    except Exception as exc:
-        raise user_error(exc, origin) or UserCodeError(f"vectorizer {name}: {exc}") from None
+    return construct(cls, kwargs, f"vectorizer {name}", origin, "vectorizer_options"), origin
 
 
 def _requires_fit(vectorizer: Any) -> bool:
@@ -394,27 +391,37 @@ def _vectorized(method: Any, texts: Any, origin: str) -> Any:
     return matrix
 
 
-def apply_transform(options: dict[str, Any], examples: Any) -> Any:
-    """The examples through the brought `transform:` function (unchanged without one): as many out as in, texts
-    to texts and images to uint8 images (N x H x W x C)."""
+def brought_transform(options: dict[str, Any]) -> Callable[[Any], Any]:
+    """The brought `transform:` function, loaded once, checked on every call: as many out as in, texts to texts
+    and images to uint8 images (N x H x W x C); without one, examples pass unchanged."""
     name = options.get("transform")
-    if not name or examples is None:
-        return examples
+    if not name:
+        return lambda examples: examples
     function, origin = load_object(name, options.get("code", {}).get("transform"), "function")
-    try:
-        out = function(examples)
-    except Exception as exc:
-        raise user_error(exc, origin) or UserCodeError(f"transform {name}: {exc}") from None
-    if isinstance(examples, np.ndarray):
-        if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.ndim == 4 and len(out) == len(examples)):
-            got = f"{type(out).__name__} {getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}".strip()
+
+    def checked(examples: Any) -> Any:
+        if examples is None:
+            return None
+        try:
+            out = function(examples)
+        except Exception as exc:
+            raise user_error(exc, origin) or UserCodeError(f"transform {name}: {exc}") from None
+        if isinstance(examples, np.ndarray):
+            if not (
+                isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.ndim == 4 and len(out) == len(examples)
+            ):
+                got = f"{type(out).__name__} {getattr(out, 'dtype', '')} {getattr(out, 'shape', '')}".strip()
+                raise UserCodeError(
+                    f"transform {name}: images in must give {len(examples)} uint8 images N x H x W x C out, got {got}"
+                )
+            return out
+        if not (isinstance(out, list) and len(out) == len(examples) and all(isinstance(t, str) for t in out)):
             raise UserCodeError(
-                f"transform {name}: images in must give {len(examples)} uint8 images N x H x W x C out, got {got}"
+                f"transform {name}: {len(examples)} texts in must give a list of {len(examples)} texts out"
             )
         return out
-    if not (isinstance(out, list) and len(out) == len(examples) and all(isinstance(t, str) for t in out)):
-        raise UserCodeError(f"transform {name}: {len(examples)} texts in must give a list of {len(examples)} texts out")
-    return out
+
+    return checked
 
 
 # The preprocess options that name brought code (and what it needs); serving keeps them.
@@ -432,15 +439,26 @@ class RequestFeatures:
     vectorizer: bytes | None = None
 
     def features(self, inputs: Any) -> Any:
-        inputs = apply_transform(self.options, inputs)
+        inputs = self._transform(inputs)
         if self.text is not None:
             return self.text.transform(list(inputs))
-        if not self.options.get("vectorizer"):
+        if self._vectorizer is None:
             return inputs
+        vectorizer, origin = self._vectorizer
+        return _vectorized(vectorizer.transform, inputs, origin)
+
+    # Loaded on the first request, not on every one (serving calls `features` per request).
+    @cached_property
+    def _transform(self) -> Callable[[Any], Any]:
+        return brought_transform(self.options)
+
+    @cached_property
+    def _vectorizer(self) -> tuple[Any, str] | None:
+        if not self.options.get("vectorizer"):
+            return None
         fresh, origin = brought_vectorizer(self.options)  # imports the user's module: its classes unpickle
         # Unpickling runs code: this is the run's own vectorizer, written by its preprocess stage.
-        fitted = fresh if self.vectorizer is None else pickle.loads(self.vectorizer)
-        return _vectorized(fitted.transform, inputs, origin)
+        return (fresh if self.vectorizer is None else pickle.loads(self.vectorizer)), origin
 
 
 def fitter_for(fmt: str, options: dict[str, Any]) -> FeatureFitter:

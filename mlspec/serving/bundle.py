@@ -50,8 +50,8 @@ def package(objects: ObjectStore, config: dict[str, Any]) -> tuple[Bundle, Any, 
     brought = meta.get("brought", {})
     raw = fitter_for(meta["format"], brought).decode(unpack(objects.get(raw_test_sample_key(data))))
     text: TextFeatures | None = None
-    if objects.exists(text_features_keys(data)[0]):
-        terms_key, idf_key = text_features_keys(data)
+    terms_key, idf_key = text_features_keys(data)
+    if objects.exists(terms_key):
         terms = json.loads(objects.get(terms_key))
         text = TextFeatures(terms["terms"], unpack(objects.get(idf_key))["idf"], terms["ngram_max"])
     fitted = objects.get(vectorizer_key(data)) if objects.exists(vectorizer_key(data)) else None

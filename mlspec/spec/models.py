@@ -117,10 +117,6 @@ class StageBase(StrictModel):
         """Field name -> name of the stage it depends on (explicit data dependencies)."""
         return {}
 
-    def code_options(self) -> dict[str, Any]:
-        """The shipped sources for a function's event: {"code": {field: UserCode as a dict}}, or nothing."""
-        return {"code": {k: v.model_dump() for k, v in self.user_code.items()}} if self.user_code else {}
-
     def dataset_refs(self) -> dict[str, str]:
         """Field name -> name of the dataset it reads."""
         return {}

@@ -18,7 +18,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 
 from mlspec.datasets import load_dataset
-from mlspec.datasets.features import BroughtVectorizer, RequestFeatures, apply_transform
+from mlspec.datasets.features import BroughtVectorizer, RequestFeatures, brought_transform
 from mlspec.errors import UserCodeError
 
 TEXT = """\
@@ -123,16 +123,16 @@ def test_a_vectorizer_needing_a_fit_is_fitted_on_the_training_split_only(tmp_pat
 
 def test_a_transform_runs_on_the_raw_examples_and_its_errors_name_the_file() -> None:
     options = {"transform": "text.py:clean", "code": {"transform": code("text.py", TEXT)}}
-    assert apply_transform(options, ["A<br />B", "C"]) == ["a b", "c"]
+    assert brought_transform(options)(["A<br />B", "C"]) == ["a b", "c"]
     with pytest.raises(UserCodeError, match=r"^text\.py:9: AttributeError: 'str' object has no attribute 'missing'"):
-        apply_transform({**options, "transform": "text.py:broken"}, ["a"])
+        brought_transform({**options, "transform": "text.py:broken"})(["a"])
     with pytest.raises(UserCodeError, match="2 texts in must give a list of 2 texts out"):
-        apply_transform({**options, "transform": "text.py:short"}, ["a", "b"])
+        brought_transform({**options, "transform": "text.py:short"})(["a", "b"])
     with pytest.raises(UserCodeError, match=r"text\.py has no function 'absent'"):
-        apply_transform({**options, "transform": "text.py:absent"}, ["a"])
+        brought_transform({**options, "transform": "text.py:absent"})(["a"])
     images = {"transform": "images.py:mirror", "code": {"transform": code("images.py", IMAGES)}}
     batch = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
-    np.testing.assert_array_equal(apply_transform(images, batch), batch[:, :, ::-1, :])
+    np.testing.assert_array_equal(brought_transform(images)(batch), batch[:, :, ::-1, :])
 
 
 @pytest.fixture(scope="module")

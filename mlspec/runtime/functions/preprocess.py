@@ -23,7 +23,7 @@ from mlspec.datasets.features import (
     BROUGHT_OPTIONS,
     Fitted,
     Summary,
-    apply_transform,
+    brought_transform,
     fitter_for,
     prefixed,
     unprefixed,
@@ -45,7 +45,8 @@ def whole(event: dict[str, Any], context: Context) -> dict[str, Any]:
     fitter = fitter_for(data.format, options)
     facts = _write_dataset_facts(store, event["output"], data, fitter.encode)
     context.report(phase="fitting features")
-    train_x, test_x = apply_transform(options, data.train_x), apply_transform(options, data.test_x)
+    transform = brought_transform(options)
+    train_x, test_x = transform(data.train_x), transform(data.test_x)
     fitted = fitter.merge([fitter.part(train_x, None, options)], options)
     fitted = replace(fitted, test_x=fitter.transform(fitted, test_x, options))
     return _write_outputs(store, event, facts, fitted, data.train_y, data.test_y)
@@ -82,9 +83,8 @@ def count(event: dict[str, Any], context: Context) -> dict[str, Any]:
     context.report(phase=f"summarising part {part + 1} of {event['parts']}")
     options = event["options"]
     fitter = fitter_for(facts["format"], options)
-    train_x, test_x = (
-        apply_transform(options, fitter.decode(unprefixed(split, arrays))) for split in ("train", "test")
-    )
+    transform = brought_transform(options)
+    train_x, test_x = (transform(fitter.decode(unprefixed(split, arrays))) for split in ("train", "test"))
     summary = fitter.part(train_x, test_x, options)
     labels = {"labels_train": arrays["labels_train"], "labels_test": arrays["labels_test"]}
     store.put(preprocess_part_key(out, f"summary-{part}.npz"), pack(**summary, **labels))
