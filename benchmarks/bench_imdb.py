@@ -3,7 +3,7 @@ cold (`--no-cache`), against a plain scikit-learn script doing the same work in 
 archive, TF-IDF word uni+bigrams (min_df 2, 200,000 features, sublinear tf), logistic regression, held-out
 accuracy. Each measured in this run, with the machine's load beside it:
 
-1. the pipeline as the example ships it (preprocess mapped over 2 functions, 4 training workers)
+1. the pipeline as the example ships it (preprocess mapped over 2 functions, 2 training workers)
    / the script: goal <= 0.6 at accuracy within 0.3 points;
 2. the preprocess stage with 2 functions / with 1 (the map's speed-up on this machine's cores).
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import pickle
 import re
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain, count, repeat
-from typing import Any, Protocol
+from itertools import chain, count, pairwise
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -102,30 +103,31 @@ class TextRows:
 
 class TfidfFeatures(TextRows):
     def part(self, train_x: Any, test_x: Any | None, options: dict[str, Any]) -> Summary:
-        """Term counts of each split's documents, each split with the vocabulary of its own terms."""
-        summary: Summary = {}
-        for split, texts in (("train", train_x), ("test", test_x)):
-            if texts is None:
-                continue
-            terms, counts = _count_terms(list(texts), options["ngram_max"])
-            summary.update(prefixed(split, {"terms": _pack_terms(terms), **_csr_arrays(counts)}))
+        """Term counts of each split's documents over one table of the part's terms (see PartTerms)."""
+        splits = [list(train_x)] + ([] if test_x is None else [list(test_x)])
+        terms = PartTerms.count(splits, options["ngram_max"])
+        summary: Summary = {"words": _pack_words(terms.words), "grams": terms.grams}
+        for split, counts in zip(("train", "test"), terms.counts, strict=False):
+            summary.update(prefixed(split, _csr_arrays(counts)))
         return summary
 
     def merge(self, parts: list[Summary], options: dict[str, Any]) -> Fitted:
         from scipy import sparse
 
-        train_terms = [_terms(p, "train") for p in parts]
+        table, term_of_column = _union_of_terms([_unpack_words(p["words"]) for p in parts], [p["grams"] for p in parts])
         train_counts = [_csr(p, "train") for p in parts]
-        terms = _vocabulary(train_terms, train_counts, options)
-        column = dict(zip(terms, range(len(terms)), strict=True))
-        pairs = zip(train_counts, train_terms, strict=True)
-        train = sparse.vstack([_to_columns(c, t, column) for c, t in pairs], format="csr")
+        kept = _vocabulary(train_counts, term_of_column, len(table.grams), options)
+        column = np.full(len(table.grams), -1, dtype=np.int64)
+        column[kept] = np.arange(len(kept))
+
+        def stacked(counts: list[Any]) -> Any:
+            pairs = zip(counts, term_of_column, strict=True)
+            return sparse.vstack([_to_columns(c, column[t], len(kept)) for c, t in pairs], format="csr")
+
+        train = stacked(train_counts)
         idf = smoothed_idf(train)
-        test_x = None
-        if "test_terms" in parts[0]:
-            test = sparse.vstack([_to_columns(_csr(p, "test"), _terms(p, "test"), column) for p in parts], format="csr")
-            test_x = tfidf(test, idf)
-        return Fitted(tfidf(train, idf), test_x, {"features": len(terms)}, terms, idf)
+        test_x = tfidf(stacked([_csr(p, "test") for p in parts]), idf) if "test_shape" in parts[0] else None
+        return Fitted(tfidf(train, idf), test_x, {"features": len(kept)}, table.strings(kept), idf)
 
     def transform(self, fitted: Fitted, x: Any, options: dict[str, Any]) -> Any:
         """Counting only the fitted terms: cheaper than summarising rows whose vocabulary is unknown."""
@@ -133,7 +135,127 @@ class TfidfFeatures(TextRows):
         return TextFeatures(fitted.terms, fitted.idf, options["ngram_max"]).transform(list(x))
 
 
-TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+@dataclass(frozen=True)
+class PartTerms:
+    """The terms of one part of the data as word ids, never as strings: `words` in alphabetical order, `grams`
+    one row per term (its words' ids, padded with -1) in column order, and each split's documents x terms
+    float32 counts. An n-gram is its (n-1)-gram's id and its last word's id, made dense per length, so counting
+    bigrams builds no bigram string and hashes none: that, not tokenizing, was most of the time."""
+
+    words: list[str]
+    grams: np.ndarray
+    counts: list[Any]
+
+    @classmethod
+    def count(cls, splits: list[list[str]], ngram_max: int) -> PartTerms:
+        from scipy import sparse
+
+        # Each word gets the first id offered to it (the loop runs in C: map, setdefault, extend into an int32
+        # array, which numpy reads without a copy); the ids are then ranked alphabetically. Arrays are int32
+        # where they fit: fresh memory is slow to touch on a function's first use of it.
+        first_id: dict[str, int] = {}
+        ids = count()
+        offered = array("i")
+        lengths: list[int] = []
+        for texts in splits:
+            for text in texts:
+                tokens = TOKEN.findall(text.lower())
+                offered.extend(map(first_id.setdefault, tokens, ids))
+                lengths.append(len(tokens))
+        words = sorted(first_id)
+        rank = np.zeros(next(ids), dtype=np.int32)
+        rank[np.fromiter(map(first_id.__getitem__, words), dtype=np.int64, count=len(words))] = np.arange(len(words))
+        word = rank[np.frombuffer(offered, dtype=np.int32)]
+        del offered, first_id
+        document = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+        base = max(len(words), 1)
+        table = np.full((len(words), ngram_max), -1, dtype=np.int32)
+        table[:, 0] = np.arange(len(words))
+        tables, blocks = [table], [(document, word)]
+        gram = word  # at each position, the id of the n-gram of the current length starting there (-1: none)
+        for n in range(2, ngram_max + 1):
+            starts = max(len(word) - n + 1, 0)
+            valid = (gram[:starts] >= 0) & (document[:starts] == document[n - 1 :])
+            distinct, inverse = _distinct(gram[:starts][valid] * np.int64(base) + word[n - 1 :][valid])
+            table = tables[-1][distinct // base]
+            table[:, n - 1] = distinct % base
+            tables.append(table)
+            gram = np.full(starts, -1, dtype=np.int32)
+            gram[valid] = inverse
+            blocks.append((document[:starts][valid], gram[valid]))
+        # Each length's counts, documents in order, then side by side: no sort of all pairs.
+        ends = np.cumsum([len(texts) for texts in splits]).tolist()
+        per_split: list[list[Any]] = [[] for _ in splits]
+        for (rows, columns), table in zip(blocks, tables, strict=True):
+            counts = _counts(rows, columns, len(lengths), len(table))
+            for out, (a, b) in zip(per_split, pairwise([0, *ends]), strict=True):
+                out.append(counts[a:b])
+        matrices = [sparse.hstack(lengths_counts, format="csr") for lengths_counts in per_split]
+        return cls(words, np.concatenate(tables), matrices)
+
+
+def _counts(rows: np.ndarray, columns: np.ndarray, documents: int, width: int) -> Any:
+    """documents x width float32 counts of the (row, column) pairs, given with their rows in ascending order."""
+    from scipy import sparse
+
+    indptr = np.zeros(documents + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=documents), out=indptr[1:])
+    matrix = sparse.csr_matrix((np.ones(len(columns), dtype=np.float32), columns, indptr), shape=(documents, width))
+    matrix.sum_duplicates()  # one entry per document and term, indices sorted
+    return matrix
+
+
+@dataclass(frozen=True)
+class TermTable:
+    """Every part's terms, as one table: `words` in alphabetical order and `grams` one row per term, its words'
+    ids padded with -1, in the terms' alphabetical order."""
+
+    words: list[str]
+    grams: np.ndarray
+
+    def strings(self, kept: np.ndarray) -> list[str]:
+        return [" ".join(self.words[i] for i in row if i >= 0) for row in self.grams[kept].tolist()]
+
+
+def _union_of_terms(words: list[list[str]], grams: list[np.ndarray]) -> tuple[TermTable, list[np.ndarray]]:
+    """All parts' terms in alphabetical order, and for each part the term of each of its columns. Each length's
+    prefix is ranked before the next word is appended, so a term's rank is its string's alphabetical rank: the
+    words are ranked alphabetically, a shorter term sorts before the longer ones it begins, and the space that
+    joins words sorts before every character a word holds."""
+    union = sorted(set(chain.from_iterable(words)))
+    index = dict(zip(union, range(len(union)), strict=True))
+    rows = []
+    for part_words, part_grams in zip(words, grams, strict=True):
+        # The part's word ids to the union's, and -1 (the padding) to itself: it indexes the last entry.
+        to_union = np.fromiter(chain(map(index.__getitem__, part_words), [-1]), dtype=np.int32)
+        rows.append(to_union[part_grams])
+    stacked = np.concatenate(rows) if rows else np.zeros((0, 1), dtype=np.int32)
+    # Every word is a term of one word, so the words' ids already rank the terms by their first word.
+    rank = stacked[:, 0].astype(np.int64)
+    for n in range(1, stacked.shape[1]):
+        _, rank = _distinct(rank * (len(union) + 1) + stacked[:, n] + 1, "stable")
+    first = np.zeros(int(rank.max()) + 1 if len(rank) else 0, dtype=np.int64)
+    first[rank] = np.arange(len(rank))
+    ends = np.cumsum([len(g) for g in grams]).tolist()
+    return TermTable(union, stacked[first]), [rank[a:b] for a, b in pairwise([0, *ends])]
+
+
+def _distinct(keys: np.ndarray, kind: Literal["quicksort", "stable"] = "quicksort") -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys in ascending order and each key's rank among them: np.unique's, in about half the time
+    and memory. Keys that come as a few ascending runs sort in linear time with `kind="stable"` (a merge)."""
+    order = np.argsort(keys, kind=kind)
+    ordered = keys[order]
+    new = np.empty(len(keys), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    ranks = np.empty(len(keys), dtype=np.int64)
+    ranks[order] = np.cumsum(new) - 1
+    return ordered[new], ranks
+
+
+# TfidfVectorizer's default token_pattern, (?u)\b\w\w+\b, without its \b: found left to right, a run of word
+# characters matches from its start to its end either way, and the pattern without them runs a third faster.
+TOKEN = re.compile(r"\w\w+")
 
 
 def analyze(text: str, ngram_max: int) -> list[str]:
@@ -179,85 +301,56 @@ def tfidf(counts: Any, idf: np.ndarray) -> Any:
     np.log(out.data, out=out.data)
     out.data += np.float32(1)
     out.data *= idf[out.indices]
-    squares = np.asarray(out.multiply(out).sum(axis=1), dtype=np.float64).ravel()
-    norms = np.sqrt(squares)
+    # Each row's sum of squares as a difference of running sums: no second matrix.
+    running = np.concatenate([[0.0], np.cumsum(np.square(out.data, dtype=np.float64))])
+    norms = np.sqrt(running[out.indptr[1:]] - running[out.indptr[:-1]])
     norms[norms == 0] = 1
     out.data /= np.repeat(norms, np.diff(out.indptr)).astype(np.float32)
     return out
 
 
-def _count_terms(texts: list[str], ngram_max: int) -> tuple[list[str], Any]:
-    """(terms in column order, documents x terms float32 counts) with TfidfVectorizer's tokens. Columns in
-    term order, so that the merge's sort of all parts' terms only merges sorted runs."""
-    from scipy import sparse
-
-    # Each term gets the first id offered to it; an id offered to a known term is skipped. The loop then
-    # runs in C (map, setdefault, extend), and the ids are made consecutive once, at the end.
-    first_id: dict[str, int] = {}
-    ids = count()
-    indices: list[int] = []
-    values: list[int] = []
-    indptr = [0]
-    for text in texts:
-        counts = Counter(analyze(text, ngram_max))
-        indices.extend(map(first_id.setdefault, counts, ids))
-        values.extend(counts.values())
-        indptr.append(len(indices))
-    terms = sorted(first_id)
-    column = np.zeros(next(ids), dtype=np.int32)
-    column[np.fromiter(map(first_id.__getitem__, terms), dtype=np.int64, count=len(terms))] = np.arange(len(terms))
-    matrix = sparse.csr_matrix(
-        (np.array(values, dtype=np.float32), column[np.array(indices, dtype=np.int64)], np.array(indptr)),
-        shape=(len(texts), len(terms)),
-    )
-    return terms, matrix
+def _pack_words(words: list[str]) -> np.ndarray:
+    """Words as one array of UTF-8 bytes, newline-separated: no token holds a newline (the analyzer's words are
+    runs of word characters)."""
+    return np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8)
 
 
-def _pack_terms(terms: list[str]) -> np.ndarray:
-    """Terms as one array of UTF-8 bytes, newline-separated: no token holds a newline (the analyzer's
-    words are runs of word characters, its n-grams words joined by spaces)."""
-    return np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
-
-
-def _unpack_terms(blob: np.ndarray) -> list[str]:
+def _unpack_words(blob: np.ndarray) -> list[str]:
     return blob.tobytes().decode("utf-8").split("\n") if len(blob) else []
 
 
-def _vocabulary(terms: list[list[str]], counts: list[Any], options: dict[str, Any]) -> list[str]:
+def _vocabulary(counts: list[Any], term_of_column: list[np.ndarray], terms: int, options: dict[str, Any]) -> Any:
     """The kept terms in column order, by TfidfVectorizer's rule (`_limit_features` after sorting):
     document frequency >= min_df, then the max_features largest total counts; ties broken as its
     argsort breaks them, on the same float32 totals in the same (alphabetical) order."""
-    union = list(dict.fromkeys(sorted(chain.from_iterable(terms))))  # parts' terms are sorted runs
-    index = dict(zip(union, range(len(union)), strict=True))
-    totals = np.zeros(len(union), dtype=np.float64)
-    documents = np.zeros(len(union), dtype=np.int64)
-    for part_terms, part_counts in zip(terms, counts, strict=True):
-        columns = np.fromiter(map(index.__getitem__, part_terms), dtype=np.int64, count=len(part_terms))
-        totals[columns] += np.asarray(part_counts.sum(axis=0), dtype=np.float64).ravel()
-        documents[columns] += np.bincount(part_counts.indices, minlength=len(part_terms))
-    mask = documents >= options["min_df"]
+    totals = np.zeros(terms, dtype=np.float64)
+    documents = np.zeros(terms, dtype=np.int64)
+    for part_counts, part_terms in zip(counts, term_of_column, strict=True):
+        # A part's columns are distinct terms: no index repeats within one assignment.
+        totals[part_terms] += np.asarray(part_counts.sum(axis=0), dtype=np.float64).ravel()
+        documents[part_terms] += np.bincount(part_counts.indices, minlength=len(part_terms))
+    # Terms only the test split holds are in the table too: a term is a candidate once a training document has it.
+    mask = (documents >= options["min_df"]) & (documents > 0)
     limit = options["max_features"]
     if limit is not None and mask.sum() > limit:
         order = (-totals.astype(np.float32)[mask]).argsort()[:limit]
-        kept = np.zeros(len(union), dtype=bool)
+        kept = np.zeros(terms, dtype=bool)
         kept[np.where(mask)[0][order]] = True
         mask = kept
     if not mask.any():
         raise ValueError("no term is in min_df documents of the training split: lower min_df")
-    return [union[i] for i in np.flatnonzero(mask)]
+    return np.flatnonzero(mask)
 
 
-def _to_columns(counts: Any, terms: list[str], column: dict[str, int]) -> Any:
-    """A part's counts re-indexed to the merged vocabulary's columns; its terms outside it dropped."""
+def _to_columns(counts: Any, mapping: np.ndarray, width: int) -> Any:
+    """A part's counts re-indexed by `mapping` (its column -> the merged vocabulary's of `width`, -1: dropped)."""
     from scipy import sparse
 
-    mapping = np.fromiter(map(column.get, terms, repeat(-1)), dtype=np.int64, count=len(terms))
-    new_columns = mapping[counts.indices]
+    new_columns = mapping.astype(np.int32)[counts.indices]
     keep = new_columns >= 0
-    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))[keep]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=counts.shape[0]))])
+    kept_before = np.concatenate([[0], np.cumsum(keep)])  # kept entries before each entry: rows end where they did
     out = sparse.csr_matrix(
-        (counts.data[keep], new_columns[keep].astype(np.int32), indptr), shape=(counts.shape[0], len(column))
+        (counts.data[keep], new_columns[keep], kept_before[counts.indptr]), shape=(counts.shape[0], width)
     )
     out.sort_indices()
     return out
@@ -490,7 +583,3 @@ def _csr(summary: Summary, split: str) -> Any:
 
     arrays = (summary[f"{split}_data"], summary[f"{split}_indices"], summary[f"{split}_indptr"])
     return sparse.csr_matrix(arrays, shape=tuple(summary[f"{split}_shape"]))
-
-
-def _terms(summary: Summary, split: str) -> list[str]:
-    return _unpack_terms(summary[f"{split}_terms"])

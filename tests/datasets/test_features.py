@@ -78,6 +78,26 @@ def test_max_features_ties_are_broken_as_scikit_learn_breaks_them() -> None:
     assert fitted.terms == reference.get_feature_names_out().tolist()
 
 
+@pytest.mark.parametrize("parts", [1, 4, 9])
+def test_tokens_and_empty_parts_are_those_of_tfidfvectorizer(parts: int) -> None:
+    # Punctuation, digits, underscores, apostrophes, one-character words, non-ASCII words and upper case; more
+    # parts than documents (empty parts), and documents without a single token.
+    train = [
+        "Don't stop_me now: 2 good-ish films, x y z",
+        "",
+        "ÉCOLE école ÉCOLE ßtraße a1 1a __ _a",
+        "... !!",
+        "don t don t DON T stop me",
+    ]
+    test = ["Don't stop", "école a1 nouvelle", ""]
+    options = {"ngram_max": 3, "min_df": 1, "max_features": None}
+    reference = TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
+    want_train, want_test = reference.fit_transform(train), reference.transform(test)
+    fitted = fit_in_parts(train, test, parts, options)
+    assert fitted.terms == reference.get_feature_names_out().tolist()
+    assert abs(fitted.train_x - want_train).max() <= 1e-6 and abs(fitted.test_x - want_test).max() <= 1e-6
+
+
 def test_no_term_left_is_one_clear_error() -> None:
     with pytest.raises(ValueError, match="lower min_df"):
         fit_in_parts(["aa bb", "cc dd"], ["aa"], 2, {"ngram_max": 1, "min_df": 2, "max_features": None})
