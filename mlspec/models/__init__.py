@@ -65,14 +65,24 @@ def build_model(name: str, options: dict[str, Any], data_meta: dict[str, Any], s
     return model
 
 
-def evaluate(model: Model, x: Any, y: np.ndarray, batch_size: int = 1024) -> dict[str, float]:
-    """Accuracy and mean log loss on (x, y)."""
-    n = len(y)
+def score_sums(model: Model, x: Any, y: np.ndarray, batch_size: int = 1024) -> dict[str, float]:
+    """Correct predictions, summed log loss and examples on (x, y): what the parts of a split add up to."""
     correct = 0
     loss = 0.0
-    for start in range(0, n, batch_size):
+    for start in range(0, len(y), batch_size):
         proba = model.predict_proba(x[start : start + batch_size])
         labels = y[start : start + batch_size]
         correct += int((proba.argmax(axis=1) == labels).sum())
         loss += float(-np.log(np.clip(proba[np.arange(len(labels)), labels], 1e-12, None)).sum())
-    return {"accuracy": correct / n, "loss": loss / n, "examples": float(n)}
+    return {"correct": float(correct), "loss_sum": loss, "examples": float(len(y))}
+
+
+def scores(sums: dict[str, float]) -> dict[str, float]:
+    """Accuracy and mean log loss from summed scores (score_sums, or several added up)."""
+    n = sums["examples"]
+    return {"accuracy": sums["correct"] / n, "loss": sums["loss_sum"] / n, "examples": n}
+
+
+def evaluate(model: Model, x: Any, y: np.ndarray, batch_size: int = 1024) -> dict[str, float]:
+    """Accuracy and mean log loss on (x, y)."""
+    return scores(score_sums(model, x, y, batch_size))

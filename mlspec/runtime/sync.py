@@ -16,6 +16,7 @@ Keys are namespaced per run, stage and attempt; each round's keys are deleted on
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,16 +197,18 @@ def synchronizer(
     return PROTOCOLS[protocol](store, namespace, worker, workers, timeout_s, pattern, staleness)
 
 
-def agree_to_stop(sync: Synchronizer, want_stop: bool) -> bool:
-    """All workers stop together if any of them must (e.g. it is near its time limit): each
-    publishes its vote for this round and reads everyone's. It is also the barrier after which
-    every worker's optimiser state for the epoch is saved."""
+def agree_at_epoch_end(sync: Synchronizer, want_stop: bool, sums: dict[str, float]) -> tuple[bool, dict[str, float]]:
+    """All workers stop together if any of them must (e.g. it is near its time limit), and add up the scores
+    each made on its part of the held-out split: each publishes its vote and its sums for this round and reads
+    everyone's (added in worker order, so every worker gets the same figures). It is also the barrier after
+    which every worker's optimiser state for the epoch is saved."""
     if sync.workers == 1:
-        return want_stop
+        return want_stop, sums
     key = f"{sync.namespace}/vote{sync.round}"
-    sync.store.put(f"{key}/w{sync.worker}", b"1" if want_stop else b"0")
-    votes = sync.store.wait_all((f"{key}/w{w}" for w in range(sync.workers)), sync.timeout_s)
-    return any(v == b"1" for v in votes.values())
+    sync.store.put(f"{key}/w{sync.worker}", json.dumps({"stop": want_stop, "sums": sums}).encode())
+    votes = sync.store.wait_all([f"{key}/w{w}" for w in range(sync.workers)], sync.timeout_s)
+    ballots = [json.loads(votes[f"{key}/w{w}"]) for w in range(sync.workers)]
+    return any(b["stop"] for b in ballots), {k: sum(b["sums"][k] for b in ballots) for k in sums}
 
 
 def differing_starts(sync: Synchronizer, params: np.ndarray) -> list[int]:
@@ -220,4 +223,4 @@ def differing_starts(sync: Synchronizer, params: np.ndarray) -> list[int]:
     return [w for w in range(sync.workers) if digests[f"{key}/w{w}"] != first]
 
 
-__all__: list[Any] = ["PATTERNS", "PROTOCOLS", "Synchronizer", "agree_to_stop", "differing_starts", "synchronizer"]
+__all__: list[Any] = ["PATTERNS", "PROTOCOLS", "Synchronizer", "agree_at_epoch_end", "differing_starts", "synchronizer"]

@@ -44,6 +44,14 @@ def test_quickstart_trains_both_tasks_well_above_chance(tmp_path: Path) -> None:
     assert (run_dir / "record.json").is_file() and (run_dir / "spec.json").is_file()
     assert not any((run_dir / "params").rglob("r*")), "parameter store keys were not garbage-collected"
     assert len(record["stages"]["train_images"]["history"]) == 4  # epochs in examples/quickstart.yaml
+    # Each worker scores its part of the test split after each epoch; the parts add up to what the evaluate
+    # stage finds scoring the whole split with the final model.
+    for task in ("images", "reviews"):
+        last = record["stages"][f"train_{task}"]["history"][-1]
+        evaluated = record["stages"][f"eval_{task}"]["metrics"]
+        assert last["test_accuracy"] == pytest.approx(evaluated["test_accuracy"], abs=1e-12)
+        assert last["test_loss"] == pytest.approx(evaluated["test_loss"], rel=1e-6)
+    assert all(i["metrics"]["scoring_cpu_s"] > 0 for i in workers)
 
 
 def test_memory_limit_stops_the_worker_and_names_it(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """One data-parallel training worker: trains on its shard and averages the model with the other
 workers through the parameter store every `sync_every_steps` minibatches or once per epoch.
 
-After every epoch worker 0 writes a checkpoint to the object store. An invocation that would run
+After every epoch each worker scores its part of the test split (the parts add up at the epoch's barrier,
+so scoring is divided like the steps) and worker 0 writes a checkpoint to the object store. An invocation that would run
 past its time limit stops at an epoch boundary (all workers agree through the parameter store) and
 returns `completed: false`; the coordinator then chains a new invocation that resumes from the
 checkpoint, as a 15-minute Lambda must. A worker that dies is restarted the same way."""
@@ -18,15 +19,16 @@ from typing import Any
 import numpy as np
 
 from mlspec.algorithms.data import read_shard, shard_sizes
+from mlspec.datasets import part_bounds
 from mlspec.errors import UserCodeError
 from mlspec.layout import checkpoint_key, pause_key
-from mlspec.models import MODELS, build_model, evaluate
+from mlspec.models import MODELS, build_model, score_sums, scores
 from mlspec.models.schedules import SCHEDULES
 from mlspec.models.transforms import AUGMENTATIONS
 from mlspec.runtime.consensus import ModelAveraging, algorithm
 from mlspec.runtime.context import Context
 from mlspec.runtime.hyperparameters import with_hyperparameters
-from mlspec.runtime.sync import agree_to_stop, differing_starts, synchronizer
+from mlspec.runtime.sync import agree_at_epoch_end, differing_starts, synchronizer
 from mlspec.storage import ObjectStore, ParamStore
 from mlspec.storage.codec import pack, unpack, unpack_xy
 
@@ -55,12 +57,14 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     meta = json.loads(objects.get(f"{data}/meta.json"))
     x, y = read_shard(objects, data, meta, workers, worker)
     shard_rows = min(shard_sizes(meta, workers))
-    scored: tuple[Any, np.ndarray] | None = None
     if event.get("validation_fraction"):  # a tune trial (one worker): scored on part of the training split
         x, y, scored = _hold_out(x, y, event["validation_fraction"], event["seed"])
         shard_rows, prefix = len(y), "validation"
-    else:
-        scored, prefix = (unpack_xy(objects.get(f"{data}/test.npz")) if worker == 0 else None), "test"
+    else:  # each worker scores its part of the test split after each epoch; the parts add up at the barrier
+        test_x, test_y = unpack_xy(objects.get(f"{data}/test.npz"))
+        a, b = part_bounds(len(test_y), workers)[worker]
+        scored, prefix = (test_x[a:b], test_y[a:b]), "test"
+        del test_x, test_y
     # Every worker takes the same number of steps so that synchronisation rounds line up.
     batch = event["batch_size"]
     steps = math.ceil(shard_rows / batch)
@@ -116,21 +120,9 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             sync_s += _sync(trainer, True, slow_sync_s)
         if epoch == event["epochs"]:
             trainer.finish()
-        record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen}
-        if scored is not None:
-            scoring_started = time.process_time()
-            scores = evaluate(model, *scored)
-            scoring_cpu_s += time.process_time() - scoring_started
-            record.update({f"{prefix}_loss": scores["loss"], f"{prefix}_accuracy": scores["accuracy"]})
-        history.append(record)
-        # The epoch's own figures go with the report, for a coordinator that re-plans from them.
-        timing = {
-            "epoch_s": time.monotonic() - started,
-            "epoch_sync_s": sync_s - sync_before,
-            "epoch_sync_rounds": sync.round - rounds_before,
-            "model_bytes": model_bytes,
-        }
-        context.report(worker=worker, workers=workers, epochs=event["epochs"], **record, **timing)
+        scoring_started = time.process_time()
+        part_scores = score_sums(model, *scored)
+        scoring_cpu_s += time.process_time() - scoring_started
         # Each worker saves its own optimiser state; once all have (the vote is a barrier), worker 0
         # moves the checkpoint pointer to this epoch.
         objects.put(
@@ -142,7 +134,24 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         want_stop = remaining is not None and remaining < EPOCH_SAFETY_FACTOR * longest_epoch_s + STOP_MARGIN_S
         want_stop = want_stop or 0 < epochs_per_invocation <= epoch - first_epoch + 1
         want_stop = want_stop or (paused is not None and params.get(paused) is not None)
-        stop = agree_to_stop(sync, want_stop)
+        stop, all_scores = agree_at_epoch_end(sync, want_stop, part_scores)
+        held_out = scores(all_scores)
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            f"{prefix}_loss": held_out["loss"],
+            f"{prefix}_accuracy": held_out["accuracy"],
+        }
+        history.append(record)
+        # The epoch's own figures go with the report, for a coordinator that re-plans from them.
+        timing = {
+            "epoch_s": time.monotonic() - started,
+            "epoch_sync_s": sync_s - sync_before,
+            "epoch_sync_rounds": sync.round - rounds_before,
+            "model_bytes": model_bytes,
+        }
+        context.report(worker=worker, workers=workers, epochs=event["epochs"], **record, **timing)
         if worker == 0:
             _save(objects, event, model, history)
         if stop_requested(poll_now=True):
