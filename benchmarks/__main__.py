@@ -7,6 +7,7 @@ import importlib
 import json
 import pkgutil
 import sys
+import time
 from pathlib import Path
 
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     package = Path(__file__).parent
     results = {}
+    started = time.perf_counter()
     for info in sorted(pkgutil.iter_modules([str(package)]), key=lambda m: m.name):
         if not info.name.startswith("bench_"):
             continue
@@ -25,9 +27,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.names and short not in args.names:
             continue
         module = importlib.import_module(f"benchmarks.{info.name}")
+        began = time.perf_counter()
         results[short] = module.run(quick=args.quick, verbose=not args.json)
+        if not args.json:
+            print(f"[{short}: {time.perf_counter() - began:.0f} s]\n")
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
+    else:  # the bound for --quick is 5 minutes in all
+        print(f"benchmarks: {time.perf_counter() - started:.0f} s in all{' (--quick)' if args.quick else ''}")
     return 0
 
 

@@ -6,7 +6,7 @@
 2. 2-worker data-parallel epoch (sync every step, and every 4 steps) / torch DDP over gloo, 2 processes;
 3. sync time per BSP round through a real redis-server, scatter-reduce / all-reduce, 2, 4 and 8 worker
    processes, with the bytes/s achieved as a fraction of a plain redis-py SET+GET loop's;
-4. per-invocation overhead of 100 no-op calls, local executor / Lithops' localhost backend.
+4. per-invocation overhead of 100 no-op calls (25 with --quick), local executor / Lithops' localhost backend.
 
 Epoch times are (t_E - t_1) / (E - 1) on both sides, t_k being when epoch k (training plus the test
 evaluation) ended: start-up and the first, warming epoch cancel out. mlspec's t_k is when the host
@@ -38,12 +38,12 @@ WEIGHT_DECAY = 5e-4
 TEST_SIZE = 100
 
 # Sizes: (quick, full).
-TRAIN_SIZE = {True: 2048, False: 4096}
-EPOCHS = {True: 3, False: 5}
+TRAIN_SIZE = {True: 1024, False: 4096}
+EPOCHS = {True: 2, False: 5}
 SYNC_FLOATS = {True: 11_000_000 // 4, False: 11_000_000}  # 11 MB / 44 MB of float32 (ResNet-18: 11M)
 SYNC_ROUNDS = {True: 3, False: 5}
 SYNC_WORKERS = (2, 4, 8)
-NOOP_CALLS = 100
+NOOP_CALLS = {True: 25, False: 100}
 NOOP_GROUP = 25
 NOOP_RETRIES = 3
 
@@ -484,6 +484,7 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
     limits = Limits(memory_mb=1024, timeout_s=300)
     per_call: dict[str, float] = {}
     failures: dict[str, list[str]] = {}
+    calls = NOOP_CALLS[quick]
     with tempfile.TemporaryDirectory(prefix="bench-noop-") as tmp:
         executors: dict[str, Executor] = {
             "local": LocalProcessExecutor(Path(tmp)),
@@ -493,10 +494,10 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
             # Only groups whose calls all succeeded count; a failed group is noted and run again (at most
             # NOOP_RETRIES times), so a flaky backend shows up in the details rather than in the figure.
             spent, failures[name] = 0.0, []
-            for first in range(0, NOOP_CALLS, NOOP_GROUP):
+            for first in range(0, calls, NOOP_GROUP):
                 group = [
                     Invocation(id=f"noop-{i}", stage="noop", function="noop", worker=None, event={"function": "noop"})
-                    for i in range(first, min(first + NOOP_GROUP, NOOP_CALLS))
+                    for i in range(first, min(first + NOOP_GROUP, calls))
                 ]
                 for _ in range(NOOP_RETRIES + 1):
                     started = time.perf_counter()
@@ -512,20 +513,20 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
                     raise RuntimeError(
                         f"{name}: a group of no-op calls failed {NOOP_RETRIES + 1} times: {failures[name][-1]}"
                     )
-            per_call[name] = spent / NOOP_CALLS
+            per_call[name] = spent / calls
     if verbose:
         print(
             f"  no-op: local {per_call['local'] * 1e3:.0f} ms/call, lithops localhost {per_call['lithops'] * 1e3:.0f}"
-            f" ms/call ({NOOP_CALLS} calls in groups of {NOOP_GROUP})"
+            f" ms/call ({calls} calls in groups of {NOOP_GROUP})"
         )
         for name, problems in failures.items():
             if problems:
                 print(f"  no-op: {name}: {len(problems)} failed group(s) run again, e.g. {problems[0][:160]}")
-    details = {"calls": NOOP_CALLS, "group": NOOP_GROUP, "failed_groups": failures}
+    details = {"calls": calls, "group": NOOP_GROUP, "failed_groups": failures}
     return [
         _row(
             "noop",
-            f"no-op invocation (s), {NOOP_CALLS} calls: local executor / Lithops localhost",
+            f"no-op invocation (s), {calls} calls: local executor / Lithops localhost",
             per_call["local"],
             per_call["lithops"],
             details,
@@ -588,7 +589,7 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
             "epochs": EPOCHS[quick],
             "global_batch": 64,
             "sync_update_bytes": SYNC_FLOATS[quick] * 4,
-            "noop_calls": NOOP_CALLS,
+            "noop_calls": NOOP_CALLS[quick],
         },
         "figures": rows,
         "seconds": time.perf_counter() - started,

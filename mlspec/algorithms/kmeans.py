@@ -10,7 +10,7 @@ import numpy as np
 from mlspec.algorithms.base import IterativeAlgorithm, Partial
 from mlspec.errors import UsageError
 
-_BLOCK_ROWS = 2048
+_BLOCK_ROWS = 256
 
 
 def _dense(x: Any) -> np.ndarray:
@@ -75,13 +75,23 @@ class KMeans(IterativeAlgorithm):
     def _cluster_sums(self, x: Any, labels: np.ndarray) -> np.ndarray:
         """Per cluster, the sum of its points, in float64 (so the sum does not depend on how the data is
         sharded beyond rounding), a block of rows at a time to bound the float64 copy."""
-        sums = np.zeros((self.n_features, self.clusters))
-        for start in range(0, len(labels), _BLOCK_ROWS):
-            block = labels[start : start + _BLOCK_ROWS]
-            members = np.zeros((len(block), self.clusters))
-            members[np.arange(len(block)), block] = 1
-            sums += np.asarray(x[start : start + _BLOCK_ROWS].astype(np.float64).T @ members)
-        return sums.T
+        sums = np.zeros((self.clusters, self.n_features))
+        if hasattr(x, "multiply"):  # sparse rows (text): a one-hot product costs nonzeros x clusters
+            for start in range(0, len(labels), _BLOCK_ROWS):
+                block = labels[start : start + _BLOCK_ROWS]
+                members = np.zeros((len(block), self.clusters))
+                members[np.arange(len(block)), block] = 1
+                sums += np.asarray(x[start : start + _BLOCK_ROWS].astype(np.float64).T @ members).T
+            return sums
+        # Dense rows (images): the points in cluster order, each block's runs of one cluster added up, which costs
+        # points x features; a one-hot product costs that times the clusters, and was most of an iteration.
+        order = np.argsort(labels, kind="stable")
+        for start in range(0, len(order), _BLOCK_ROWS):
+            rows = order[start : start + _BLOCK_ROWS]
+            block = labels[rows]
+            runs = np.flatnonzero(np.concatenate([[True], block[1:] != block[:-1]]))
+            sums[block[runs]] += np.add.reduceat(x[rows].astype(np.float64), runs, axis=0)
+        return sums
 
     def update(self, params: np.ndarray, merged: Partial) -> np.ndarray:
         old = params.reshape(self.clusters, self.n_features)
