@@ -16,6 +16,7 @@ which gives each cpu_count // workers threads) sharing a real redis-server on 12
 parameter store when redis-server is not installed); the baseline runs in this process with every core.
 Every stage runs a fixed number of iterations (tolerance 0) from the same seed, so per-iteration times
 compare and every design must reach the baseline's inertia (the `inertia vs seq` column).
+--quick: fewer examples, iterations and clusters, and parts 1 and 2 on CIFAR-10 only.
 A time per iteration is the worker's (worker 0's) wall time over rounds 1.., the initial round excluded.
 """
 
@@ -44,6 +45,7 @@ MAX_FEATURES = 20_000  # IMDb: a dense 128 x features centroid matrix travels ev
 # (quick, full)
 TRAIN_EXAMPLES = {True: 2000, False: 10_000}
 ITERATIONS = {True: 4, False: 10}
+FORMATS = {True: ("cifar10",), False: ("cifar10", "imdb")}
 HONEST_GOAL = 1.6
 HONEST_ITERATIONS = {True: 3, False: 8}
 HONEST_FIRST_K, HONEST_MAX_K = 128, 2048
@@ -263,7 +265,7 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
     out: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_start": load_start}
-    for fmt in ("cifar10", "imdb"):
+    for fmt in FORMATS[quick]:
         out[fmt] = _measure(fmt, quick)
         if verbose:
             _print(fmt, out[fmt])
