@@ -1,11 +1,11 @@
 """One data-parallel training worker: trains on its shard and averages the model with the other
 workers through the parameter store every `sync_every_steps` minibatches or once per epoch.
 
-After every epoch each worker scores its part of the test split (the parts add up at the epoch's barrier,
-so scoring is divided like the steps) and worker 0 writes a checkpoint to the object store. An invocation that would run
-past its time limit stops at an epoch boundary (all workers agree through the parameter store) and
-returns `completed: false`; the coordinator then chains a new invocation that resumes from the
-checkpoint, as a 15-minute Lambda must. A worker that dies is restarted the same way."""
+After every epoch each worker scores its part of the test split (the parts add up at the epoch's
+barrier, so scoring is divided like the steps) and worker 0 writes a checkpoint to the object store. An
+invocation that would run past its time limit stops at an epoch boundary (all workers agree through the
+parameter store) and returns `completed: false`; the coordinator then chains a new invocation that resumes
+from the checkpoint, as a 15-minute Lambda must. A worker that dies is restarted the same way."""
 
 from __future__ import annotations
 
