@@ -30,12 +30,14 @@ from mlspec.algorithms.shared_state import (
     running_sum_key,
     wait_state,
 )
+from mlspec.runtime.allocator import keep_freed_memory
 from mlspec.runtime.context import Context
 from mlspec.storage import ParamStore
 from mlspec.storage.codec import pack
 
 
 def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
+    keep_freed_memory()  # every round allocates the same large partials again
     objects = context.object_store(event["object_store"])
     store = context.param_store(event["param_store"])
     worker, workers, namespace = event["worker"], event["workers"], event["sync_namespace"]
