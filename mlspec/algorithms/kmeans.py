@@ -10,7 +10,9 @@ import numpy as np
 from mlspec.algorithms.base import IterativeAlgorithm, Partial
 from mlspec.errors import UsageError
 
-_BLOCK_ROWS = 256
+# Rows per block in the cluster sums: what bounds each block's float64 copy (dense: rows x features) and its
+# one-hot matrix (sparse: rows x clusters).
+_DENSE_BLOCK_ROWS, _SPARSE_BLOCK_ROWS = 256, 2048
 
 
 def _dense(x: Any) -> np.ndarray:
@@ -77,17 +79,17 @@ class KMeans(IterativeAlgorithm):
         sharded beyond rounding), a block of rows at a time to bound the float64 copy."""
         sums = np.zeros((self.clusters, self.n_features))
         if hasattr(x, "multiply"):  # sparse rows (text): a one-hot product costs nonzeros x clusters
-            for start in range(0, len(labels), _BLOCK_ROWS):
-                block = labels[start : start + _BLOCK_ROWS]
+            for start in range(0, len(labels), _SPARSE_BLOCK_ROWS):
+                block = labels[start : start + _SPARSE_BLOCK_ROWS]
                 members = np.zeros((len(block), self.clusters))
                 members[np.arange(len(block)), block] = 1
-                sums += np.asarray(x[start : start + _BLOCK_ROWS].astype(np.float64).T @ members).T
+                sums += np.asarray(x[start : start + _SPARSE_BLOCK_ROWS].astype(np.float64).T @ members).T
             return sums
         # Dense rows (images): the points in cluster order, each block's runs of one cluster added up, which costs
         # points x features; a one-hot product costs that times the clusters, and was most of an iteration.
         order = np.argsort(labels, kind="stable")
-        for start in range(0, len(order), _BLOCK_ROWS):
-            rows = order[start : start + _BLOCK_ROWS]
+        for start in range(0, len(order), _DENSE_BLOCK_ROWS):
+            rows = order[start : start + _DENSE_BLOCK_ROWS]
             block = labels[rows]
             runs = np.flatnonzero(np.concatenate([[True], block[1:] != block[:-1]]))
             sums[block[runs]] += np.add.reduceat(x[rows].astype(np.float64), runs, axis=0)

@@ -117,7 +117,7 @@ class TfidfFeatures(TextRows):
         table, term_of_column = _union_of_terms([_unpack_words(p["words"]) for p in parts], [p["grams"] for p in parts])
         train_counts = [_csr(p, "train") for p in parts]
         kept = _vocabulary(train_counts, term_of_column, len(table.grams), options)
-        column = np.full(len(table.grams), -1, dtype=np.int64)
+        column = np.full(len(table.grams), -1, dtype=np.int32)
         column[kept] = np.arange(len(kept))
 
         def stacked(counts: list[Any]) -> Any:
@@ -159,7 +159,7 @@ class PartTerms:
         lengths: list[int] = []
         for texts in splits:
             for text in texts:
-                tokens = TOKEN.findall(text.lower())
+                tokens = tokens_of(text)
                 offered.extend(map(first_id.setdefault, tokens, ids))
                 lengths.append(len(tokens))
         words = sorted(first_id)
@@ -229,7 +229,7 @@ def _union_of_terms(words: list[list[str]], grams: list[np.ndarray]) -> tuple[Te
         # The part's word ids to the union's, and -1 (the padding) to itself: it indexes the last entry.
         to_union = np.fromiter(chain(map(index.__getitem__, part_words), [-1]), dtype=np.int32)
         rows.append(to_union[part_grams])
-    stacked = np.concatenate(rows) if rows else np.zeros((0, 1), dtype=np.int32)
+    stacked = np.concatenate(rows)
     # Every word is a term of one word, so the words' ids already rank the terms by their first word.
     rank = stacked[:, 0].astype(np.int64)
     for n in range(1, stacked.shape[1]):
@@ -258,10 +258,15 @@ def _distinct(keys: np.ndarray, kind: Literal["quicksort", "stable"] = "quicksor
 TOKEN = re.compile(r"\w\w+")
 
 
+def tokens_of(text: str) -> list[str]:
+    """TfidfVectorizer's default tokens: lower case, runs of two or more word characters."""
+    return TOKEN.findall(text.lower())
+
+
 def analyze(text: str, ngram_max: int) -> list[str]:
-    """TfidfVectorizer's default word analyzer: lower case, tokens of two or more word characters, and
-    every n-gram of them up to `ngram_max` joined by single spaces (in another order: counts are the same)."""
-    tokens = TOKEN.findall(text.lower())
+    """TfidfVectorizer's default word analyzer: its tokens (tokens_of), and every n-gram of them up to
+    `ngram_max` joined by single spaces (in another order: counts are the same)."""
+    tokens = tokens_of(text)
     terms = list(tokens)
     for n in range(2, ngram_max + 1):
         terms.extend(map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False)))
@@ -346,7 +351,7 @@ def _to_columns(counts: Any, mapping: np.ndarray, width: int) -> Any:
     """A part's counts re-indexed by `mapping` (its column -> the merged vocabulary's of `width`, -1: dropped)."""
     from scipy import sparse
 
-    new_columns = mapping.astype(np.int32)[counts.indices]
+    new_columns = mapping[counts.indices]
     keep = new_columns >= 0
     kept_before = np.concatenate([[0], np.cumsum(keep)])  # kept entries before each entry: rows end where they did
     out = sparse.csr_matrix(
