@@ -180,7 +180,9 @@ def _task(workdir: Path, run_id: str, task: str, quick: bool, verbose: bool) -> 
                     f"{baseline:8.1f} calls/s, ratio {row['ratio']:.2f}  (measured)"
                 )
     finally:
-        server.send_signal(signal.SIGINT)
+        # SIGTERM, as a service manager stops it: a benchmark started by a shell without job control (`cmd &`)
+        # passes SIGINT on ignored, and the server would never see a Ctrl-C.
+        server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
     return rows
 
