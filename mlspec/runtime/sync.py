@@ -4,7 +4,8 @@ Patterns (how one synchronous round moves the bytes):
 - all-reduce through storage: every worker publishes its whole model and reads all n models;
 - hierarchical scatter-reduce (SMLT, LambdaML): every worker splits its model into n shards,
   worker i averages shard i from everyone and publishes it, everyone reads the n averaged shards:
-  about 4 model-sizes moved per worker whatever n, instead of n + 1.
+  about 3 model-sizes moved per worker whatever n, instead of n.
+A worker never reads back what it wrote: its own model or shard comes from memory.
 Protocols (when workers wait for each other):
 - bsp: a barrier every round;
 - asp: no barrier; each worker averages with the latest models the others have published;
@@ -137,16 +138,16 @@ class HSP(Synchronizer):
 def _allreduce(sync: Synchronizer, params: np.ndarray) -> np.ndarray:
     base = f"{sync.namespace}/r{sync.round}"
     sync.store.put(f"{base}/w{sync.worker}", params.tobytes())
-    values = sync.store.wait_all((f"{base}/w{w}" for w in range(sync.workers)), sync.timeout_s)
-    total = np.zeros(params.shape, dtype=np.float64)
-    for data in values.values():
-        total += np.frombuffer(data, dtype=np.float32)
-    return (total / sync.workers).astype(np.float32)
+    others = sync.store.wait_all((f"{base}/w{w}" for w in range(sync.workers) if w != sync.worker), sync.timeout_s)
+    models = [
+        params if w == sync.worker else np.frombuffer(others[f"{base}/w{w}"], np.float32) for w in range(sync.workers)
+    ]
+    return _mean_in_worker_order(models)
 
 
 def _allreduce_traffic(model_bytes: int, workers: int) -> tuple[int, int]:
-    # one put of the whole model, then a read of all n models
-    return (workers + 1) * model_bytes, workers + 1
+    # one put of the whole model, then a read of each other worker's
+    return workers * model_bytes, workers
 
 
 def _scatter_reduce(sync: Synchronizer, params: np.ndarray) -> np.ndarray:
@@ -154,17 +155,33 @@ def _scatter_reduce(sync: Synchronizer, params: np.ndarray) -> np.ndarray:
     base = f"{sync.namespace}/r{sync.round}"
     shards = np.array_split(params, n)
     for j, shard in enumerate(shards):
-        sync.store.put(f"{base}/s{j}/w{me}", shard.tobytes())
-    mine = sync.store.wait_all((f"{base}/s{me}/w{w}" for w in range(n)), sync.timeout_s)
-    reduced = np.mean([np.frombuffer(v, np.float32) for v in mine.values()], axis=0).astype(np.float32)
+        if j != me:
+            sync.store.put(f"{base}/s{j}/w{me}", shard.tobytes())
+    received = sync.store.wait_all((f"{base}/s{me}/w{w}" for w in range(n) if w != me), sync.timeout_s)
+    reduced = _mean_in_worker_order(
+        [shards[me] if w == me else np.frombuffer(received[f"{base}/s{me}/w{w}"], np.float32) for w in range(n)]
+    )
     sync.store.put(f"{base}/avg{me}", reduced.tobytes())
-    averaged = sync.store.wait_all((f"{base}/avg{j}" for j in range(n)), sync.timeout_s)
-    return np.concatenate([np.frombuffer(averaged[f"{base}/avg{j}"], np.float32) for j in range(n)])
+    averaged = sync.store.wait_all((f"{base}/avg{j}" for j in range(n) if j != me), sync.timeout_s)
+    return np.concatenate(
+        [reduced if j == me else np.frombuffer(averaged[f"{base}/avg{j}"], np.float32) for j in range(n)]
+    )
 
 
 def _scatter_reduce_traffic(model_bytes: int, workers: int) -> tuple[int, int]:
-    # n shard puts, n shard reads, one reduced put, n reduced reads: about 4 model-sizes whatever n
-    return 4 * model_bytes, 3 * workers + 1
+    # puts: n - 1 shards and one averaged shard; reads: n - 1 shards and n - 1 averaged shards. About 3 model-sizes
+    # whatever n
+    shard = model_bytes / workers
+    return round((workers + 2 * (workers - 1)) * shard), 3 * workers - 1
+
+
+def _mean_in_worker_order(models: list[np.ndarray]) -> np.ndarray:
+    """The float32 mean, summed in float64 in worker order: every worker computes the same bits (its own model
+    comes from memory, the others' from the store)."""
+    total = np.zeros(models[0].shape, dtype=np.float64)
+    for model in models:
+        total += model
+    return (total / len(models)).astype(np.float32)
 
 
 @dataclass(frozen=True)
