@@ -107,4 +107,4 @@ def wait_state(store: ParamStore, namespace: str, round_: int, timeout_s: float)
         if time.monotonic() > deadline:
             raise StoreTimeout(f"timed out after {timeout_s:.0f}s waiting for the shared state of round {round_}")
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.02)
+        delay = min(delay * 1.5, store.max_poll_interval_s)

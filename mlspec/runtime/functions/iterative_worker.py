@@ -63,10 +63,11 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         computed = time.perf_counter()
         round_ = 0 if state is None else state.round + 1
         if lock_based:
-            _add_under_lock(store, namespace, round_, workers, partial, algorithm, state, event, timeout_s)
+            published = _add_under_lock(store, namespace, round_, workers, partial, algorithm, state, event, timeout_s)
         else:
             store.put(partial_key(namespace, round_, worker), encode_partial(partial))
-        state = wait_state(store, namespace, round_, timeout_s)
+            published = None
+        state = published if published is not None else wait_state(store, namespace, round_, timeout_s)
         if round_ == 0:  # the initial round is set-up, not an iteration
             iterate_started = time.perf_counter()
             continue
@@ -119,20 +120,23 @@ def _add_under_lock(
     state: State | None,
     event: dict[str, Any],
     timeout_s: float,
-) -> None:
-    """Read-modify-write of the round's running sum; whoever completes it publishes the next state."""
+) -> State | None:
+    """Read-modify-write of the round's running sum; whoever completes it publishes the next state, and keeps
+    it (returned) instead of reading it back."""
     with store.lock(lock_name(namespace), timeout_s):
         data = store.get(running_sum_key(namespace, round_))
         total = decode_partial(data) if data is not None else {}
         contributors = int(total.pop(CONTRIBUTORS, np.zeros(1))[0]) + 1
         total = merge([total, partial]) if total else partial
         if contributors == workers:
-            publish(store, namespace, advance(algorithm, state, total, event["iterations"], event["tolerance"]))
-        else:
-            store.put(
-                running_sum_key(namespace, round_),
-                encode_partial({**total, CONTRIBUTORS: np.array([float(contributors)])}),
-            )
+            following = advance(algorithm, state, total, event["iterations"], event["tolerance"])
+            publish(store, namespace, following)
+            return following
+        store.put(
+            running_sum_key(namespace, round_),
+            encode_partial({**total, CONTRIBUTORS: np.array([float(contributors)])}),
+        )
+        return None
 
 
 def _wait_s(context: Context) -> float:
