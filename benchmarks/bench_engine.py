@@ -3,10 +3,11 @@
 1. local 1-worker training epoch (run_pipeline + local executor) / a plain PyTorch loop in a subprocess, for
    the built-in small_cnn and (full run) for a network brought by import path, examples/cifar10-resnet's
    ResNet9 (batch norm, label smoothing: its own loss), the same network in the plain loop;
-2. 2-worker data-parallel epoch (sync every step, and every 4 steps) / torch DDP over gloo, 2 processes;
+2. 2-worker data-parallel epoch (sync every step, and every 4 steps; --quick: every 4) / torch DDP over gloo,
+   2 processes;
 3. sync time per BSP round through a real redis-server, scatter-reduce / all-reduce, 2, 4 and 8 worker
-   processes, with the bytes/s achieved as a fraction of a plain redis-py SET+GET loop's;
-4. per-invocation overhead of 100 no-op calls (25 with --quick), local executor / Lithops' localhost backend.
+   processes (2 and 8 with --quick), with the bytes/s achieved as a fraction of a plain redis-py SET+GET loop's;
+4. per-invocation overhead of 100 no-op calls (10 with --quick), local executor / Lithops' localhost backend.
 
 Epoch times are (t_E - t_1) / (E - 1) on both sides, t_k being when epoch k (training plus the test
 evaluation) ended: start-up and the first, warming epoch cancel out. mlspec's t_k is when the host
@@ -42,9 +43,10 @@ TRAIN_SIZE = {True: 1024, False: 4096}
 EPOCHS = {True: 2, False: 5}
 SYNC_FLOATS = {True: 11_000_000 // 4, False: 11_000_000}  # 11 MB / 44 MB of float32 (ResNet-18: 11M)
 SYNC_ROUNDS = {True: 3, False: 5}
-SYNC_WORKERS = (2, 4, 8)
-NOOP_CALLS = {True: 25, False: 100}
-NOOP_GROUP = 25
+SYNC_WORKERS = {True: (2, 8), False: (2, 4, 8)}
+SYNC_EVERY_STEPS = {True: (4,), False: (1, 4)}  # figure 2's variants
+NOOP_CALLS = {True: 10, False: 100}
+NOOP_GROUP = 25  # calls started at once (at most)
 NOOP_RETRIES = 3
 
 # A network brought by import path: what `model:` names, and the same class for the plain loop.
@@ -315,7 +317,7 @@ def _training(quick: bool, verbose: bool) -> list[dict[str, Any]]:
                 f"plain {one['baseline']['epoch_s']:.2f} s/epoch"
             )
     ddp = _baseline_epoch(2, n, epochs, 64)
-    for every in (1, 4):
+    for every in SYNC_EVERY_STEPS[quick]:
         ours = _mlspec_epoch(2, n, epochs, 64, every)
         rows.append(
             _row(
@@ -443,7 +445,7 @@ def _sync(quick: bool, verbose: bool) -> list[dict[str, Any]]:
             # One client (the plain loop) and as many clients as workers (the same concurrency as the exchange).
             single = _raw_redis(server.url, size, 1, seconds)
             details["raw_single_client_bytes_per_s"] = single
-            for workers in SYNC_WORKERS:
+            for workers in SYNC_WORKERS[quick]:
                 case: dict[str, Any] = {"workers": workers}
                 for pattern in ("allreduce", "scatter_reduce"):
                     measured = _sync_round(server.url, pattern, workers, floats, rounds)
@@ -469,7 +471,7 @@ def _sync(quick: bool, verbose: bool) -> list[dict[str, Any]]:
         finally:
             server.stop()
     last = details["cases"][-1]
-    label = f"sync round (s), {SYNC_WORKERS[-1]} workers, {size / 1e6:.0f} MB: scatter-reduce / all-reduce"
+    label = f"sync round (s), {SYNC_WORKERS[quick][-1]} workers, {size / 1e6:.0f} MB: scatter-reduce / all-reduce"
     return [_row("sync_8w", label, last["scatter_reduce"]["round_s"], last["allreduce"]["round_s"], details)]
 
 
@@ -485,6 +487,7 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
     per_call: dict[str, float] = {}
     failures: dict[str, list[str]] = {}
     calls = NOOP_CALLS[quick]
+    group_size = min(NOOP_GROUP, calls)
     with tempfile.TemporaryDirectory(prefix="bench-noop-") as tmp:
         executors: dict[str, Executor] = {
             "local": LocalProcessExecutor(Path(tmp)),
@@ -494,10 +497,10 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
             # Only groups whose calls all succeeded count; a failed group is noted and run again (at most
             # NOOP_RETRIES times), so a flaky backend shows up in the details rather than in the figure.
             spent, failures[name] = 0.0, []
-            for first in range(0, calls, NOOP_GROUP):
+            for first in range(0, calls, group_size):
                 group = [
                     Invocation(id=f"noop-{i}", stage="noop", function="noop", worker=None, event={"function": "noop"})
-                    for i in range(first, min(first + NOOP_GROUP, calls))
+                    for i in range(first, min(first + group_size, calls))
                 ]
                 for _ in range(NOOP_RETRIES + 1):
                     started = time.perf_counter()
@@ -517,12 +520,12 @@ def _noop(quick: bool, verbose: bool) -> list[dict[str, Any]]:
     if verbose:
         print(
             f"  no-op: local {per_call['local'] * 1e3:.0f} ms/call, lithops localhost {per_call['lithops'] * 1e3:.0f}"
-            f" ms/call ({calls} calls in groups of {NOOP_GROUP})"
+            f" ms/call ({calls} calls in groups of {group_size})"
         )
         for name, problems in failures.items():
             if problems:
                 print(f"  no-op: {name}: {len(problems)} failed group(s) run again, e.g. {problems[0][:160]}")
-    details = {"calls": calls, "group": NOOP_GROUP, "failed_groups": failures}
+    details = {"calls": calls, "group": group_size, "failed_groups": failures}
     return [
         _row(
             "noop",
