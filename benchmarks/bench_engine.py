@@ -9,6 +9,7 @@
    processes (2 and 8 with --quick), with the bytes/s achieved as a fraction of a plain redis-py SET+GET loop's;
 4. per-invocation overhead of 100 no-op calls (10 with --quick), local executor / Lithops' localhost backend.
 
+Figures 1 and 2 run each side 3 times (1 with --quick), interleaved, and give the pair with the median ratio.
 Epoch times are (t_E - t_1) / (E - 1) on both sides, t_k being when epoch k (training plus the test
 evaluation) ended: start-up and the first, warming epoch cancel out. mlspec's t_k is when the host
 received worker 0's progress message for epoch k; the baselines print theirs. Both sides use the same
@@ -28,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ TEST_SIZE = 100
 # Sizes: (quick, full).
 TRAIN_SIZE = {True: 1024, False: 4096}
 EPOCHS = {True: 2, False: 5}
+EPOCH_PAIRS = {True: 1, False: 3}  # runs of each side of figures 1 and 2, interleaved
 SYNC_FLOATS = {True: 11_000_000 // 4, False: 11_000_000}  # 11 MB / 44 MB of float32 (ResNet-18: 11M)
 SYNC_ROUNDS = {True: 3, False: 5}
 SYNC_WORKERS = {True: (2, 8), False: (2, 4, 8)}
@@ -292,15 +296,29 @@ def baseline_main(config: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------- figure 1, 2
 
 
+def _paired(ours: Callable[[], dict[str, Any]], baseline: Callable[[], dict[str, Any]], pairs: int) -> dict[str, Any]:
+    """`pairs` runs of each side, alternating which goes first, so that this machine's drift in speed (up to 50 %
+    within minutes) falls on both; the pair with the median ratio, and every pair's ratio."""
+    runs = []
+    for i in range(pairs):
+        first, second = (baseline, ours) if i % 2 == 0 else (ours, baseline)
+        a, b = first(), second()
+        runs.append({"mlspec": a, "baseline": b} if first is ours else {"mlspec": b, "baseline": a})
+    ratios = sorted(r["mlspec"]["epoch_s"] / r["baseline"]["epoch_s"] for r in runs)
+    median = next(r for r in runs if r["mlspec"]["epoch_s"] / r["baseline"]["epoch_s"] == ratios[len(ratios) // 2])
+    return {**median, "pair_ratios": ratios}
+
+
 def _training(quick: bool, verbose: bool) -> list[dict[str, Any]]:
-    n, epochs = TRAIN_SIZE[quick], EPOCHS[quick]
+    n, epochs, pairs = TRAIN_SIZE[quick], EPOCHS[quick], EPOCH_PAIRS[quick]
     rows = []
     # The heavier brought network only in the full run (the quick one stays under its minutes).
     for network in ("small_cnn",) if quick else ("small_cnn", "resnet9"):
-        one = {
-            "baseline": _baseline_epoch(1, n, epochs, 64, network),
-            "mlspec": _mlspec_epoch(1, n, epochs, 64, None, network),
-        }
+        one = _paired(
+            partial(_mlspec_epoch, 1, n, epochs, 64, None, network),
+            partial(_baseline_epoch, 1, n, epochs, 64, network),
+            pairs,
+        )
         brought = "" if network == "small_cnn" else f", {network} brought by import path"
         rows.append(
             _row(
@@ -314,26 +332,35 @@ def _training(quick: bool, verbose: bool) -> list[dict[str, Any]]:
         if verbose:
             print(
                 f"  1 worker{brought}: mlspec {one['mlspec']['epoch_s']:.2f} s/epoch, "
-                f"plain {one['baseline']['epoch_s']:.2f} s/epoch"
+                f"plain {one['baseline']['epoch_s']:.2f} s/epoch{_spread(one)}"
             )
-    ddp = _baseline_epoch(2, n, epochs, 64)
     for every in SYNC_EVERY_STEPS[quick]:
-        ours = _mlspec_epoch(2, n, epochs, 64, every)
+        two = _paired(
+            partial(_mlspec_epoch, 2, n, epochs, 64, every), partial(_baseline_epoch, 2, n, epochs, 64), pairs
+        )
         rows.append(
             _row(
                 f"epoch_2w_sync{every}",
                 f"2-worker epoch (s), sync every {every} step(s) / DDP gloo",
-                ours["epoch_s"],
-                ddp["epoch_s"],
-                {"mlspec": ours, "baseline": ddp},
+                two["mlspec"]["epoch_s"],
+                two["baseline"]["epoch_s"],
+                two,
             )
         )
         if verbose:
             print(
-                f"  2 workers, sync every {every}: mlspec {ours['epoch_s']:.2f} s/epoch "
-                f"(worker 0 sync {ours['sync_s_worker0']:.2f} s over {epochs} epochs), DDP {ddp['epoch_s']:.2f} s/epoch"
+                f"  2 workers, sync every {every}: mlspec {two['mlspec']['epoch_s']:.2f} s/epoch (worker 0 sync "
+                f"{two['mlspec']['sync_s_worker0']:.2f} s over {epochs} epochs), DDP {two['baseline']['epoch_s']:.2f} "
+                f"s/epoch{_spread(two)}"
             )
     return rows
+
+
+def _spread(paired: dict[str, Any]) -> str:
+    ratios = paired["pair_ratios"]
+    return (
+        f" (median of {len(ratios)} pairs: ratios {', '.join(f'{r:.2f}' for r in ratios)})" if len(ratios) > 1 else ""
+    )
 
 
 # ---------------------------------------------------------------------------------------- figure 3
