@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# A shell without job control (a CI script, `cmd &`) starts background jobs with SIGINT ignored, every child
+# inherits that, and Python then installs no KeyboardInterrupt handler: a test's Ctrl-C to `mlspec run` or
+# `mlspec serve` would never arrive. A handler, unlike an ignore, is reset to the default in a child at exec,
+# so every process the tests start gets Ctrl-C as a terminal's foreground job does.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 #: The folder with the real archives: $MLSPEC_DATA, else the team's ../shared/data beside the repository.

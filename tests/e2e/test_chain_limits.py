@@ -16,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.terminal import as_foreground_job
-
 SPEC = """\
 name: chain
 seed: 3
@@ -61,7 +59,6 @@ def test_invocation_stops_before_its_time_limit_in_seconds_and_the_next_resumes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=as_foreground_job,
     )
     try:
 

@@ -22,7 +22,6 @@ import pytest
 from mlspec.executors.base import MAX_INVOCATIONS_PER_CPU
 from mlspec.records.runs import read_entry
 from tests.conftest import wait_until
-from tests.terminal import as_foreground_job
 
 # A training stage far longer than any test waits for: the run is always stopped mid-stage.
 SPEC = """\
@@ -86,7 +85,6 @@ def start_training(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=as_foreground_job,
     )
     coordinator = psutil.Process(proc.pid)
     # Past start-up, deep in the synchronised loop: a checkpoint is written once both finished an epoch.

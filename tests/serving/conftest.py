@@ -17,8 +17,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.terminal import as_foreground_job
-
 SPEC = """
 name: served
 seed: 0
@@ -122,7 +120,6 @@ def start_server(run: TrainedRun, *args: str) -> Server:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=as_foreground_job,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
