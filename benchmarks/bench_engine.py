@@ -301,12 +301,17 @@ def _paired(ours: Callable[[], dict[str, Any]], baseline: Callable[[], dict[str,
     within minutes) falls on both; the pair with the median ratio, and every pair's ratio."""
     runs = []
     for i in range(pairs):
-        first, second = (baseline, ours) if i % 2 == 0 else (ours, baseline)
-        a, b = first(), second()
-        runs.append({"mlspec": a, "baseline": b} if first is ours else {"mlspec": b, "baseline": a})
-    ratios = sorted(r["mlspec"]["epoch_s"] / r["baseline"]["epoch_s"] for r in runs)
-    median = next(r for r in runs if r["mlspec"]["epoch_s"] / r["baseline"]["epoch_s"] == ratios[len(ratios) // 2])
-    return {**median, "pair_ratios": ratios}
+        if i % 2 == 0:  # the baseline first
+            base, mine = baseline(), ours()
+        else:
+            mine, base = ours(), baseline()
+        runs.append({"mlspec": mine, "baseline": base})
+    runs.sort(key=_ratio)
+    return {**runs[len(runs) // 2], "pair_ratios": [_ratio(r) for r in runs]}
+
+
+def _ratio(pair: dict[str, Any]) -> float:
+    return float(pair["mlspec"]["epoch_s"] / pair["baseline"]["epoch_s"])
 
 
 def _training(quick: bool, verbose: bool) -> list[dict[str, Any]]:
