@@ -24,12 +24,13 @@ from typing import IO, Any
 from mlspec.compile import FunctionNode
 from mlspec.executors.base import Invocation, Limits, Outcome, ProgressCallback, identity, stage_limits
 from mlspec.records import InvocationRecord
-from mlspec.runtime.process import PARENT_PID_ENV, process_alive
+from mlspec.runtime.process import PARENT_PID_ENV, cpu_seconds, process_alive
 
 POLL_S = 0.02
 STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL when the run is stopped from outside (Ctrl-C, SIGTERM)
-# A vCPU below one: the process runs for vcpu x this period, then is stopped (SIGSTOP) for the rest, as a
-# CPU quota would hold it; short enough that a step of training sees the average share.
+# A vCPU below one: in each period the process may use vcpu x this period of CPU time, then is stopped
+# (SIGSTOP) for the rest, as a CPU quota (cgroup cpu.max) holds it; short enough that a step of training sees
+# the average share.
 THROTTLE_PERIOD_S = 0.1
 
 
@@ -300,16 +301,34 @@ class LocalProcessExecutor:
         return Outcome(record, result)
 
     def _throttle(self, run: _Running, share: float) -> None:
-        """Hold the process group to `share` of its core from when its function starts (the process start and
-        imports run at full speed, as the time model takes them), until it ends or the run is stopped."""
-        on, off = share * THROTTLE_PERIOD_S, (1 - share) * THROTTLE_PERIOD_S
-        while not run.done and run.status is None and not self._stopped:
-            time.sleep(on)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(run.proc.pid, signal.SIGSTOP)
-            time.sleep(off)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(run.proc.pid, signal.SIGCONT)
+        """Hold the process to `share` of a core's CPU time from when its function starts (the process start
+        and imports run at full speed, as the time model takes them), until it ends or the run is stopped.
+        It is measured on the process's CPU clock, not the wall clock: a stop lands late when this thread
+        waits for the GIL or the process is inside a long system call (20-40 ms seen), and what it ran past
+        its quota is taken from the next period; quota left unused expires, as a CPU quota's does."""
+        quota = share * THROTTLE_PERIOD_S
+        origin = cpu_seconds(run.proc.pid)
+        granted = 0.0  # the CPU the process may have used since `origin`
+        while origin is not None and not run.done and run.status is None and not self._stopped:
+            period_end = time.monotonic() + THROTTLE_PERIOD_S
+            now = cpu_seconds(run.proc.pid)
+            if now is None:
+                return  # the process is gone
+            used = now - origin
+            granted = min(granted, used) + quota
+            while used < granted and time.monotonic() < period_end:
+                # One thread uses CPU no faster than the wall clock runs: sleep until the quota could be gone.
+                time.sleep(max(0.0, min(granted - used, period_end - time.monotonic())) + 1e-4)
+                now = cpu_seconds(run.proc.pid)
+                if now is None:
+                    return
+                used = now - origin
+            if used >= granted:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(run.proc.pid, signal.SIGSTOP)
+                time.sleep(max(0.0, period_end - time.monotonic()))
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(run.proc.pid, signal.SIGCONT)
 
     def _assign_cores(self, count: int) -> tuple[int, ...]:
         """The `count` cores fewest running invocations were given (the caller holds the lock): cores of

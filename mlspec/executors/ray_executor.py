@@ -3,7 +3,7 @@ Kubernetes), asking for the invocation's vCPUs and memory as Ray resources.
 
 On its node the task runs the invocation exactly as the local process executor does, through it: a process
 of its own (`mlspec.runtime.process`) whose resident memory and wall time are held to the limits, with the
-vCPU count as math-library threads (or a duty cycle below one). So an invocation over its memory is
+vCPU count as math-library threads (or a CPU quota below one). So an invocation over its memory is
 reported as `memory`, not as a Ray error, and the record has the same fields as a local one, plus the node
 that ran it. The task streams what the process reports (Ray's streaming generator): first that it started
 and where, then its progress, then its outcome and log.
