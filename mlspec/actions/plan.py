@@ -130,7 +130,9 @@ def scale_usage(
             # (imports after start, the model built, the test split loaded, the model saved) stays.
             test_ratio = now_test / measured["test"] if (measured["test"] and now_test) else 1.0
             fixed = max(0.0, 1.0 - u.steps_share - u.scoring_share)
-            work = u.steps_share * e_ratio * ex_ratio + u.scoring_share * e_ratio * test_ratio + fixed
+            steps_part = u.steps_share * e_ratio * ex_ratio
+            scoring_part = u.scoring_share * e_ratio * test_ratio
+            work = steps_part + scoring_part + fixed
             rounds_ratio = e_ratio
             sync_now, sync_then = scaling.sync_every_steps, then.get("sync_every_steps")
             batch_now = scaling.batch_size or 1
@@ -145,6 +147,8 @@ def scale_usage(
                 u,
                 cpu_s=u.cpu_s * work,
                 wall_s_per_invocation=u.wall_s_per_invocation * work,
+                steps_share=steps_part / work,
+                scoring_share=scoring_part / work,
                 peak_rss_mb=scaled_peak_mb(u, ex_ratio),
                 object_bytes=int(u.object_bytes * ex_ratio),
                 object_bytes_read=int(u.bytes_read * ex_ratio),

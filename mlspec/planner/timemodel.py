@@ -115,14 +115,15 @@ def estimate_stage(
 ) -> StageEstimate:
     """Model `usage` (measured elsewhere) on `offering` with `workers` parallel functions.
 
-    Work is divided evenly between workers (data-parallel stages) and runs at the function's vCPU
-    share, no faster than the parallelism the code showed where it was measured."""
+    Work is divided evenly between workers (data-parallel stages), except what every invocation repeats
+    (`StageUsage.cpu_s_per_worker`), and runs at the function's vCPU share, no faster than the parallelism
+    the code showed where it was measured."""
     n = workers if workers is not None else usage.workers
     cpus = offering.vcpus_for(memory_mb, vcpu)
     measured_parallelism = max(1.0, usage.cpu_s / max(usage.invocations * usage.wall_s_per_invocation, 1e-9))
     parallelism = min(measured_parallelism, usage.host_vcpus_per_invocation * 4)
     speed = min(cpus, parallelism) * CORE_EQUIVALENCE.value
-    compute = usage.cpu_s / n / max(speed, 1e-6)
+    compute = usage.cpu_s_per_worker(n) / max(speed, 1e-6)
     rounds = sync_rounds_for(usage, n)
     sync = sync_time_s(usage.model_bytes, n, rounds, pattern)
     cold = offering.cold_start_s.value + usage.init_s_per_invocation

@@ -55,6 +55,19 @@ class StageUsage:
     scoring_share: float = 0.0
 
     @property
+    def fixed_cpu_s_per_invocation(self) -> float:
+        """CPU seconds each invocation spends whatever its share of the examples: outside the steps and the
+        scoring (imports after start, the model built, the test split loaded, the model saved), where the
+        functions report those; 0 where they do not (all of cpu_s is then taken to divide among workers)."""
+        return self.cpu_s * max(0.0, 1.0 - self.steps_share - self.scoring_share) / max(self.invocations, 1)
+
+    def cpu_s_per_worker(self, workers: int) -> float:
+        """The CPU seconds one of `workers` workers spends: its part of the work that divides, and all of the
+        work every invocation repeats."""
+        fixed = self.fixed_cpu_s_per_invocation
+        return (self.cpu_s - fixed * self.invocations) / max(workers, 1) + fixed
+
+    @property
     def bytes_read(self) -> int:
         return self.object_bytes_read if self.object_bytes_read is not None else self.object_bytes // 2
 

@@ -5,10 +5,14 @@ envelope a stage had where it was emulated."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mlspec.compare.plan_outcome import modelled_here_s
+from mlspec.planner.timemodel import estimate_stage
 from mlspec.planner.usage import EXTRAPOLATED_MEMORY, scaled_peak_mb, usage_from_record
+from mlspec.providers.registry import get_offering
 from mlspec.records import InvocationRecord, PlannedStageRecord, RunRecord, StageRecord
 
 
@@ -33,8 +37,10 @@ def _invocation(worker: int, cpu_s: float, init_s: float, steps_cpu_s: float, sc
     )
 
 
-def test_usage_counts_work_without_the_process_start_and_the_share_spent_in_epochs() -> None:
-    record = RunRecord(
+def _two_workers() -> RunRecord:
+    """A train stage's record: 2 workers, 5 and 4 CPU-s of which 1 each starting the process; steps 2 and 3,
+    scoring 1 and 0."""
+    return RunRecord(
         run_id="r",
         name="p",
         spec_file="p.yaml",
@@ -47,7 +53,10 @@ def test_usage_counts_work_without_the_process_start_and_the_share_spent_in_epoc
         stages={"train": StageRecord(name="train", kind="train", status="succeeded", workers=2)},
         invocations=[_invocation(0, 5.0, 1.0, 2.0, 1.0), _invocation(1, 4.0, 1.0, 3.0, 0.0)],
     )
-    usage = usage_from_record(record)["train"]
+
+
+def test_usage_counts_work_without_the_process_start_and_the_share_spent_in_epochs() -> None:
+    usage = usage_from_record(_two_workers())["train"]
     assert usage.cpu_s == pytest.approx(4.0 + 3.0)
     assert usage.wall_s_per_invocation == pytest.approx((5.5 + 4.5) / 2)
     assert usage.init_s_per_invocation == pytest.approx(1.0)
@@ -56,6 +65,21 @@ def test_usage_counts_work_without_the_process_start_and_the_share_spent_in_epoc
     grown = (300.0 - 121.0) * 3.0 * EXTRAPOLATED_MEMORY.value
     assert scaled_peak_mb(usage, 3.0) == pytest.approx(121.0 + grown)
     assert scaled_peak_mb(usage, 0.5) == pytest.approx(121.0 + (300.0 - 121.0) * 0.5)
+
+
+def test_what_every_invocation_repeats_does_not_divide_among_workers() -> None:
+    """Of 7 CPU-s measured with 2 workers, 5 were steps and 1 scoring (they divide among workers); the other
+    1 was each worker's own start (imports, the model built, the test split loaded): 0.5 per invocation,
+    which every worker pays again whatever their number."""
+    usage = usage_from_record(_two_workers())["train"]
+    assert usage.fixed_cpu_s_per_invocation == pytest.approx(0.5)
+    assert usage.cpu_s_per_worker(1) == pytest.approx(6.0 + 0.5)
+    assert usage.cpu_s_per_worker(4) == pytest.approx(6.0 / 4 + 0.5)
+    cloud_run = get_offering("gcp-cloud-run:service")
+    assert estimate_stage(usage, cloud_run, 2048, workers=4, vcpu=1.0).compute_s == pytest.approx(2.0)
+    # Where the functions report no steps or scoring, all of the work divides.
+    plain = replace(usage, steps_share=1.0, scoring_share=0.0)
+    assert plain.cpu_s_per_worker(4) == pytest.approx(7.0 / 4)
 
 
 def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
