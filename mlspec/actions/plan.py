@@ -1,6 +1,6 @@
 """Where a plan's stage usage comes from, and how it is scaled to the spec being planned.
 
-In order: ``--from-run RUN_ID``; ``--profile`` (a real short local run of the spec with one epoch and
+In order: ``--from-run RUN_ID``; ``--profile`` (a real short local run of the spec with two epochs and
 fewer examples, through the coordinator); the latest successful run of the same pipeline name; else a
 `UsageError` telling the user what to do. Usage measured under one configuration is scaled to the
 spec's explicitly (see `scale_usage`), and every scaling is written into the stage's explanation.
@@ -42,7 +42,8 @@ from mlspec.wording import plural
 # Split sizes of the official datasets (used only when a spec's dataset differs from the one measured and
 # the full size was not itself measured).
 OFFICIAL_EXAMPLES = {"train": OFFICIAL_TRAIN_EXAMPLES, "test": OFFICIAL_TEST_EXAMPLES}
-PROFILE_EPOCHS = 1
+# Two epochs: what the first costs above the second is each worker's once (it does not grow with the epochs).
+PROFILE_EPOCHS = 2
 PROFILE_MAX_TRAIN = 2_000
 
 
@@ -239,7 +240,7 @@ def latest_run(runs_dir: Path, name: str) -> RunRecord | None:
 
 
 def profile_overrides(pipeline: Pipeline, max_train: int = PROFILE_MAX_TRAIN) -> list[str]:
-    """`--set` overrides for a short profiling run: one epoch, at most `max_train` training examples."""
+    """`--set` overrides for a short profiling run: two epochs, at most `max_train` training examples."""
     out = [f"stages.{n.stage}.epochs={PROFILE_EPOCHS}" for n in graph(pipeline).nodes if n.scaling.epochs is not None]
     for name, d in pipeline.datasets.items():
         cap = min(d.max_train or max_train, max_train)
@@ -301,7 +302,7 @@ def resolve_usage(
             f"{missing}. Run `mlspec run SPEC` first (or pass --from-run RUN_ID), or drop --no-profile for a "
             "short profiling run"
         )
-    on_profile(f"{missing}: measuring it with a short real local run first (1 epoch, fewer examples)")
+    on_profile(f"{missing}: measuring it with a short real local run first (2 epochs, fewer examples)")
     return _from_record("auto profile", profile(spec_path, overrides or [], runs_dir), pipeline, runs_dir)
 
 

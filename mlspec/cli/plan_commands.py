@@ -49,7 +49,7 @@ SYNC_PATTERNS = get_args(TrainStage.model_fields["pattern"].annotation)  # runti
 @click.option(
     "--profile/--no-profile",
     default=None,
-    help="Measure usage with a short real local run (1 epoch, fewer examples) and scale it to the spec. "
+    help="Measure usage with a short real local run (2 epochs, fewer examples) and scale it to the spec. "
     "Default: only when no earlier run can be measured from; --no-profile refuses then.",
 )
 @click.option(

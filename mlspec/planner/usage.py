@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mlspec.providers.catalog import Fact, assumed
 from mlspec.records import InvocationRecord, RunRecord
@@ -91,7 +92,7 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
         written = sum(i.io.get("object_bytes_written", 0) for i in invs)
         param_written = sum(i.io.get("param_bytes_written", 0) for i in invs)
         cpu = [i.wall_s if i.cpu_s is None else _work(i.cpu_s, i.init_s) for i in invs]
-        steps = [i.metrics.get("steps_cpu_s") for i in invs]
+        steps = [_steps_cpu_s(i.metrics) for i in invs]
         scoring = [i.metrics.get("scoring_cpu_s") for i in invs]
         reported = all(x is not None for x in (*steps, *scoring)) and sum(cpu) > 0
         ready = [i.ready_rss_mb for i in invs if i.ready_rss_mb is not None]
@@ -131,6 +132,13 @@ def _model_bytes(invs: list[InvocationRecord], param_written: int, rounds: int) 
     if reported:
         return int(max(reported))
     return param_written // max(1, rounds * len(invs)) if rounds else 0
+
+
+def _steps_cpu_s(metrics: dict[str, Any]) -> float | None:
+    """The CPU seconds of a train invocation's epochs that grow with epochs x examples: its steps, less what its
+    first epoch cost above the later ones (paid once per invocation, like its start); None where not reported."""
+    steps = metrics.get("steps_cpu_s")
+    return None if steps is None else steps - metrics.get("first_epoch_extra_cpu_s", 0.0)
 
 
 def _work(cpu_s: float, init_s: float | None) -> float:

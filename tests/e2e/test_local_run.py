@@ -52,6 +52,8 @@ def test_quickstart_trains_both_tasks_well_above_chance(tmp_path: Path) -> None:
         assert last["test_accuracy"] == pytest.approx(evaluated["test_accuracy"], abs=1e-12)
         assert last["test_loss"] == pytest.approx(evaluated["test_loss"], rel=1e-6)
     assert all(i["metrics"]["scoring_cpu_s"] > 0 for i in workers)
+    # What the first of several epochs cost above the others: part of the steps, never more than them.
+    assert all(0 <= i["metrics"]["first_epoch_extra_cpu_s"] <= i["metrics"]["steps_cpu_s"] for i in workers)
 
 
 def test_memory_limit_stops_the_worker_and_names_it(tmp_path: Path) -> None:

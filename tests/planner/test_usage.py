@@ -14,6 +14,7 @@ from mlspec.planner.timemodel import estimate_stage
 from mlspec.planner.usage import EXTRAPOLATED_MEMORY, scaled_peak_mb, usage_from_record
 from mlspec.providers.registry import get_offering
 from mlspec.records import InvocationRecord, PlannedStageRecord, RunRecord, StageRecord
+from mlspec.runtime.functions.train_worker import first_epoch_extra
 
 
 def _invocation(worker: int, cpu_s: float, init_s: float, steps_cpu_s: float, scoring_cpu_s: float) -> InvocationRecord:
@@ -82,6 +83,16 @@ def test_what_every_invocation_repeats_does_not_divide_among_workers() -> None:
     assert plain.cpu_s_per_worker(4) == pytest.approx(7.0 / 4)
 
 
+def test_what_the_first_epoch_cost_above_the_others_is_paid_once_per_worker() -> None:
+    """Worker 0's steps took 2 CPU-s, of which its first epoch cost 0.5 more than the later ones: that 0.5 does
+    not grow with the epochs; it is part of what each invocation repeats."""
+    record = _two_workers()
+    record.invocations[0].metrics["first_epoch_extra_cpu_s"] = 0.5
+    usage = usage_from_record(record)["train"]
+    assert usage.steps_share == pytest.approx(4.5 / 7.0)
+    assert usage.fixed_cpu_s_per_invocation == pytest.approx((1.0 + 0.5) / 2)
+
+
 def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
     planned = PlannedStageRecord(
         platform="gcp-cloud-run:service",
@@ -105,3 +116,9 @@ def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
     assert modelled_here_s(small, host_cores=2) == pytest.approx(10.0 + 3.0)
     # A plan written without its model's parts: nothing to re-evaluate.
     assert modelled_here_s(planned.model_copy(update={"compute_s": None}), host_cores=2) is None
+
+
+def test_the_first_epoch_extra_is_what_it_cost_above_the_mean_of_the_later_ones() -> None:
+    assert first_epoch_extra(10.0, 4.0, epochs=4) == pytest.approx(4.0 - 6.0 / 3)
+    assert first_epoch_extra(10.0, 10.0, epochs=1) == 0.0  # one epoch: nothing to compare with
+    assert first_epoch_extra(10.0, 1.0, epochs=4) == 0.0  # a faster first epoch takes nothing off

@@ -92,7 +92,7 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
     completed, stopped_early = True, False
     stop_requested = _stop_flag(params, event.get("stop_key"))
     epochs_run = float(len(history))
-    cpu_before_epochs, scoring_cpu_s = time.process_time(), 0.0
+    cpu_before_epochs, scoring_cpu_s, first_epoch_cpu_s = time.process_time(), 0.0, 0.0
     for epoch in range(first_epoch, event["epochs"] + 1):
         started, sync_before, rounds_before = time.monotonic(), sync_s, sync.round
         # Seeded per epoch, so a resumed worker sees exactly the batches it would have seen.
@@ -154,6 +154,8 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         context.report(worker=worker, workers=workers, epochs=event["epochs"], **record, **timing)
         if worker == 0:
             _save(objects, event, model, history)
+        if epoch == first_epoch:
+            first_epoch_cpu_s = time.process_time() - cpu_before_epochs - scoring_cpu_s
         if stop_requested(poll_now=True):
             stopped_early = epoch < event["epochs"]  # the tune driver judged this trial hopeless
             break
@@ -161,14 +163,17 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
             completed = False
             break
     metrics = {k: v for k, v in history[-1].items() if k != "epoch"} if history else {}
+    steps_cpu_s = time.process_time() - cpu_before_epochs - scoring_cpu_s
     metrics.update(
         sync_rounds=sync.round,
         sync_s=sync_s,
         steps_per_epoch=steps,
         first_epoch=first_epoch,
-        # What the planner scales with epochs: the steps (x training examples), the scoring (x test examples).
-        steps_cpu_s=time.process_time() - cpu_before_epochs - scoring_cpu_s,
+        # What the planner scales with epochs: the steps (x training examples) less what the first epoch cost
+        # above the others, the scoring (x test examples).
+        steps_cpu_s=steps_cpu_s,
         scoring_cpu_s=scoring_cpu_s,
+        first_epoch_extra_cpu_s=first_epoch_extra(steps_cpu_s, first_epoch_cpu_s, int(epochs_run) - first_epoch + 1),
         # What one sync moves per worker: a 1-worker run exchanges nothing, yet the planner scales from it.
         model_bytes=model_bytes,
         **sync.stats(),
@@ -180,6 +185,14 @@ def run(event: dict[str, Any], context: Context) -> dict[str, Any]:
         "stopped_early": stopped_early,
         "epochs_run": epochs_run,
     }
+
+
+def first_epoch_extra(steps_cpu_s: float, first_epoch_cpu_s: float, epochs: int) -> float:
+    """What this invocation's first epoch cost above the mean of its later ones (0 with one epoch): a cost each
+    invocation pays once (the first steps run slower), which the planner must not multiply by the epochs."""
+    if epochs < 2:
+        return 0.0
+    return max(0.0, first_epoch_cpu_s - (steps_cpu_s - first_epoch_cpu_s) / (epochs - 1))
 
 
 def _stop_flag(params: ParamStore, key: str | None) -> Callable[..., bool]:
