@@ -103,10 +103,11 @@ class LocalProcessExecutor:
 
     def run_group(self, invocations: list[Invocation], limits: Limits, on_progress: ProgressCallback) -> list[Outcome]:
         cap = limits.max_concurrency or len(invocations)
-        if limits.vcpu is not None:
-            threads = math.ceil(limits.vcpu)
-        else:
-            threads = max(1, (os.cpu_count() or 1) // min(cap, len(invocations)))
+        # The host's cores shared among the invocations running at once: a vCPU count above that share gets
+        # the share (two workers of 1.1 vCPU on two cores: a thread and a core each; two threads each ran
+        # 8x slower, their threads taking turns at every synchronisation).
+        fair = max(1, len(self._cores) // min(cap, len(invocations)))
+        threads = fair if limits.vcpu is None else min(math.ceil(limits.vcpu), fair)
         messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         waiting = list(invocations)
         running: dict[str, _Running] = {}

@@ -34,6 +34,20 @@ def test_each_invocation_gets_cores_of_its_own(tmp_path: Path) -> None:
     assert all(o.record.vcpu == 1 for o in outcomes)
 
 
+@pytest.mark.skipif(len(CORES) != 2, reason="counts cores on a 2-core host")
+def test_a_vcpu_count_above_the_cores_left_gets_the_share_of_the_cores(tmp_path: Path) -> None:
+    """1.5 vCPU is two cores for one invocation alone; two of them running at once get a core each (two
+    threads each on two cores ran several times slower, taking turns at every synchronisation)."""
+    executor = LocalProcessExecutor(tmp_path)
+    [alone] = executor.run_group(noops(1), Limits(512, 120, vcpu=1.5), lambda i, p: None)
+    assert alone.record.cores == CORES
+    pair = executor.run_group(noops(2), Limits(512, 120, vcpu=1.5), lambda i, p: None)
+    first, second = (o.record.cores for o in pair)
+    assert first is not None and second is not None
+    assert len(first) == len(second) == 1 and set(first).isdisjoint(second)
+    assert all(o.record.vcpu == 1.5 for o in pair)  # what was asked stays in the record
+
+
 def test_more_invocations_than_cores_share_them_evenly(tmp_path: Path) -> None:
     executor = LocalProcessExecutor(tmp_path)
     count = len(CORES) + 1
