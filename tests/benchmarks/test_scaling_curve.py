@@ -77,7 +77,9 @@ def test_the_measured_point_is_what_the_planner_gives(
 
 def test_more_workers_shorten_the_stage_until_sync_dominates(curve: dict[str, list[dict[str, Any]]]) -> None:
     times = _times(curve["aws-lambda"])
-    assert times[8] < times[4] < times[2] < times[1]
+    # At this tiny size most of a worker's time is its own start (imports, the model built), which no count
+    # divides: the curve falls only a little (measured here: 4.76 s, 4.50, 4.40, then 4.42 at 8 workers).
+    assert times[2] < times[1]
     # Compute divides by the workers while each sync round's requests grow with them: the curve turns up.
     fastest = min(times, key=lambda n: times[n])
     assert 1 < fastest < max(times), times
