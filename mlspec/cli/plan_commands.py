@@ -84,6 +84,14 @@ SYNC_PATTERNS = get_args(TrainStage.model_fields["pattern"].annotation)  # runti
     help="Most workers tried for a train stage (also capped by each platform's concurrency quota).",
 )
 @click.option(
+    "--min-workers",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Fewest workers tried for a train stage; equal to --max-workers, it pins the count (a platform's "
+    "quota still caps it, and a re-plan during the run may still change it).",
+)
+@click.option(
     "--sync",
     "pattern",
     type=click.Choice(SYNC_PATTERNS),
@@ -115,6 +123,7 @@ def plan(
     priced_only: bool,
     memory_sizes: int,
     max_workers: int,
+    min_workers: int,
     pattern: str,
     usd_per_hour: float | None,
     free_tier: bool,
@@ -146,6 +155,8 @@ def plan(
     from mlspec.planner.plan import plan as make_plan
     from mlspec.planner.report import render
 
+    if min_workers > max_workers:
+        raise click.UsageError(f"--min-workers {min_workers} is more than --max-workers {max_workers}")
     pipeline = spec_module.load(spec, list(overrides))
 
     def announce(why: str) -> None:
@@ -159,6 +170,7 @@ def plan(
         priced_only=priced_only,
         memory_sizes=memory_sizes,
         max_workers=max_workers,
+        min_workers=min_workers,
         pattern=pattern,
         free_tier=free_tier,
         seed=seed,

@@ -55,6 +55,7 @@ class PlanOptions:
     priced_only: bool = False  # also place stages on offerings deploy cannot carry out (a comparison)
     memory_sizes: int = DEFAULT_MEMORY_SIZES
     max_workers: int = DEFAULT_MAX_WORKERS
+    min_workers: int = 1  # with max_workers, pins a train stage's count (a re-plan mid-run may change it)
     pattern: str = "allreduce"
     free_tier: bool = False
     seed: int = 0
@@ -181,6 +182,7 @@ class PlanResult:
                 "priced_only": self.options.priced_only,
                 "memory_sizes": self.options.memory_sizes,
                 "max_workers": self.options.max_workers,
+                "min_workers": self.options.min_workers,
                 "pattern": self.options.pattern,
                 "free_tier": self.options.free_tier,
                 "seed": self.options.seed,
@@ -199,7 +201,9 @@ def build_spaces(
     pipeline: Pipeline, usages: dict[str, StageUsage], offerings: tuple[Offering, ...], options: PlanOptions
 ) -> dict[str, StageSpace]:
     return {
-        name: stage_space(pipeline, name, usages[name], offerings, options.memory_sizes, options.max_workers)
+        name: stage_space(
+            pipeline, name, usages[name], offerings, options.memory_sizes, options.max_workers, options.min_workers
+        )
         for name in pipeline.stage_order()
     }
 

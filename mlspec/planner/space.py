@@ -10,8 +10,9 @@ Candidates come from the catalog (`mlspec.providers`), never from hard-coded num
 - memory: the offering's allowed sizes, or ``memory_sizes`` sizes spread log-uniformly over its range
   and snapped to its step, never below the stage's measured peak memory (x `MEMORY_HEADROOM`); a
   stage's own ``memory_mb`` pins it;
-- workers: 1..``max_workers`` for train stages, within the offering's concurrency quota and the
-  target's own cap (`max_concurrency` / `max_instances` / `max_workers`); other stages run as one.
+- workers: ``min_workers``..``max_workers`` for train stages, within the offering's concurrency quota and
+  the target's own cap (`max_concurrency` / `max_instances` / `max_workers`), which win over
+  ``min_workers``; other stages run as one.
 
 The spec's own target settings are checked against the catalog first, so a memory size outside a
 platform's range or more workers than its quota is a clear `UsageError` (exit 2), not a traceback.
@@ -150,6 +151,7 @@ def stage_space(
     offerings: tuple[Offering, ...],
     memory_count: int = DEFAULT_MEMORY_SIZES,
     max_workers: int = DEFAULT_MAX_WORKERS,
+    min_workers: int = 1,
 ) -> StageSpace:
     spec = pipeline.stages[stage]
     scalable = graph(pipeline).node(stage).workers_scalable
@@ -164,7 +166,8 @@ def stage_space(
             except ProviderLimitError:
                 continue
         if scalable:
-            worker_range = range(1, _workers_cap(o, pipeline, max_workers) + 1)
+            cap = _workers_cap(o, pipeline, max_workers)
+            worker_range = range(min(min_workers, cap), cap + 1)
         else:
             worker_range = range(usage.workers, usage.workers + 1)
         # Fewer workers hold more of the data each: each count's own need (a pinned memory is taken as is).

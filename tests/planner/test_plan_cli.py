@@ -110,6 +110,26 @@ def test_plan_scales_to_more_epochs(runs_with_examples: Path) -> None:
     assert "scaled x2: epochs 30/15" in why and "1300 -> 2600" in why
 
 
+def test_min_and_max_workers_pin_a_train_stage_and_a_platform_quota_still_caps_them(
+    runs_with_examples: Path,
+) -> None:
+    def train_workers(*args: str) -> int:
+        code, out, err = invoke("plan", CIFAR, "--runs-dir", str(runs_with_examples), "--json", *args)
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["options"]["min_workers"] == int(args[1])
+        return int(data["plan"]["stages"][1]["workers"])
+
+    assert train_workers("--min-workers", "5", "--max-workers", "5") == 5
+    caps = ("aws-lambda.max_concurrency", "gcp-cloud-run.max_instances", "azure-functions.max_instances")
+    capped = [arg for cap in caps for arg in ("--set", f"targets.{cap}=2")]
+    assert train_workers("--min-workers", "3", "--max-workers", "3", *capped) == 2
+    code, _, err = invoke(
+        "plan", CIFAR, "--runs-dir", str(runs_with_examples), "--min-workers", "3", "--max-workers", "2"
+    )
+    assert code == 2 and "--min-workers 3 is more than --max-workers 2" in err
+
+
 def test_plan_without_usage_and_no_profile_says_what_to_do(tmp_path: Path) -> None:
     code, _, err = invoke("plan", CIFAR, "--runs-dir", str(tmp_path), "--no-profile")
     assert code == 2 and "mlspec run" in err and "--no-profile" in err
