@@ -17,6 +17,12 @@ import pytest
 # so every process the tests start gets Ctrl-C as a terminal's foreground job does.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set; the tests of output mean what a pipe gets
+# from a user's shell (no width), as a run without workers has.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
 REPO = Path(__file__).resolve().parents[1]
 #: The folder with the real archives: $MLSPEC_DATA, else the team's ../shared/data beside the repository.
 SHARED_DATA = Path(os.environ.get("MLSPEC_DATA") or REPO.parent / "shared" / "data")
