@@ -4,8 +4,8 @@ Ray binds the machine's other addresses by default; inside a fresh network names
 loopback brought up) 127.0.0.1 is the only address there is, so the cluster and the mlspec runs that use it
 (started with `nsenter` into that namespace) talk over loopback only. Processes stay visible from outside
 (only the network is separate), so a test can find and kill a node's worker. Both nodes run on this
-machine, each with the CPU and memory resources it is given; `ray stop` ends them, and the fixture checks
-that nothing of the cluster is left running."""
+machine, each with the CPU and memory resources it is given; the fixture kills every process of the
+namespace when it ends."""
 
 from __future__ import annotations
 
@@ -86,29 +86,15 @@ def ray_cluster() -> Iterator[RayCluster]:
         _ray(cluster, "start", "--head", f"--port={PORT}", "--include-dashboard=false", f"--temp-dir={temp_dir}", *node)
         _ray(cluster, "start", f"--address={cluster.address}", *node)
         yield cluster
-        _ray(cluster, "stop", "--force")
-        left = _left_running(cluster, holder.pid)
-        assert not left, f"left running after ray stop: {left}"
     finally:
-        for pid in cluster.processes() if cluster else ():  # a failed test's leftovers: nothing stays running
+        # What `ray stop --force` does (SIGKILL), but only in this namespace: `ray stop` ends every Ray process
+        # on the machine, another test worker's cluster (or the user's) among them.
+        for pid in cluster.processes() if cluster else ():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         holder.kill()
         holder.wait()
         shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def _left_running(cluster: RayCluster, holder: int) -> list[str]:
-    """The command lines of the cluster's processes (but the namespace's holder) still running a while after
-    `ray stop`: it signals them and returns before the last have exited."""
-    deadline = time.monotonic() + 15
-    while (pids := [pid for pid in cluster.processes() if pid != holder]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    names = []
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            names.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
-    return names
 
 
 def _wait_for_namespace(holder: subprocess.Popen[bytes]) -> str:
