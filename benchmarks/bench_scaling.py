@@ -3,7 +3,9 @@ one math-library thread and one core of its own, as a 1,769 MB Lambda has), thro
 
 1. strong scaling on the real CIFAR-10 subset ($MLSPEC_DATA or ../shared/data; examples/cifar10.yaml):
    the train stage's time with 2 workers / with 1 at equal epochs. Goal: >= 1.7x at test accuracy within
-   1 point;
+   1 point. Beside it, measured in the same run, the most this machine gives any data-parallel split of that
+   training: the same network's steps in plain PyTorch on random images, one process at the global batch
+   against two at once at half of it, one thread and one core each, nothing exchanged;
 2. weak scaling on the synthetic CIFAR-10 twin: twice the training examples with twice the workers keeps each
    worker's peak memory within 1.2x (workers hold their shard, never the dataset);
 3. modelled, not measured: from the usage the planner takes from the measured 1-worker run of part 1, its time
@@ -15,7 +17,10 @@ one math-library thread and one core of its own, as a 1,769 MB Lambda has), thro
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -38,6 +43,9 @@ EPOCHS = {True: 2, False: 5}
 WEAK_TRAIN_SIZE = {True: 1500, False: 4000}
 CURVE_WORKERS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
 CURVE_VCPU = 1.0  # what each function had in the measured runs (targets.local.vcpu=1)
+CEILING_STEPS = {True: 40, False: 150}
+CEILING_ROUNDS = {True: 1, False: 3}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(runs: Path, overrides: list[str]) -> dict[str, Any]:
@@ -66,7 +74,87 @@ def _strong(archive: Path, runs: Path, quick: bool) -> tuple[dict[str, Any], lis
         "speedup": one["train_s"] / two["train_s"],
         "accuracy_points_lost": 100 * (one["test_accuracy"] - two["test_accuracy"]),
     }
+    figures["ceiling"] = ceiling(int(records[1]["spec"]["stages"]["train"]["batch_size"]), quick)
+    if "skipped" not in figures["ceiling"]:
+        figures["of_ceiling"] = figures["speedup"] / figures["ceiling"]["speedup"]
     return figures, records
+
+
+def ceiling_main(config: dict[str, Any]) -> None:
+    """One process of the ceiling (in its own process): small_cnn's training steps on random images, one
+    thread on core `core`; after a warm-up it says "ready", waits for a line on stdin, then times `steps`
+    steps of `batch` images and prints the seconds as JSON."""
+    os.sched_setaffinity(0, {config["core"]})
+    import torch
+
+    from mlspec.models.small_cnn import small_cnn
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = small_cnn(10)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.02, momentum=0.9)
+    images, labels = torch.randn(config["batch"], 3, 32, 32), torch.randint(0, 10, (config["batch"],))
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(images), labels).backward()
+        optimizer.step()
+
+    for _ in range(5):
+        step()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.perf_counter()
+    for _ in range(config["steps"]):
+        step()
+    print(json.dumps({"s": time.perf_counter() - started}), flush=True)
+
+
+def _ceiling_round(cores: Sequence[int], batch: int, steps: int) -> float:
+    """Seconds until the last of one `ceiling_main` process per core is done, all started together."""
+    code = "import json, sys; from benchmarks.bench_scaling import ceiling_main as m; m(json.loads(sys.argv[1]))"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps({"core": core, "batch": batch, "steps": steps})],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for core in cores
+    ]
+    try:
+        for proc in procs:  # every process warmed up before any is timed
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        seconds = [float(json.loads(proc.communicate(timeout=1800)[0])["s"]) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    return max(seconds)
+
+
+def ceiling(batch: int, quick: bool, steps: int | None = None) -> dict[str, Any]:
+    """The speed-up the first two cores of this machine give small_cnn's training split in two with nothing
+    exchanged (measured): one process at `batch` against two at once at half of it, the same steps each
+    (`CEILING_STEPS` unless given); the median over rounds that alternate which goes first, for this
+    machine's drift."""
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    if len(cores) < 2:
+        return {"skipped": "one core: no split to measure"}
+    steps, half = steps or CEILING_STEPS[quick], -(-batch // 2)
+    rounds = []
+    for i in range(CEILING_ROUNDS[quick]):
+        order = [(cores[:1], batch), (cores, half)]
+        timed = {len(c): _ceiling_round(c, b, steps) for c, b in (order if i % 2 == 0 else order[::-1])}
+        rounds.append({"one_process_s": timed[1], "two_processes_s": timed[2], "speedup": timed[1] / timed[2]})
+    middle = sorted(rounds, key=lambda r: r["speedup"])[len(rounds) // 2]
+    return {**middle, "rounds": rounds, "steps": steps, "batch": batch, "cores": cores, "label": "measured"}
 
 
 def _usage(record: dict[str, Any], stage: str) -> StageUsage:
@@ -204,6 +292,15 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
                 f"    speed-up {strong['speedup']:.2f}x (goal >= {GOALS['speedup_2_workers']}), accuracy "
                 f"{strong['accuracy_points_lost']:+.2f} points lost (goal <= {GOALS['accuracy_points']})"
             )
+            top = strong["ceiling"]
+            if "skipped" not in top:
+                spread = ", ".join(f"{r['speedup']:.2f}" for r in top["rounds"])
+                print(
+                    f"    this machine's ceiling for it (plain PyTorch, the same network on random images, nothing "
+                    f"exchanged, {top['steps']} steps): 1 process x batch {top['batch']} {top['one_process_s']:.2f} s, "
+                    f"2 at once x half {top['two_processes_s']:.2f} s = {top['speedup']:.2f}x (rounds: {spread}); "
+                    f"mlspec's 2 workers reach {100 * strong['of_ceiling']:.0f} % of it"
+                )
         print(
             f"  weak scaling (synthetic twin, {weak['train_size_per_worker']} examples per worker): worker peak "
             f"{weak['one_worker_peak_mb']:.0f} MB with 1, {weak['two_workers_peak_mb']:.0f} MB with 2 = "
