@@ -8,7 +8,9 @@ figure a ratio of timings taken in the same run:
 3. at an honest size (issue #14): every CIFAR-10 training image, and the number of clusters doubled from 128
    until one sequential iteration on one thread takes >= 1 s (timed in this run); then 1 and 2 workers of
    1 vCPU each (vCPU 1: one thread, one core of its own) against that one-thread baseline.
-   Goal: >= 1.6x with 2 workers, the baseline's inertia.
+   Goal: >= 1.6x with 2 workers, the baseline's inertia. Beside it, measured in the same run, the most this
+   machine gives any split of that work in two: an iteration's assignment and partial sums, plain, on every
+   row in one process against half the rows in each of two at once, nothing exchanged.
 
 On CIFAR-10 pixels and IMDb TF-IDF features: the real archives in $MLSPEC_DATA (default ../shared/data) when
 present, their synthetic twins otherwise (each row says which). Workers are separate processes (the local executor,
@@ -26,11 +28,15 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks import together
+from benchmarks.together import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MLSPEC_DATA") or ROOT.parent / "shared" / "data")
@@ -50,6 +56,7 @@ HONEST_GOAL = 1.6
 HONEST_ITERATIONS = {True: 3, False: 8}
 HONEST_FIRST_K, HONEST_MAX_K = 128, 2048
 HONEST_SECONDS = {True: 0.5, False: 1.0}  # quick: a smaller size, so the whole quick set stays under 5 minutes
+CEILING_ROUNDS = {True: 1, False: 3}
 
 
 def _dataset(fmt: str, quick: bool, every_example: bool = False) -> tuple[str, str]:
@@ -183,6 +190,44 @@ def _measure(fmt: str, quick: bool) -> dict[str, Any]:
     }
 
 
+def _partials(config: dict[str, Any]) -> Callable[[], None]:
+    """k-means' work per iteration on rows `start`:`stop` of the saved training set (assigning them to the saved
+    centroids, and their partial sums), `iterations` times; warmed up once."""
+    from mlspec.algorithms import build
+
+    folder, rows = Path(config["folder"]), slice(config["start"], config["stop"])
+    x, y = np.load(folder / "x.npy")[rows].copy(), np.load(folder / "y.npy")[rows].copy()
+    params = np.load(folder / "params.npy")
+    algorithm = build({"algorithm": "kmeans", "clusters": config["clusters"], "seed": SEED}, config["meta"])
+    algorithm.partial(params, x, y)
+
+    def work() -> None:
+        for _ in range(config["iterations"]):
+            algorithm.partial(params, x, y)
+
+    return work
+
+
+def ceiling_main(config: dict[str, Any]) -> None:
+    serve(config, _partials)
+
+
+def _ceiling(meta: dict[str, Any], x: Any, y: np.ndarray, baseline: Any, clusters: int, quick: bool) -> dict[str, Any]:
+    """What this machine's first two cores give the baseline's iterations split in two (measured, see
+    `benchmarks.together`), from the centroids the baseline ended with."""
+    from mlspec.datasets import part_bounds
+
+    iterations = HONEST_ITERATIONS[quick]
+    with tempfile.TemporaryDirectory(prefix="bench-kmeans-ceiling-") as folder:
+        for name, array in (("x", np.asarray(x)), ("y", y), ("params", baseline.state.params)):
+            np.save(Path(folder) / f"{name}.npy", array)
+        common = {"folder": folder, "meta": meta, "clusters": clusters, "iterations": iterations}
+        whole = {**common, "start": 0, "stop": len(y)}
+        halves = [{**common, "start": a, "stop": b} for a, b in part_bounds(len(y), 2)]
+        figures = together.ceiling("benchmarks.bench_kmeans:ceiling_main", whole, halves, CEILING_ROUNDS[quick])
+    return {**figures, "iterations": iterations}
+
+
 def _honest(quick: bool) -> dict[str, Any]:
     """Part 3: the size where one sequential one-thread iteration takes HONEST_SECONDS, then 1 and 2 workers
     of 1 vCPU each against that baseline (the same one thread per worker: a fair comparison on any machine)."""
@@ -208,6 +253,11 @@ def _honest(quick: bool) -> dict[str, Any]:
     record, meta, x, y, store_name = _run_stages("cifar10", dataset, stages, vcpu=1)
     with threadpool_limits(1):
         baseline = _sequential(meta, x, y, clusters, iterations)
+    rows = [_row(name, stage, record.stages[name].metrics, baseline) for name, stage in stages.items()]
+    ceiling = _ceiling(meta, x, y, baseline, clusters, quick)
+    if "skipped" not in ceiling:
+        best = max(r["speedup"] for r in rows if r["workers"] == 2)
+        ceiling["best_two_workers_of_ceiling"] = best / ceiling["speedup"]
     return {
         "data": what,
         "train_examples": int(meta["n_train"]),
@@ -216,7 +266,8 @@ def _honest(quick: bool) -> dict[str, Any]:
         "iterations": iterations,
         "calibration_seconds_by_k": calibration,
         "goal": HONEST_GOAL,
-        "rows": [_row(name, stage, record.stages[name].metrics, baseline) for name, stage in stages.items()],
+        "rows": rows,
+        "ceiling": ceiling,
     }
 
 
@@ -258,6 +309,15 @@ def _print_honest(result: dict[str, Any]) -> None:
             f"vs one-thread sequential {r['sequential_seconds_per_iteration']:.3f} = {r['speedup']:.2f}x "
             f"(goal with 2: >= {result['goal']}x)   exchange {r['exchange_share']:.0%}   "
             f"inertia vs seq {r['inertia_vs_sequential']:+.2e}"
+        )
+    top = result["ceiling"]
+    if "skipped" not in top:
+        spread = ", ".join(f"{r['speedup']:.2f}" for r in top["rounds"])
+        print(
+            f"  this machine's ceiling for it (an iteration's assignment and partial sums, plain, nothing exchanged, "
+            f"{top['iterations']} iterations): every row in 1 process {top['one_process_s']:.2f} s, half in each of 2 "
+            f"at once {top['two_processes_s']:.2f} s = {top['speedup']:.2f}x (rounds: {spread}); the better 2-worker "
+            f"design reaches {100 * top['best_two_workers_of_ceiling']:.0f} % of it"
         )
 
 

@@ -17,17 +17,16 @@ one math-library thread and one core of its own, as a 1,769 MB Lambda has), thro
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import together
 from benchmarks.pipeline_runs import absent, machine, mlspec_run, shared_data
+from benchmarks.together import serve
 from mlspec.datasets import part_bounds
 from mlspec.planner.space import MEMORY_HEADROOM, candidate_offerings, memory_sizes
 from mlspec.planner.timemodel import estimate_stage
@@ -45,7 +44,6 @@ CURVE_WORKERS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
 CURVE_VCPU = 1.0  # what each function had in the measured runs (targets.local.vcpu=1)
 CEILING_STEPS = {True: 40, False: 150}
 CEILING_ROUNDS = {True: 1, False: 3}
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(runs: Path, overrides: list[str]) -> dict[str, Any]:
@@ -80,11 +78,8 @@ def _strong(archive: Path, runs: Path, quick: bool) -> tuple[dict[str, Any], lis
     return figures, records
 
 
-def ceiling_main(config: dict[str, Any]) -> None:
-    """One process of the ceiling (in its own process): small_cnn's training steps on random images, one
-    thread on core `core`; after a warm-up it says "ready", waits for a line on stdin, then times `steps`
-    steps of `batch` images and prints the seconds as JSON."""
-    os.sched_setaffinity(0, {config["core"]})
+def _cnn_steps(config: dict[str, Any]) -> Callable[[], None]:
+    """small_cnn's training steps on random images, `steps` of `batch`, one torch thread, warmed up."""
     import torch
 
     from mlspec.models.small_cnn import small_cnn
@@ -100,61 +95,28 @@ def ceiling_main(config: dict[str, Any]) -> None:
         torch.nn.functional.cross_entropy(net(images), labels).backward()
         optimizer.step()
 
+    def work() -> None:
+        for _ in range(config["steps"]):
+            step()
+
     for _ in range(5):
         step()
-    print("ready", flush=True)
-    sys.stdin.readline()
-    started = time.perf_counter()
-    for _ in range(config["steps"]):
-        step()
-    print(json.dumps({"s": time.perf_counter() - started}), flush=True)
+    return work
 
 
-def _ceiling_round(cores: Sequence[int], batch: int, steps: int) -> float:
-    """Seconds until the last of one `ceiling_main` process per core is done, all started together."""
-    code = "import json, sys; from benchmarks.bench_scaling import ceiling_main as m; m(json.loads(sys.argv[1]))"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, json.dumps({"core": core, "batch": batch, "steps": steps})],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for core in cores
-    ]
-    try:
-        for proc in procs:  # every process warmed up before any is timed
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        seconds = [float(json.loads(proc.communicate(timeout=1800)[0])["s"]) for proc in procs]
-    finally:
-        for proc in procs:
-            proc.kill()
-    return max(seconds)
+def ceiling_main(config: dict[str, Any]) -> None:
+    serve(config, _cnn_steps)
 
 
 def ceiling(batch: int, quick: bool, steps: int | None = None) -> dict[str, Any]:
-    """The speed-up the first two cores of this machine give small_cnn's training split in two with nothing
-    exchanged (measured): one process at `batch` against two at once at half of it, the same steps each
-    (`CEILING_STEPS` unless given); the median over rounds that alternate which goes first, for this
-    machine's drift."""
-    cores = sorted(os.sched_getaffinity(0))[:2]
-    if len(cores) < 2:
-        return {"skipped": "one core: no split to measure"}
-    steps, half = steps or CEILING_STEPS[quick], -(-batch // 2)
-    rounds = []
-    for i in range(CEILING_ROUNDS[quick]):
-        order = [(cores[:1], batch), (cores, half)]
-        timed = {len(c): _ceiling_round(c, b, steps) for c, b in (order if i % 2 == 0 else order[::-1])}
-        rounds.append({"one_process_s": timed[1], "two_processes_s": timed[2], "speedup": timed[1] / timed[2]})
-    middle = sorted(rounds, key=lambda r: r["speedup"])[len(rounds) // 2]
-    return {**middle, "rounds": rounds, "steps": steps, "batch": batch, "cores": cores, "label": "measured"}
+    """What this machine's first two cores give small_cnn's training split in two with nothing exchanged
+    (measured): one process at `batch` against two at once at half of it, the same steps each
+    (`CEILING_STEPS` unless given)."""
+    steps = steps or CEILING_STEPS[quick]
+    half = {"batch": -(-batch // 2), "steps": steps}
+    whole = {"batch": batch, "steps": steps}
+    figures = together.ceiling("benchmarks.bench_scaling:ceiling_main", whole, [half, half], CEILING_ROUNDS[quick])
+    return {**figures, "steps": steps, "batch": batch}
 
 
 def _usage(record: dict[str, Any], stage: str) -> StageUsage:
