@@ -72,10 +72,12 @@ def timed_together(entry: str, configs: Sequence[dict[str, Any]]) -> float:
 def ceiling(entry: str, whole: dict[str, Any], halves: Sequence[dict[str, Any]], rounds: int) -> dict[str, Any]:
     """The speed-up of `halves` (two configs, run at once on the first two cores) over `whole` (one process
     on the first core): the median over `rounds` rounds that alternate which goes first, for this machine's
-    drift (measured)."""
+    drift (measured). No rounds (the benchmarks' --quick) measures nothing."""
     cores = sorted(os.sched_getaffinity(0))[:2]
     if len(cores) < 2:
         return {"skipped": "one core: no split to measure"}
+    if rounds == 0:
+        return {"skipped": "measured in the full run only (a round of it costs 10-20 s)"}
     one = [{**whole, "core": cores[0]}]
     two = [{**half, "core": core} for half, core in zip(halves, cores, strict=True)]
     measured = []

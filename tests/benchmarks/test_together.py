@@ -40,3 +40,8 @@ def test_two_halves_run_at_once_after_both_are_prepared() -> None:
 def test_a_process_that_never_gets_ready_is_an_error_not_a_hang() -> None:
     with pytest.raises(RuntimeError, match="did not get ready \\(exit 3\\)"):
         ceiling(ENTRY, {"s": 0.1}, [{"s": 0.1}, {"s": 0.1, "fail": True}], rounds=1)
+
+
+def test_no_rounds_measures_nothing_and_says_so() -> None:
+    figures = ceiling(ENTRY, {"s": 0.1}, [{"s": 0.1}, {"s": 0.1, "fail": True}], rounds=0)
+    assert set(figures) == {"skipped"} and "full run only" in figures["skipped"]
