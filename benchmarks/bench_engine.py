@@ -26,13 +26,14 @@ import math
 import multiprocessing
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from benchmarks.together import start
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
@@ -174,7 +175,7 @@ def _baseline_epoch(
     from tests.servers import free_port
 
     threads = _threads(workers)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
     port = free_port()
@@ -191,16 +192,8 @@ def _baseline_epoch(
             "batch": -(-batch // workers),
             "network": network,
         }
-        code = "import json, sys; from benchmarks.bench_engine import baseline_main as m; m(json.loads(sys.argv[1]))"
         procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", code, json.dumps(config)],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            start("benchmarks.bench_engine:baseline_main", config, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         )
     outputs = [p.communicate(timeout=1800) for p in procs]
     wall = time.perf_counter() - started

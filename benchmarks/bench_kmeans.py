@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import together
-from benchmarks.together import serve
+from benchmarks.together import describe, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MLSPEC_DATA") or ROOT.parent / "shared" / "data")
@@ -311,16 +311,9 @@ def _print_honest(result: dict[str, Any]) -> None:
             f"inertia vs seq {r['inertia_vs_sequential']:+.2e}"
         )
     top = result["ceiling"]
-    if "skipped" not in top:
-        spread = ", ".join(f"{r['speedup']:.2f}" for r in top["rounds"])
-        print(
-            f"  this machine's ceiling for it (an iteration's assignment and partial sums, plain, nothing exchanged, "
-            f"{top['iterations']} iterations): every row in 1 process {top['one_process_s']:.2f} s, half in each of 2 "
-            f"at once {top['two_processes_s']:.2f} s = {top['speedup']:.2f}x (rounds: {spread}); the better 2-worker "
-            f"design reaches {100 * top['best_two_workers_of_ceiling']:.0f} % of it"
-        )
-    else:
-        print(f"  this machine's ceiling for it: {top['skipped']}")
+    reached = f"the better 2-worker design reaches {100 * top.get('best_two_workers_of_ceiling', 0.0):.0f} % of it"
+    work = f"an iteration's assignment and partial sums, plain, nothing exchanged, {top.get('iterations')} iterations"
+    print("  " + describe(top, work, "every row in 1 process", "half in each of 2 at once", reached))
 
 
 def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:

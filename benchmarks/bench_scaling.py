@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks import together
 from benchmarks.pipeline_runs import absent, machine, mlspec_run, shared_data
-from benchmarks.together import serve
+from benchmarks.together import describe, serve
 from mlspec.datasets import part_bounds
 from mlspec.planner.space import MEMORY_HEADROOM, candidate_offerings, memory_sizes
 from mlspec.planner.timemodel import estimate_stage
@@ -256,16 +256,10 @@ def run(quick: bool = False, verbose: bool = True) -> dict[str, Any]:
                 f"{strong['accuracy_points_lost']:+.2f} points lost (goal <= {GOALS['accuracy_points']})"
             )
             top = strong["ceiling"]
-            if "skipped" not in top:
-                spread = ", ".join(f"{r['speedup']:.2f}" for r in top["rounds"])
-                print(
-                    f"    this machine's ceiling for it (plain PyTorch, the same network on random images, nothing "
-                    f"exchanged, {top['steps']} steps): 1 process x batch {top['batch']} {top['one_process_s']:.2f} s, "
-                    f"2 at once x half {top['two_processes_s']:.2f} s = {top['speedup']:.2f}x (rounds: {spread}); "
-                    f"mlspec's 2 workers reach {100 * strong['of_ceiling']:.0f} % of it"
-                )
-            else:
-                print(f"    this machine's ceiling for it: {top['skipped']}")
+            reached = f"mlspec's 2 workers reach {100 * strong.get('of_ceiling', 0.0):.0f} % of it"
+            work = f"plain PyTorch, the same network on random images, nothing exchanged, {top.get('steps')} steps"
+            whole, halves = f"1 process x batch {top.get('batch')}", "2 at once x half"
+            print("    " + describe(top, work, whole, halves, reached))
         print(
             f"  weak scaling (synthetic twin, {weak['train_size_per_worker']} examples per worker): worker peak "
             f"{weak['one_worker_peak_mb']:.0f} MB with 1, {weak['two_workers_peak_mb']:.0f} MB with 2 = "

@@ -36,23 +36,21 @@ def serve(config: dict[str, Any], prepare: Prepare) -> None:
         print(json.dumps({"s": time.perf_counter() - started}), flush=True)
 
 
+def start(entry: str, config: dict[str, Any], env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
+    """`entry` ("module:function") called with `config` in a new Python process at the repository root
+    (`env`, else this process's environment, with the repository on PYTHONPATH)."""
+    module, function = entry.split(":")
+    code = f"import json, sys; from {module} import {function} as m; m(json.loads(sys.argv[1]))"
+    environment = dict(env if env is not None else os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(config)], cwd=ROOT, env=environment, text=True, **popen
+    )
+
+
 def timed_together(entry: str, configs: Sequence[dict[str, Any]]) -> float:
     """Seconds until the last of one process per config is done, started together; each runs `entry`
     ("module:function", a function of the config that calls `serve`)."""
-    module, function = entry.split(":")
-    code = f"import json, sys; from {module} import {function} as m; m(json.loads(sys.argv[1]))"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, json.dumps(config)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for config in configs
-    ]
+    procs = [start(entry, config, stdin=subprocess.PIPE, stdout=subprocess.PIPE) for config in configs]
     try:
         for proc in procs:  # every process prepared before any is timed
             line = proc.stdout.readline().strip() if proc.stdout else ""
@@ -87,3 +85,15 @@ def ceiling(entry: str, whole: dict[str, Any], halves: Sequence[dict[str, Any]],
         measured.append({"one_process_s": timed[1], "two_processes_s": timed[2], "speedup": timed[1] / timed[2]})
     middle = sorted(measured, key=lambda r: r["speedup"])[len(measured) // 2]
     return {**middle, "rounds": measured, "cores": cores, "label": "measured"}
+
+
+def describe(figures: dict[str, Any], work: str, whole: str, halves: str, reached: str) -> str:
+    """The benchmarks' line for a `ceiling`: `work` measured, as `whole` against `halves`, and what mlspec
+    `reached` of it."""
+    if "skipped" in figures:
+        return f"this machine's ceiling for it: {figures['skipped']}"
+    spread = ", ".join(f"{r['speedup']:.2f}" for r in figures["rounds"])
+    return (
+        f"this machine's ceiling for it ({work}): {whole} {figures['one_process_s']:.2f} s, {halves} "
+        f"{figures['two_processes_s']:.2f} s = {figures['speedup']:.2f}x (rounds: {spread}); {reached}"
+    )
