@@ -1,6 +1,6 @@
-"""Ceilings: the same work timed in one process and split over two processes at once, one thread and one
-core each, nothing exchanged. What a data-parallel split of that work can gain on this machine at most, for
-the benchmarks to print beside what mlspec's workers gain.
+"""The benchmarks' child Python processes (`start`), and ceilings: the same work timed in one process and
+split over two processes at once, one thread and one core each, nothing exchanged. What a data-parallel split
+of that work can gain on this machine at most, for the benchmarks to print beside what mlspec's workers gain.
 
 Each process prepares its work first (imports, data, a warm-up), says "ready" and waits; all of them are
 then started together and each times only its work."""
