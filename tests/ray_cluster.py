@@ -4,8 +4,8 @@ Ray binds the machine's other addresses by default; inside a fresh network names
 loopback brought up) 127.0.0.1 is the only address there is, so the cluster and the mlspec runs that use it
 (started with `nsenter` into that namespace) talk over loopback only. Processes stay visible from outside
 (only the network is separate), so a test can find and kill a node's worker. Both nodes run on this
-machine, each with the CPU and memory resources it is given; the fixture kills every process of the
-namespace when it ends."""
+machine, each with the CPU and memory resources it is given; the fixture checks that no mlspec run of the
+test is left running, then kills every process of the namespace."""
 
 from __future__ import annotations
 
@@ -86,6 +86,8 @@ def ray_cluster() -> Iterator[RayCluster]:
         _ray(cluster, "start", "--head", f"--port={PORT}", "--include-dashboard=false", f"--temp-dir={temp_dir}", *node)
         _ray(cluster, "start", f"--address={cluster.address}", *node)
         yield cluster
+        left = _runs_left(cluster)
+        assert not left, f"mlspec runs left running after the test: {left}"
     finally:
         # What `ray stop --force` does (SIGKILL), but only in this namespace: `ray stop` ends every Ray process
         # on the machine, another test worker's cluster (or the user's) among them.
@@ -95,6 +97,22 @@ def ray_cluster() -> Iterator[RayCluster]:
         holder.kill()
         holder.wait()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _runs_left(cluster: RayCluster) -> list[str]:
+    """The command lines of `mlspec` processes still running in the cluster's namespace a while after the test
+    (a run ends in seconds once its test is done; the nodes and their workers are killed next)."""
+    deadline = time.monotonic() + 15
+    while True:
+        runs = []
+        for pid in cluster.processes():
+            with contextlib.suppress(OSError):
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if argv[1:3] == [b"-m", b"mlspec"]:
+                    runs.append(b" ".join(argv).decode()[:120])
+        if not runs or time.monotonic() >= deadline:
+            return runs
+        time.sleep(0.1)
 
 
 def _wait_for_namespace(holder: subprocess.Popen[bytes]) -> str:
