@@ -94,6 +94,6 @@ def describe(figures: dict[str, Any], work: str, whole: str, halves: str, reache
         return f"this machine's ceiling for it: {figures['skipped']}"
     spread = ", ".join(f"{r['speedup']:.2f}" for r in figures["rounds"])
     return (
-        f"this machine's ceiling for it ({work}): {whole} {figures['one_process_s']:.2f} s, {halves} "
+        f"this machine's ceiling for it, measured ({work}): {whole} {figures['one_process_s']:.2f} s, {halves} "
         f"{figures['two_processes_s']:.2f} s = {figures['speedup']:.2f}x (rounds: {spread}); {reached}"
     )
