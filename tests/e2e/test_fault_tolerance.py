@@ -4,12 +4,14 @@ restarted mid-training. Each run must complete with the accuracy of an undisturb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -73,18 +75,36 @@ def accuracy(record: dict[str, Any]) -> float:
     return float(record["stages"]["eval"]["metrics"]["test_accuracy"])
 
 
-def find_process(invocation_id: str) -> int | None:
-    """The pid of a running invocation, found from outside through its environment."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+def find_process(invocation_id: str, among: Iterable[int]) -> int | None:
+    """The pid of a running invocation, found from outside through its environment, among `among`'s pids only:
+    another test running at the same time (pytest -n 2) has invocations with the same ids."""
+    for pid in among:
         try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
         if f"MLSPEC_INVOCATION_ID={invocation_id}".encode() in environ:
-            return int(entry.name)
+            return pid
     return None
+
+
+def parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, children first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                children.setdefault(parent(int(entry.name)), []).append(int(entry.name))
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for p in frontier for child in children.get(p, [])]
+        found += below
+        frontier = below
+    return found
 
 
 def trained_epochs(runs: Path) -> int:
@@ -107,7 +127,7 @@ def test_worker_killed_with_sigkill_is_restarted_from_checkpoint(tmp_path: Path,
     runs = tmp_path / "runs"
     proc = start_run(write_spec(tmp_path), runs)
     wait_until(lambda: trained_epochs(runs) >= 2, 120, "two trained epochs")
-    pid = wait_until(lambda: find_process("train.train_worker#1"), 120, "worker 1")
+    pid = wait_until(lambda: find_process("train.train_worker#1", descendants(proc.pid)), 120, "worker 1")
     os.kill(pid, signal.SIGKILL)
     record = finish(proc)
     train = record["stages"]["train"]

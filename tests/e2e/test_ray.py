@@ -20,7 +20,7 @@ import pytest
 from tests.algorithms.test_iterative import _baseline, _spec
 from tests.conftest import wait_until
 from tests.datasets.test_brought_features import IMAGES
-from tests.e2e.test_fault_tolerance import SPEC, accuracy, find_process, trained_epochs
+from tests.e2e.test_fault_tolerance import SPEC, accuracy, find_process, parent, trained_epochs
 from tests.models.test_imported_models import NETS
 from tests.ray_cluster import RayCluster, ray_cluster
 
@@ -76,8 +76,8 @@ def test_worker_process_killed_mid_training_restarts_from_checkpoint(cluster: Ra
     runs = tmp_path / "runs"
     proc = on_ray(cluster, spec, runs)
     wait_until(lambda: trained_epochs(runs) >= 2, 300, "two trained epochs")
-    invocation = wait_until(lambda: find_process("train.train_worker#1"), 120, "worker 1")
-    ray_worker = _parent(invocation)  # the node's worker process running the Ray task
+    invocation = wait_until(lambda: find_process("train.train_worker#1", cluster.processes()), 120, "worker 1")
+    ray_worker = parent(invocation)  # the node's worker process running the Ray task
     assert Path(f"/proc/{ray_worker}/cmdline").read_bytes().startswith(b"ray::")
     os.kill(ray_worker, signal.SIGKILL)
     record, _ = finished(proc)
@@ -148,7 +148,3 @@ def test_group_larger_than_the_cluster_is_refused_in_one_line(cluster: RayCluste
     assert "it has 2 nodes: 4 CPUs" in err and "Traceback" not in err
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/record.json")]
     assert record["stages"]["train"]["retries"] == 0  # refused as it is: retrying cannot help
-
-
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
