@@ -3,14 +3,18 @@ the host: results, errors, a failed start and the time limit the function sees, 
 
 from __future__ import annotations
 
+import socket
+import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mlspec.platforms.aws_lambda.runtime_api import RuntimeApiEmulator
+from mlspec.platforms.aws_lambda.runtime_api import API_PREFIX, RuntimeApiEmulator
+from tests.conftest import wait_until
 
 pytest.importorskip("awslambdaric")
 
@@ -75,3 +79,20 @@ def test_a_handler_that_cannot_be_loaded_is_an_init_error(runtime: tuple[Runtime
 def test_no_runtime_means_a_timeout_at_the_function_limit() -> None:
     with RuntimeApiEmulator("nobody", memory_mb=128, timeout_s=30) as api, pytest.raises(TimeoutError):
         api.invoke({"n": 1}, wait_s=0.5)
+
+
+def test_a_runtime_gone_mid_poll_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    # A container stopped while its `next` poll waits: the emulator answers a closed socket on closing.
+    def serving() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if "process_request_thread" in t.name]
+
+    with RuntimeApiEmulator("gone", memory_mb=128, timeout_s=30) as api:
+        runtime = socket.create_connection(("127.0.0.1", int(api.address.rsplit(":", 1)[1])))
+        runtime.sendall(f"GET {API_PREFIX}/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        [poll] = wait_until(serving, 30, "the emulator to take the poll")
+        # Reset, not closed: the emulator's answer then fails as a vanished container's would.
+        runtime.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        runtime.close()
+    poll.join(30)
+    assert not poll.is_alive()
+    assert "Traceback" not in capfd.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -35,6 +36,16 @@ class LambdaOutcome:
     error: dict[str, Any] | None = None
 
 
+class _RuntimeServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A runtime that went away mid-request (its container stopped while its `next` poll waited) needs no
+        # answer; socketserver would print a traceback for it on stderr.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @dataclass(frozen=True)
 class _Pending:
     request_id: str
@@ -54,8 +65,7 @@ class RuntimeApiEmulator:
         self._outcomes: dict[str, LambdaOutcome] = {}
         self._reported = threading.Condition()
         self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _RuntimeServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, name="lambda-runtime-api", daemon=True)
 
     @property
