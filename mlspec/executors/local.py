@@ -310,8 +310,11 @@ class LocalProcessExecutor:
         quota = share * THROTTLE_PERIOD_S
         origin = cpu_seconds(run.proc.pid)
         granted = 0.0  # the CPU the process may have used since `origin`
+        period_end = time.monotonic()
         while origin is not None and not run.done and run.status is None and not self._stopped:
-            period_end = time.monotonic() + THROTTLE_PERIOD_S
+            # Periods on a fixed grid: a late wake-up (this thread waiting for the GIL) shortens the next period
+            # instead of adding to the time the process is held; periods slept through entirely are skipped.
+            period_end = max(period_end + THROTTLE_PERIOD_S, time.monotonic())
             now = cpu_seconds(run.proc.pid)
             if now is None:
                 return  # the process is gone
