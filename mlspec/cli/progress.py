@@ -117,7 +117,8 @@ def outcome_table(record: RunRecord) -> Table:
         title=f"model vs outcome (emulated on {host}; error = (modelled - emulated) / emulated)",
         caption="emulated: each stage here with its planned memory, vCPU, time limit and workers; not the "
         "platform's cold starts, job start-up or network, which the modelled time includes. Modelled here: the "
-        "same model for how the stage ran here (vCPU rounded up to whole cores above one, no platform cold start)",
+        "same model for how the stage ran here (vCPU rounded up to whole cores above one, no platform cold start, "
+        "synchronising as fast as the profiled run did through this host's store)",
     )
     for column in (
         "stage",

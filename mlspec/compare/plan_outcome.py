@@ -28,8 +28,8 @@ class StageOutcome:
     cost_error_pct: float | None
     modelled_egress_gb: float = 0.0
     # The same model for the envelope the stage had here (its vCPU, rounded up to whole cores above one; no
-    # platform cold start), and its error: how far the model is from the emulation, apart from what the
-    # emulation cannot reproduce.
+    # platform cold start; synchronising at the speed the profiled run's store had), and its error: how far the
+    # model is from the emulation, apart from what the emulation cannot reproduce.
     modelled_here_s: float | None = None
     here_error_pct: float | None = None
     emulated_egress_gb: float | None = None  # what the stage read from stages planned on another cloud
@@ -46,7 +46,8 @@ LABELS = {
     "emulated_cost_usd": "emulated (priced at the platform's catalog prices, egress included)",
     "modelled_egress_gb": "modelled",
     "modelled_here_s": (
-        "modelled (for the envelope emulated here: vCPU rounded up to whole cores above one, no platform cold start)"
+        "modelled (for the envelope emulated here: vCPU rounded up to whole cores above one, no platform cold start, "
+        "synchronising at the speed measured through this host's store)"
     ),
     "emulated_egress_gb": "emulated (bytes read here from stages planned on another cloud)",
     "emulated_egress_usd": "emulated (priced at the producing cloud's catalog egress price)",
@@ -96,9 +97,11 @@ def plan_outcome(record: RunRecord) -> list[StageOutcome]:
 def modelled_here_s(planned: PlannedStageRecord, host_cores: int) -> float | None:
     """The plan's model of a stage re-evaluated for how it ran here: each invocation computes on its vCPU's
     share of a core below one vCPU, else on whole cores (CPU affinity: the vCPU rounded up), shared when the
-    workers ask more cores than the host has, and starts without the platform's cold start; None for a plan
-    that does not carry its model's parts."""
-    compute, sync, init = planned.compute_s, planned.sync_s, planned.init_s
+    workers ask more cores than the host has, starts without the platform's cold start, and synchronises at the
+    speed the profiled run measured through the store (where it measured one; the assumed cloud store's speed
+    otherwise); None for a plan that does not carry its model's parts."""
+    compute, init = planned.compute_s, planned.init_s
+    sync = planned.sync_here_s if planned.sync_here_s is not None else planned.sync_s
     speed, parallelism = planned.speed, planned.parallelism
     if compute is None or sync is None or init is None or speed is None or parallelism is None:
         return None

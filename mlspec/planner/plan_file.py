@@ -20,7 +20,7 @@ from mlspec.spec.models import Pipeline
 PLAN_FORMAT = "mlspec-plan"
 PLAN_VERSION = 1
 STAGE_FIELDS = tuple(PlannedStageRecord.model_fields)
-MODEL_PARTS = ("compute_s", "sync_s", "init_s", "speed", "parallelism")  # of each stage's estimate
+MODEL_PARTS = ("compute_s", "sync_s", "sync_here_s", "init_s", "speed", "parallelism")  # of each stage's estimate
 
 
 def spec_digests(pipeline: Pipeline) -> dict[str, Any]:

@@ -39,6 +39,19 @@ def sync_time_s(model_bytes: int, workers: int, rounds: int, pattern: str = "all
     return rounds * per_round
 
 
+def sync_here_s(usage: StageUsage, workers: int, rounds: int, pattern: str = "allreduce") -> float | None:
+    """Time one worker spends synchronising over `rounds` rounds through the store the usage was measured with
+    (its measured seconds per round, scaled by the bytes a round moves at `workers`): what a run emulated on that
+    host should spend; None where the usage had nothing exchanged to measure."""
+    if workers <= 1 or rounds == 0:
+        return 0.0
+    if usage.sync_s_per_round is None:
+        return None
+    traffic = PATTERNS[pattern].traffic
+    scale = traffic(usage.model_bytes, workers)[0] / max(traffic(usage.model_bytes, usage.workers)[0], 1)
+    return rounds * usage.sync_s_per_round * scale
+
+
 def sync_rounds_for(usage: StageUsage, workers: int) -> int:
     """Synchronisation rounds per worker with `workers` workers. Rounds once per epoch do not depend on
     the worker count; rounds every N minibatches shrink with each worker's shard (measured x measured
@@ -73,6 +86,8 @@ class StageEstimate:
     speed: float = 1.0
     parallelism: float = 1.0
     init_s: float = 0.0  # of cold_start_s: starting the function's process and imports (measured)
+    # sync_s through the store the usage was measured with, at its measured speed (None: nothing measured)
+    sync_here_s: float | None = None
 
     @property
     def cost_usd(self) -> float:
@@ -100,6 +115,7 @@ class StageEstimate:
             "speed": self.speed,
             "parallelism": self.parallelism,
             "init_s": self.init_s,
+            "sync_here_s": self.sync_here_s,
         }
 
 
@@ -166,4 +182,5 @@ def estimate_stage(
         speed=speed,
         parallelism=parallelism,
         init_s=links * usage.init_s_per_invocation,
+        sync_here_s=sync_here_s(usage, n, rounds, pattern),
     )

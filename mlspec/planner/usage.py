@@ -54,6 +54,9 @@ class StageUsage:
     # the model. Where not reported, all of it is taken as steps.
     steps_share: float = 1.0
     scoring_share: float = 0.0
+    # Measured where more than one worker synchronised: the mean seconds a worker spent in one round, through the
+    # run's own store and waiting for the others; None where nothing was exchanged.
+    sync_s_per_round: float | None = None
 
     @property
     def fixed_cpu_s_per_invocation(self) -> float:
@@ -121,8 +124,18 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             base_rss_mb=max(ready) if ready else None,
             steps_share=min(1.0, sum(x or 0.0 for x in steps) / sum(cpu)) if reported else 1.0,
             scoring_share=min(1.0, sum(x or 0.0 for x in scoring) / sum(cpu)) if reported else 0.0,
+            sync_s_per_round=_sync_s_per_round(invs),
         )
     return out
+
+
+def _sync_s_per_round(invs: list[InvocationRecord]) -> float | None:
+    per_round = [
+        float(i.metrics["sync_s"]) / float(i.metrics["sync_rounds"])
+        for i in invs
+        if float(i.metrics.get("sync_rounds", 0)) > 0 and "sync_s" in i.metrics
+    ]
+    return sum(per_round) / len(per_round) if len(invs) > 1 and len(per_round) == len(invs) else None
 
 
 def _model_bytes(invs: list[InvocationRecord], param_written: int, rounds: int) -> int:

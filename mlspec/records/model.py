@@ -138,6 +138,9 @@ class PlannedStageRecord(_Measured):
     # Parts of time_s, so that the model can be re-evaluated for the envelope a stage was emulated in.
     compute_s: float | None = Field(None, description="Modelled: computing at `speed` vCPU-equivalents")
     sync_s: float | None = Field(None, description="Modelled: synchronising")
+    sync_here_s: float | None = Field(
+        None, description="Modelled from measured: synchronising at the speed the profiled run's store had"
+    )
     init_s: float | None = Field(None, description="Modelled from measured: process start and imports")
     speed: float | None = Field(None, description="vCPU-equivalents the compute was modelled at")
     parallelism: float | None = Field(None, description="The most vCPUs the stage's code used where measured")

@@ -122,3 +122,44 @@ def test_the_first_epoch_extra_is_what_it_cost_above_the_mean_of_the_later_ones(
     assert first_epoch_extra(10.0, 4.0, epochs=4) == pytest.approx(4.0 - 6.0 / 3)
     assert first_epoch_extra(10.0, 10.0, epochs=1) == 0.0  # one epoch: nothing to compare with
     assert first_epoch_extra(10.0, 1.0, epochs=4) == 0.0  # a faster first epoch takes nothing off
+
+
+def test_synchronisation_here_is_modelled_at_the_speed_the_profiled_run_measured_through_its_store() -> None:
+    """The plan's sync time assumes an in-region cloud store; a stage emulated here exchanges through this
+    host's store instead, which the profiled run measured: 0.6 and 0.2 s over 4 rounds, 0.1 s a round."""
+    record = _two_workers()
+    record.invocations[0].metrics["sync_s"] = 0.6
+    record.invocations[1].metrics["sync_s"] = 0.2
+    record.invocations[0].metrics["model_bytes"] = record.invocations[1].metrics["model_bytes"] = 4_000_000
+    usage = usage_from_record(record)["train"]
+    assert usage.sync_s_per_round == pytest.approx(0.1)
+    cloud_run = get_offering("gcp-cloud-run:service")
+    two = estimate_stage(usage, cloud_run, 2048, workers=2, vcpu=1.0)
+    assert two.sync_here_s == pytest.approx(4 * 0.1)
+    assert two.sync_s != pytest.approx(two.sync_here_s)  # the assumed cloud store's 100 MB/s
+    # All-reduce: a round moves 4 models per worker among 4 workers, 2 among 2 (rounds once per epoch: 4 still).
+    four = estimate_stage(usage, cloud_run, 2048, workers=4, vcpu=1.0)
+    assert four.sync_here_s == pytest.approx(4 * 0.1 * (4 * 4_000_000) / (2 * 4_000_000))
+    assert estimate_stage(usage, cloud_run, 2048, workers=1, vcpu=1.0).sync_here_s == 0.0
+    planned = PlannedStageRecord(
+        platform="gcp-cloud-run:service",
+        memory_mb=2048,
+        vcpu=1.0,
+        workers=2,
+        time_s=50.0,
+        cost_usd=0.001,
+        compute_s=10.0,
+        sync_s=two.sync_s,
+        sync_here_s=two.sync_here_s,
+        init_s=1.0,
+        speed=1.0,
+        parallelism=1.0,
+    )
+    assert modelled_here_s(planned, host_cores=2) == pytest.approx(10.0 + 0.4 + 1.0)
+    # A run that exchanged nothing (one worker) measured no store: the assumed one stands.
+    record.invocations.pop()
+    record.stages["train"].workers = 1
+    assert usage_from_record(record)["train"].sync_s_per_round is None
+    assert modelled_here_s(planned.model_copy(update={"sync_here_s": None}), host_cores=2) == pytest.approx(
+        10.0 + two.sync_s + 1.0
+    )
