@@ -131,9 +131,9 @@ def estimate_stage(
 ) -> StageEstimate:
     """Model `usage` (measured elsewhere) on `offering` with `workers` parallel functions.
 
-    Work is divided evenly between workers (data-parallel stages), except what every invocation repeats
-    (`StageUsage.cpu_s_per_worker`), and runs at the function's vCPU share, no faster than the parallelism
-    the code showed where it was measured."""
+    Work is divided evenly between workers (data-parallel stages), except what every invocation repeats and the
+    steps that run once (`StageUsage.cpu_s_per_worker`), and runs at the function's vCPU share, no faster than
+    the parallelism the code showed where it was measured. Each invocation on the stage's path starts cold."""
     n = workers if workers is not None else usage.workers
     cpus = offering.vcpus_for(memory_mb, vcpu)
     measured_parallelism = max(1.0, usage.cpu_s / max(usage.invocations * usage.wall_s_per_invocation, 1e-9))
@@ -149,8 +149,11 @@ def estimate_stage(
     if limit is not None and busy + cold > limit:
         usable = limit * (1 - REINIT_FRACTION.value) - cold
         links = math.ceil(busy / max(usable, 1e-6))
-    per_invocation = (busy + links * cold) / links
-    invocations = n * links
+    starts = links + usage.serial_invocations  # cold starts one after another on the stage's path
+    serial = usage.serial_cpu_s / max(speed, 1e-6)
+    invocations = n * links + usage.serial_invocations
+    billed = n * (busy - serial + links * cold) + serial + usage.serial_invocations * cold
+    per_invocation = billed / invocations
     requests = max(0, usage.object_requests) * (n / max(usage.workers, 1)) * links
     cost = price(
         offering,
@@ -169,10 +172,10 @@ def estimate_stage(
         memory_mb=memory_mb,
         vcpu=cpus,
         workers=n,
-        time_s=busy + links * cold,
+        time_s=busy + starts * cold,
         compute_s=compute,
         sync_s=sync,
-        cold_start_s=links * cold,
+        cold_start_s=starts * cold,
         invocations=invocations,
         chained=links - 1,
         seconds_per_invocation=per_invocation,
@@ -181,6 +184,6 @@ def estimate_stage(
         pattern=pattern,
         speed=speed,
         parallelism=parallelism,
-        init_s=links * usage.init_s_per_invocation,
+        init_s=starts * usage.init_s_per_invocation,
         sync_here_s=sync_here_s(usage, n, rounds, pattern),
     )

@@ -57,19 +57,33 @@ class StageUsage:
     # Measured where more than one worker synchronised: the mean seconds a worker spent in one round, through the
     # run's own store and waiting for the others; None where nothing was exchanged.
     sync_s_per_round: float | None = None
+    # Of cpu_s, the share in invocations that run once per stage, alone and one after another, whatever the worker
+    # count (a preprocess map's split and merge, around its parts), and how many of those there are.
+    serial_share: float = 0.0
+    serial_invocations: int = 0
 
     @property
     def fixed_cpu_s_per_invocation(self) -> float:
         """CPU seconds each invocation spends whatever its share of the examples: outside the steps and the
         scoring (imports after start, the model built, the test split loaded, the model saved), where the
         functions report those; 0 where they do not (all of cpu_s is then taken to divide among workers)."""
-        return self.cpu_s * max(0.0, 1.0 - self.steps_share - self.scoring_share) / max(self.invocations, 1)
+        return self.cpu_s * max(0.0, 1.0 - self.steps_share - self.scoring_share) / max(self.parallel_invocations, 1)
+
+    @property
+    def parallel_invocations(self) -> int:
+        return self.invocations - self.serial_invocations
+
+    @property
+    def serial_cpu_s(self) -> float:
+        return self.cpu_s * self.serial_share
 
     def cpu_s_per_worker(self, workers: int) -> float:
-        """The CPU seconds one of `workers` workers spends: its part of the work that divides, and all of the
-        work every invocation repeats."""
+        """The CPU seconds on the stage's path through one of `workers` workers: its part of the work that divides,
+        all of the work every invocation repeats, and the invocations that run once, alone (a map's split and
+        merge)."""
         fixed = self.fixed_cpu_s_per_invocation
-        return (self.cpu_s - fixed * self.invocations) / max(workers, 1) + fixed
+        divides = self.cpu_s - self.serial_cpu_s - fixed * self.parallel_invocations
+        return divides / max(workers, 1) + fixed + self.serial_cpu_s
 
     @property
     def bytes_read(self) -> int:
@@ -98,6 +112,8 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
         steps = [_steps_cpu_s(i.metrics) for i in invs]
         scoring = [i.metrics.get("scoring_cpu_s") for i in invs]
         reported = all(x is not None for x in (*steps, *scoring)) and sum(cpu) > 0
+        # In a stage of several workers, an invocation without a worker index is one step run once (a map's split)
+        serial = [c for c, i in zip(cpu, invs, strict=True) if stage.workers > 1 and i.worker is None]
         ready = [i.ready_rss_mb for i in invs if i.ready_rss_mb is not None]
         ready = ready if len(ready) == n else []
         peaks = [i.peak_rss_mb if i.peak_rss_mb is not None else float(i.memory_limit_mb) for i in invs]
@@ -125,6 +141,8 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
             steps_share=min(1.0, sum(x or 0.0 for x in steps) / sum(cpu)) if reported else 1.0,
             scoring_share=min(1.0, sum(x or 0.0 for x in scoring) / sum(cpu)) if reported else 0.0,
             sync_s_per_round=_sync_s_per_round(invs),
+            serial_share=sum(serial) / sum(cpu) if sum(cpu) > 0 else 0.0,
+            serial_invocations=len(serial),
         )
     return out
 

@@ -163,3 +163,48 @@ def test_synchronisation_here_is_modelled_at_the_speed_the_profiled_run_measured
     assert modelled_here_s(planned.model_copy(update={"sync_here_s": None}), host_cores=2) == pytest.approx(
         10.0 + two.sync_s + 1.0
     )
+
+
+def _step(name: str, worker: int | None, cpu_s: float) -> InvocationRecord:
+    return InvocationRecord(
+        id=f"prep.preprocess.{name}" + (f"#{worker}" if worker is not None else ""),
+        stage="prep",
+        function="preprocess",
+        worker=worker,
+        target="local",
+        started_at=0.0,
+        wall_s=cpu_s + 0.5,
+        cpu_s=cpu_s + 0.5,
+        peak_rss_mb=300.0,
+        init_s=0.5,
+        cold_start=True,
+        status="ok",
+        memory_limit_mb=1024,
+        time_limit_s=600,
+    )
+
+
+def test_a_maps_split_and_merge_run_once_on_the_stages_path_whatever_the_workers() -> None:
+    """A preprocess map on 2 parts: the split (3 CPU-s) and the merge (1) run once, alone, before and after the
+    parts (2 CPU-s each, at once): with 4 workers the parts' 4 CPU-s divide in 4, the split and merge do not."""
+    record = _two_workers()
+    record.stages = {"prep": StageRecord(name="prep", kind="preprocess", status="succeeded", workers=2)}
+    record.invocations = [_step("split", None, 3.0), _step("count", 0, 2.0), _step("count", 1, 2.0)]
+    record.invocations.append(_step("merge", None, 1.0))
+    usage = usage_from_record(record)["prep"]
+    assert (usage.serial_share, usage.serial_invocations) == (pytest.approx(4.0 / 8.0), 2)
+    assert usage.cpu_s_per_worker(2) == pytest.approx(4.0 + 4.0 / 2)
+    assert usage.cpu_s_per_worker(4) == pytest.approx(4.0 + 4.0 / 4)
+    cloud_run = get_offering("gcp-cloud-run:service")
+    four = estimate_stage(usage, cloud_run, 2048, workers=4, vcpu=1.0)
+    # Split, a part and merge start one after another; 4 parts and the 2 steps are invocations to pay for.
+    assert four.init_s == pytest.approx(3 * 0.5)
+    assert four.invocations == 6
+    cold = cloud_run.cold_start_s.value + 0.5
+    assert four.time_s == pytest.approx(5.0 + 3 * cold)
+    assert four.seconds_per_invocation * 6 == pytest.approx(4 * (1.0 + cold) + 4.0 + 2 * cold)
+    # One function doing it all has no steps apart: everything is on its path, once.
+    record.stages["prep"].workers = 1
+    record.invocations = [_step("whole", None, 6.0)]
+    whole = usage_from_record(record)["prep"]
+    assert (whole.serial_share, whole.serial_invocations, whole.cpu_s_per_worker(1)) == (0.0, 0, 6.0)
