@@ -93,8 +93,8 @@ def test_what_the_first_epoch_cost_above_the_others_is_paid_once_per_worker() ->
     assert usage.fixed_cpu_s_per_invocation == pytest.approx((1.0 + 0.5) / 2)
 
 
-def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
-    planned = PlannedStageRecord(
+def _planned() -> PlannedStageRecord:
+    return PlannedStageRecord(
         platform="gcp-cloud-run:service",
         memory_mb=2048,
         vcpu=1.5,
@@ -107,6 +107,10 @@ def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
         speed=1.5,
         parallelism=2.0,
     )
+
+
+def test_the_model_is_re_evaluated_for_the_envelope_a_stage_had_here() -> None:
+    planned = _planned()
     # 1.5 vCPU is two cores here (CPU affinity rounds up): 15 CPU-seconds on two cores take 7.5 s.
     assert modelled_here_s(planned, host_cores=2) == pytest.approx(10.0 * 1.5 / 2 + 2.0 + 1.0)
     # Two workers on two cores: one core each.
@@ -141,20 +145,8 @@ def test_synchronisation_here_is_modelled_at_the_speed_the_profiled_run_measured
     four = estimate_stage(usage, cloud_run, 2048, workers=4, vcpu=1.0)
     assert four.sync_here_s == pytest.approx(4 * 0.1 * (4 * 4_000_000) / (2 * 4_000_000))
     assert estimate_stage(usage, cloud_run, 2048, workers=1, vcpu=1.0).sync_here_s == 0.0
-    planned = PlannedStageRecord(
-        platform="gcp-cloud-run:service",
-        memory_mb=2048,
-        vcpu=1.0,
-        workers=2,
-        time_s=50.0,
-        cost_usd=0.001,
-        compute_s=10.0,
-        sync_s=two.sync_s,
-        sync_here_s=two.sync_here_s,
-        init_s=1.0,
-        speed=1.0,
-        parallelism=1.0,
-    )
+    parts = {"vcpu": 1.0, "workers": 2, "speed": 1.0, "parallelism": 1.0}
+    planned = _planned().model_copy(update={**parts, "sync_s": two.sync_s, "sync_here_s": two.sync_here_s})
     assert modelled_here_s(planned, host_cores=2) == pytest.approx(10.0 + 0.4 + 1.0)
     # A run that exchanged nothing (one worker) measured no store: the assumed one stands.
     record.invocations.pop()
@@ -166,22 +158,10 @@ def test_synchronisation_here_is_modelled_at_the_speed_the_profiled_run_measured
 
 
 def _step(name: str, worker: int | None, cpu_s: float) -> InvocationRecord:
-    return InvocationRecord(
-        id=f"prep.preprocess.{name}" + (f"#{worker}" if worker is not None else ""),
-        stage="prep",
-        function="preprocess",
-        worker=worker,
-        target="local",
-        started_at=0.0,
-        wall_s=cpu_s + 0.5,
-        cpu_s=cpu_s + 0.5,
-        peak_rss_mb=300.0,
-        init_s=0.5,
-        cold_start=True,
-        status="ok",
-        memory_limit_mb=1024,
-        time_limit_s=600,
-    )
+    """One invocation of a preprocess map's step: `cpu_s` of work after 0.5 s starting the process."""
+    step = {"id": f"prep.preprocess.{name}" + (f"#{worker}" if worker is not None else ""), "stage": "prep"}
+    plain = {"function": "preprocess", "worker": worker, "metrics": {}, "ready_rss_mb": None}
+    return _invocation(0, cpu_s + 0.5, 0.5, 0.0, 0.0).model_copy(update={**step, **plain})
 
 
 def test_a_maps_split_and_merge_run_once_on_the_stages_path_whatever_the_workers() -> None:
