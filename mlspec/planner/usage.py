@@ -112,7 +112,7 @@ def usage_from_record(record: RunRecord) -> dict[str, StageUsage]:
         steps = [_steps_cpu_s(i.metrics) for i in invs]
         scoring = [i.metrics.get("scoring_cpu_s") for i in invs]
         reported = all(x is not None for x in (*steps, *scoring)) and sum(cpu) > 0
-        # In a stage of several workers, an invocation without a worker index is one step run once (a map's split)
+        # In a stage of several workers, an invocation without a worker index is a step run once (a map's split, merge)
         serial = [c for c, i in zip(cpu, invs, strict=True) if stage.workers > 1 and i.worker is None]
         ready = [i.ready_rss_mb for i in invs if i.ready_rss_mb is not None]
         ready = ready if len(ready) == n else []
