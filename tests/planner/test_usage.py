@@ -1,20 +1,25 @@
 """What the planner takes from a run record: work without the process start (counted apart, as init), the
 shares of a train stage's work in steps and in scoring (which grow with epochs), the memory held before the
-function ran (the part of the peak that does not grow with the data); and the model re-evaluated for the
-envelope a stage had where it was emulated."""
+function ran (the part of the peak that does not grow with the data), a preprocess map's steps that run once,
+the seconds a synchronisation round took; and the model re-evaluated for the envelope a stage had where it was
+emulated."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from mlspec import spec
+from mlspec.actions.plan import scale_usage
 from mlspec.compare.plan_outcome import modelled_here_s
 from mlspec.planner.timemodel import estimate_stage
 from mlspec.planner.usage import EXTRAPOLATED_MEMORY, scaled_peak_mb, usage_from_record
 from mlspec.providers.registry import get_offering
 from mlspec.records import InvocationRecord, PlannedStageRecord, RunRecord, StageRecord
 from mlspec.runtime.functions.train_worker import first_epoch_extra
+from tests.planner.conftest import imdb_usage
 
 
 def _invocation(worker: int, cpu_s: float, init_s: float, steps_cpu_s: float, scoring_cpu_s: float) -> InvocationRecord:
@@ -188,3 +193,21 @@ def test_a_maps_split_and_merge_run_once_on_the_stages_path_whatever_the_workers
     record.invocations = [_step("whole", None, 6.0)]
     whole = usage_from_record(record)["prep"]
     assert (whole.serial_share, whole.serial_invocations, whole.cpu_s_per_worker(1)) == (0.0, 0, 6.0)
+
+
+def test_a_profiles_map_grows_its_parts_with_the_examples_and_keeps_its_split_and_merge(repo: Path) -> None:
+    """A profile of the IMDb map featurised 2,000 of 25,000 training examples (and the whole test split) but
+    read the whole archive: its parts (6 CPU-s) grow x50,000/27,000, its split and merge (6 CPU-s) stay."""
+    pipeline = spec.load(repo / "examples" / "imdb.yaml")
+    then = pipeline.model_dump(mode="json", by_alias=True)
+    then["datasets"]["imdb"]["max_train"] = 2000
+    examples = {"train_examples": 2000.0, "test_examples": 25000.0, "train_available": 25000.0}
+    profiled = StageRecord(name="prep", kind="preprocess", status="succeeded", workers=2, metrics=examples)
+    record = _two_workers().model_copy(update={"spec": then, "stages": {"prep": profiled}})
+    usages = imdb_usage()
+    usages["prep"] = replace(usages["prep"], workers=2, invocations=4, cpu_s=12.0, serial_share=0.5)
+    usages["prep"] = replace(usages["prep"], serial_invocations=2)
+    scaled, notes = scale_usage(record, pipeline, usages)
+    assert scaled["prep"].cpu_s == pytest.approx(6.0 * 50_000 / 27_000 + 6.0)
+    assert scaled["prep"].serial_cpu_s == pytest.approx(6.0)
+    assert "on its 50 % in parts (split and merge as measured)" in notes["prep"]
