@@ -8,7 +8,7 @@ emulated time, and the model's error against it. Goal: within +-10 % for every p
 Cases: the quick start (synthetic twins), and the real IMDb and CIFAR-10 examples ($MLSPEC_DATA or
 ../shared/data; skipped when absent), each planned with at most as many workers per stage as this host has
 cores (the emulation runs them all at once here, and more would share cores: not the platform's envelope).
-Each case is planned and run ROUNDS times (a fresh profile each time): one run's error moves by 10-30 points
+Each case is planned and run ROUNDS times (a fresh profile each time): one run's error moves by 10-45 points
 from run to run on this machine, for the profile and the emulation alike, so each stage's error is the median
 of its rounds, with their range beside it.
 --quick: the quick start's image task only, planned for time (its cost plan gives the preprocess 0.09 vCPU,
