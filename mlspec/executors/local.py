@@ -32,6 +32,9 @@ STOP_GRACE_S = 3.0  # between SIGTERM and SIGKILL when the run is stopped from o
 # (SIGSTOP) for the rest, as a CPU quota (cgroup cpu.max) holds it; short enough that a step of training sees
 # the average share.
 THROTTLE_PERIOD_S = 0.1
+# How long the last messages of an ended process may take to be read: its reader thread may be waiting for the GIL
+# under load, and without them a finished invocation looks like one that returned nothing.
+READ_LAST_S = 10.0
 
 
 def _proc_status(pid: int) -> dict[str, int]:
@@ -67,6 +70,7 @@ class _Running:
         self.cpu_s = 0.0
         self.wall_s = 0.0
         self.done = False
+        self.reader: threading.Thread | None = None  # reads the process's messages until it ends
 
 
 class LocalProcessExecutor:
@@ -135,6 +139,9 @@ class LocalProcessExecutor:
                     self._kill(run, "killed", f"stopped because {failed_first.inv.id} failed")
                 never_started, waiting = waiting, []
             time.sleep(POLL_S)
+        for run in finished.values():
+            if run.reader is not None:
+                run.reader.join(READ_LAST_S)
         self._drain(messages, running, finished, on_progress)
         outcomes = {run_id: self._outcome(run, limits) for run_id, run in finished.items()}
         for inv in never_started:
@@ -182,7 +189,8 @@ class LocalProcessExecutor:
             proc.stdin.close()
         except BrokenPipeError:
             pass
-        threading.Thread(target=_read_lines, args=(inv.id, proc.stdout, messages), daemon=True).start()
+        run.reader = threading.Thread(target=_read_lines, args=(inv.id, proc.stdout, messages), daemon=True)
+        run.reader.start()
         with self._live_lock:
             self._live[inv.id] = run
         return run
