@@ -4,7 +4,6 @@ restarted mid-training. Each run must complete with the accuracy of an undisturb
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from mlspec.runtime.functions.train_worker import EPOCHS_PER_INVOCATION_ENV
@@ -88,23 +88,8 @@ def find_process(invocation_id: str, among: Iterable[int]) -> int | None:
     return None
 
 
-def parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-
-
 def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, children first."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                children.setdefault(parent(int(entry.name)), []).append(int(entry.name))
-    found, frontier = [], [pid]
-    while frontier:
-        below = [child for p in frontier for child in children.get(p, [])]
-        found += below
-        frontier = below
-    return found
+    return [child.pid for child in psutil.Process(pid).children(recursive=True)]
 
 
 def trained_epochs(runs: Path) -> int:

@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.algorithms.test_iterative import _baseline, _spec
 from tests.conftest import wait_until
 from tests.datasets.test_brought_features import IMAGES
-from tests.e2e.test_fault_tolerance import SPEC, accuracy, find_process, parent, trained_epochs
+from tests.e2e.test_fault_tolerance import SPEC, accuracy, find_process, trained_epochs
 from tests.models.test_imported_models import NETS
 from tests.ray_cluster import RayCluster, ray_cluster
 
@@ -77,7 +78,7 @@ def test_worker_process_killed_mid_training_restarts_from_checkpoint(cluster: Ra
     proc = on_ray(cluster, spec, runs)
     wait_until(lambda: trained_epochs(runs) >= 2, 300, "two trained epochs")
     invocation = wait_until(lambda: find_process("train.train_worker#1", cluster.processes()), 120, "worker 1")
-    ray_worker = parent(invocation)  # the node's worker process running the Ray task
+    ray_worker = psutil.Process(invocation).ppid()  # the node's worker process running the Ray task
     assert Path(f"/proc/{ray_worker}/cmdline").read_bytes().startswith(b"ray::")
     os.kill(ray_worker, signal.SIGKILL)
     record, _ = finished(proc)
