@@ -52,10 +52,11 @@ def _proc_status(pid: int) -> dict[str, int]:
 
 
 class _Running:
-    def __init__(self, inv: Invocation, proc: subprocess.Popen[str], log: IO[bytes]) -> None:
+    def __init__(self, inv: Invocation, proc: subprocess.Popen[str], log: IO[bytes], reader: threading.Thread) -> None:
         self.inv = inv
         self.proc = proc
         self.log = log
+        self.reader = reader  # reads the process's messages until it ends
         self.started_wall = time.time()
         self.started = time.monotonic()
         self.peak_kb = 0
@@ -70,7 +71,6 @@ class _Running:
         self.cpu_s = 0.0
         self.wall_s = 0.0
         self.done = False
-        self.reader: threading.Thread | None = None  # reads the process's messages until it ends
 
 
 class LocalProcessExecutor:
@@ -140,8 +140,7 @@ class LocalProcessExecutor:
                 never_started, waiting = waiting, []
             time.sleep(POLL_S)
         for run in finished.values():
-            if run.reader is not None:
-                run.reader.join(READ_LAST_S)
+            run.reader.join(READ_LAST_S)
         self._drain(messages, running, finished, on_progress)
         outcomes = {run_id: self._outcome(run, limits) for run_id, run in finished.items()}
         for inv in never_started:
@@ -180,17 +179,17 @@ class LocalProcessExecutor:
             preexec_fn=(lambda: os.sched_setaffinity(0, assigned)) if assigned else None,
         )
         event = dict(inv.event, time_limit_s=limits.timeout_s)
-        run = _Running(inv, proc, log)
+        assert proc.stdin is not None and proc.stdout is not None
+        reader = threading.Thread(target=_read_lines, args=(inv.id, proc.stdout, messages), daemon=True)
+        run = _Running(inv, proc, log, reader)
         run.assigned = assigned
         run.share = limits.vcpu if limits.vcpu is not None and limits.vcpu < 1 else None
-        assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(json.dumps(event))
             proc.stdin.close()
         except BrokenPipeError:
             pass
-        run.reader = threading.Thread(target=_read_lines, args=(inv.id, proc.stdout, messages), daemon=True)
-        run.reader.start()
+        reader.start()
         with self._live_lock:
             self._live[inv.id] = run
         return run
